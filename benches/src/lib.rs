@@ -1,0 +1,1 @@
+//! Benchmarks of the mcp-authz hot path (criterion); see `benches/`.
