@@ -1,0 +1,456 @@
+//! JWT access tokens: the claims of [RFC 7519 §4.1](https://www.rfc-editor.org/rfc/rfc7519#section-4.1)
+//! checked under the [RFC 9068](https://www.rfc-editor.org/rfc/rfc9068) profile, and the
+//! [`Principal`] a valid token yields.
+//!
+//! [`AccessTokenVerifier::verify`] is the whole token path, in this order:
+//! 1. size, compact parse, strict base64url, strict header JSON ([`CompactJws::parse`]);
+//! 2. `alg` in the configured allow-list; `typ` is `at+jwt` (RFC 9068 §2.1, §4);
+//! 3. key selection by `kid`, bound to the algorithm ([`JwkSet::select`]);
+//! 4. the signature (`ring`);
+//! 5. the claims: `exp` required, `nbf`/`iat` with a leeway, `iss` exactly the configured issuer
+//!    (RFC 9068 §4), `aud` naming this resource ([`same_resource`]), and every registered claim of
+//!    the right JSON type.
+//!
+//! Scopes are checked separately ([`Principal::require_scopes`]): the scopes needed depend on the
+//! request, not on the token.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, TokenError};
+use crate::jose::alg::{Algorithm, AlgorithmSet};
+use crate::jose::jwk::{JwkSet, KidPolicy};
+use crate::jose::jws::{json_object, CompactJws};
+use crate::resource_indicator::same_resource;
+use crate::time::UnixTime;
+
+/// The default largest token accepted, in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// The default clock-skew leeway for `exp`, `nbf` and `iat`, in seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+
+/// Which header `typ` values are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TypPolicy {
+    /// Only `at+jwt` or `application/at+jwt` (RFC 9068 §2.1, compared case-insensitively as a
+    /// media type). The default: it stops ID tokens and other JWTs from being used as access
+    /// tokens.
+    #[default]
+    AccessToken,
+    /// Also `JWT`, `application/jwt`, or no `typ`, for authorization servers that do not
+    /// implement RFC 9068 (Auth0, Entra ID and Okta issue `typ: JWT`).
+    Lenient,
+}
+
+impl TypPolicy {
+    fn accepts(self, typ: Option<&str>) -> bool {
+        let is = |t: &str, name: &str| {
+            t.eq_ignore_ascii_case(name)
+                || t.get(..12)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+                    && t.get(12..)
+                        .is_some_and(|rest| rest.eq_ignore_ascii_case(name))
+        };
+        match (self, typ) {
+            (_, Some(t)) if is(t, "at+jwt") => true,
+            (Self::Lenient, None) => true,
+            (Self::Lenient, Some(t)) => is(t, "jwt"),
+            (Self::AccessToken, _) => false,
+        }
+    }
+}
+
+/// What a token must satisfy to be accepted by this resource server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierConfig {
+    issuer: String,
+    resource: String,
+    algorithms: AlgorithmSet,
+    leeway_secs: u64,
+    typ: TypPolicy,
+    kid: KidPolicy,
+    max_token_len: usize,
+}
+
+impl VerifierConfig {
+    /// Tokens issued by `issuer` (compared byte for byte with `iss`) for `resource` (the RFC 8707
+    /// resource indicator that `aud` must name), with every default: all supported algorithms,
+    /// 60 s leeway, `typ: at+jwt` required, `kid` required, tokens up to 8 KiB.
+    pub fn new(issuer: impl Into<String>, resource: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            resource: resource.into(),
+            algorithms: AlgorithmSet::all(),
+            leeway_secs: DEFAULT_LEEWAY_SECS,
+            typ: TypPolicy::default(),
+            kid: KidPolicy::default(),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+
+    /// Accept only these algorithms.
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: AlgorithmSet) -> Self {
+        self.algorithms = algorithms;
+        self
+    }
+
+    /// Clock-skew leeway applied to `exp`, `nbf` and `iat`.
+    #[must_use]
+    pub fn with_leeway_secs(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs;
+        self
+    }
+
+    /// Which `typ` header values are accepted.
+    #[must_use]
+    pub fn with_typ_policy(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+
+    /// Whether tokens must carry a `kid`.
+    #[must_use]
+    pub fn with_kid_policy(mut self, kid: KidPolicy) -> Self {
+        self.kid = kid;
+        self
+    }
+
+    /// The largest token accepted, in bytes.
+    #[must_use]
+    pub fn with_max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// The trusted issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// This resource's identifier.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The accepted algorithms.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// The clock-skew leeway, in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
+    }
+}
+
+/// Verifies JWT access tokens against a [`VerifierConfig`] and a [`JwkSet`].
+#[derive(Debug, Clone)]
+pub struct AccessTokenVerifier {
+    config: VerifierConfig,
+}
+
+impl AccessTokenVerifier {
+    /// A verifier for `config`.
+    pub fn new(config: VerifierConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// Verifies `token` with the keys of `keys` at the instant `now`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the precise [`TokenError`]. [`TokenError::UnknownKid`] means
+    /// the key set may be stale: the caller may refresh it (subject to its policy) and retry.
+    pub fn verify(&self, token: &str, keys: &JwkSet, now: UnixTime) -> Result<Principal, Error> {
+        let jws = CompactJws::parse(token, self.config.max_token_len)?;
+        let header = jws.header();
+        let alg = header.alg();
+        if !self.config.algorithms.contains(alg) {
+            return Err(TokenError::AlgNotAllowed.into());
+        }
+        if !self.config.typ.accepts(header.typ()) {
+            return Err(TokenError::InvalidTyp.into());
+        }
+        let key = keys.select(header.kid(), alg, self.config.kid)?;
+        jws.verify(key)?;
+        let claims = json_object(jws.payload())?;
+        let mut principal = Principal::from_claims(claims, &self.config, now)?;
+        principal.key_id = header.kid().map(String::from);
+        principal.algorithm = alg;
+        Ok(principal)
+    }
+}
+
+/// The verified identity a request carries: the claims of a valid access token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    subject: Option<String>,
+    client_id: Option<String>,
+    scopes: Vec<String>,
+    expires_at: UnixTime,
+    not_before: Option<UnixTime>,
+    issued_at: Option<UnixTime>,
+    jwt_id: Option<String>,
+    issuer: String,
+    audience: Vec<String>,
+    key_id: Option<String>,
+    algorithm: Algorithm,
+    claims: Map<String, Value>,
+}
+
+/// A `NumericDate` (RFC 7519 §2): a non-negative JSON number of seconds. Fractions round toward
+/// the stricter answer: `exp` down, `nbf`/`iat` up.
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+    round_up: bool,
+) -> Result<Option<UnixTime>, TokenError> {
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(n) = value else {
+        return Err(TokenError::InvalidClaimType);
+    };
+    if let Some(secs) = n.as_u64() {
+        return Ok(Some(UnixTime::from_secs(secs)));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 => {
+            // `as` saturates, and floats past u64::MAX are "never" for exp, "never" for nbf.
+            let whole = f as u64;
+            let frac = f - whole as f64;
+            let secs = if round_up && frac > 0.0 {
+                whole.saturating_add(1)
+            } else {
+                whole
+            };
+            Ok(Some(UnixTime::from_secs(secs)))
+        }
+        _ => Err(TokenError::InvalidClaimType),
+    }
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::InvalidClaimType),
+    }
+}
+
+/// A claim that is a string or an array of strings (`aud`, RFC 7519 §4.1.3; `scp`).
+fn string_or_array(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Vec<String>>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(alloc::vec![s.clone()])),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .ok_or(TokenError::InvalidClaimType)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(TokenError::InvalidClaimType),
+    }
+}
+
+fn split_scopes(s: &str) -> impl Iterator<Item = &str> {
+    s.split(' ').filter(|s| !s.is_empty())
+}
+
+impl Principal {
+    fn from_claims(
+        claims: Map<String, Value>,
+        config: &VerifierConfig,
+        now: UnixTime,
+    ) -> Result<Self, TokenError> {
+        // Types first: a registered claim of the wrong type is an error, never "absent".
+        let exp = numeric_date(&claims, "exp", false)?;
+        let nbf = numeric_date(&claims, "nbf", true)?;
+        let iat = numeric_date(&claims, "iat", true)?;
+        let iss = string_claim(&claims, "iss")?;
+        let aud = string_or_array(&claims, "aud")?;
+        let subject = string_claim(&claims, "sub")?;
+        let jwt_id = string_claim(&claims, "jti")?;
+        let client_id = string_claim(&claims, "client_id")?;
+        let azp = string_claim(&claims, "azp")?;
+        let scope = string_claim(&claims, "scope")?;
+        let scp = string_or_array(&claims, "scp")?;
+
+        let leeway = config.leeway_secs;
+        let exp = exp.ok_or(TokenError::MissingExp)?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+            return Err(TokenError::NotYetValid);
+        }
+        if iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        let issuer = iss.ok_or(TokenError::MissingIssuer)?;
+        if issuer != config.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        let audience = aud.ok_or(TokenError::MissingAudience)?;
+        if !audience.iter().any(|a| same_resource(a, &config.resource)) {
+            return Err(TokenError::WrongAudience);
+        }
+        let mut scopes: Vec<String> = match (&scope, scp) {
+            (Some(scope), _) => split_scopes(scope).map(String::from).collect(),
+            (None, Some(scp)) => scp
+                .iter()
+                .flat_map(|s| split_scopes(s))
+                .map(String::from)
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        scopes.dedup();
+        Ok(Self {
+            subject,
+            client_id: client_id.or(azp),
+            scopes,
+            expires_at: exp,
+            not_before: nbf,
+            issued_at: iat,
+            jwt_id,
+            issuer,
+            audience,
+            key_id: None,
+            algorithm: Algorithm::Rs256,
+            claims,
+        })
+    }
+
+    /// `sub`: the resource owner (or the client, for client-credentials tokens).
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// `client_id` (RFC 9068 §2.2), or `azp` when the token has no `client_id`.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The granted scopes: `scope` split on spaces, or else `scp` (a string or an array).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Succeeds when the token grants every scope of `required`.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientScope`].
+    pub fn require_scopes<'s>(
+        &self,
+        required: impl IntoIterator<Item = &'s str>,
+    ) -> Result<(), Error> {
+        match required.into_iter().all(|s| self.has_scope(s)) {
+            true => Ok(()),
+            false => Err(Error::InsufficientScope),
+        }
+    }
+
+    /// `exp`.
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    /// `nbf`, if present.
+    pub fn not_before(&self) -> Option<UnixTime> {
+        self.not_before
+    }
+
+    /// `iat`, if present.
+    pub fn issued_at(&self) -> Option<UnixTime> {
+        self.issued_at
+    }
+
+    /// `jti`, if present.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.jwt_id.as_deref()
+    }
+
+    /// `iss`: always the configured issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `aud`, as a list (a string `aud` is a list of one).
+    pub fn audience(&self) -> &[String] {
+        &self.audience
+    }
+
+    /// The `kid` of the key that verified the token, if the token named one.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The algorithm the token was signed with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Every claim of the token, for claims this type has no accessor for.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_policy() {
+        for t in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+Jwt",
+        ] {
+            assert!(TypPolicy::AccessToken.accepts(Some(t)), "{t}");
+            assert!(TypPolicy::Lenient.accepts(Some(t)), "{t}");
+        }
+        for t in ["JWT", "jwt", "application/jwt"] {
+            assert!(!TypPolicy::AccessToken.accepts(Some(t)), "{t}");
+            assert!(TypPolicy::Lenient.accepts(Some(t)), "{t}");
+        }
+        assert!(!TypPolicy::AccessToken.accepts(None));
+        assert!(TypPolicy::Lenient.accepts(None));
+        for t in [
+            "",
+            "at+jw",
+            "application/",
+            "x-application/at+jwt",
+            "jose",
+            "at+jwt ",
+        ] {
+            assert!(!TypPolicy::AccessToken.accepts(Some(t)), "{t}");
+            assert!(!TypPolicy::Lenient.accepts(Some(t)), "{t}");
+        }
+    }
+}

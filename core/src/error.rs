@@ -1,0 +1,359 @@
+//! The one error type, and the one place where a rejection becomes an RFC 6750 error code and an
+//! HTTP status.
+//!
+//! Every rejection has a stable, snake_case reason name ([`Error::reason`]) that adapters log and
+//! the `mcp-authz verify` command prints. The texts are static: no error ever carries token bytes
+//! or other attacker-controlled input.
+//!
+//! The mapping to the wire is [`Error::bearer_error`] and [`Error::http_status`]
+//! ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
+
+use core::fmt;
+
+/// Everything that can go wrong in this crate.
+///
+/// Variants nest a per-area enum (`Copy + PartialEq`), so tests can `assert_eq!` an exact reason.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The access token is unusable: malformed, badly signed, expired, for another audience, …
+    /// (RFC 6750 `invalid_token`, HTTP 401).
+    InvalidToken(TokenError),
+    /// The token is valid but lacks a scope this request needs
+    /// (RFC 6750 `insufficient_scope`, HTTP 403).
+    InsufficientScope,
+    /// A JWK Set document could not be used at all.
+    InvalidJwks(JwksError),
+}
+
+/// Why an access token was rejected. Every variant maps to RFC 6750 `invalid_token`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenError {
+    /// The token is longer than the configured maximum (checked before any decoding).
+    TooLarge,
+    /// Not a JWS in compact serialization: not exactly three non-empty dot-separated parts.
+    Malformed,
+    /// A part is not canonical unpadded base64url (padding, whitespace, non-zero trailing bits).
+    InvalidBase64,
+    /// The header or the claims are not a JSON object (or not UTF-8, or too deeply nested).
+    InvalidJson,
+    /// A JSON object in the header or the claims repeats a member name.
+    DuplicateMember,
+    /// A header parameter is missing or has the wrong JSON type (`alg`, `kid`, `typ`, `crit`).
+    InvalidHeader,
+    /// `alg` is `none` (in any letter case): unsecured JWS are never accepted.
+    AlgNone,
+    /// `alg` names an algorithm this crate never accepts (`HS256`, `ES512`, `RSA-OAEP`, …).
+    UnsupportedAlg,
+    /// `alg` is supported, but the verifier's configuration does not allow it.
+    AlgNotAllowed,
+    /// The header has no `kid`, and the configuration requires one (or several keys fit).
+    MissingKid,
+    /// No key in the key set has the token's `kid` (the caller may refresh the set).
+    UnknownKid,
+    /// Several keys in the set have the token's `kid` and fit its `alg`.
+    AmbiguousKid,
+    /// The key named by `kid` does not fit the token's `alg` (type, curve, or the key's own `alg`).
+    KeyAlgMismatch,
+    /// The signature does not verify with the selected key.
+    InvalidSignature,
+    /// The header has a `crit` parameter naming an extension this crate does not understand.
+    UnsupportedCrit,
+    /// The header `typ` is not `at+jwt` (RFC 9068 §2.1), and the configuration is strict.
+    InvalidTyp,
+    /// A registered claim has the wrong JSON type (a string `exp`, a numeric `iss`, …).
+    InvalidClaimType,
+    /// The token has no `exp` claim.
+    MissingExp,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// The token has no `iss` claim.
+    MissingIssuer,
+    /// `iss` is not exactly the configured issuer.
+    WrongIssuer,
+    /// The token has no `aud` claim.
+    MissingAudience,
+    /// `aud` does not name this resource.
+    WrongAudience,
+}
+
+/// Why a JWK Set document was refused as a whole.
+///
+/// Single keys that cannot be used are skipped, not refused: see
+/// [`SkippedKey`](crate::jose::jwk::SkippedKey).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwksError {
+    /// The document is larger than the configured maximum.
+    TooLarge,
+    /// The document holds more keys than the configured maximum.
+    TooManyKeys,
+    /// The document is not JSON, or not a JSON object.
+    InvalidJson,
+    /// A JSON object in the document repeats a member name.
+    DuplicateMember,
+    /// The document has no `keys` array, or an element of it is not an object.
+    NotAJwkSet,
+    /// A key carries private or symmetric key material (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`,
+    /// `k`). The whole set is refused: whoever published it has leaked a signing secret.
+    PrivateKeyMaterial,
+}
+
+/// The `error` attribute of a `WWW-Authenticate: Bearer` challenge
+/// ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BearerError {
+    /// `invalid_request` (HTTP 400).
+    InvalidRequest,
+    /// `invalid_token` (HTTP 401).
+    InvalidToken,
+    /// `insufficient_scope` (HTTP 403).
+    InsufficientScope,
+}
+
+impl BearerError {
+    /// The error code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for BearerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// The stable snake_case name of this rejection, for logs and machine-readable output.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidToken(e) => e.reason(),
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidJwks(e) => e.reason(),
+        }
+    }
+
+    /// The RFC 6750 error code a challenge for this error carries, if it is a request rejection.
+    ///
+    /// This and [`Error::http_status`] are the only mapping from reasons to the wire.
+    pub fn bearer_error(&self) -> Option<BearerError> {
+        match self {
+            Self::InvalidToken(_) => Some(BearerError::InvalidToken),
+            Self::InsufficientScope => Some(BearerError::InsufficientScope),
+            // A broken key set is the server's problem, never the client's.
+            Self::InvalidJwks(_) => None,
+        }
+    }
+
+    /// The HTTP status a response for this error carries.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidToken(_) => 401,
+            Self::InsufficientScope => 403,
+            // No usable keys: the resource cannot verify anything right now.
+            Self::InvalidJwks(_) => 503,
+        }
+    }
+
+    /// A fixed human-readable description (suitable for `error_description`).
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::InvalidToken(e) => e.description(),
+            Self::InsufficientScope => "the access token lacks a scope this request needs",
+            Self::InvalidJwks(e) => e.description(),
+        }
+    }
+}
+
+impl TokenError {
+    /// Every variant, in declaration order (for tests and documentation).
+    pub const ALL: [TokenError; 25] = [
+        Self::TooLarge,
+        Self::Malformed,
+        Self::InvalidBase64,
+        Self::InvalidJson,
+        Self::DuplicateMember,
+        Self::InvalidHeader,
+        Self::AlgNone,
+        Self::UnsupportedAlg,
+        Self::AlgNotAllowed,
+        Self::MissingKid,
+        Self::UnknownKid,
+        Self::AmbiguousKid,
+        Self::KeyAlgMismatch,
+        Self::InvalidSignature,
+        Self::UnsupportedCrit,
+        Self::InvalidTyp,
+        Self::InvalidClaimType,
+        Self::MissingExp,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::IssuedInFuture,
+        Self::MissingIssuer,
+        Self::WrongIssuer,
+        Self::MissingAudience,
+        Self::WrongAudience,
+    ];
+
+    /// The stable snake_case name of this rejection.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "token_too_large",
+            Self::Malformed => "malformed_jws",
+            Self::InvalidBase64 => "invalid_base64",
+            Self::InvalidJson => "invalid_json",
+            Self::DuplicateMember => "duplicate_member",
+            Self::InvalidHeader => "invalid_header",
+            Self::AlgNone => "alg_none",
+            Self::UnsupportedAlg => "unsupported_alg",
+            Self::AlgNotAllowed => "alg_not_allowed",
+            Self::MissingKid => "missing_kid",
+            Self::UnknownKid => "unknown_kid",
+            Self::AmbiguousKid => "ambiguous_kid",
+            Self::KeyAlgMismatch => "key_alg_mismatch",
+            Self::InvalidSignature => "invalid_signature",
+            Self::UnsupportedCrit => "unsupported_crit",
+            Self::InvalidTyp => "invalid_typ",
+            Self::InvalidClaimType => "invalid_claim_type",
+            Self::MissingExp => "missing_exp",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::MissingIssuer => "missing_iss",
+            Self::WrongIssuer => "wrong_iss",
+            Self::MissingAudience => "missing_aud",
+            Self::WrongAudience => "wrong_aud",
+        }
+    }
+
+    /// A fixed human-readable description (suitable for `error_description`).
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "the access token is too large",
+            Self::Malformed => "the access token is not a compact JWS",
+            Self::InvalidBase64 => "the access token is not canonical base64url",
+            Self::InvalidJson => "the access token header or claims are not a JSON object",
+            Self::DuplicateMember => "the access token repeats a JSON member",
+            Self::InvalidHeader => "the access token header is invalid",
+            Self::AlgNone => "unsecured access tokens are not accepted",
+            Self::UnsupportedAlg => "the access token algorithm is not supported",
+            Self::AlgNotAllowed => "the access token algorithm is not allowed",
+            Self::MissingKid => "the access token does not identify its key",
+            Self::UnknownKid => "the access token key is unknown",
+            Self::AmbiguousKid => "the access token key is ambiguous",
+            Self::KeyAlgMismatch => "the access token key does not fit its algorithm",
+            Self::InvalidSignature => "the access token signature is invalid",
+            Self::UnsupportedCrit => "the access token has an unsupported critical header",
+            Self::InvalidTyp => "the token is not a JWT access token",
+            Self::InvalidClaimType => "an access token claim has the wrong type",
+            Self::MissingExp => "the access token has no expiry",
+            Self::Expired => "the access token expired",
+            Self::NotYetValid => "the access token is not valid yet",
+            Self::IssuedInFuture => "the access token was issued in the future",
+            Self::MissingIssuer => "the access token has no issuer",
+            Self::WrongIssuer => "the access token issuer is not trusted",
+            Self::MissingAudience => "the access token has no audience",
+            Self::WrongAudience => "the access token is not meant for this resource",
+        }
+    }
+}
+
+impl JwksError {
+    /// The stable snake_case name of this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "jwks_too_large",
+            Self::TooManyKeys => "jwks_too_many_keys",
+            Self::InvalidJson => "jwks_invalid_json",
+            Self::DuplicateMember => "jwks_duplicate_member",
+            Self::NotAJwkSet => "jwks_not_a_jwk_set",
+            Self::PrivateKeyMaterial => "jwks_private_key_material",
+        }
+    }
+
+    /// A fixed human-readable description.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "the JWK Set is larger than allowed",
+            Self::TooManyKeys => "the JWK Set holds more keys than allowed",
+            Self::InvalidJson => "the JWK Set is not a JSON object",
+            Self::DuplicateMember => "the JWK Set repeats a JSON member",
+            Self::NotAJwkSet => "the document has no \"keys\" array of objects",
+            Self::PrivateKeyMaterial => "the JWK Set publishes private or symmetric key material",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.reason())
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.reason())
+    }
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.reason())
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Self::InvalidToken(e)
+    }
+}
+
+impl From<JwksError> for Error {
+    fn from(e: JwksError) -> Self {
+        Self::InvalidJwks(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+
+    #[test]
+    fn reason_names_are_unique_snake_case() {
+        let mut seen = BTreeSet::new();
+        for e in TokenError::ALL {
+            let r = e.reason();
+            assert!(
+                r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{r}"
+            );
+            assert!(seen.insert(r), "duplicate reason {r}");
+        }
+    }
+
+    #[test]
+    fn every_token_error_is_invalid_token_401() {
+        for e in TokenError::ALL {
+            let e = Error::from(e);
+            assert_eq!(e.bearer_error(), Some(BearerError::InvalidToken));
+            assert_eq!(e.http_status(), 401);
+        }
+        assert_eq!(
+            Error::InsufficientScope.bearer_error(),
+            Some(BearerError::InsufficientScope)
+        );
+        assert_eq!(Error::InsufficientScope.http_status(), 403);
+    }
+}

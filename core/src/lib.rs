@@ -1,0 +1,59 @@
+//! # mcp-authz-core
+//!
+//! The IO-free heart of mcp-authz: everything an OAuth 2.0 resource server in front of an MCP
+//! server decides, and nothing it does. This crate never reads a clock, a socket or a file. Time
+//! comes in as a [`UnixTime`], bytes come in as slices, and decisions and documents go out; the
+//! adapters (`mcp-authz-hyper`, `mcp-authz-lambda`) own the IO. It is `#![no_std]` with `alloc`.
+//!
+//! ## Verifying an access token
+//!
+//! ```
+//! use mcp_authz_core::{AccessTokenVerifier, JwkSet, JwksLimits, UnixTime, VerifierConfig};
+//!
+//! // Bytes the adapter fetched from the authorization server's `jwks_uri`.
+//! let jwks = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+//! let keys = JwkSet::parse(jwks, &JwksLimits::default())?;
+//!
+//! let verifier = AccessTokenVerifier::new(VerifierConfig::new(
+//!     "https://auth.example.com",    // `iss`, byte for byte
+//!     "https://mcp.example.com/mcp", // this resource: `aud` must name it
+//! ));
+//! // The time comes from the caller: the adapter reads the clock, tests pass any instant.
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! let err = verifier.verify("not.a.token", &keys, now).unwrap_err();
+//! assert_eq!(err.reason(), "invalid_base64");
+//! assert_eq!(err.http_status(), 401);
+//! # Ok::<(), mcp_authz_core::JwksError>(())
+//! ```
+//!
+//! ## Layout
+//! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864).
+//! - [`access_token`]: JWT claims (RFC 7519) under the access-token profile (RFC 9068).
+//! - [`resource_indicator`]: `aud` ↔ resource comparison (RFC 8707, RFC 3986 §6).
+//! - [`error`]: the one error type, and the one map from a rejection to RFC 6750 and HTTP.
+//! - [`time`]: [`UnixTime`], the only notion of time.
+
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+#![cfg_attr(not(test), deny(clippy::panic))]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod access_token;
+pub mod error;
+pub mod jose;
+mod json;
+pub mod resource_indicator;
+pub mod time;
+
+pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
+pub use error::{BearerError, Error, JwksError, TokenError};
+pub use jose::alg::{Algorithm, AlgorithmSet};
+pub use jose::jwk::{Jwk, JwkSet, JwksLimits, KidPolicy, PublicKey};
+pub use time::UnixTime;

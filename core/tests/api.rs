@@ -1,0 +1,24 @@
+//! Integration tests of mcp-authz-core's public API, one module per area (the rustls layout).
+
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
+
+#[path = "api/common.rs"]
+mod common;
+
+#[path = "api/interop.rs"]
+mod interop;
+#[path = "api/jwks.rs"]
+mod jwks;
+#[path = "api/properties.rs"]
+mod properties;
+#[path = "api/rejections.rs"]
+mod rejections;
+#[path = "api/rfc_examples.rs"]
+mod rfc_examples;
+#[path = "api/wycheproof.rs"]
+mod wycheproof;
