@@ -168,3 +168,7 @@ if __name__ == "__main__":
             json.dump(data, f, indent=1)
             f.write("\n")
         print("wrote", name)
+        if name == "pyjwt.json":  # the JWK Set alone, for the README's `mcp-authz verify` example
+            with open("jwks-pyjwt.json", "w") as f:
+                json.dump(data["jwks"], f, indent=1)
+                f.write("\n")

@@ -1,0 +1,216 @@
+//! `mcp-authz verify` as a black box: the real binary, the interop test data of the core (tokens
+//! made by PyJWT), exit codes and JSON lines.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/data/interop")
+        .join(name)
+}
+
+struct Fixture {
+    jwks: PathBuf,
+    tokens: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+fn fixture(test: &str) -> Fixture {
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("pyjwt.json")).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("mcp-authz-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_vec(&file["jwks"]).unwrap()).unwrap();
+    let tokens = file["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["token"].as_str().unwrap().to_string(),
+                t["expect"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    Fixture { jwks, tokens, dir }
+}
+
+/// Runs `verify` at the fixture's instant, unless `extra` sets `--now` itself.
+fn run(f: &Fixture, extra: &[&str]) -> Output {
+    let now: &[&str] = if extra.contains(&"--now") {
+        &[]
+    } else {
+        &["--now", "1700000060"]
+    };
+    Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+        .args(["verify", "--jwks"])
+        .arg(&f.jwks)
+        .args([
+            "--issuer",
+            "https://auth.example.com",
+            "--resource",
+            "https://mcp.example.com/mcp",
+        ])
+        .args(now)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json_line(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_valid_token_prints_the_principal_and_exits_0() {
+    let f = fixture("valid");
+    let (token, _) = f.tokens.iter().find(|(_, e)| e == "valid").unwrap();
+    let out = run(&f, &[token]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_line(&out);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["sub"], "user-123");
+    assert_eq!(v["client_id"], "client-abc");
+    assert_eq!(v["scopes"], serde_json::json!(["mcp:tools", "mcp:read"]));
+    assert_eq!(v["exp"], 1_700_003_600);
+}
+
+#[test]
+fn a_rejected_token_prints_the_reason_and_exits_1() {
+    let f = fixture("rejected");
+    for (token, expect) in f.tokens.iter().filter(|(_, e)| e != "valid") {
+        let out = run(&f, &[token]);
+        assert_eq!(out.status.code(), Some(1));
+        let v = json_line(&out);
+        assert_eq!(v["valid"], false);
+        assert_eq!(v["error"], "invalid_token");
+        assert_eq!(v["reason"], expect.as_str());
+        // Never the token itself, on either stream.
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        assert!(!String::from_utf8_lossy(&all).contains(&token[..20]));
+    }
+}
+
+#[test]
+fn tokens_file_gives_one_line_per_token_in_order() {
+    let f = fixture("file");
+    let list = f.dir.join("tokens.txt");
+    let mut text: String = f.tokens.iter().map(|(t, _)| format!("{t}\r\n")).collect();
+    text.push_str("garbage\n");
+    std::fs::write(&list, text).unwrap();
+    let out = run(&f, &["--tokens", list.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), f.tokens.len() + 1);
+    for ((_, expect), line) in f.tokens.iter().zip(&lines) {
+        match expect.as_str() {
+            "valid" => assert_eq!(line["valid"], true),
+            reason => assert_eq!(line["reason"], reason),
+        }
+    }
+    assert_eq!(lines.last().unwrap()["reason"], "malformed_jws");
+}
+
+#[test]
+fn required_scopes() {
+    let f = fixture("scope");
+    let (token, _) = f.tokens.iter().find(|(_, e)| e == "valid").unwrap();
+    let ok = run(
+        &f,
+        &[
+            "--require-scope",
+            "mcp:tools",
+            "--require-scope",
+            "mcp:read",
+            token,
+        ],
+    );
+    assert_eq!(ok.status.code(), Some(0));
+    let out = run(&f, &["--require-scope", "mcp:admin", token]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_line(&out);
+    assert_eq!(v["error"], "insufficient_scope");
+    assert_eq!(v["reason"], "insufficient_scope");
+}
+
+#[test]
+fn lenient_typ_and_leeway_and_clock() {
+    let f = fixture("flags");
+    let (typ_jwt, _) = f.tokens.iter().find(|(_, e)| e == "invalid_typ").unwrap();
+    assert_eq!(run(&f, &[typ_jwt]).status.code(), Some(1));
+    assert_eq!(run(&f, &["--lenient-typ", typ_jwt]).status.code(), Some(0));
+    let (token, _) = f.tokens.iter().find(|(_, e)| e == "valid").unwrap();
+    // exp is 1700003600: 30 s after it, valid only with a leeway over 30 s.
+    let late = ["--now", "1700003630"];
+    let out = run(&f, &[late[0], late[1], "--leeway", "0", token]);
+    assert_eq!(json_line(&out)["reason"], "expired");
+    assert_eq!(
+        run(&f, &[late[0], late[1], "--leeway", "31", token])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Without --now the system clock is used: these 2023 tokens have long expired.
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+        .args(["verify", "--jwks"])
+        .arg(&f.jwks)
+        .args([
+            "--issuer",
+            "https://auth.example.com",
+            "--resource",
+            "https://mcp.example.com/mcp",
+            token,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(json_line(&out)["reason"], "expired");
+}
+
+#[test]
+fn unusable_inputs_exit_2_with_a_message() {
+    let f = fixture("bad");
+    let (token, _) = f.tokens.first().unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        ("not json", "{".into()),
+        ("no keys", r#"{"keys":[]}"#.into()),
+        (
+            "private key",
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.into(),
+        ),
+    ];
+    for (what, doc) in cases {
+        std::fs::write(&f.jwks, doc).unwrap();
+        let out = run(&f, &[token]);
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("mcp-authz verify:"),
+            "{what}"
+        );
+    }
+    std::fs::remove_file(&f.jwks).unwrap();
+    assert_eq!(run(&f, &[token]).status.code(), Some(2));
+    // No token at all, or both forms: a usage error.
+    let f = fixture("usage");
+    assert_eq!(run(&f, &[]).status.code(), Some(2));
+    assert_eq!(run(&f, &["a.b.c", "--tokens", "x"]).status.code(), Some(2));
+    assert_eq!(
+        run(&f, &["--tokens", "/nonexistent/tokens"]).status.code(),
+        Some(2)
+    );
+}
