@@ -1,1 +1,146 @@
-//! Benchmarks of the mcp-authz hot path (criterion); see `benches/`.
+//! Fixtures for the benchmarks of the mcp-authz hot path (criterion; see `benches/`).
+//!
+//! The tokens are the committed interop test data of the core: JWT access tokens signed by
+//! jwcrypto (`core/tests/data/interop/jwcrypto.json`), so the benchmarks verify the same bytes
+//! another library produced.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use mcp_authz_core::{AccessTokenVerifier, JwkSet, JwksLimits, UnixTime, VerifierConfig};
+use ring::signature::{self, UnparsedPublicKey};
+use serde_json::Value;
+
+/// One benchmark case: a valid token and everything needed to verify it two ways.
+pub struct Case {
+    /// The JWS `alg`.
+    pub alg: String,
+    /// The compact token.
+    pub token: String,
+    /// The JWS signing input (`header.payload`).
+    pub signing_input: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// The key material of the JWK the token names, decoded once, as `ring` takes it.
+    pub key: RingKey,
+}
+
+/// Key material, decoded ahead of time so the floor measures `ring` alone.
+pub enum RingKey {
+    /// RSA modulus and exponent.
+    Rsa(Vec<u8>, Vec<u8>),
+    /// SEC 1 uncompressed EC point.
+    Ec(Vec<u8>),
+    /// Ed25519 public key.
+    Ed25519(Vec<u8>),
+}
+
+/// The jwcrypto test data: the verifier, its key set, the instant the tokens are valid at, and
+/// one case per algorithm.
+pub fn fixtures() -> (AccessTokenVerifier, JwkSet, UnixTime, Vec<Case>) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/data/interop/jwcrypto.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let file: Value = serde_json::from_str(&text).unwrap_or_default();
+    let jwks = serde_json::to_vec(&file["jwks"]).unwrap_or_default();
+    let keys = JwkSet::parse(&jwks, &JwksLimits::default()).unwrap_or_default();
+    let verifier = AccessTokenVerifier::new(VerifierConfig::new(
+        file["issuer"].as_str().unwrap_or_default(),
+        file["resource"].as_str().unwrap_or_default(),
+    ));
+    let now = UnixTime::from_secs(file["now"].as_u64().unwrap_or_default());
+    let mut cases = Vec::new();
+    for t in file["tokens"].as_array().into_iter().flatten() {
+        let note = t["note"].as_str().unwrap_or_default();
+        if t["expect"] != "valid" || !(note.starts_with("a valid") || note.starts_with("RFC 9864"))
+        {
+            continue;
+        }
+        let token = t["token"].as_str().unwrap_or_default().to_string();
+        let Some((input, sig)) = token.rsplit_once('.') else {
+            continue;
+        };
+        let header: Value = input
+            .split('.')
+            .next()
+            .and_then(|h| Base64UrlUnpadded::decode_vec(h).ok())
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .unwrap_or_default();
+        let kid = header["kid"].clone();
+        let jwk = file["jwks"]["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|k| k["kid"] == kid)
+            .cloned()
+            .unwrap_or_default();
+        cases.push(Case {
+            alg: t["alg"].as_str().unwrap_or_default().to_string(),
+            signing_input: input.as_bytes().to_vec(),
+            signature: Base64UrlUnpadded::decode_vec(sig).unwrap_or_default(),
+            token,
+            key: match jwk["kty"].as_str() {
+                Some("RSA") => RingKey::Rsa(member(&jwk, "n"), member(&jwk, "e")),
+                Some("EC") => {
+                    let mut p = vec![4u8];
+                    p.extend(member(&jwk, "x"));
+                    p.extend(member(&jwk, "y"));
+                    RingKey::Ec(p)
+                }
+                _ => RingKey::Ed25519(member(&jwk, "x")),
+            },
+        });
+    }
+    (verifier, keys, now, cases)
+}
+
+fn member(jwk: &Value, name: &str) -> Vec<u8> {
+    Base64UrlUnpadded::decode_vec(jwk[name].as_str().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The floor: `ring` verifying the same signature with the same key and nothing else.
+/// Returns whether it verified.
+pub fn ring_verify(case: &Case) -> bool {
+    let (msg, sig) = (case.signing_input.as_slice(), case.signature.as_slice());
+    let rsa = |params: &'static signature::RsaParameters| match &case.key {
+        RingKey::Rsa(n, e) => signature::RsaPublicKeyComponents { n, e }
+            .verify(params, msg, sig)
+            .is_ok(),
+        _ => false,
+    };
+    let other = |alg: &'static dyn signature::VerificationAlgorithm| match &case.key {
+        RingKey::Ec(k) | RingKey::Ed25519(k) => {
+            UnparsedPublicKey::new(alg, k).verify(msg, sig).is_ok()
+        }
+        RingKey::Rsa(..) => false,
+    };
+    match case.alg.as_str() {
+        "RS256" => rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
+        "RS384" => rsa(&signature::RSA_PKCS1_2048_8192_SHA384),
+        "RS512" => rsa(&signature::RSA_PKCS1_2048_8192_SHA512),
+        "PS256" => rsa(&signature::RSA_PSS_2048_8192_SHA256),
+        "PS384" => rsa(&signature::RSA_PSS_2048_8192_SHA384),
+        "PS512" => rsa(&signature::RSA_PSS_2048_8192_SHA512),
+        "ES256" => other(&signature::ECDSA_P256_SHA256_FIXED),
+        "ES384" => other(&signature::ECDSA_P384_SHA384_FIXED),
+        "EdDSA" | "Ed25519" => other(&signature::ED25519),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixture_verifies_both_ways() {
+        let (verifier, keys, now, cases) = fixtures();
+        assert_eq!(cases.len(), 10);
+        for case in &cases {
+            assert!(ring_verify(case), "{}", case.alg);
+            verifier
+                .verify(&case.token, &keys, now)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.alg));
+        }
+    }
+}

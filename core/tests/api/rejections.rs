@@ -347,7 +347,7 @@ fn cases() -> Vec<(&'static str, String, TokenError)> {
         ),
         (
             "standard base64 alphabet",
-            format!("{h64}.{p64}.{}", sig.replace(['-', '_'], "+")),
+            format!("{h64}.{p64}.+{}", &sig[1..]),
             TokenError::InvalidBase64,
         ),
         (
