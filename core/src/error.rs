@@ -24,6 +24,37 @@ pub enum Error {
     InsufficientScope,
     /// A JWK Set document could not be used at all.
     InvalidJwks(JwksError),
+    /// The request is malformed in a way that concerns authorization: several credentials, a
+    /// token outside the `Authorization` header, MCP headers that contradict the body
+    /// (RFC 6750 `invalid_request`, HTTP 400).
+    InvalidRequest(RequestError),
+    /// There are no keys to verify with: the JWK Set could not be fetched and nothing usable is
+    /// cached (HTTP 503 with `Retry-After`; never 401, never an accept).
+    KeysUnavailable {
+        /// Seconds after which the client may retry.
+        retry_after_secs: u32,
+    },
+}
+
+/// Why a request was refused as malformed (RFC 6750 `invalid_request`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestError {
+    /// More than one `Authorization` header.
+    MultipleAuthorizationHeaders,
+    /// One `Authorization` header with several credentials (`Bearer a,Bearer b`, as API Gateway
+    /// joins duplicate headers).
+    MultipleCredentials,
+    /// The `Authorization: Bearer` value is not a token68 (RFC 7235 §2.1).
+    MalformedAuthorization,
+    /// An `access_token` query parameter (RFC 6750 §2.3): MCP forbids it.
+    TokenInQuery,
+    /// An `access_token` form-body parameter (RFC 6750 §2.2): MCP forbids it.
+    TokenInBody,
+    /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body.
+    McpHeaderMismatch,
+    /// The JSON-RPC body is needed to decide the scopes and is not a JSON-RPC request.
+    UnreadableBody,
 }
 
 /// Why an access token was rejected. Every variant maps to RFC 6750 `invalid_token`.
@@ -140,6 +171,8 @@ impl Error {
             Self::InvalidToken(e) => e.reason(),
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidJwks(e) => e.reason(),
+            Self::InvalidRequest(e) => e.reason(),
+            Self::KeysUnavailable { .. } => "keys_unavailable",
         }
     }
 
@@ -150,8 +183,9 @@ impl Error {
         match self {
             Self::InvalidToken(_) => Some(BearerError::InvalidToken),
             Self::InsufficientScope => Some(BearerError::InsufficientScope),
-            // A broken key set is the server's problem, never the client's.
-            Self::InvalidJwks(_) => None,
+            Self::InvalidRequest(_) => Some(BearerError::InvalidRequest),
+            // No keys is the server's problem, never the client's.
+            Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => None,
         }
     }
 
@@ -160,8 +194,9 @@ impl Error {
         match self {
             Self::InvalidToken(_) => 401,
             Self::InsufficientScope => 403,
+            Self::InvalidRequest(_) => 400,
             // No usable keys: the resource cannot verify anything right now.
-            Self::InvalidJwks(_) => 503,
+            Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => 503,
         }
     }
 
@@ -171,7 +206,60 @@ impl Error {
             Self::InvalidToken(e) => e.description(),
             Self::InsufficientScope => "the access token lacks a scope this request needs",
             Self::InvalidJwks(e) => e.description(),
+            Self::InvalidRequest(e) => e.description(),
+            Self::KeysUnavailable { .. } => "the resource cannot verify access tokens right now",
         }
+    }
+}
+
+impl RequestError {
+    /// Every variant.
+    pub const ALL: [RequestError; 7] = [
+        Self::MultipleAuthorizationHeaders,
+        Self::MultipleCredentials,
+        Self::MalformedAuthorization,
+        Self::TokenInQuery,
+        Self::TokenInBody,
+        Self::McpHeaderMismatch,
+        Self::UnreadableBody,
+    ];
+
+    /// The stable snake_case name of this rejection.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+            Self::MultipleCredentials => "multiple_credentials",
+            Self::MalformedAuthorization => "malformed_authorization",
+            Self::TokenInQuery => "token_in_query",
+            Self::TokenInBody => "token_in_body",
+            Self::McpHeaderMismatch => "mcp_header_mismatch",
+            Self::UnreadableBody => "unreadable_body",
+        }
+    }
+
+    /// A fixed human-readable description (suitable for `error_description`).
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::MultipleAuthorizationHeaders => "more than one Authorization header",
+            Self::MultipleCredentials => "more than one credential in the Authorization header",
+            Self::MalformedAuthorization => "the Authorization header is malformed",
+            Self::TokenInQuery => "access tokens are accepted only in the Authorization header",
+            Self::TokenInBody => "access tokens are accepted only in the Authorization header",
+            Self::McpHeaderMismatch => "the MCP request headers contradict the request body",
+            Self::UnreadableBody => "the request body is not a JSON-RPC request",
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.reason())
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        Self::InvalidRequest(e)
     }
 }
 
@@ -332,8 +420,12 @@ mod tests {
     #[test]
     fn reason_names_are_unique_snake_case() {
         let mut seen = BTreeSet::new();
-        for e in TokenError::ALL {
-            let r = e.reason();
+        let reasons = TokenError::ALL
+            .iter()
+            .map(|e| e.reason())
+            .chain(RequestError::ALL.iter().map(|e| e.reason()))
+            .chain(["insufficient_scope", "keys_unavailable"]);
+        for r in reasons {
             assert!(
                 r.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
@@ -355,5 +447,17 @@ mod tests {
             Some(BearerError::InsufficientScope)
         );
         assert_eq!(Error::InsufficientScope.http_status(), 403);
+        for e in RequestError::ALL {
+            let e = Error::from(e);
+            assert_eq!(e.bearer_error(), Some(BearerError::InvalidRequest));
+            assert_eq!(e.http_status(), 400);
+        }
+        let e = Error::KeysUnavailable {
+            retry_after_secs: 5,
+        };
+        assert_eq!(
+            (e.bearer_error(), e.http_status(), e.reason()),
+            (None, 503, "keys_unavailable")
+        );
     }
 }

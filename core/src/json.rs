@@ -25,11 +25,18 @@ pub(crate) enum JsonError {
 
 /// Parses `bytes` as a JSON object, refusing duplicate member names at any depth.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+    match parse_value(bytes)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(JsonError::Invalid),
+    }
+}
+
+/// Parses `bytes` as any JSON value, refusing duplicate member names at any depth.
+pub(crate) fn parse_value(bytes: &[u8]) -> Result<Value, JsonError> {
+    // Our visitor accepts every JSON value, so the only "data" error it can raise is the
+    // duplicate-member one; everything else is syntax, EOF or I/O (impossible from a slice).
     match serde_json::from_slice::<Strict>(bytes) {
-        Ok(Strict(Value::Object(map))) => Ok(map),
-        Ok(_) => Err(JsonError::Invalid),
-        // Our visitor accepts every JSON value, so the only "data" error it can raise is the
-        // duplicate-member one; everything else is syntax, EOF or I/O (impossible from a slice).
+        Ok(Strict(v)) => Ok(v),
         Err(e) if e.is_data() => Err(JsonError::DuplicateMember),
         Err(_) => Err(JsonError::Invalid),
     }

@@ -28,6 +28,11 @@
 //! ```
 //!
 //! ## Layout
+//! - [`decision`]: the per-request decision adapters call ([`Guard::decide`]).
+//! - [`as_metadata`]: authorization-server metadata (RFC 8414, OIDC Discovery): validation and
+//!   the well-known URL ↔ issuer mapping.
+//! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
+//! - [`challenge`]: bearer extraction and `WWW-Authenticate` challenges (RFC 6750, RFC 9728 §5.1).
 //! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864).
 //! - [`access_token`]: JWT claims (RFC 7519) under the access-token profile (RFC 9068).
 //! - [`resource_indicator`]: `aud` ↔ resource comparison (RFC 8707, RFC 3986 §6).
@@ -46,14 +51,21 @@ extern crate alloc;
 extern crate std;
 
 pub mod access_token;
+pub mod as_metadata;
+pub mod challenge;
+pub mod decision;
 pub mod error;
 pub mod jose;
 mod json;
 pub mod resource_indicator;
+pub mod resource_metadata;
 pub mod time;
 
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
-pub use error::{BearerError, Error, JwksError, TokenError};
+pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
+pub use decision::{Decision, Guard, KeyState, Request, Response, ScopePolicy};
+pub use error::{BearerError, Error, JwksError, RequestError, TokenError};
 pub use jose::alg::{Algorithm, AlgorithmSet};
 pub use jose::jwk::{Jwk, JwkSet, JwksLimits, KidPolicy, PublicKey};
+pub use resource_metadata::ProtectedResourceMetadata;
 pub use time::UnixTime;

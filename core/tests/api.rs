@@ -10,6 +10,12 @@
 #[path = "api/common.rs"]
 mod common;
 
+#[path = "api/challenges.rs"]
+mod challenges;
+#[path = "api/decisions.rs"]
+mod decisions;
+#[path = "api/discovery.rs"]
+mod discovery;
 #[path = "api/interop.rs"]
 mod interop;
 #[path = "api/jwks.rs"]

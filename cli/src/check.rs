@@ -1,0 +1,175 @@
+//! `mcp-authz check`: validate authorization-server metadata the way the resource server does
+//! before it starts (RFC 8414 / OIDC Discovery; see `mcp_authz_core::as_metadata`).
+//!
+//! Exit status: 0 valid, 1 not valid, 2 unusable input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use mcp_authz_core::as_metadata::{
+    issuer_from_metadata_url, validate, MetadataPolicy, Report, REQUIRED_FIELDS,
+};
+use serde::Serialize;
+
+/// Arguments of `mcp-authz check`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("expected").args(["metadata_url", "issuer"])))]
+pub(crate) struct CheckArgs {
+    /// The metadata URL to fetch and check (fetching comes with the hyper adapter; use --file).
+    #[arg(value_name = "METADATA_URL", conflicts_with = "file")]
+    url: Option<String>,
+    /// Check this file instead of fetching, as if it had been fetched from --metadata-url.
+    #[arg(long, value_name = "FILE", requires = "expected")]
+    file: Option<PathBuf>,
+    /// The URL the file was fetched from; the expected issuer is derived from it.
+    #[arg(long, value_name = "URL")]
+    metadata_url: Option<String>,
+    /// The expected issuer, given explicitly.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    json: bool,
+    /// Accept a document without registration_endpoint (clients must be pre-registered).
+    #[arg(long)]
+    allow_missing_registration: bool,
+    /// Accept plain http URLs on loopback hosts (development only).
+    #[arg(long)]
+    allow_http_loopback: bool,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mcp-authz check: {message}");
+    ExitCode::from(2)
+}
+
+pub(crate) fn run(args: CheckArgs) -> ExitCode {
+    let policy = MetadataPolicy::new()
+        .allow_missing_registration(args.allow_missing_registration)
+        .allow_http_loopback(args.allow_http_loopback);
+    let Some(file) = &args.file else {
+        return fail(match &args.url {
+            Some(_) => "fetching a metadata URL is not implemented yet; download it and use --file FILE --metadata-url URL",
+            None => "give --file FILE with --metadata-url URL or --issuer URL",
+        });
+    };
+    let expected = match (&args.metadata_url, &args.issuer) {
+        (Some(url), None) => match issuer_from_metadata_url(url) {
+            Ok(issuer) => issuer,
+            Err(e) => return fail(format_args!("{url}: {e}")),
+        },
+        (None, Some(issuer)) => issuer.clone(),
+        _ => return fail("give exactly one of --metadata-url and --issuer"),
+    };
+    let document = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(format_args!("cannot read {}: {e}", file.display())),
+    };
+    let report = validate(&document, &expected, &policy);
+    let printed = if args.json {
+        print_json(&report)
+    } else {
+        print_text(&report, &expected)
+    };
+    if printed.is_err() {
+        return fail("cannot write to stdout");
+    }
+    if report.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    valid: bool,
+    issuer: Option<&'a str>,
+    problems: Vec<JsonProblem>,
+    warnings: Vec<JsonWarning>,
+}
+
+#[derive(Serialize)]
+struct JsonProblem {
+    field: &'static str,
+    problem: &'static str,
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonWarning {
+    field: &'static str,
+    warning: &'static str,
+    message: &'static str,
+}
+
+fn print_json(report: &Report) -> std::io::Result<()> {
+    let out = JsonReport {
+        valid: report.is_valid(),
+        issuer: report.issuer.as_deref(),
+        problems: report
+            .problems
+            .iter()
+            .map(|p| JsonProblem {
+                field: p.field,
+                problem: p.kind.reason(),
+                message: p.kind.as_str(),
+            })
+            .collect(),
+        warnings: report
+            .warnings
+            .iter()
+            .map(|w| JsonWarning {
+                field: w.field(),
+                warning: w.reason(),
+                message: w.as_str(),
+            })
+            .collect(),
+    };
+    let line = serde_json::to_string(&out).map_err(std::io::Error::other)?;
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{line}")
+}
+
+fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Authorization-server metadata, expected issuer {expected}"
+    )?;
+    let document_problems: Vec<_> = report.problems_of("document").collect();
+    for kind in &document_problems {
+        writeln!(out, "  ✗ document: {kind}")?;
+    }
+    if document_problems.is_empty() {
+        let doc = report.document.as_ref();
+        for field in REQUIRED_FIELDS {
+            let problems: Vec<_> = report.problems_of(field).collect();
+            if problems.is_empty() {
+                let value = doc
+                    .and_then(|d| d.get(field))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("(absent: allowed by --allow-missing-registration)");
+                writeln!(out, "  ✓ {field:<24} {value}")?;
+            } else {
+                let value = doc.and_then(|d| d.get(field)).map(|v| v.to_string());
+                for kind in problems {
+                    match &value {
+                        Some(v) => writeln!(out, "  ✗ {field:<24} {kind}: {v}")?,
+                        None => writeln!(out, "  ✗ {field:<24} {kind}")?,
+                    }
+                }
+            }
+        }
+    }
+    for w in &report.warnings {
+        writeln!(out, "  ! {w}")?;
+    }
+    match report.problems.len() {
+        0 => writeln!(out, "valid"),
+        1 => writeln!(out, "NOT valid: 1 problem"),
+        n => writeln!(out, "NOT valid: {n} problems"),
+    }
+}

@@ -1,0 +1,137 @@
+//! `mcp-authz check --file` as a black box, on the provider-shaped metadata documents of the core.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn doc(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/data/as-metadata")
+        .join(name)
+}
+
+fn check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const ENTRA_URL: &str = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0/.well-known/openid-configuration";
+
+#[test]
+fn json_output_and_exit_codes() {
+    let okta = doc("okta.json");
+    let out = check(&[
+        "--file",
+        okta.to_str().unwrap(),
+        "--metadata-url",
+        "https://dev-123456.okta.com/oauth2/default/.well-known/oauth-authorization-server",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [], "warnings": []})
+    );
+
+    let entra = doc("entra.json");
+    let out = check(&[
+        "--file",
+        entra.to_str().unwrap(),
+        "--metadata-url",
+        ENTRA_URL,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["field"], "registration_endpoint");
+    assert_eq!(v["problems"][0]["problem"], "missing");
+    assert_eq!(v["warnings"][0]["warning"], "pkce_methods_missing");
+
+    let out = check(&[
+        "--file",
+        entra.to_str().unwrap(),
+        "--metadata-url",
+        ENTRA_URL,
+        "--json",
+        "--allow-missing-registration",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn explicit_issuer_and_mismatch() {
+    let auth0 = doc("auth0.json");
+    let ok = check(&[
+        "--file",
+        auth0.to_str().unwrap(),
+        "--issuer",
+        "https://example-tenant.us.auth0.com/",
+    ]);
+    assert_eq!(ok.status.code(), Some(0));
+    let text = String::from_utf8(ok.stdout).unwrap();
+    assert!(text.contains("✓ jwks_uri"), "{text}");
+    assert!(text.trim_end().ends_with("valid"));
+    let bad = check(&[
+        "--file",
+        auth0.to_str().unwrap(),
+        "--issuer",
+        "https://other.example.com",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8(bad.stdout).unwrap();
+    assert!(text.contains("✗ issuer"), "{text}");
+    assert!(text.contains("NOT valid: 1 problem"), "{text}");
+}
+
+#[test]
+fn unusable_input_exits_2() {
+    let auth0 = doc("auth0.json");
+    let f = auth0.to_str().unwrap();
+    for args in [
+        vec![
+            "--file",
+            "/nonexistent.json",
+            "--issuer",
+            "https://a.example",
+        ],
+        vec![
+            "--file",
+            f,
+            "--metadata-url",
+            "https://a.example/metadata.json",
+        ],
+        vec!["--file", f],
+        vec!["https://a.example/.well-known/oauth-authorization-server"],
+        vec![],
+    ] {
+        let out = check(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Not JSON at all is a verdict (not valid), not unusable input.
+    let dir = std::env::temp_dir().join(format!("mcp-authz-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("page.html");
+    std::fs::write(&html, "<html>login</html>").unwrap();
+    let out = check(&[
+        "--file",
+        html.to_str().unwrap(),
+        "--issuer",
+        "https://a.example",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["problems"],
+        json!([{"field": "document", "problem": "not_json_object", "message": "the document is not a JSON object"}])
+    );
+}

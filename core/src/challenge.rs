@@ -1,0 +1,292 @@
+//! Bearer credentials and challenges: [RFC 6750](https://www.rfc-editor.org/rfc/rfc6750) as the
+//! MCP authorization specification uses it, with the `resource_metadata` attribute of
+//! [RFC 9728 §5.1](https://www.rfc-editor.org/rfc/rfc9728#section-5.1).
+//!
+//! - [`bearer_token`] extracts the access token from a request
+//!   ([RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1)): exactly one
+//!   `Authorization` header, scheme `Bearer` (any case), a token68 value. A token in the query or
+//!   a form body is refused even when a header is present too: MCP allows the header only.
+//! - [`Challenger`] builds every answer that is not a success
+//!   ([RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3)): status,
+//!   `WWW-Authenticate` and a small JSON body. Attribute values are quoted strings
+//!   ([RFC 9110 §5.6.4](https://www.rfc-editor.org/rfc/rfc9110#section-5.6.4)) with `"` and `\`
+//!   escaped; `error_description` is a fixed text per reason, never token bytes or other input.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::decision::Response;
+use crate::error::{Error, RequestError};
+
+/// `WWW-Authenticate` and the CORS headers every challenge carries, so browser-based MCP clients
+/// can read the challenge.
+const CHALLENGE_CORS: [(&str, &str); 2] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-expose-headers", "WWW-Authenticate"),
+];
+
+/// Extracts the bearer token of a request.
+///
+/// `authorization` holds every `Authorization` header value of the request, `query` the raw
+/// query string, `form_access_token` whether a form-encoded body has an `access_token`
+/// parameter.
+///
+/// Returns `Ok(None)` when the request carries no bearer credentials (no header, or another
+/// scheme such as `Basic`): the answer is a challenge without an error code.
+///
+/// # Errors
+/// [`RequestError`] for several headers or credentials, a malformed value, or a token in the
+/// query or the body.
+pub fn bearer_token<'a>(
+    authorization: &[&'a [u8]],
+    query: Option<&str>,
+    form_access_token: bool,
+) -> Result<Option<&'a str>, RequestError> {
+    if query.is_some_and(query_has_access_token) {
+        return Err(RequestError::TokenInQuery);
+    }
+    if form_access_token {
+        return Err(RequestError::TokenInBody);
+    }
+    let value = match authorization {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => return Err(RequestError::MultipleAuthorizationHeaders),
+    };
+    let value = core::str::from_utf8(value).map_err(|_| RequestError::MalformedAuthorization)?;
+    let value = value.trim_matches([' ', '\t']);
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.contains(',') {
+        return Err(RequestError::MultipleCredentials);
+    }
+    if !is_token68(token) {
+        return Err(RequestError::MalformedAuthorization);
+    }
+    Ok(Some(token))
+}
+
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110 §11.2).
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Whether a query string has an `access_token` parameter (names are percent-decoded, `+` is a
+/// space, as in `application/x-www-form-urlencoded`).
+fn query_has_access_token(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        let mut decoded = Vec::with_capacity(name.len());
+        let mut bytes = name.bytes();
+        while let Some(b) = bytes.next() {
+            match b {
+                b'%' => {
+                    let hex = [bytes.next(), bytes.next()];
+                    match hex {
+                        [Some(h), Some(l)] => match (hex_val(h), hex_val(l)) {
+                            (Some(h), Some(l)) => decoded.push(h << 4 | l),
+                            _ => return false,
+                        },
+                        _ => return false,
+                    }
+                }
+                b'+' => decoded.push(b' '),
+                b => decoded.push(b),
+            }
+        }
+        decoded == b"access_token"
+    })
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Appends `value` as an RFC 9110 quoted-string: `"` and `\` are escaped; control characters
+/// (which a quoted-string cannot hold) are dropped.
+pub fn push_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Builds the challenges of one protected resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenger {
+    resource_metadata: String,
+    realm: Option<String>,
+}
+
+impl Challenger {
+    /// Challenges pointing at the protected-resource metadata URL `resource_metadata`.
+    pub fn new(resource_metadata: impl Into<String>) -> Self {
+        Self {
+            resource_metadata: resource_metadata.into(),
+            realm: None,
+        }
+    }
+
+    /// Adds a `realm` attribute to every challenge.
+    #[must_use]
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The `resource_metadata` URL.
+    pub fn resource_metadata(&self) -> &str {
+        &self.resource_metadata
+    }
+
+    fn header(&self, error: Option<&Error>, scopes: &[&str]) -> String {
+        let mut h = String::from("Bearer ");
+        let mut first = true;
+        let mut attr = |h: &mut String, name: &str, value: &str| {
+            if !first {
+                h.push_str(", ");
+            }
+            first = false;
+            h.push_str(name);
+            h.push('=');
+            push_quoted(h, value);
+        };
+        if let Some(realm) = &self.realm {
+            attr(&mut h, "realm", realm);
+        }
+        if let Some(code) = error.and_then(Error::bearer_error) {
+            attr(&mut h, "error", code.as_str());
+            if let Some(e) = error {
+                attr(&mut h, "error_description", e.description());
+            }
+        }
+        attr(&mut h, "resource_metadata", &self.resource_metadata);
+        if !scopes.is_empty() {
+            let joined = scopes.join(" ");
+            attr(&mut h, "scope", &joined);
+        }
+        h
+    }
+
+    fn json_body(error: &str, description: &str) -> Vec<u8> {
+        let mut m = serde_json::Map::new();
+        m.insert("error".into(), error.into());
+        m.insert("error_description".into(), description.into());
+        serde_json::to_vec(&m).unwrap_or_default()
+    }
+
+    fn response(status: u16, www_authenticate: Option<String>, body: Vec<u8>) -> Response {
+        let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(6);
+        if let Some(h) = www_authenticate {
+            headers.push(("www-authenticate", h));
+        }
+        headers.push(("content-type", "application/json".into()));
+        headers.push(("cache-control", "no-store".into()));
+        headers.extend(CHALLENGE_CORS.iter().map(|(k, v)| (*k, String::from(*v))));
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The answer to a request without bearer credentials: `401` and
+    /// `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` with no `error` attribute
+    /// (RFC 6750 §3.1). `scopes` are the ones to ask for first (the base scopes).
+    pub fn no_credentials(&self, scopes: &[&str]) -> Response {
+        Self::response(
+            401,
+            Some(self.header(None, scopes)),
+            Self::json_body("unauthorized", "an access token is required"),
+        )
+    }
+
+    /// The answer to a rejected request.
+    ///
+    /// - [`Error::InvalidToken`]: `401`, `error="invalid_token"`; `scopes` are the base scopes.
+    /// - [`Error::InsufficientScope`]: `403`, `error="insufficient_scope"`; `scopes` must be every
+    ///   scope the operation needs (not only the missing ones), so that the client's
+    ///   re-authorization asks for all of them.
+    /// - [`Error::InvalidRequest`]: `400`, `error="invalid_request"`.
+    /// - [`Error::KeysUnavailable`], [`Error::InvalidJwks`]: `503` with `Retry-After` and no
+    ///   challenge: the client did nothing wrong.
+    pub fn reject(&self, error: &Error, scopes: &[&str]) -> Response {
+        let status = error.http_status();
+        match error.bearer_error() {
+            Some(code) => Self::response(
+                status,
+                Some(self.header(Some(error), scopes)),
+                Self::json_body(code.as_str(), error.description()),
+            ),
+            None => {
+                let retry_after = match error {
+                    Error::KeysUnavailable { retry_after_secs } => *retry_after_secs,
+                    _ => 30,
+                };
+                let mut r = Self::response(
+                    status,
+                    None,
+                    Self::json_body("temporarily_unavailable", error.description()),
+                );
+                r.headers
+                    .push(("retry-after", alloc::format!("{retry_after}")));
+                r
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        let mut s = String::new();
+        push_quoted(&mut s, "a\"b\\c\td\u{1}e");
+        assert_eq!(s, "\"a\\\"b\\\\c\tde\"");
+    }
+
+    #[test]
+    fn query_parameter_names_are_decoded() {
+        for q in [
+            "access_token=x",
+            "a=1&access_token",
+            "access%5Ftoken=x",
+            "access%5ftoken=",
+            "x&access_token=&y",
+        ] {
+            assert!(query_has_access_token(q), "{q}");
+        }
+        for q in [
+            "",
+            "access_tokens=x",
+            "token=access_token",
+            "access%5token=x",
+            "xaccess_token=1",
+        ] {
+            assert!(!query_has_access_token(q), "{q}");
+        }
+    }
+}
