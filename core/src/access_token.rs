@@ -184,6 +184,7 @@ impl AccessTokenVerifier {
         let claims = json_object(jws.payload())?;
         let mut principal = Principal::from_claims(claims, &self.config, now)?;
         principal.key_id = header.kid().map(String::from);
+        principal.key_fingerprint = *key.fingerprint();
         principal.algorithm = alg;
         Ok(principal)
     }
@@ -202,6 +203,7 @@ pub struct Principal {
     issuer: String,
     audience: Vec<String>,
     key_id: Option<String>,
+    key_fingerprint: [u8; 32],
     algorithm: Algorithm,
     claims: Map<String, Value>,
 }
@@ -271,7 +273,59 @@ fn split_scopes(s: &str) -> impl Iterator<Item = &str> {
     s.split(' ').filter(|s| !s.is_empty())
 }
 
+/// `exp`, `nbf` and `iat` against `now`, with the configured leeway.
+fn check_time(
+    config: &VerifierConfig,
+    now: UnixTime,
+    exp: UnixTime,
+    nbf: Option<UnixTime>,
+    iat: Option<UnixTime>,
+) -> Result<(), TokenError> {
+    let leeway = config.leeway_secs;
+    if now >= exp.saturating_add(leeway) {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// `iss` exactly the configured issuer; `aud` naming the configured resource.
+fn check_issuer_audience(
+    config: &VerifierConfig,
+    issuer: &str,
+    audience: &[String],
+) -> Result<(), TokenError> {
+    if issuer != config.issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !audience.iter().any(|a| same_resource(a, &config.resource)) {
+        return Err(TokenError::WrongAudience);
+    }
+    Ok(())
+}
+
 impl Principal {
+    /// Re-checks a principal verified earlier (a verified-token cache hit) against `config` at
+    /// `now`: the time claims, the issuer and the audience. The signature is not re-checked.
+    ///
+    /// # Errors
+    /// The [`TokenError`] the token would get now.
+    pub fn recheck(&self, config: &VerifierConfig, now: UnixTime) -> Result<(), TokenError> {
+        check_time(
+            config,
+            now,
+            self.expires_at,
+            self.not_before,
+            self.issued_at,
+        )?;
+        check_issuer_audience(config, &self.issuer, &self.audience)
+    }
+
     fn from_claims(
         claims: Map<String, Value>,
         config: &VerifierConfig,
@@ -290,25 +344,14 @@ impl Principal {
         let scope = string_claim(&claims, "scope")?;
         let scp = string_or_array(&claims, "scp")?;
 
-        let leeway = config.leeway_secs;
         let exp = exp.ok_or(TokenError::MissingExp)?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
-        if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
-            return Err(TokenError::NotYetValid);
-        }
-        if iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
-            return Err(TokenError::IssuedInFuture);
-        }
+        check_time(config, now, exp, nbf, iat)?;
         let issuer = iss.ok_or(TokenError::MissingIssuer)?;
         if issuer != config.issuer {
             return Err(TokenError::WrongIssuer);
         }
         let audience = aud.ok_or(TokenError::MissingAudience)?;
-        if !audience.iter().any(|a| same_resource(a, &config.resource)) {
-            return Err(TokenError::WrongAudience);
-        }
+        check_issuer_audience(config, &issuer, &audience)?;
         let mut scopes: Vec<String> = match (&scope, scp) {
             (Some(scope), _) => split_scopes(scope).map(String::from).collect(),
             (None, Some(scp)) => scp
@@ -330,6 +373,7 @@ impl Principal {
             issuer,
             audience,
             key_id: None,
+            key_fingerprint: [0; 32],
             algorithm: Algorithm::Rs256,
             claims,
         })
@@ -402,6 +446,11 @@ impl Principal {
     /// The `kid` of the key that verified the token, if the token named one.
     pub fn key_id(&self) -> Option<&str> {
         self.key_id.as_deref()
+    }
+
+    /// The fingerprint of the key that verified the token ([`crate::Jwk::fingerprint`]).
+    pub fn key_fingerprint(&self) -> &[u8; 32] {
+        &self.key_fingerprint
     }
 
     /// The algorithm the token was signed with.

@@ -37,7 +37,6 @@
 //! }
 //! ```
 
-use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -54,6 +53,7 @@ use crate::json;
 use crate::resource_indicator::UriParts;
 use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResourceMetadata};
 use crate::time::UnixTime;
+use crate::token_cache::PrincipalCache;
 
 /// The default largest JSON-RPC body the adapters buffer for the scope policy.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -166,7 +166,7 @@ pub enum Decision {
     /// Send this answer.
     Respond(Response),
     /// Let the request through; the principal goes into the request's extensions.
-    Allow(Box<Principal>),
+    Allow(Arc<Principal>),
     /// The token names a key the set lacks: refresh and decide again, or send `rejection`.
     KeysNeeded {
         /// The unknown `kid`.
@@ -493,6 +493,48 @@ impl Guard {
 
     /// Decides one request (see the module docs).
     pub fn decide(&self, req: &Request<'_>, keys: KeyState<'_>, now: UnixTime) -> Decision {
+        self.decide_with(req, keys, now, None)
+    }
+
+    /// [`Guard::decide`] with a verified-token cache: a token verified before skips its
+    /// signature check (its claims are re-checked, and the key that verified it must still be in
+    /// `keys`); a token verified now is remembered.
+    pub fn decide_cached(
+        &self,
+        req: &Request<'_>,
+        keys: KeyState<'_>,
+        now: UnixTime,
+        cache: &dyn PrincipalCache,
+    ) -> Decision {
+        self.decide_with(req, keys, now, Some(cache))
+    }
+
+    fn verify(
+        &self,
+        token: &str,
+        keys: &JwkSet,
+        now: UnixTime,
+        cache: Option<&dyn PrincipalCache>,
+    ) -> Result<Arc<Principal>, Error> {
+        if let Some(p) = cache.and_then(|c| c.get(&self.verifier, token, now)) {
+            if keys.contains_fingerprint(p.key_fingerprint()) {
+                return Ok(p);
+            }
+        }
+        let p = Arc::new(self.verifier.verify(token, keys, now)?);
+        if let Some(c) = cache {
+            c.insert(&self.verifier, token, p.clone(), now);
+        }
+        Ok(p)
+    }
+
+    fn decide_with(
+        &self,
+        req: &Request<'_>,
+        keys: KeyState<'_>,
+        now: UnixTime,
+        cache: Option<&dyn PrincipalCache>,
+    ) -> Decision {
         let method = req.method;
         if self.is_well_known(req.path) {
             return Decision::Respond(match method {
@@ -524,7 +566,7 @@ impl Guard {
                 return Decision::Respond(self.reject(&Error::KeysUnavailable { retry_after_secs }))
             }
         };
-        let principal = match self.verifier.verify(token, keys, now) {
+        let principal = match self.verify(token, keys, now, cache) {
             Ok(p) => p,
             Err(e @ Error::InvalidToken(TokenError::UnknownKid)) => {
                 let kid = crate::jose::jws::CompactJws::parse(token, usize::MAX)
@@ -543,7 +585,7 @@ impl Guard {
             Err(e) => return Decision::Respond(self.reject(&e.into())),
         };
         if required.iter().all(|r| self.scopes.grants(&principal, r)) {
-            Decision::Allow(Box::new(principal))
+            Decision::Allow(principal)
         } else {
             let all: Vec<&str> = required.iter().map(String::as_str).collect();
             Decision::Respond(self.challenger.reject(&Error::InsufficientScope, &all))

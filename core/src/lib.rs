@@ -32,6 +32,8 @@
 //! - [`as_metadata`]: authorization-server metadata (RFC 8414, OIDC Discovery): validation and
 //!   the well-known URL ↔ issuer mapping.
 //! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
+//! - [`jwks_refresh`]: the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
+//! - [`token_cache`]: the verified-token cache.
 //! - [`challenge`]: bearer extraction and `WWW-Authenticate` challenges (RFC 6750, RFC 9728 §5.1).
 //! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864).
 //! - [`access_token`]: JWT claims (RFC 7519) under the access-token profile (RFC 9068).
@@ -57,9 +59,11 @@ pub mod decision;
 pub mod error;
 pub mod jose;
 mod json;
+pub mod jwks_refresh;
 pub mod resource_indicator;
 pub mod resource_metadata;
 pub mod time;
+pub mod token_cache;
 
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
@@ -67,5 +71,7 @@ pub use decision::{Decision, Guard, KeyState, Request, Response, ScopePolicy};
 pub use error::{BearerError, Error, JwksError, RequestError, TokenError};
 pub use jose::alg::{Algorithm, AlgorithmSet};
 pub use jose::jwk::{Jwk, JwkSet, JwksLimits, KidPolicy, PublicKey};
+pub use jwks_refresh::{JwksRefresh, JwksRefreshConfig};
 pub use resource_metadata::ProtectedResourceMetadata;
 pub use time::UnixTime;
+pub use token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};

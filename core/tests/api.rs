@@ -20,6 +20,8 @@ mod discovery;
 mod interop;
 #[path = "api/jwks.rs"]
 mod jwks;
+#[path = "api/policies.rs"]
+mod policies;
 #[path = "api/properties.rs"]
 mod properties;
 #[path = "api/rejections.rs"]

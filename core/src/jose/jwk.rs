@@ -156,6 +156,35 @@ pub struct Jwk {
     kid: Option<String>,
     alg: Option<Algorithm>,
     key: PublicKey,
+    fingerprint: [u8; 32],
+}
+
+/// SHA-256 over the key kind and material: equal exactly when the key material is equal.
+fn fingerprint(key: &PublicKey) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    match key {
+        PublicKey::Rsa { n, e } => {
+            ctx.update(b"RSA\0");
+            ctx.update(&(n.len() as u64).to_be_bytes());
+            ctx.update(n);
+            ctx.update(e);
+        }
+        PublicKey::P256(b) => {
+            ctx.update(b"P-256\0");
+            ctx.update(b);
+        }
+        PublicKey::P384(b) => {
+            ctx.update(b"P-384\0");
+            ctx.update(b);
+        }
+        PublicKey::Ed25519(b) => {
+            ctx.update(b"Ed25519\0");
+            ctx.update(b);
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl Jwk {
@@ -171,7 +200,13 @@ impl Jwk {
         if alg.is_some_and(|a| a.key_kind() != key.kind()) {
             return Err(KeySkipReason::AlgKeyMismatch);
         }
-        Ok(Self { kid, alg, key })
+        let fingerprint = fingerprint(&key);
+        Ok(Self {
+            kid,
+            alg,
+            key,
+            fingerprint,
+        })
     }
 
     /// The key ID (`kid`), if the key has one.
@@ -187,6 +222,12 @@ impl Jwk {
     /// The key material.
     pub fn key(&self) -> &PublicKey {
         &self.key
+    }
+
+    /// A SHA-256 fingerprint of the key material (not RFC 7638: it ignores `kid` and `alg` and
+    /// serves to tell whether two keys are the same key).
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     /// Whether this key may verify a signature made with `alg`: the key type and curve must be
@@ -367,6 +408,11 @@ impl JwkSet {
     /// Whether the set has no usable key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether a usable key has this fingerprint.
+    pub fn contains_fingerprint(&self, fingerprint: &[u8; 32]) -> bool {
+        self.keys.iter().any(|k| &k.fingerprint == fingerprint)
     }
 
     /// Whether a usable key has this `kid`.
