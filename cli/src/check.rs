@@ -10,17 +10,18 @@ use clap::Args;
 use mcp_authz_core::as_metadata::{
     issuer_from_metadata_url, validate, MetadataPolicy, Report, REQUIRED_FIELDS,
 };
+use mcp_authz_hyper::{fetch_metadata, FetchOptions, HttpFetcher};
 use serde::Serialize;
 
 /// Arguments of `mcp-authz check`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("expected").args(["metadata_url", "issuer"])))]
 pub(crate) struct CheckArgs {
-    /// The metadata URL to fetch and check (fetching comes with the hyper adapter; use --file).
-    #[arg(value_name = "METADATA_URL", conflicts_with = "file")]
+    /// The metadata URL to fetch and check.
+    #[arg(value_name = "METADATA_URL", conflicts_with_all = ["file", "metadata_url"])]
     url: Option<String>,
     /// Check this file instead of fetching, as if it had been fetched from --metadata-url.
-    #[arg(long, value_name = "FILE", requires = "expected")]
+    #[arg(long, value_name = "FILE")]
     file: Option<PathBuf>,
     /// The URL the file was fetched from; the expected issuer is derived from it.
     #[arg(long, value_name = "URL")]
@@ -39,6 +40,30 @@ pub(crate) struct CheckArgs {
     allow_http_loopback: bool,
 }
 
+/// Fetches `url` with the adapter's HTTPS client and validates it.
+fn fetch(
+    url: &str,
+    issuer: Option<&str>,
+    policy: &MetadataPolicy,
+    allow_http_loopback: bool,
+) -> Result<(Report, String), String> {
+    let expected = match issuer {
+        Some(i) => i.to_owned(),
+        None => issuer_from_metadata_url(url).map_err(|e| format!("{url}: {e}"))?,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let fetcher =
+        HttpFetcher::new(FetchOptions::default().allow_http_loopback(allow_http_loopback))
+            .map_err(|e| e.to_string())?;
+    let report = runtime
+        .block_on(fetch_metadata(&fetcher, url, Some(&expected), policy))
+        .map_err(|e| e.to_string())?;
+    Ok((report, expected))
+}
+
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("mcp-authz check: {message}");
     ExitCode::from(2)
@@ -48,25 +73,38 @@ pub(crate) fn run(args: CheckArgs) -> ExitCode {
     let policy = MetadataPolicy::new()
         .allow_missing_registration(args.allow_missing_registration)
         .allow_http_loopback(args.allow_http_loopback);
-    let Some(file) = &args.file else {
-        return fail(match &args.url {
-            Some(_) => "fetching a metadata URL is not implemented yet; download it and use --file FILE --metadata-url URL",
-            None => "give --file FILE with --metadata-url URL or --issuer URL",
-        });
-    };
-    let expected = match (&args.metadata_url, &args.issuer) {
-        (Some(url), None) => match issuer_from_metadata_url(url) {
-            Ok(issuer) => issuer,
-            Err(e) => return fail(format_args!("{url}: {e}")),
+    let report = match (&args.file, &args.url) {
+        (Some(file), _) => {
+            let expected = match (&args.metadata_url, &args.issuer) {
+                (Some(url), None) => match issuer_from_metadata_url(url) {
+                    Ok(issuer) => issuer,
+                    Err(e) => return fail(format_args!("{url}: {e}")),
+                },
+                (None, Some(issuer)) => issuer.clone(),
+                _ => return fail("give exactly one of --metadata-url and --issuer"),
+            };
+            let document = match std::fs::read(file) {
+                Ok(bytes) => bytes,
+                Err(e) => return fail(format_args!("cannot read {}: {e}", file.display())),
+            };
+            (validate(&document, &expected, &policy), expected)
+        }
+        (None, Some(url)) => match fetch(
+            url,
+            args.issuer.as_deref(),
+            &policy,
+            args.allow_http_loopback,
+        ) {
+            Ok(r) => r,
+            Err(message) => return fail(message),
         },
-        (None, Some(issuer)) => issuer.clone(),
-        _ => return fail("give exactly one of --metadata-url and --issuer"),
+        (None, None) => {
+            return fail(
+                "give METADATA_URL, or --file FILE with --metadata-url URL or --issuer URL",
+            )
+        }
     };
-    let document = match std::fs::read(file) {
-        Ok(bytes) => bytes,
-        Err(e) => return fail(format_args!("cannot read {}: {e}", file.display())),
-    };
-    let report = validate(&document, &expected, &policy);
+    let (report, expected) = report;
     let printed = if args.json {
         print_json(&report)
     } else {

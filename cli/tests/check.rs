@@ -109,7 +109,6 @@ fn unusable_input_exits_2() {
             "https://a.example/metadata.json",
         ],
         vec!["--file", f],
-        vec!["https://a.example/.well-known/oauth-authorization-server"],
         vec![],
     ] {
         let out = check(&args);
@@ -134,4 +133,92 @@ fn unusable_input_exits_2() {
         v["problems"],
         json!([{"field": "document", "problem": "not_json_object", "message": "the document is not a JSON object"}])
     );
+}
+
+/// Serves the document `make_doc(origin)` at `path` on 127.0.0.1 from a background thread;
+/// returns the origin.
+fn serve(path: &'static str, make_doc: impl Fn(&str) -> Value + Send + 'static) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let origin = format!("http://{}", listener.local_addr().unwrap());
+            let body = serde_json::to_vec(&make_doc(&origin)).unwrap();
+            tx.send(origin).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let status = if req.uri().path() == path { 200 } else { 404 };
+                            let body = bytes::Bytes::from(body.clone());
+                            async move {
+                                let mut r = http::Response::new(http_body_util::Full::new(body));
+                                *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, std::convert::Infallible>(r)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn check_fetches_a_metadata_url() {
+    let okta: Value =
+        serde_json::from_str(&std::fs::read_to_string(doc("okta.json")).unwrap()).unwrap();
+    let path = "/oauth2/default/.well-known/oauth-authorization-server";
+    let served = okta.clone();
+    let origin = serve(path, move |origin| {
+        let mut d = served.clone();
+        d["issuer"] = json!(format!("{origin}/oauth2/default"));
+        d
+    });
+    let url = format!("{origin}{path}");
+    let out = check(&[&url, "--allow-http-loopback", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["issuer"], format!("{origin}/oauth2/default"));
+
+    // A document naming another issuer than its URL implies: a problem (exit 1).
+    let origin = serve(path, move |_| okta.clone());
+    let out = check(&[
+        &format!("{origin}{path}"),
+        "--allow-http-loopback",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["problems"][0],
+        json!({"field": "issuer", "problem": "issuer_mismatch", "message": "does not match the issuer the metadata URL implies"})
+    );
+
+    // http without the development flag, an unreachable port, a 404: unusable input (exit 2).
+    assert_eq!(check(&[&url, "--json"]).status.code(), Some(2));
+    let closed = "http://127.0.0.1:1/.well-known/oauth-authorization-server";
+    assert_eq!(
+        check(&[closed, "--allow-http-loopback"]).status.code(),
+        Some(2)
+    );
+    let missing = format!("{origin}/.well-known/oauth-authorization-server");
+    let out = check(&[&missing, "--allow-http-loopback"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 404"));
 }

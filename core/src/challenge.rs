@@ -78,6 +78,12 @@ fn is_token68(s: &str) -> bool {
         })
 }
 
+/// Whether an `application/x-www-form-urlencoded` body has an `access_token` parameter
+/// (RFC 6750 §2.2), for [`crate::decision::Request::form_access_token`].
+pub fn form_has_access_token(body: &[u8]) -> bool {
+    core::str::from_utf8(body).is_ok_and(query_has_access_token)
+}
+
 /// Whether a query string has an `access_token` parameter (names are percent-decoded, `+` is a
 /// space, as in `application/x-www-form-urlencoded`).
 fn query_has_access_token(query: &str) -> bool {
@@ -196,7 +202,12 @@ impl Challenger {
         serde_json::to_vec(&m).unwrap_or_default()
     }
 
-    fn response(status: u16, www_authenticate: Option<String>, body: Vec<u8>) -> Response {
+    fn response(
+        status: u16,
+        www_authenticate: Option<String>,
+        body: Vec<u8>,
+        reason: &'static str,
+    ) -> Response {
         let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(6);
         if let Some(h) = www_authenticate {
             headers.push(("www-authenticate", h));
@@ -208,6 +219,7 @@ impl Challenger {
             status,
             headers,
             body,
+            reason: Some(reason),
         }
     }
 
@@ -219,6 +231,7 @@ impl Challenger {
             401,
             Some(self.header(None, scopes)),
             Self::json_body("unauthorized", "an access token is required"),
+            "no_credentials",
         )
     }
 
@@ -238,6 +251,7 @@ impl Challenger {
                 status,
                 Some(self.header(Some(error), scopes)),
                 Self::json_body(code.as_str(), error.description()),
+                error.reason(),
             ),
             None => {
                 let retry_after = match error {
@@ -248,6 +262,7 @@ impl Challenger {
                     status,
                     None,
                     Self::json_body("temporarily_unavailable", error.description()),
+                    error.reason(),
                 );
                 r.headers
                     .push(("retry-after", alloc::format!("{retry_after}")));

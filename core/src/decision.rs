@@ -67,6 +67,9 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// The body (for `HEAD`, adapters send none).
     pub body: Vec<u8>,
+    /// Why the request was refused (the stable reason name), for logs; `None` for answers that
+    /// are not refusals (metadata documents, preflights).
+    pub reason: Option<&'static str>,
 }
 
 impl Response {
@@ -467,6 +470,7 @@ impl Guard {
                 ("access-control-max-age", "86400".into()),
             ],
             body: Vec::new(),
+            reason: None,
         }
     }
 
@@ -479,6 +483,7 @@ impl Guard {
                 ("access-control-allow-origin", "*".into()),
             ],
             body: self.metadata_json.clone(),
+            reason: None,
         }
     }
 
@@ -544,6 +549,7 @@ impl Guard {
                     status: 405,
                     headers: alloc::vec![("allow", "GET, HEAD, OPTIONS".into())],
                     body: Vec::new(),
+                    reason: Some("method_not_allowed"),
                 },
             });
         }

@@ -41,6 +41,7 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 
 use crate::decision::KeyState;
@@ -193,7 +194,7 @@ struct InFlight {
 #[derive(Debug, Clone)]
 pub struct JwksRefresh {
     config: JwksRefreshConfig,
-    keys: Option<JwkSet>,
+    keys: Option<Arc<JwkSet>>,
     /// When the current keys were fetched.
     fetched_at: Option<UnixTime>,
     /// When a routine refresh is due.
@@ -380,11 +381,11 @@ impl JwksRefresh {
             .collect();
         self.negative_order
             .retain(|(kid, _)| self.negative.contains_key(kid));
-        let changed = self.keys.as_ref() != Some(&set);
+        let changed = self.keys.as_deref() != Some(&set);
         if changed {
             self.generation += 1;
+            self.keys = Some(Arc::new(set));
         }
-        self.keys = Some(set);
         Ok(changed)
     }
 
@@ -439,23 +440,35 @@ impl JwksRefresh {
     /// The keys requests verify with now: the last good set while it is no older than the
     /// maximum staleness, else [`KeyState::Unavailable`] with a `Retry-After` in seconds.
     pub fn keys(&self, now: UnixTime) -> KeyState<'_> {
+        match (self.current(now), self.keys.as_deref()) {
+            (Ok(_), Some(keys)) => KeyState::Ready(keys),
+            (Err(retry_after_secs), _) => KeyState::Unavailable { retry_after_secs },
+            (Ok(_), None) => KeyState::Unavailable {
+                retry_after_secs: 1,
+            },
+        }
+    }
+
+    /// [`JwksRefresh::keys`] as a shared handle, for drivers that verify outside their lock.
+    ///
+    /// # Errors
+    /// The seconds after which clients may retry, when no keys are fresh enough.
+    pub fn current(&self, now: UnixTime) -> Result<Arc<JwkSet>, u32> {
         match (&self.keys, self.fetched_at) {
             (Some(keys), Some(at)) if now <= at.saturating_add(self.config.max_staleness) => {
-                KeyState::Ready(keys)
+                Ok(keys.clone())
             }
             _ => {
                 let next = self.poll_timeout().unwrap_or(now);
                 let wait = next.as_secs().saturating_sub(now.as_secs()).clamp(1, 3600);
-                KeyState::Unavailable {
-                    retry_after_secs: u32::try_from(wait).unwrap_or(3600),
-                }
+                Err(u32::try_from(wait).unwrap_or(3600))
             }
         }
     }
 
     /// The current key set, however stale.
     pub fn last_good_keys(&self) -> Option<&JwkSet> {
-        self.keys.as_ref()
+        self.keys.as_deref()
     }
 
     /// A request's token names `kid`, which the current set lacks.

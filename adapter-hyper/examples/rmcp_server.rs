@@ -1,0 +1,70 @@
+//! An rmcp Streamable HTTP server with two tools, protected by mcp-authz.
+//!
+//! ```sh
+//! cargo run -p mcp-authz-hyper --example rmcp_server -- \
+//!     --metadata-url https://tenant.auth0.com/.well-known/oauth-authorization-server \
+//!     --resource http://127.0.0.1:8080/mcp --listen 127.0.0.1:8080
+//! ```
+//!
+//! Flags: `--metadata-url URL` (or `--issuer URL`), `--resource URL`, `--listen ADDR`,
+//! `--allow-http-loopback` (development authorization servers on 127.0.0.1), `--lenient-typ`
+//! (authorization servers that issue `typ: JWT`), `--unprotected` (no authorization at all: the
+//! baseline for benchmarks).
+
+#![allow(missing_docs)]
+
+#[path = "common/demo_mcp.rs"]
+mod demo_mcp;
+
+use std::net::SocketAddr;
+
+use mcp_authz_core::{ScopePolicy, TypPolicy};
+use mcp_authz_hyper::Authz;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let listen: SocketAddr = arg(&args, "--listen")
+        .unwrap_or_else(|| "127.0.0.1:8080".into())
+        .parse()?;
+    let resource = arg(&args, "--resource").unwrap_or_else(|| format!("http://{listen}/mcp"));
+    let host = listen.ip().to_string();
+    let mcp = demo_mcp::demo_service(vec![
+        host.clone(),
+        format!("{host}:{}", listen.port()),
+        "localhost".into(),
+    ]);
+    let mut app = axum::Router::new().nest_service("/mcp", mcp);
+    if !args.iter().any(|a| a == "--unprotected") {
+        let mut builder = Authz::builder(resource.clone())
+            .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
+            .allow_http_loopback(args.iter().any(|a| a == "--allow-http-loopback"));
+        if args.iter().any(|a| a == "--lenient-typ") {
+            builder = builder.typ_policy(TypPolicy::Lenient);
+        }
+        builder = match (arg(&args, "--metadata-url"), arg(&args, "--issuer")) {
+            (Some(url), _) => builder.metadata_url(url),
+            (None, Some(issuer)) => builder.issuer(issuer),
+            (None, None) => {
+                return Err("give --metadata-url URL or --issuer URL (or --unprotected)".into())
+            }
+        };
+        let authz = builder.build().await?;
+        eprintln!(
+            "authorization server: {}",
+            authz.authorization_server().issuer()
+        );
+        app = app.layer(authz.layer());
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("MCP server on {resource}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The JWK Set driver over real sockets: no keys at all, rotation under concurrency, downtime,
+//! slow and broken answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::Router;
+use mcp_authz_hyper::{Authz, FetchOptions};
+
+use crate::as_double::*;
+
+async fn serve(authz: &Authz, listener: tokio::net::TcpListener) {
+    let app = Router::new()
+        .route("/mcp", post(|| async { "ok" }))
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+async fn post_with(resource: &str, token: &str) -> (u16, http::HeaderMap) {
+    let auth = format!("Bearer {token}");
+    let (status, headers, _) = send("POST", resource, &[("authorization", &auth)], b"{}").await;
+    (status, headers)
+}
+
+#[tokio::test]
+async fn jwks_down_from_the_start_is_503_with_retry_after() {
+    let double = AsDouble::start().await;
+    double.set(|k| k.jwks_down = true);
+    let (listener, resource) = bind().await;
+    let authz = authz(&double, &resource).await;
+    assert!(authz.keys().first_failure().is_some());
+    serve(&authz, listener).await;
+    let (status, headers) = post_with(&resource, &double.token(&resource, "mcp:tools")).await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    assert!(!headers.contains_key("www-authenticate"));
+    // Without a token the discovery challenge still works: clients can start the OAuth flow.
+    let (status, _, _) = send("POST", &resource, &[], b"{}").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_with_a_new_kid_share_one_fetch() {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = authz(&double, &resource).await;
+    serve(&authz, listener).await;
+    assert_eq!(double.fetches(), 1);
+    // Rotation: the AS publishes a new key and signs with it.
+    let new_key = Arc::new(new_ed25519());
+    double.set(|k| k.keys.push(ed_jwk(&new_key, "rotated")));
+    let token = sign_eddsa(&new_key, "rotated", &double.claims(&resource, "mcp:tools"));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (r, t) = (resource.clone(), token.clone());
+        tasks.push(tokio::spawn(async move { post_with(&r, &t).await.0 }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        double.fetches(),
+        2,
+        "exactly one JWK Set fetch for 50 requests"
+    );
+    assert_eq!(authz.keys().fetches(), 2);
+}
+
+#[tokio::test]
+async fn authorization_server_down_after_startup_keeps_cached_keys() {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = authz(&double, &resource).await;
+    serve(&authz, listener).await;
+    double.set(|k| {
+        k.jwks_down = true;
+        k.metadata_down = true;
+    });
+    for _ in 0..3 {
+        let (status, _) = post_with(&resource, &double.token(&resource, "mcp:tools")).await;
+        assert_eq!(status, 200);
+    }
+    // An unknown kid while the AS is down: one attempt, then a clean 401.
+    let stranger = new_ed25519();
+    let token = sign_eddsa(&stranger, "unknown", &double.claims(&resource, "mcp:tools"));
+    let (status, headers) = post_with(&resource, &token).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("the access token key is unknown"));
+}
+
+#[tokio::test]
+async fn slow_garbage_oversize_and_error_answers_leave_no_keys() {
+    type Knob = Box<dyn Fn(&mut Knobs) + Send>;
+    let cases: Vec<(&str, Knob)> = vec![
+        (
+            "slow",
+            Box::new(|k: &mut Knobs| k.delay = Duration::from_secs(3)),
+        ),
+        ("500", Box::new(|k: &mut Knobs| k.jwks_status = 500)),
+        (
+            "garbage",
+            Box::new(|k: &mut Knobs| k.jwks_body = Some(b"<html>oops</html>".to_vec())),
+        ),
+        (
+            "oversize",
+            Box::new(|k: &mut Knobs| k.jwks_body = Some(vec![b' '; 200 * 1024])),
+        ),
+        (
+            "no usable key",
+            Box::new(|k: &mut Knobs| k.jwks_body = Some(br#"{"keys":[{"kty":"oct-x"}]}"#.to_vec())),
+        ),
+    ];
+    for (what, knob) in cases {
+        let double = AsDouble::start().await;
+        double.set(|k| knob(k));
+        let (listener, resource) = bind().await;
+        let authz = Authz::builder(&resource)
+            .metadata_url(double.metadata_url())
+            .allow_http_loopback(true)
+            .fetch_options(
+                FetchOptions::default().timeouts(Duration::from_secs(1), Duration::from_secs(1)),
+            )
+            .build()
+            .await
+            .unwrap();
+        assert!(authz.keys().first_failure().is_some(), "{what}");
+        serve(&authz, listener).await;
+        let (status, _) = post_with(&resource, &double.token(&resource, "mcp:tools")).await;
+        assert_eq!(status, 503, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn no_store_does_not_mean_a_fetch_per_request() {
+    let double = AsDouble::start().await;
+    double.set(|k| k.cache_control = Some("no-store".into()));
+    let (listener, resource) = bind().await;
+    let authz = authz(&double, &resource).await;
+    serve(&authz, listener).await;
+    for _ in 0..5 {
+        assert_eq!(
+            post_with(&resource, &double.token(&resource, "mcp:tools"))
+                .await
+                .0,
+            200
+        );
+    }
+    // no-store means the 5-minute floor, not one fetch per request.
+    assert_eq!(double.fetches(), 1);
+}
