@@ -16,7 +16,7 @@ use serde::Serialize;
 /// Arguments of `mcp-authz check`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("expected").args(["metadata_url", "issuer"])))]
-pub(crate) struct CheckArgs {
+pub struct CheckArgs {
     /// The metadata URL to fetch and check.
     #[arg(value_name = "METADATA_URL", conflicts_with_all = ["file", "metadata_url"])]
     url: Option<String>,
@@ -69,7 +69,8 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub(crate) fn run(args: CheckArgs) -> ExitCode {
+/// `mcp-authz check`.
+pub fn run(args: CheckArgs) -> ExitCode {
     let policy = MetadataPolicy::new()
         .allow_missing_registration(args.allow_missing_registration)
         .allow_http_loopback(args.allow_http_loopback);

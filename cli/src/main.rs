@@ -1,18 +1,9 @@
-//! `mcp-authz`: the operator's tool.
-//!
-//! - `verify`: verify JWT access tokens offline against a JWK Set file (the black-box surface of
-//!   the core verifier; its interface is stable).
-//!
-//! - `check`: validate authorization-server metadata (offline with `--file`).
-//!
-//! `proxy` and `demo` come with later issues (see the README).
-
-mod check;
-mod verify;
+//! `mcp-authz`: the operator's tool. See the crate library for each command.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mcp_authz_cli::{check, demo, proxy, verify};
 
 /// OAuth 2.0 resource-server toolkit for MCP servers.
 #[derive(Debug, Parser)]
@@ -28,12 +19,17 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Check an authorization server's RFC 8414 metadata the way the resource server will.
     Check(check::CheckArgs),
+    /// Put OAuth in front of an existing MCP server (Streamable HTTP) as a reverse proxy.
+    Proxy(proxy::ProxyArgs),
+    /// Run a development authorization server, an MCP server and the proxy on 127.0.0.1.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Verify(args) => verify::run(args),
         Command::Check(args) => check::run(args),
+        Command::Proxy(args) => proxy::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

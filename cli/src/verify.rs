@@ -17,7 +17,7 @@ use serde::Serialize;
 /// Arguments of `mcp-authz verify`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["token", "tokens"])))]
-pub(crate) struct VerifyArgs {
+pub struct VerifyArgs {
     /// A JWK Set document (`{"keys":[…]}`) holding the authorization server's public keys.
     #[arg(long, value_name = "FILE")]
     jwks: PathBuf,
@@ -52,7 +52,8 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub(crate) fn run(args: VerifyArgs) -> ExitCode {
+/// `mcp-authz verify`.
+pub fn run(args: VerifyArgs) -> ExitCode {
     let jwks = match std::fs::read(&args.jwks) {
         Ok(bytes) => bytes,
         Err(e) => return fail(format_args!("cannot read {}: {e}", args.jwks.display())),

@@ -32,14 +32,24 @@ impl Default for DemoMcp {
     }
 }
 
+/// The caller as this server knows it: the principal the middleware put in the request (same
+/// process), or else the identity headers `mcp-authz proxy` sends (behind the proxy).
 fn describe(parts: &http::request::Parts) -> String {
-    match parts.extensions.get::<Arc<Principal>>() {
-        Some(p) => format!(
-            "subject={} client_id={} scopes={} authorization_header_seen={}",
+    let seen = parts.headers.contains_key(http::header::AUTHORIZATION);
+    if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
+        return format!(
+            "subject={} client_id={} scopes={} authorization_header_seen={seen}",
             p.subject().unwrap_or("-"),
             p.client_id().unwrap_or("-"),
             p.scopes().join(","),
-            parts.headers.contains_key(http::header::AUTHORIZATION)
+        );
+    }
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match header("x-mcp-authz-subject") {
+        Some(subject) => format!(
+            "subject={subject} client_id={} scopes={} authorization_header_seen={seen} (via proxy headers)",
+            header("x-mcp-authz-client-id").unwrap_or("-"),
+            header("x-mcp-authz-scopes").unwrap_or("").replace(' ', ","),
         ),
         None => "no principal (unprotected)".to_string(),
     }

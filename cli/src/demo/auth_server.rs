@@ -1,0 +1,428 @@
+//! A DEVELOPMENT-ONLY OAuth 2.0 authorization server for `mcp-authz demo`, loopback only.
+//!
+//! Real enough for real MCP clients: RFC 8414 metadata with all five fields, a JWK Set with a
+//! P-256 key made at start, open dynamic client registration (RFC 7591), an authorization
+//! endpoint that requires PKCE S256 (RFC 7636) and consents automatically (it redirects straight
+//! back with a code: there is no user), and a token endpoint issuing RFC 9068 JWT access tokens
+//! whose `aud` is the requested `resource` (RFC 8707) and whose `scope` is what was asked for and
+//! allowed. No refresh tokens (clients then re-authorize for more scope, which is what the step-up
+//! walkthrough shows). Never expose it: anyone who can reach it gets tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How long codes and tokens live.
+const CODE_TTL: u64 = 60;
+const TOKEN_TTL: u64 = 900;
+
+struct Registered {
+    redirect_uris: Vec<String>,
+}
+
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scope: String,
+    resource: Option<String>,
+    expires: u64,
+}
+
+/// The development authorization server's state.
+pub struct DevAuthServer {
+    issuer: String,
+    resource: String,
+    scopes: Vec<String>,
+    key: EcdsaKeyPair,
+    kid: String,
+    rng: SystemRandom,
+    clients: Mutex<HashMap<String, Registered>>,
+    codes: Mutex<HashMap<String, Code>>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn b64u(b: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(b)
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+impl DevAuthServer {
+    /// A server for `issuer` (its own loopback origin) that issues tokens for `resource` with
+    /// any of `scopes`.
+    pub fn new(issuer: String, resource: String, scopes: Vec<String>) -> Result<Arc<Self>, String> {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|e| e.to_string())?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|e| e.to_string())?;
+        let kid = {
+            let mut b = [0u8; 8];
+            rng.fill(&mut b).map_err(|e| e.to_string())?;
+            format!("demo-{}", b64u(&b))
+        };
+        Ok(Arc::new(Self {
+            issuer,
+            resource,
+            scopes,
+            key,
+            kid,
+            rng,
+            clients: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn random(&self) -> String {
+        let mut b = [0u8; 24];
+        let _ = self.rng.fill(&mut b);
+        b64u(&b)
+    }
+
+    fn metadata(&self) -> Value {
+        let i = &self.issuer;
+        json!({
+            "issuer": i,
+            "authorization_endpoint": format!("{i}/authorize"),
+            "token_endpoint": format!("{i}/token"),
+            "registration_endpoint": format!("{i}/register"),
+            "jwks_uri": format!("{i}/jwks"),
+            "scopes_supported": self.scopes,
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "authorization_response_iss_parameter_supported": true,
+        })
+    }
+
+    fn jwks(&self) -> Value {
+        let p = self.key.public_key().as_ref();
+        let (x, y) = (
+            p.get(1..33).unwrap_or_default(),
+            p.get(33..65).unwrap_or_default(),
+        );
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid, "x": b64u(x), "y": b64u(y)}]})
+    }
+
+    /// Signs an RFC 9068 access token.
+    pub fn mint(&self, client_id: &str, scope: &str, aud: &str) -> Result<String, String> {
+        let now = unix_now();
+        let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": self.kid});
+        let claims = json!({
+            "iss": self.issuer, "sub": "demo-user", "aud": aud, "client_id": client_id,
+            "scope": scope, "iat": now, "exp": now + TOKEN_TTL, "jti": self.random(),
+        });
+        let input = format!(
+            "{}.{}",
+            b64u(&serde_json::to_vec(&header).map_err(|e| e.to_string())?),
+            b64u(&serde_json::to_vec(&claims).map_err(|e| e.to_string())?)
+        );
+        let sig = self
+            .key
+            .sign(&self.rng, input.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(format!("{input}.{}", b64u(sig.as_ref())))
+    }
+
+    /// The granted scope: the requested scopes this server knows, in request order.
+    fn grant(&self, requested: Option<&str>) -> String {
+        let requested = requested.unwrap_or_default();
+        let granted: Vec<&str> = requested
+            .split(' ')
+            .filter(|s| !s.is_empty() && self.scopes.iter().any(|k| k == s))
+            .collect();
+        granted.join(" ")
+    }
+
+    /// The axum router of the server.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/.well-known/openid-configuration", get(metadata))
+            .route("/jwks", get(jwks))
+            .route("/register", post(register))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .with_state(self.clone())
+    }
+}
+
+async fn metadata(State(s): State<Arc<DevAuthServer>>) -> Response {
+    (
+        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        Json(s.metadata()),
+    )
+        .into_response()
+}
+
+async fn jwks(State(s): State<Arc<DevAuthServer>>) -> Response {
+    (
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        Json(s.jwks()),
+    )
+        .into_response()
+}
+
+/// RFC 7591 open registration: public clients (`token_endpoint_auth_method: none`) with loopback
+/// or custom-scheme redirect URIs.
+async fn register(State(s): State<Arc<DevAuthServer>>, Json(req): Json<Value>) -> Response {
+    let uris: Vec<String> = req
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if uris.is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "redirect_uris is required",
+        );
+    }
+    let client_id = format!("demo-client-{}", s.random());
+    if let Ok(mut clients) = s.clients.lock() {
+        clients.insert(
+            client_id.clone(),
+            Registered {
+                redirect_uris: uris.clone(),
+            },
+        );
+    }
+    let mut body = json!({
+        "client_id": client_id,
+        "client_id_issued_at": unix_now(),
+        "redirect_uris": uris,
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+    });
+    for field in [
+        "client_name",
+        "client_uri",
+        "scope",
+        "software_id",
+        "software_version",
+    ] {
+        if let Some(v) = req.get(field) {
+            body[field] = v.clone();
+        }
+    }
+    (
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    resource: Option<String>,
+}
+
+fn redirect(to: &str, params: &[(&str, &str)]) -> Response {
+    let mut url = String::from(to);
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    url.push(if to.contains('?') { '&' } else { '?' });
+    url.push_str(&query);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url),
+            (header::CACHE_CONTROL, "no-store".into()),
+        ],
+    )
+        .into_response()
+}
+
+/// Consents automatically: validates the request and redirects straight back with a code.
+async fn authorize(
+    State(s): State<Arc<DevAuthServer>>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
+    let client_id = p.client_id.unwrap_or_default();
+    let registered = s
+        .clients
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&client_id).map(|r| r.redirect_uris.clone()));
+    let Some(uris) = registered else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "unknown client_id: register first",
+        );
+    };
+    let redirect_uri = match p.redirect_uri {
+        Some(r) if uris.contains(&r) => r,
+        None if uris.len() == 1 => uris.first().cloned().unwrap_or_default(),
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "redirect_uri is not registered",
+            )
+        }
+    };
+    let state = p.state.unwrap_or_default();
+    let fail = |error: &str, description: &str| {
+        redirect(
+            &redirect_uri,
+            &[
+                ("error", error),
+                ("error_description", description),
+                ("state", &state),
+                ("iss", &s.issuer),
+            ],
+        )
+    };
+    if p.response_type.as_deref() != Some("code") {
+        return fail("unsupported_response_type", "only response_type=code");
+    }
+    let Some(challenge) = p.code_challenge.filter(|c| (43..=128).contains(&c.len())) else {
+        return fail("invalid_request", "PKCE is required: code_challenge");
+    };
+    if p.code_challenge_method.as_deref() != Some("S256") {
+        return fail("invalid_request", "PKCE code_challenge_method must be S256");
+    }
+    if p.resource.as_deref().is_some_and(|r| r != s.resource) {
+        return fail("invalid_target", "unknown resource");
+    }
+    let code = s.random();
+    if let Ok(mut codes) = s.codes.lock() {
+        let now = unix_now();
+        codes.retain(|_, c| c.expires > now);
+        codes.insert(
+            code.clone(),
+            Code {
+                client_id,
+                redirect_uri: redirect_uri.clone(),
+                challenge,
+                scope: s.grant(p.scope.as_deref()),
+                resource: p.resource,
+                expires: now + CODE_TTL,
+            },
+        );
+    }
+    redirect(
+        &redirect_uri,
+        &[("code", &code), ("state", &state), ("iss", &s.issuer)],
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    client_id: Option<String>,
+    code_verifier: Option<String>,
+    resource: Option<String>,
+}
+
+/// The authorization-code grant with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.6).
+async fn token(State(s): State<Arc<DevAuthServer>>, Form(p): Form<TokenParams>) -> Response {
+    if p.grant_type.as_deref() != Some("authorization_code") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only authorization_code",
+        );
+    }
+    let code = s
+        .codes
+        .lock()
+        .ok()
+        .and_then(|mut c| c.remove(p.code.as_deref().unwrap_or_default()));
+    let Some(code) = code.filter(|c| c.expires > unix_now()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "unknown or expired code",
+        );
+    };
+    if p.client_id.as_deref().is_some_and(|c| c != code.client_id) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "the code was issued to another client",
+        );
+    }
+    if p.redirect_uri
+        .as_deref()
+        .is_some_and(|r| r != code.redirect_uri)
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri does not match",
+        );
+    }
+    let verifier = p.code_verifier.unwrap_or_default();
+    let computed = b64u(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+    if verifier.len() < 43 || computed != code.challenge {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "PKCE verification failed",
+        );
+    }
+    let resource = p
+        .resource
+        .or(code.resource)
+        .unwrap_or_else(|| s.resource.clone());
+    if resource != s.resource {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "unknown resource",
+        );
+    }
+    match s.mint(&code.client_id, &code.scope, &resource) {
+        Ok(access_token) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({"access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_TTL, "scope": code.scope})),
+        )
+            .into_response(),
+        Err(e) => oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
+    }
+}

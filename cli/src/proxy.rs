@@ -1,0 +1,476 @@
+//! `mcp-authz proxy`: OAuth 2.0 in front of an existing MCP server (Streamable HTTP), without
+//! writing code.
+//!
+//! Requests to the resource path pass the authorization middleware, then go to the upstream,
+//! streaming both ways (SSE included). The proxy itself serves the RFC 9728 documents, the
+//! challenges and `/healthz`; other paths are 404. The client's `Authorization` header never
+//! reaches the upstream; the verified identity does, in headers the proxy sets after removing any
+//! the client sent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use clap::Args;
+use http::{HeaderName, HeaderValue, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use mcp_authz_core::{Principal, ScopePolicy, TypPolicy};
+use mcp_authz_hyper::Authz;
+use serde::Deserialize;
+
+/// Arguments of `mcp-authz proxy` (every one may also come from `--config FILE`; flags win).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ProxyArgs {
+    /// The authorization server's RFC 8414 metadata URL.
+    #[arg(long, value_name = "URL")]
+    metadata_url: Option<String>,
+    /// The public URL of the protected MCP endpoint (what clients connect to; tokens' aud).
+    #[arg(long, value_name = "URL")]
+    resource: Option<String>,
+    /// The MCP server to forward to, e.g. http://127.0.0.1:9000/mcp.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// A scope every request needs (repeatable); also the scope the first 401 asks for.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scope: Vec<String>,
+    /// A scope one tool needs, as TOOL=SCOPE (repeatable).
+    #[arg(long = "tool-scope", value_name = "TOOL=SCOPE")]
+    tool_scope: Vec<String>,
+    /// resource_name in the protected-resource metadata.
+    #[arg(long, value_name = "NAME")]
+    resource_name: Option<String>,
+    /// Accept authorization servers without registration_endpoint.
+    #[arg(long)]
+    allow_missing_registration: bool,
+    /// Accept http URLs on loopback hosts (development only).
+    #[arg(long)]
+    allow_http_loopback: bool,
+    /// Accept tokens with typ JWT (authorization servers without RFC 9068 support).
+    #[arg(long)]
+    lenient_typ: bool,
+    /// Seconds to wait for the upstream's response headers [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    upstream_timeout: Option<u64>,
+    /// Prefix of the identity headers sent upstream [default: X-Mcp-Authz-].
+    #[arg(long, value_name = "PREFIX")]
+    identity_header_prefix: Option<String>,
+    /// A TOML file with the same keys as the flags (kebab-case); flags win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The same settings, from a TOML file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    metadata_url: Option<String>,
+    resource: Option<String>,
+    upstream: Option<String>,
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default)]
+    tool_scope: Vec<String>,
+    resource_name: Option<String>,
+    #[serde(default)]
+    allow_missing_registration: bool,
+    #[serde(default)]
+    allow_http_loopback: bool,
+    #[serde(default)]
+    lenient_typ: bool,
+    upstream_timeout: Option<u64>,
+    identity_header_prefix: Option<String>,
+}
+
+/// The merged, checked configuration.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The authorization server's metadata URL.
+    pub metadata_url: String,
+    /// The public URL of the protected MCP endpoint.
+    pub resource: String,
+    /// The MCP server requests are forwarded to.
+    pub upstream: http::Uri,
+    /// Where the proxy listens.
+    pub listen: SocketAddr,
+    /// Scopes every request needs.
+    pub scopes: Vec<String>,
+    /// `(tool, scope)` pairs.
+    pub tool_scopes: Vec<(String, String)>,
+    /// `resource_name` of the protected-resource metadata.
+    pub resource_name: Option<String>,
+    /// Accept metadata without `registration_endpoint`.
+    pub allow_missing_registration: bool,
+    /// Accept `http` URLs on loopback hosts (development only).
+    pub allow_http_loopback: bool,
+    /// Accept `typ: JWT` tokens.
+    pub lenient_typ: bool,
+    /// How long to wait for the upstream's response headers.
+    pub upstream_timeout: Duration,
+    /// Prefix of the identity headers sent upstream.
+    pub identity_header_prefix: String,
+}
+
+impl ProxyArgs {
+    /// Merges the flags over the config file and checks the result.
+    pub fn resolve(self) -> Result<ProxyConfig, String> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let required = |flag: Option<String>, file: Option<String>, name: &str| {
+            flag.or(file)
+                .ok_or_else(|| format!("--{name} is required (or `{name}` in --config)"))
+        };
+        let metadata_url = required(self.metadata_url, file.metadata_url, "metadata-url")?;
+        let resource = required(self.resource, file.resource, "resource")?;
+        let upstream_text = required(self.upstream, file.upstream, "upstream")?;
+        let upstream: http::Uri = upstream_text
+            .parse()
+            .map_err(|_| format!("--upstream {upstream_text}: not a URL"))?;
+        if !matches!(upstream.scheme_str(), Some("http") | Some("https"))
+            || upstream.authority().is_none()
+        {
+            return Err(format!(
+                "--upstream {upstream_text}: not an absolute http(s) URL"
+            ));
+        }
+        let resource_uri: http::Uri = resource
+            .parse()
+            .map_err(|_| format!("--resource {resource}: not a URL"))?;
+        if resource_uri.scheme().is_none() || resource_uri.authority().is_none() {
+            return Err(format!("--resource {resource}: not an absolute URL"));
+        }
+        let scopes = if self.scope.is_empty() {
+            file.scope
+        } else {
+            self.scope
+        };
+        let tool_scope = if self.tool_scope.is_empty() {
+            file.tool_scope
+        } else {
+            self.tool_scope
+        };
+        let tool_scopes = tool_scope
+            .iter()
+            .map(|t| match t.split_once('=') {
+                Some((tool, scope)) if !tool.is_empty() && !scope.is_empty() => {
+                    Ok((tool.to_owned(), scope.to_owned()))
+                }
+                _ => Err(format!("--tool-scope {t}: expected TOOL=SCOPE")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefix = self
+            .identity_header_prefix
+            .or(file.identity_header_prefix)
+            .unwrap_or_else(|| "X-Mcp-Authz-".into());
+        for suffix in ["Subject", "Client-Id", "Scopes"] {
+            HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()).map_err(|_| {
+                format!("--identity-header-prefix {prefix}: not a header name prefix")
+            })?;
+        }
+        Ok(ProxyConfig {
+            metadata_url,
+            resource,
+            upstream,
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            scopes,
+            tool_scopes,
+            resource_name: self.resource_name.or(file.resource_name),
+            allow_missing_registration: self.allow_missing_registration
+                || file.allow_missing_registration,
+            allow_http_loopback: self.allow_http_loopback || file.allow_http_loopback,
+            lenient_typ: self.lenient_typ || file.lenient_typ,
+            upstream_timeout: Duration::from_secs(
+                self.upstream_timeout
+                    .or(file.upstream_timeout)
+                    .unwrap_or(60),
+            ),
+            identity_header_prefix: prefix,
+        })
+    }
+}
+
+type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+struct ProxyState {
+    client: UpstreamClient,
+    upstream: http::Uri,
+    timeout: Duration,
+    identity: [HeaderName; 3],
+}
+
+/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The upstream URI for a request: the upstream URL with the request's query.
+fn upstream_uri(base: &http::Uri, query: Option<&str>) -> Option<http::Uri> {
+    let path = base.path();
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = pq.parse().ok();
+    http::Uri::from_parts(parts).ok()
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let Some(uri) = upstream_uri(&state.upstream, parts.uri.query()) else {
+        return json_error(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "the upstream URL could not be built",
+        );
+    };
+    let client_host = parts.headers.get(http::header::HOST).cloned();
+    // Nobody forges the identity headers: those from the client go first.
+    for name in &state.identity {
+        parts.headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
+    parts.headers.remove(http::header::AUTHORIZATION);
+    if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
+        let values = [
+            p.subject().unwrap_or(""),
+            p.client_id().unwrap_or(""),
+            &p.scopes().join(" "),
+        ];
+        for (name, value) in state.identity.iter().zip(values) {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                parts.headers.insert(name.clone(), v);
+            }
+        }
+    }
+    if let Some(host) = client_host {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    if let Some(authority) = uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(http::header::HOST, authority);
+    }
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    let request = http::Request::from_parts(parts, body);
+    match tokio::time::timeout(state.timeout, state.client.request(request)).await {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            // Streams through as it arrives (SSE included), with backpressure.
+            Response::from_parts(parts, Body::new(body))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target: "mcp_authz", error = %e, "upstream request failed");
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "the MCP server is not reachable",
+            )
+        }
+        Err(_) => json_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway_timeout",
+            "the MCP server did not answer in time",
+        ),
+    }
+}
+
+/// Everything the proxy needs to serve, started (metadata validated, keys fetched).
+pub struct Proxy {
+    /// The router to serve.
+    pub app: Router,
+    /// The started middleware (metadata, keys).
+    pub authz: Authz,
+}
+
+/// Validates the metadata, fetches the keys and builds the proxy's router.
+pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
+    let mut scopes = ScopePolicy::new(config.scopes.clone());
+    for (tool, scope) in &config.tool_scopes {
+        scopes = scopes.with_tool_scopes(tool.clone(), [scope.clone()]);
+    }
+    let name = config.resource_name.clone();
+    let authz = Authz::builder(config.resource.clone())
+        .metadata_url(config.metadata_url.clone())
+        .scopes(scopes)
+        .allow_missing_registration(config.allow_missing_registration)
+        .allow_http_loopback(config.allow_http_loopback)
+        .typ_policy(if config.lenient_typ {
+            TypPolicy::Lenient
+        } else {
+            TypPolicy::AccessToken
+        })
+        .resource_metadata(move |m| match &name {
+            Some(n) => m.with_resource_name(n.clone()),
+            None => m,
+        })
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
+        .map_err(|e| e.to_string())?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    let identity = ["Subject", "Client-Id", "Scopes"].map(|s| {
+        HeaderName::from_bytes(format!("{}{s}", config.identity_header_prefix).as_bytes())
+            .unwrap_or(HeaderName::from_static("x-mcp-authz-unknown"))
+    });
+    let state = Arc::new(ProxyState {
+        client: Client::builder(TokioExecutor::new()).build(https),
+        upstream: config.upstream.clone(),
+        timeout: config.upstream_timeout,
+        identity,
+    });
+    let resource_path = authz.guard().resource_path().to_owned();
+    let (aware, root) = authz.guard().metadata().well_known_paths();
+    let not_found = || async { json_error(StatusCode::NOT_FOUND, "not_found", "no such path") };
+    // The well-known paths and the resource go through the middleware (which answers the former
+    // itself); everything else is 404, and /healthz is the proxy's own.
+    let mut protected = Router::new()
+        .route(&resource_path, any(forward))
+        .route(&aware, any(not_found));
+    if root != aware {
+        protected = protected.route(&root, any(not_found));
+    }
+    let protected = protected.with_state(state).layer(authz.layer());
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|| async {
+                (
+                    StatusCode::OK,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"status":"ok"}"#,
+                )
+            }),
+        )
+        .merge(protected)
+        .fallback(not_found);
+    Ok(Proxy { app, authz })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!(target: "mcp_authz", "shutting down: finishing in-flight requests");
+}
+
+/// `mcp-authz proxy`: resolve the configuration, start, serve until SIGINT/SIGTERM.
+pub fn run(args: ProxyArgs) -> std::process::ExitCode {
+    crate::init_tracing();
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mcp-authz proxy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-authz proxy: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let proxy = match build(&config).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: not starting: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: cannot listen on {}: {e}", config.listen);
+                return std::process::ExitCode::from(2);
+            }
+        };
+        eprintln!(
+            "mcp-authz proxy: {} -> {} (authorization server {})",
+            config.resource,
+            config.upstream,
+            proxy.authz.authorization_server().issuer()
+        );
+        match axum::serve(listener, proxy.app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: {e}");
+                std::process::ExitCode::from(1)
+            }
+        }
+    })
+}

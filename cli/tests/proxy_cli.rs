@@ -1,0 +1,174 @@
+//! `mcp-authz proxy` as a process: flags, the TOML config (flags win), exit codes, SIGTERM.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+}
+
+#[test]
+fn missing_or_bad_settings_exit_2() {
+    let out = bin()
+        .args(["proxy", "--resource", "http://127.0.0.1:1/mcp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metadata-url is required"));
+    let out = bin()
+        .args([
+            "proxy",
+            "--metadata-url",
+            "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        ])
+        .args([
+            "--resource",
+            "http://127.0.0.1:1/mcp",
+            "--upstream",
+            "nonsense",
+            "--allow-http-loopback",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--upstream nonsense"));
+    let out = bin()
+        .args([
+            "proxy",
+            "--metadata-url",
+            "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        ])
+        .args([
+            "--resource",
+            "http://127.0.0.1:1/mcp",
+            "--upstream",
+            "http://127.0.0.1:2/mcp",
+            "--tool-scope",
+            "noequals",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_provider_refuses_to_start() {
+    let out = bin()
+        .args([
+            "proxy",
+            "--metadata-url",
+            "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        ])
+        .args([
+            "--resource",
+            "http://127.0.0.1:1/mcp",
+            "--upstream",
+            "http://127.0.0.1:2/mcp",
+            "--allow-http-loopback",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "not starting: cannot fetch http://127.0.0.1:1/.well-known/oauth-authorization-server"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_with_flags_winning() {
+    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("proxy.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
+resource = "http://127.0.0.1:1/mcp"
+upstream = "http://127.0.0.1:2/mcp"
+allow-http-loopback = true
+scope = ["mcp:tools"]
+tool-scope = ["admin_reset=mcp:admin"]
+"#,
+    )
+    .unwrap();
+    // From the file alone: it tries the (unreachable) provider, so it got that far.
+    let out = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:1/.well-known"));
+    // A flag wins over the file.
+    let out = bin()
+        .args([
+            "proxy",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metadata-url",
+            "http://127.0.0.1:3/.well-known/oauth-authorization-server",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:3/.well-known"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Unknown keys are refused.
+    std::fs::write(&cfg, "metadata_url = \"x\"\n").unwrap();
+    let out = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn demo_stops_cleanly_on_sigterm() {
+    let mut child = bin()
+        .args(["demo", "--port-base", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Wait for the walkthrough (the proxy is about to serve).
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    while !seen.contains("Ctrl-C stops everything") && Instant::now() < deadline {
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("MCP URL (protected):"), "{seen}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
