@@ -49,7 +49,8 @@ impl SharedCache {
         self.len() == 0
     }
 
-    fn retain_keys(&self, keys: &JwkSet) {
+    /// Drops the entries verified by keys that `keys` no longer holds.
+    pub fn retain_keys(&self, keys: &JwkSet) {
         if let Ok(mut c) = self.0.lock() {
             c.retain_keys(keys);
         }

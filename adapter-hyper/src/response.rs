@@ -6,14 +6,19 @@ use http::header::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use mcp_authz_core::Response;
 
-/// Converts a core response. For `HEAD` the headers are kept and the body dropped.
-pub fn to_http(response: Response, head: bool) -> http::Response<Full<Bytes>> {
+/// Converts a core response, with the body type `make_body` builds. For `HEAD` the headers are
+/// kept and the body dropped.
+pub fn build<B>(
+    response: Response,
+    head: bool,
+    make_body: impl FnOnce(Bytes) -> B,
+) -> http::Response<B> {
     let body = if head {
         Bytes::new()
     } else {
         Bytes::from(response.body)
     };
-    let mut out = http::Response::new(Full::new(body));
+    let mut out = http::Response::new(make_body(body));
     *out.status_mut() = http::StatusCode::from_u16(response.status)
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = out.headers_mut();
@@ -29,18 +34,37 @@ pub fn to_http(response: Response, head: bool) -> http::Response<Full<Bytes>> {
     out
 }
 
-/// A plain JSON error response made by the adapter itself (oversized bodies, internal errors).
-pub fn json_error(
+/// Converts a core response to a `Full<Bytes>` response.
+pub fn to_http(response: Response, head: bool) -> http::Response<Full<Bytes>> {
+    build(response, head, Full::new)
+}
+
+/// A plain JSON error made by an adapter itself (oversized bodies, internal errors), with the
+/// body type `make_body` builds.
+pub fn json_error_with<B>(
     status: http::StatusCode,
     error: &str,
     description: &str,
-) -> http::Response<Full<Bytes>> {
-    let body = format!(r#"{{"error":"{error}","error_description":"{description}"}}"#);
-    let mut out = http::Response::new(Full::new(Bytes::from(body)));
+    make_body: impl FnOnce(Bytes) -> B,
+) -> http::Response<B> {
+    let mut m = serde_json::Map::new();
+    m.insert("error".into(), error.into());
+    m.insert("error_description".into(), description.into());
+    let body = serde_json::to_vec(&m).unwrap_or_default();
+    let mut out = http::Response::new(make_body(Bytes::from(body)));
     *out.status_mut() = status;
     out.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     out
+}
+
+/// [`json_error_with`] with a `Full<Bytes>` body.
+pub fn json_error(
+    status: http::StatusCode,
+    error: &str,
+    description: &str,
+) -> http::Response<Full<Bytes>> {
+    json_error_with(status, error, description, Full::new)
 }

@@ -1,9 +1,576 @@
-//! # mcp-authz-lambda — not implemented yet
+//! # mcp-authz-lambda
 //!
-//! This crate will run the mcp-authz resource server on AWS Lambda behind API Gateway (REST and
-//! HTTP APIs), Function URLs and ALB, through `lambda_http` (issue 7).
+//! The mcp-authz resource server on AWS Lambda, behind API Gateway (REST and HTTP APIs), Lambda
+//! Function URLs and ALB, through `lambda_http`. It wraps any MCP handler — a tower
+//! `Service<http::Request<lambda_http::Body>>`: an axum `Router`, rmcp's stateless
+//! `StreamableHttpService`, a function — and answers the RFC 9728 documents and the challenges,
+//! verifies tokens and puts the `Arc<Principal>` in the request extensions before the handler
+//! runs. The `Authorization` header is removed.
 //!
-//! Today it contains nothing but this note and the re-export below, so that the workspace shows
-//! where the adapter goes.
+//! ## Cold start and warm invocations
+//!
+//! Build the [`LambdaAuthz`] in `main`, before `lambda_http::run`: the metadata is fetched and
+//! validated and the keys are fetched once per execution environment. Warm invocations reuse the
+//! keys and the verified-token cache. No task runs while the environment is frozen, so refreshes
+//! are decided by the core's policy at invocation time: a due refresh or a key miss is fetched
+//! inline, in the invocation that needs it.
+//!
+//! ```no_run
+//! # async fn demo(router: axum::Router) -> Result<(), lambda_http::Error> {
+//! use mcp_authz_lambda::LambdaAuthz;
+//! let authz = LambdaAuthz::builder("/mcp")
+//!     .metadata_url("https://tenant.auth0.com/.well-known/oauth-authorization-server")
+//!     .public_base_url("https://mcp.example.com")
+//!     .build()
+//!     .await?;
+//! lambda_http::run(authz.wrap(router)).await
+//! # }
+//! ```
+//!
+//! ## Which deployments work
+//!
+//! API Gateway REST APIs (and reportedly Function URLs) rename a Lambda's `WWW-Authenticate`
+//! response header to `x-amzn-Remapped-WWW-Authenticate`. The header is still sent (RFC 6750 and
+//! MCP require it), and clients that do not see it fall back to the RFC 9728 well-known URLs at
+//! the origin root, which this adapter answers. That fallback needs the origin root to reach the
+//! function:
+//!
+//! - works: HTTP API on the `$default` stage; a custom domain with an empty base path; a Function
+//!   URL; ALB;
+//! - cannot work: a named stage without a custom domain (`https://…execute-api…/prod/mcp`):
+//!   `/.well-known/…` at the root has no stage, so API Gateway cannot route it to the function.
+//!   The challenge then points at the stage-prefixed metadata URL, which is answered, but a
+//!   client that never sees the challenge header cannot find it.
 
-pub use mcp_authz_core as core;
+pub mod urls;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use lambda_http::Body;
+use mcp_authz_core::as_metadata::{
+    metadata_urls_for_issuer, AuthorizationServerMetadata, MetadataPolicy,
+};
+use mcp_authz_core::decision::{Decision, Guard, KeyState, Request as CoreRequest};
+use mcp_authz_core::jwks_refresh::{
+    FetchFailure, FetchResponse, JwksRefresh, JwksRefreshConfig, KidMiss,
+};
+use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
+use mcp_authz_core::token_cache::TokenCacheLimits;
+use mcp_authz_core::{Principal, ScopePolicy, TypPolicy, VerifierConfig};
+use mcp_authz_hyper::fetch::now;
+use mcp_authz_hyper::jwks_driver::SharedCache;
+use mcp_authz_hyper::response::{build, json_error_with};
+use mcp_authz_hyper::{fetch_metadata, FetchError, FetchOptions, HttpFetcher, StartupError};
+use tower_service::Service;
+
+pub use urls::{PublicUrls, PublicView};
+
+/// Guards are built per distinct public resource URL; at most this many are kept.
+const MAX_GUARDS: usize = 16;
+
+struct Shared {
+    issuer: String,
+    scopes: ScopePolicy,
+    typ: TypPolicy,
+    resource_name: Option<String>,
+    resource_path: String,
+    urls: PublicUrls,
+    policy: Mutex<JwksRefresh>,
+    fetcher: HttpFetcher,
+    jwks_uri: String,
+    cache: Option<SharedCache>,
+    guards: Mutex<BTreeMap<String, Arc<Guard>>>,
+    keep_authorization: bool,
+}
+
+/// Builds a [`LambdaAuthz`].
+#[derive(Debug, Clone)]
+pub struct LambdaAuthzBuilder {
+    resource_path: String,
+    metadata_url: Option<String>,
+    issuer: Option<String>,
+    urls: PublicUrls,
+    scopes: ScopePolicy,
+    policy: MetadataPolicy,
+    fetch: FetchOptions,
+    refresh: JwksRefreshConfig,
+    cache: Option<TokenCacheLimits>,
+    typ: TypPolicy,
+    resource_name: Option<String>,
+    keep_authorization: bool,
+}
+
+impl LambdaAuthzBuilder {
+    /// The authorization server's metadata URL.
+    #[must_use]
+    pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.metadata_url = Some(url.into());
+        self
+    }
+
+    /// The authorization server's issuer (its metadata is found at the usual well-known URLs).
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The public base URL clients use (`https://mcp.example.com`, or with a base path). Without
+    /// it the URL is inferred from each event.
+    #[must_use]
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.urls.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Hosts accepted from the `Host` header for events without a domain (ALB).
+    #[must_use]
+    pub fn allowed_hosts<I: IntoIterator<Item = S>, S: Into<String>>(mut self, hosts: I) -> Self {
+        self.urls.allowed_hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scope policy.
+    #[must_use]
+    pub fn scopes(mut self, scopes: ScopePolicy) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Accept metadata without `registration_endpoint`.
+    #[must_use]
+    pub fn allow_missing_registration(mut self, yes: bool) -> Self {
+        self.policy = self.policy.allow_missing_registration(yes);
+        self
+    }
+
+    /// Accept `http` to loopback hosts (local testing only).
+    #[must_use]
+    pub fn allow_http_loopback(mut self, yes: bool) -> Self {
+        self.policy = self.policy.allow_http_loopback(yes);
+        self.fetch = self.fetch.allow_http_loopback(yes);
+        self
+    }
+
+    /// Which `typ` values tokens may carry.
+    #[must_use]
+    pub fn typ_policy(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+
+    /// `resource_name` in the protected-resource metadata.
+    #[must_use]
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// The verified-token cache (on by default); `None` turns it off.
+    #[must_use]
+    pub fn token_cache(mut self, limits: Option<TokenCacheLimits>) -> Self {
+        self.cache = limits;
+        self
+    }
+
+    /// Keep the `Authorization` header for the handler (off by default).
+    #[must_use]
+    pub fn keep_authorization(mut self, yes: bool) -> Self {
+        self.keep_authorization = yes;
+        self
+    }
+
+    /// The JWK Set refresh policy.
+    #[must_use]
+    pub fn refresh(mut self, config: JwksRefreshConfig) -> Self {
+        self.refresh = config;
+        self
+    }
+
+    /// Cold start: fetch and validate the metadata, fetch the keys.
+    ///
+    /// # Errors
+    /// A [`StartupError`] naming what is wrong (the function should not serve).
+    pub async fn build(self) -> Result<LambdaAuthz, StartupError> {
+        let fetcher =
+            HttpFetcher::new(self.fetch).map_err(|e| StartupError::Config(e.to_string()))?;
+        let metadata = discover(
+            &fetcher,
+            self.metadata_url.as_deref(),
+            self.issuer.as_deref(),
+            &self.policy,
+        )
+        .await?;
+        let shared = Arc::new(Shared {
+            issuer: metadata.issuer().to_owned(),
+            scopes: self.scopes,
+            typ: self.typ,
+            resource_name: self.resource_name,
+            resource_path: self.resource_path,
+            urls: self.urls,
+            policy: Mutex::new(JwksRefresh::new(self.refresh)),
+            fetcher,
+            jwks_uri: metadata.jwks_uri().to_owned(),
+            cache: self.cache.map(SharedCache::new),
+            guards: Mutex::new(BTreeMap::new()),
+            keep_authorization: self.keep_authorization,
+        });
+        refresh_if_due(&shared).await;
+        Ok(LambdaAuthz { shared })
+    }
+}
+
+async fn discover(
+    fetcher: &HttpFetcher,
+    metadata_url: Option<&str>,
+    issuer: Option<&str>,
+    policy: &MetadataPolicy,
+) -> Result<AuthorizationServerMetadata, StartupError> {
+    let candidates: Vec<String> = match (metadata_url, issuer) {
+        (Some(u), _) => vec![u.to_owned()],
+        (None, Some(i)) => metadata_urls_for_issuer(i),
+        (None, None) => {
+            return Err(StartupError::Config(
+                "give a metadata URL or an issuer".into(),
+            ))
+        }
+    };
+    let mut last = StartupError::Config("no metadata URL".into());
+    for url in candidates {
+        match fetch_metadata(fetcher, &url, issuer, policy).await {
+            Ok(report) => match report.metadata.clone() {
+                Some(m) => return Ok(m),
+                None => {
+                    return Err(StartupError::Metadata {
+                        url,
+                        report: Box::new(report),
+                    })
+                }
+            },
+            Err(e @ StartupError::Status { .. }) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Runs the fetch the core policy wants now, inline (there is no background task on Lambda).
+async fn refresh_if_due(shared: &Shared) {
+    let request = shared
+        .policy
+        .lock()
+        .ok()
+        .and_then(|mut p| p.poll_fetch(now()));
+    let Some(request) = request else { return };
+    let max = shared
+        .policy
+        .lock()
+        .map_or(64 * 1024, |p| p.config().limits.max_bytes);
+    let result = shared.fetcher.get(&shared.jwks_uri, max).await;
+    let Ok(mut p) = shared.policy.lock() else {
+        return;
+    };
+    let generation = p.generation();
+    match result {
+        Ok(f) => {
+            let response = FetchResponse::new(f.status, &f.body)
+                .with_cache_control(f.cache_control.as_deref())
+                .with_expires(f.expires);
+            if let Err(why) = p.handle_fetched(now(), request.id, &response) {
+                tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, failure = %why, "JWK Set fetch failed");
+            }
+        }
+        Err(e) => {
+            let why = match e {
+                FetchError::Timeout => FetchFailure::Timeout,
+                FetchError::TooLarge => FetchFailure::TooLarge,
+                _ => FetchFailure::Connect,
+            };
+            tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, error = %e, "JWK Set fetch failed");
+            p.handle_fetch_failed(now(), request.id, why, 0);
+        }
+    }
+    if p.generation() != generation {
+        if let (Some(cache), Some(keys)) = (&shared.cache, p.last_good_keys()) {
+            cache.retain_keys(keys);
+        }
+    }
+}
+
+/// A started resource server for Lambda (see the crate docs).
+#[derive(Clone)]
+pub struct LambdaAuthz {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LambdaAuthz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LambdaAuthz")
+            .field("issuer", &self.shared.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LambdaAuthz {
+    /// Starts building, for the MCP endpoint at `resource_path` (e.g. `/mcp`, after any stage or
+    /// base path).
+    pub fn builder(resource_path: impl Into<String>) -> LambdaAuthzBuilder {
+        LambdaAuthzBuilder {
+            resource_path: resource_path.into(),
+            metadata_url: None,
+            issuer: None,
+            urls: PublicUrls::default(),
+            scopes: ScopePolicy::default(),
+            policy: MetadataPolicy::new(),
+            fetch: FetchOptions::default(),
+            refresh: JwksRefreshConfig::default(),
+            cache: Some(TokenCacheLimits::default()),
+            typ: TypPolicy::default(),
+            resource_name: None,
+            keep_authorization: false,
+        }
+    }
+
+    /// The issuer tokens must come from.
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// How many JWK Set fetches were started (the cold start's included).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.shared.policy.lock().map_or(0, |p| p.fetches_started())
+    }
+
+    /// Wraps the MCP handler.
+    pub fn wrap<S>(&self, inner: S) -> LambdaAuthzService<S> {
+        LambdaAuthzService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+fn guard_for(shared: &Shared, view: &PublicView) -> Arc<Guard> {
+    let resource = format!("{}{}{}", view.origin, view.prefix, shared.resource_path);
+    if let Some(g) = shared
+        .guards
+        .lock()
+        .ok()
+        .and_then(|g| g.get(&resource).cloned())
+    {
+        return g;
+    }
+    let config =
+        VerifierConfig::new(shared.issuer.clone(), resource.clone()).with_typ_policy(shared.typ);
+    let mut guard = Guard::new(config, shared.scopes.clone());
+    if let Some(name) = &shared.resource_name {
+        guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));
+    }
+    if !view.prefix.is_empty() {
+        // The root well-known URL cannot reach a named stage; point clients at the prefixed one,
+        // which this adapter answers too.
+        let (aware, _) = guard.metadata().well_known_paths();
+        guard = guard.with_resource_metadata_url(format!("{}{}{aware}", view.origin, view.prefix));
+    }
+    let guard = Arc::new(guard);
+    if let Ok(mut guards) = shared.guards.lock() {
+        if guards.len() >= MAX_GUARDS {
+            guards.clear();
+        }
+        guards.insert(resource, guard.clone());
+    }
+    guard
+}
+
+/// The wrapped handler.
+#[derive(Clone)]
+pub struct LambdaAuthzService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for LambdaAuthzService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LambdaAuthzService").finish_non_exhaustive()
+    }
+}
+
+fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn lambda_body(b: Bytes) -> Body {
+    if b.is_empty() {
+        Body::Empty
+    } else {
+        Body::from(b.to_vec())
+    }
+}
+
+impl<S, RB> Service<http::Request<Body>> for LambdaAuthzService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Display,
+    RB: http_body::Body<Data = Bytes> + Send + 'static,
+    RB::Error: std::fmt::Display,
+{
+    type Response = http::Response<Body>;
+    type Error = lambda_http::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| e.to_string().into())
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let view =
+                match shared.urls.view(&req) {
+                    Ok(v) => v,
+                    Err(_) => return Ok(json_error_with(
+                        http::StatusCode::MISDIRECTED_REQUEST,
+                        "invalid_request",
+                        "the public URL of this request is unknown: configure the public base URL",
+                        lambda_body,
+                    )),
+                };
+            // A path-aware well-known request names its resource: `/.well-known/…/prod/mcp` is
+            // the metadata of `origin/prod/mcp` (RFC 9728 §3.1), whatever prefix was inferred.
+            let mut view = view;
+            if let Some(named) = view.path.strip_prefix(PRM_WELL_KNOWN) {
+                if let Some(prefix) = named.strip_suffix(shared.resource_path.as_str()) {
+                    if named.starts_with('/') && shared.urls.public_base_url.is_none() {
+                        view.prefix = prefix.to_owned();
+                    }
+                }
+            }
+            let guard = guard_for(&shared, &view);
+            // The well-known documents are answered with and without the stage prefix.
+            let well_known_prefixed = format!("{}{PRM_WELL_KNOWN}", view.prefix);
+            let path = if !view.prefix.is_empty() && view.path.starts_with(&well_known_prefixed) {
+                view.path[view.prefix.len()..].to_owned()
+            } else {
+                view.path.clone()
+            };
+            refresh_if_due(&shared).await;
+            let (mut parts, body) = req.into_parts();
+            let method = parts.method.as_str().to_owned();
+            let head = parts.method == http::Method::HEAD;
+            let mut decision = Decision::NotProtected;
+            for attempt in 0..2 {
+                let authorization: Vec<&[u8]> = parts
+                    .headers
+                    .get_all(http::header::AUTHORIZATION)
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect();
+                let form = header(&parts.headers, "content-type")
+                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+                let body_bytes: &[u8] = body.as_ref();
+                let core_req = CoreRequest::new(&method, &path)
+                    .with_query(parts.uri.query())
+                    .with_authorization(&authorization)
+                    .with_mcp_headers(
+                        header(&parts.headers, "mcp-method"),
+                        header(&parts.headers, "mcp-name"),
+                    )
+                    .with_body((!form && !body_bytes.is_empty()).then_some(body_bytes))
+                    .with_form_access_token(
+                        form && mcp_authz_core::challenge::form_has_access_token(body_bytes),
+                    );
+                let keys = shared.policy.lock().ok().map(|p| p.current(now()));
+                let keys = keys.unwrap_or(Err(30));
+                let key_state = match &keys {
+                    Ok(k) => KeyState::Ready(k),
+                    Err(r) => KeyState::Unavailable {
+                        retry_after_secs: *r,
+                    },
+                };
+                let at = now();
+                let d = match &shared.cache {
+                    Some(c) => guard.decide_cached(&core_req, key_state, at, c),
+                    None => guard.decide(&core_req, key_state, at),
+                };
+                decision = match d {
+                    Decision::KeysNeeded { kid, rejection } => {
+                        let miss = shared
+                            .policy
+                            .lock()
+                            .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid));
+                        if attempt == 0 && miss == KidMiss::AwaitFetch {
+                            refresh_if_due(&shared).await;
+                            continue;
+                        }
+                        Decision::Respond(rejection)
+                    }
+                    d => d,
+                };
+                break;
+            }
+            match decision {
+                Decision::Respond(r) => {
+                    if let Some(reason) = r.reason {
+                        tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, path = %path);
+                    }
+                    Ok(build(r, head, lambda_body))
+                }
+                Decision::Allow(principal) => {
+                    tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
+                    if !shared.keep_authorization {
+                        parts.headers.remove(http::header::AUTHORIZATION);
+                    }
+                    parts.extensions.insert::<Arc<Principal>>(principal);
+                    call_inner(&mut inner, parts, body, &view).await
+                }
+                Decision::NotProtected | Decision::KeysNeeded { .. } => {
+                    call_inner(&mut inner, parts, body, &view).await
+                }
+            }
+        })
+    }
+}
+
+/// Calls the handler with the application path (the stage or base path removed), and buffers its
+/// response for Lambda.
+async fn call_inner<S, RB>(
+    inner: &mut S,
+    mut parts: http::request::Parts,
+    body: Body,
+    view: &PublicView,
+) -> Result<http::Response<Body>, lambda_http::Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<RB>>,
+    S::Error: std::fmt::Display,
+    RB: http_body::Body<Data = Bytes>,
+    RB::Error: std::fmt::Display,
+{
+    let app_path = view
+        .path
+        .strip_prefix(&view.prefix)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(&view.path);
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{app_path}?{q}"),
+        None => app_path.to_owned(),
+    };
+    if let Ok(uri) = pq.parse::<http::Uri>() {
+        parts.uri = uri;
+    }
+    let response = inner
+        .call(http::Request::from_parts(parts, body))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(http::Response::from_parts(parts, lambda_body(bytes)))
+}

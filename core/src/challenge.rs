@@ -166,6 +166,11 @@ impl Challenger {
         &self.resource_metadata
     }
 
+    /// The `realm`, if set.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+
     fn header(&self, error: Option<&Error>, scopes: &[&str]) -> String {
         let mut h = String::from("Bearer ");
         let mut first = true;

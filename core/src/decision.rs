@@ -399,6 +399,20 @@ impl Guard {
         self
     }
 
+    /// Points the challenges' `resource_metadata` at `url` instead of the path-aware well-known
+    /// URL of the resource. For front doors that cannot route the well-known URL at the origin
+    /// root (an API Gateway named stage), `url` can be a stage-prefixed URL the guard also
+    /// answers (see `mcp-authz-lambda`).
+    #[must_use]
+    pub fn with_resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        let realm = self.challenger.realm().map(String::from);
+        self.challenger = Challenger::new(url);
+        if let Some(r) = realm {
+            self.challenger = self.challenger.with_realm(r);
+        }
+        self
+    }
+
     /// Adds a `realm` to every challenge.
     #[must_use]
     pub fn with_realm(mut self, realm: impl Into<String>) -> Self {

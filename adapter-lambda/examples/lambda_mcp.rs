@@ -1,0 +1,47 @@
+//! An MCP server on AWS Lambda, protected by mcp-authz: the two-tool rmcp server (stateless, JSON
+//! responses) behind API Gateway, a Function URL or ALB.
+//!
+//! Configuration (environment):
+//! - `MCP_AUTHZ_METADATA_URL` (required): the authorization server's metadata URL;
+//! - `MCP_AUTHZ_PUBLIC_BASE_URL`: the public base URL (needed behind custom domains with a base
+//!   path and CloudFront; otherwise inferred from each event);
+//! - `MCP_AUTHZ_RESOURCE_PATH`: the MCP path after any stage (default `/mcp`);
+//! - `MCP_AUTHZ_ALLOWED_HOSTS`: comma-separated hosts trusted from `Host` (ALB);
+//! - `MCP_AUTHZ_ALLOW_HTTP_LOOPBACK=1`: local testing against an authorization server on
+//!   127.0.0.1.
+//!
+//! ```sh
+//! cargo lambda build --release --example lambda_mcp
+//! ```
+
+#![allow(missing_docs)]
+
+#[path = "../../adapter-hyper/examples/common/demo_mcp.rs"]
+#[allow(dead_code)]
+mod demo_mcp;
+
+use mcp_authz_core::ScopePolicy;
+use mcp_authz_lambda::LambdaAuthz;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let metadata_url = env("MCP_AUTHZ_METADATA_URL").ok_or("MCP_AUTHZ_METADATA_URL is required")?;
+    let resource_path = env("MCP_AUTHZ_RESOURCE_PATH").unwrap_or_else(|| "/mcp".into());
+    // Cold start: metadata and keys, once per execution environment.
+    let mut builder = LambdaAuthz::builder(resource_path.clone())
+        .metadata_url(metadata_url)
+        .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
+        .allow_http_loopback(env("MCP_AUTHZ_ALLOW_HTTP_LOOPBACK").as_deref() == Some("1"));
+    if let Some(base) = env("MCP_AUTHZ_PUBLIC_BASE_URL") {
+        builder = builder.public_base_url(base);
+    }
+    if let Some(hosts) = env("MCP_AUTHZ_ALLOWED_HOSTS") {
+        builder = builder.allowed_hosts(hosts.split(',').map(str::trim).map(String::from));
+    }
+    let authz = builder.build().await?;
+    // API Gateway routes by host already: rmcp's own Host check is off here.
+    let mcp = demo_mcp::demo_service(Vec::new());
+    let app = axum::Router::new().nest_service(&resource_path, mcp);
+    lambda_http::run(authz.wrap(app)).await
+}

@@ -1,0 +1,402 @@
+//! The Lambda adapter, in process, from real event fixtures (see `fixtures/README.md`): public
+//! URLs per front door, challenges, both well-known forms, verification, duplicate credentials.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::Body;
+use mcp_authz_cli::demo::auth_server::DevAuthServer;
+use mcp_authz_core::{Principal, ScopePolicy};
+use mcp_authz_lambda::{LambdaAuthz, LambdaAuthzService};
+use serde_json::{json, Value};
+use tower::{Service, ServiceExt};
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The handler: reports the path it was called with and what the middleware gave it.
+async fn handler(req: http::Request<Body>) -> Result<http::Response<String>, Infallible> {
+    let p = req.extensions().get::<Arc<Principal>>().cloned();
+    let out = json!({
+        "path": req.uri().path(),
+        "subject": p.as_ref().and_then(|p| p.subject().map(String::from)),
+        "authorization_seen": req.headers().contains_key("authorization"),
+    });
+    Ok(http::Response::new(out.to_string()))
+}
+
+type Handler = tower::util::ServiceFn<
+    fn(
+        http::Request<Body>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<http::Response<String>, Infallible>> + Send>,
+    >,
+>;
+
+fn boxed_handler(
+    req: http::Request<Body>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<http::Response<String>, Infallible>> + Send>,
+> {
+    Box::pin(handler(req))
+}
+
+struct Rig {
+    auth: Arc<DevAuthServer>,
+    svc: LambdaAuthzService<Handler>,
+}
+
+async fn rig(
+    configure: impl FnOnce(mcp_authz_lambda::LambdaAuthzBuilder) -> mcp_authz_lambda::LambdaAuthzBuilder,
+) -> Rig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let auth = DevAuthServer::new(
+        issuer.clone(),
+        "unused".into(),
+        vec!["mcp:tools".into(), "mcp:admin".into()],
+    )
+    .unwrap();
+    let router = auth.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let builder = LambdaAuthz::builder("/mcp")
+        .metadata_url(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]));
+    let authz = configure(builder).build().await.unwrap();
+    let svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
+    Rig { auth, svc }
+}
+
+async fn call(rig: &mut Rig, event: &Value) -> (u16, http::HeaderMap, Value) {
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let resp = rig.svc.ready().await.unwrap().call(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, headers, body)
+}
+
+fn set_header(event: &mut Value, name: &str, value: &str) {
+    event["headers"][name] = json!(value);
+    if event.get("multiValueHeaders").is_some_and(Value::is_object) {
+        event["multiValueHeaders"][name] = json!([value]);
+    }
+}
+
+/// REST API (v1) on an execute-api named stage: requestContext.path carries the stage.
+fn rest(path_after_stage: &str) -> Value {
+    let mut e = fixture("example-apigw-request.json");
+    e["httpMethod"] = json!("POST");
+    e["path"] = json!(path_after_stage);
+    e["resource"] = json!("/{proxy+}");
+    e["requestContext"]["path"] = json!(format!("/prod{path_after_stage}"));
+    e["requestContext"]["stage"] = json!("prod");
+    e["requestContext"]["domainName"] = json!("abc123.execute-api.us-east-1.amazonaws.com");
+    e["requestContext"]["httpMethod"] = json!("POST");
+    e["body"] =
+        json!(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#);
+    e["multiValueHeaders"] = json!({});
+    e["headers"] = json!({"Host": "abc123.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https", "content-type": "application/json"});
+    e["queryStringParameters"] = Value::Null;
+    e["multiValueQueryStringParameters"] = Value::Null;
+    e
+}
+
+fn v2(name: &str, raw_path: &str) -> Value {
+    let mut e = fixture(name);
+    e["rawPath"] = json!(raw_path);
+    e["requestContext"]["http"]["path"] = json!(raw_path);
+    e["requestContext"]["http"]["method"] = json!("POST");
+    e["rawQueryString"] = json!("");
+    e["queryStringParameters"] = json!({});
+    e["cookies"] = json!([]);
+    e["body"] =
+        json!(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#);
+    e["isBase64Encoded"] = json!(false);
+    let mut headers = e["headers"].as_object().cloned().unwrap_or_default();
+    headers.retain(|k, _| {
+        !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("content-length")
+    });
+    headers.insert("content-type".into(), json!("application/json"));
+    e["headers"] = Value::Object(headers);
+    e
+}
+
+fn with_method(mut e: Value, method: &str) -> Value {
+    if e.get("httpMethod").is_some() {
+        e["httpMethod"] = json!(method);
+    } else {
+        e["requestContext"]["http"]["method"] = json!(method);
+    }
+    e["body"] = Value::Null;
+    e
+}
+
+async fn check_front_door(rig: &mut Rig, event: Value, resource: &str, well_known: &[&str]) {
+    // No token: 401 pointing at the metadata.
+    let (status, headers, _) = call(rig, &event).await;
+    assert_eq!(status, 401, "{resource}");
+    let challenge = headers["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with("Bearer resource_metadata=\""),
+        "{challenge}"
+    );
+    assert!(challenge.ends_with(r#"scope="mcp:tools""#), "{challenge}");
+    // The metadata at each well-known path the front door can route.
+    for path in well_known {
+        let mut e = with_method(event.clone(), "GET");
+        if e.get("rawPath").is_some() {
+            e["rawPath"] = json!(path);
+            e["requestContext"]["http"]["path"] = json!(path);
+        } else if e
+            .get("requestContext")
+            .and_then(|c| c.get("path"))
+            .is_some()
+            && e["requestContext"]["path"].is_string()
+        {
+            e["requestContext"]["path"] = json!(path);
+            e["path"] = json!(path.strip_prefix("/prod").unwrap_or(path));
+        } else {
+            e["path"] = json!(path);
+        }
+        let (status, _, doc) = call(rig, &e).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["resource"], resource, "{path}");
+    }
+    // A valid token for this resource: the handler runs with the principal, without the header,
+    // at the application path.
+    let token = rig.auth.mint("lambda-test", "mcp:tools", resource).unwrap();
+    let mut e = event.clone();
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let (status, _, body) = call(rig, &e).await;
+    assert_eq!(status, 200, "{resource}: {body}");
+    assert_eq!(body["subject"], "demo-user");
+    assert_eq!(body["authorization_seen"], false);
+    assert_eq!(body["path"], "/mcp");
+    // A token for another resource (another stage, another domain) is refused.
+    let other = rig
+        .auth
+        .mint("lambda-test", "mcp:tools", "https://other.example.com/mcp")
+        .unwrap();
+    let mut e = event.clone();
+    set_header(&mut e, "authorization", &format!("Bearer {other}"));
+    let (status, headers, _) = call(rig, &e).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains(r#"error="invalid_token""#));
+}
+
+#[tokio::test]
+async fn rest_api_with_a_named_stage() {
+    let mut rig = rig(|b| b).await;
+    let resource = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/mcp";
+    let (_, headers, _) = call(&mut rig, &rest("/mcp")).await;
+    // The challenge points at the stage-prefixed metadata URL, which can reach the function.
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer resource_metadata=\"https://abc123.execute-api.us-east-1.amazonaws.com/prod/.well-known/oauth-protected-resource/prod/mcp\", scope=\"mcp:tools\""
+    );
+    check_front_door(
+        &mut rig,
+        rest("/mcp"),
+        resource,
+        &[
+            "/prod/.well-known/oauth-protected-resource/prod/mcp",
+            "/prod/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/prod/mcp",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn http_api_default_stage() {
+    let mut rig = rig(|b| b).await;
+    let e = v2("apigw_v2_proxy_request.json", "/mcp");
+    check_front_door(
+        &mut rig,
+        e,
+        "https://id.execute-api.us-east-1.amazonaws.com/mcp",
+        &[
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn http_api_named_stage() {
+    let mut rig = rig(|b| b).await;
+    let e = v2(
+        "apigw_v2_proxy_request_with_stage_in_path.json",
+        "/Prod/mcp",
+    );
+    check_front_door(
+        &mut rig,
+        e,
+        "https://id.execute-api.us-east-1.amazonaws.com/Prod/mcp",
+        &[
+            "/Prod/.well-known/oauth-protected-resource/Prod/mcp",
+            "/.well-known/oauth-protected-resource/Prod/mcp",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn function_url() {
+    let mut rig = rig(|b| b).await;
+    let e = v2("lambda_function_url_request.json", "/mcp");
+    check_front_door(
+        &mut rig,
+        e,
+        "https://id.lambda-url.eu-west-2.on.aws/mcp",
+        &[
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ],
+    )
+    .await;
+}
+
+fn alb(path: &str) -> Value {
+    let mut e = fixture("alb_request.json");
+    e["path"] = json!(path);
+    e["httpMethod"] = json!("POST");
+    e["queryStringParameters"] = json!({});
+    e["body"] =
+        json!(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#);
+    e["headers"]["content-type"] = json!("application/json");
+    e
+}
+
+#[tokio::test]
+async fn alb_needs_its_host_allowed() {
+    // The client sets Host on ALB: it is trusted only when listed.
+    let mut rig_unlisted = rig(|b| b).await;
+    let (status, _, _) = call(&mut rig_unlisted, &alb("/mcp")).await;
+    assert_eq!(status, 421);
+    let mut rig = rig(|b| b.allowed_hosts(["lambda-846800462-us-east-2.elb.amazonaws.com"])).await;
+    check_front_door(
+        &mut rig,
+        alb("/mcp"),
+        "https://lambda-846800462-us-east-2.elb.amazonaws.com/mcp",
+        &[
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn custom_domain_with_a_base_path_uses_the_configured_public_url() {
+    let mut rig = rig(|b| b.public_base_url("https://api.example.com/v1")).await;
+    let mut e = rest("/mcp");
+    e["requestContext"]["domainName"] = json!("api.example.com");
+    e["requestContext"]["path"] = json!("/v1/mcp");
+    e["headers"]["Host"] = json!("api.example.com");
+    let (status, headers, _) = call(&mut rig, &e).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("https://api.example.com/v1/.well-known/oauth-protected-resource/v1/mcp"));
+    let token = rig
+        .auth
+        .mint("t", "mcp:tools", "https://api.example.com/v1/mcp")
+        .unwrap();
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let (status, _, body) = call(&mut rig, &e).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/mcp");
+}
+
+#[tokio::test]
+async fn duplicate_authorization_headers() {
+    let mut rig = rig(|b| b).await;
+    let token = rig
+        .auth
+        .mint(
+            "t",
+            "mcp:tools",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/mcp",
+        )
+        .unwrap();
+    // REST: API Gateway collapses duplicate headers, and lambda_http keeps the single-value map's
+    // (last) value over multiValueHeaders: the function sees one credential. It is verified as
+    // such: a bad last value is a 401, never a pass.
+    let mut e = rest("/mcp");
+    e["headers"]["Authorization"] = json!("Bearer not-a-token");
+    e["multiValueHeaders"]["Authorization"] =
+        json!([format!("Bearer {token}"), "Bearer not-a-token"]);
+    let (status, _, _) = call(&mut rig, &e).await;
+    assert_eq!(status, 401);
+    // Two headers that do reach the function (a front door that keeps them) are a 400.
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["multiValueHeaders"] =
+        json!({"authorization": [format!("Bearer {token}"), format!("Bearer {token}")]});
+    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let (mut parts, body) = req.into_parts();
+    parts
+        .headers
+        .append("authorization", format!("Bearer {token}").parse().unwrap());
+    parts
+        .headers
+        .append("authorization", format!("Bearer {token}").parse().unwrap());
+    let resp = rig
+        .svc
+        .ready()
+        .await
+        .unwrap()
+        .call(http::Request::from_parts(parts, body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // HTTP API joins duplicates with a comma.
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["headers"]["authorization"] = json!(format!("Bearer {token},Bearer {token}"));
+    let (status, headers, _) = call(&mut rig, &e).await;
+    assert_eq!(status, 400);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("more than one credential"));
+}
+
+#[tokio::test]
+async fn warm_invocations_reuse_keys_and_unknown_kids_fetch_inline() {
+    let mut rig = rig(|b| b).await;
+    let resource = "https://id.execute-api.us-east-1.amazonaws.com/mcp";
+    let token = rig.auth.mint("t", "mcp:tools", resource).unwrap();
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    for _ in 0..5 {
+        assert_eq!(call(&mut rig, &e).await.0, 200);
+    }
+    // A kid the set does not have: one inline fetch, then a clean 401.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let header = json!({"alg":"ES256","typ":"at+jwt","kid":"not-published"});
+    parts[0] = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(
+        &serde_json::to_vec(&header).unwrap(),
+    );
+    e["headers"]["authorization"] = json!(format!("Bearer {}", parts.join(".")));
+    let (status, headers, _) = call(&mut rig, &e).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("the access token key is unknown"));
+}
