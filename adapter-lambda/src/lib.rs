@@ -454,14 +454,24 @@ where
                     }
                 }
             }
+            tracing::debug!(target: "mcp_authz", origin = %view.origin, prefix = %view.prefix, path = %view.path, "public view of the event");
             let guard = guard_for(&shared, &view);
             // The well-known documents are answered with and without the stage prefix.
             let well_known_prefixed = format!("{}{PRM_WELL_KNOWN}", view.prefix);
-            let path = if !view.prefix.is_empty() && view.path.starts_with(&well_known_prefixed) {
+            let mut path = if !view.prefix.is_empty() && view.path.starts_with(&well_known_prefixed)
+            {
                 view.path[view.prefix.len()..].to_owned()
             } else {
                 view.path.clone()
             };
+            // Behind a prefix, the well-known path of the bare resource path is answered too:
+            // emulators that route on the prefix (cargo-lambda's `/lambda-url/{name}`) strip it
+            // from the whole path, well-known part included.
+            if !view.prefix.is_empty()
+                && path == format!("{PRM_WELL_KNOWN}{}", shared.resource_path)
+            {
+                path = guard.metadata().well_known_paths().0;
+            }
             refresh_if_due(&shared).await;
             let (mut parts, body) = req.into_parts();
             let method = parts.method.as_str().to_owned();

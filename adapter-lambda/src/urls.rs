@@ -89,6 +89,16 @@ impl PublicUrls {
         };
         if let Some(base) = &self.public_base_url {
             let (origin, prefix) = split_base(base);
+            // Some front doors show the base path in the event (REST custom domains), others
+            // route on it and hand the function the rest (the cargo-lambda emulator's
+            // `/lambda-url/{name}`): the client saw the base path either way.
+            let shows_prefix =
+                prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/"));
+            let path = if shows_prefix {
+                path
+            } else {
+                format!("{prefix}{path}")
+            };
             return Ok(PublicView {
                 origin,
                 prefix,

@@ -6,9 +6,11 @@
 //! - [`check`]: validate authorization-server metadata (fetched, or offline with `--file`).
 //! - [`proxy`]: OAuth 2.0 in front of an existing MCP server.
 //! - [`demo`]: a development authorization server, an MCP server and the proxy on 127.0.0.1.
+//! - [`dev_auth`]: the development authorization server alone (local deployment tests).
 
 pub mod check;
 pub mod demo;
+pub mod dev_auth;
 pub mod proxy;
 pub mod verify;
 

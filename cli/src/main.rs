@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcp_authz_cli::{check, demo, proxy, verify};
+use mcp_authz_cli::{check, demo, dev_auth, proxy, verify};
 
 /// OAuth 2.0 resource-server toolkit for MCP servers.
 #[derive(Debug, Parser)]
@@ -23,6 +23,9 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Run a development authorization server, an MCP server and the proxy on 127.0.0.1.
     Demo(demo::DemoArgs),
+    /// DEVELOPMENT ONLY: the demo's authorization server alone, on loopback.
+    #[command(hide = true)]
+    DevAuthorizationServer(dev_auth::DevAuthArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +34,6 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::DevAuthorizationServer(args) => dev_auth::run(args),
     }
 }

@@ -11,12 +11,12 @@
 //!   127.0.0.1.
 //!
 //! ```sh
-//! cargo lambda build --release --example lambda_mcp
+//! cargo lambda build --release --bin lambda_mcp
 //! ```
 
 #![allow(missing_docs)]
 
-#[path = "../../adapter-hyper/examples/common/demo_mcp.rs"]
+#[path = "../../../../adapter-hyper/examples/common/demo_mcp.rs"]
 #[allow(dead_code)]
 mod demo_mcp;
 
@@ -25,6 +25,13 @@ use mcp_authz_lambda::LambdaAuthz;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    // CloudWatch takes stderr/stdout lines; RUST_LOG filters (default: mcp-authz decisions).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mcp_authz=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .init();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let metadata_url = env("MCP_AUTHZ_METADATA_URL").ok_or("MCP_AUTHZ_METADATA_URL is required")?;
     let resource_path = env("MCP_AUTHZ_RESOURCE_PATH").unwrap_or_else(|| "/mcp".into());
