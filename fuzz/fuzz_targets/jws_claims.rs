@@ -43,7 +43,8 @@ fn value(f: &Field, good: Value) -> Option<Value> {
         Field::Good => Some(good),
         Field::Str(s) => Some(json!(s)),
         Field::Num(n) => Some(json!(n)),
-        Field::Float(x) => serde_json::Number::from_f64(*x).map(Value::Number),
+        // JSON has no NaN or infinity: those become an ordinary fraction.
+        Field::Float(x) => Some(serde_json::Number::from_f64(*x).map_or(json!(0.5), Value::Number)),
         Field::Bool(b) => Some(json!(b)),
         Field::Arr(a) => Some(json!(a)),
         Field::Null => Some(Value::Null),

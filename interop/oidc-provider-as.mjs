@@ -1,0 +1,145 @@
+// npm oidc-provider as a real authorization server for the interop rig, on 127.0.0.1:
+// open dynamic client registration, PKCE S256 required, resource indicators (RFC 8707) issuing
+// RFC 9068 JWT access tokens (typ at+jwt, aud = the requested resource) signed RS256 by default
+// or ES256 / EdDSA on request, development login and consent forms (completed headlessly by
+// `completeForms`), no refresh tokens (the TS SDK's step-up needs a full re-authorization).
+// Keys rotate on demand (`rotate()`): a new key signs, the old one stays published. The grant
+// storage survives `stop()`/`start()` so registered clients stay valid.
+
+import http from "node:http";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import Provider from "oidc-provider";
+
+const SCOPES = ["openid", "mcp:tools", "mcp:admin"];
+
+function newKeys() {
+  const id = randomBytes(6).toString("hex");
+  const jwk = (kp, extra) => ({ ...kp.privateKey.export({ format: "jwk" }), use: "sig", ...extra });
+  return [
+    jwk(generateKeyPairSync("rsa", { modulusLength: 2048 }), { kid: `rsa-${id}` }),
+    jwk(generateKeyPairSync("ec", { namedCurve: "P-256" }), { kid: `ec-${id}`, alg: "ES256" }),
+    jwk(generateKeyPairSync("ed25519"), { kid: `ed-${id}`, alg: "EdDSA" }),
+  ];
+}
+
+// A memory adapter whose storage outlives provider instances.
+const storage = new Map();
+class MemoryAdapter {
+  constructor(name) { this.name = name; }
+  key(id) { return `${this.name}:${id}`; }
+  async upsert(id, payload) { storage.set(this.key(id), payload); if (payload.uid) storage.set(`uid:${payload.uid}`, this.key(id)); }
+  async find(id) { return storage.get(this.key(id)); }
+  async findByUid(uid) { const k = storage.get(`uid:${uid}`); return k ? storage.get(k) : undefined; }
+  async findByUserCode() { return undefined; }
+  async consume(id) { const p = storage.get(this.key(id)); if (p) p.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { storage.delete(this.key(id)); }
+  async revokeByGrantId(grantId) { for (const [k, v] of storage) if (v && v.grantId === grantId) storage.delete(k); }
+}
+
+export class OidcAs {
+  constructor({ port, alg = "RS256", log = () => {} }) {
+    this.port = port;
+    this.alg = alg;
+    this.issuer = `http://127.0.0.1:${port}`;
+    this.keys = newKeys();
+    this.log = log;
+  }
+
+  provider() {
+    const alg = this.alg;
+    const provider = new Provider(this.issuer, {
+      adapter: MemoryAdapter,
+      jwks: { keys: this.keys },
+      scopes: SCOPES,
+      features: {
+        devInteractions: { enabled: true },
+        registration: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => undefined,
+          useGrantedResource: () => true,
+          getResourceServerInfo: (_ctx, resourceIndicator) => ({
+            scope: "mcp:tools mcp:admin",
+            audience: resourceIndicator,
+            accessTokenTTL: 900,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg } },
+          }),
+        },
+      },
+      pkce: { required: () => true },
+      clientDefaults: { token_endpoint_auth_method: "none", grant_types: ["authorization_code"], response_types: ["code"] },
+      // RFC 7591 §2 lets the AS ignore a registered scope; the SDKs register with the first
+      // 401's scope, which would forbid the step-up otherwise.
+      extraClientMetadata: {
+        properties: ["scope"],
+        validator(_ctx, key, _value, metadata) { if (key === "scope") delete metadata.scope; },
+      },
+      issueRefreshToken: () => false,
+      enabledJWA: {
+        authorizationSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],
+        idTokenSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],
+      },
+    });
+    provider.on("server_error", (_ctx, err) => this.log(`oidc-provider error: ${err}`));
+    return provider;
+  }
+
+  async start() {
+    const callback = this.provider().callback();
+    this.server = http.createServer(callback);
+    await new Promise((resolve) => this.server.listen(this.port, "127.0.0.1", resolve));
+  }
+
+  async stop() {
+    if (!this.server) return;
+    this.server.closeAllConnections?.();
+    await new Promise((resolve) => this.server.close(resolve));
+    this.server = undefined;
+  }
+
+  // New keys sign from now on; the previous ones stay published.
+  async rotate() {
+    const old = this.keys;
+    this.keys = [...newKeys(), ...old];
+    await this.stop();
+    await this.start();
+    return this.keys[0].kid;
+  }
+}
+
+// Completes the development login and consent forms over plain HTTP, cookies included, and
+// returns the redirect back to the client (carrying the code).
+export async function completeForms(authorizationUrl, redirectUri) {
+  const jar = new Map();
+  const go = async (url, init = {}) => {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await fetch(url, { ...init, redirect: "manual", headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
+    for (const c of res.headers.getSetCookie?.() ?? []) {
+      const [pair] = c.split(";");
+      const i = pair.indexOf("=");
+      jar.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    return res;
+  };
+  let url = String(authorizationUrl);
+  let res = await go(url);
+  for (let step = 0; step < 12; step++) {
+    const loc = res.headers.get("location");
+    if (res.status >= 300 && res.status < 400 && loc) {
+      const next = new URL(loc, url).href;
+      if (next.startsWith(redirectUri)) return next;
+      url = next;
+      res = await go(url);
+      continue;
+    }
+    const html = await res.text();
+    const action = html.match(/<form[^>]*action="([^"]+)"/)?.[1];
+    const prompt = html.match(/name="prompt" value="([^"]+)"/)?.[1];
+    if (!action) throw new Error(`no form at ${url} (${res.status}): ${html.slice(0, 200)}`);
+    const body = prompt === "login" ? "prompt=login&login=alice&password=x" : `prompt=${prompt ?? "consent"}`;
+    url = new URL(action, url).href;
+    res = await go(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+  }
+  throw new Error("too many steps in the authorization forms");
+}

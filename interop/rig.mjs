@@ -1,0 +1,243 @@
+// The interop rig: a real authorization server (npm oidc-provider) and the official MCP
+// TypeScript SDK client against mcp-authz front ends, everything on 127.0.0.1.
+//
+//   node rig.mjs --mcp-authz ../target/debug/mcp-authz --rmcp-server ../target/debug/examples/rmcp_server
+//
+// Front ends: `mcp-authz proxy` in front of the unprotected rmcp example, and the rmcp example
+// protected by the Layer. Scenarios, for each:
+//   1. full flow (RS256): 401 -> metadata -> registration -> PKCE -> token -> tools/list -> call
+//   2. the same with ES256 and with EdDSA access tokens
+//   3. step-up: the admin tool -> 403 insufficient_scope -> re-authorization -> success
+//   4. key rotation at the provider with a session open: new tokens (new key) are accepted
+//   5. a token issued for another resource -> 401 invalid_token
+//   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
+// Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
+// it starts is stopped by PID.
+
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import net from "node:net";
+import { OidcAs, completeForms } from "./oidc-provider-as.mjs";
+import { SdkSession } from "./sdk-client.mjs";
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const MCP_AUTHZ = arg("--mcp-authz", "../target/debug/mcp-authz");
+const RMCP_SERVER = arg("--rmcp-server", "../target/debug/examples/rmcp_server");
+const VERBOSE = process.argv.includes("--verbose");
+const log = (m) => VERBOSE && console.log(`  ${m}`);
+
+const children = new Set();
+const results = [];
+const record = (frontEnd, scenario, ok, detail = "") => {
+  results.push({ frontEnd, scenario, ok });
+  console.log(`${ok ? "PASS" : "FAIL"}: [${frontEnd}] ${scenario}${ok || !detail ? "" : ` (${detail})`}`);
+};
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderrText = "";
+  child.stderr.on("data", (d) => { child.stderrText += d; });
+  child.exited = new Promise((resolve) => child.on("exit", (code) => { children.delete(child); resolve(code); }));
+  children.add(child);
+  return child;
+}
+
+async function stop(child) {
+  if (!child || child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (child.exitCode === null) child.kill("SIGKILL");
+}
+
+async function waitFor(url, child, seconds = 120) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${child.stderrText.slice(-400)}`);
+    try {
+      const r = await fetch(url);
+      if (r.status === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not ready: ${url}`);
+}
+
+// The two front ends: each starts against an issuer and returns the MCP URL and its processes.
+const FRONT_ENDS = {
+  async proxy(as) {
+    const [u, p] = [await freePort(), await freePort()];
+    const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
+    const mcp = `http://127.0.0.1:${p}/mcp`;
+    const proxy = start(MCP_AUTHZ, [
+      "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
+      "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
+      "--scope", "mcp:tools", "--tool-scope", "admin_reset=mcp:admin", "--allow-http-loopback",
+    ]);
+    await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
+    return { mcp, processes: [upstream, proxy], main: proxy };
+  },
+  async "rmcp example"(as) {
+    const r = await freePort();
+    const mcp = `http://127.0.0.1:${r}/mcp`;
+    const server = start(RMCP_SERVER, [
+      "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
+      "--listen", `127.0.0.1:${r}`, "--allow-http-loopback",
+    ]);
+    await waitFor(`http://127.0.0.1:${r}/.well-known/oauth-protected-resource/mcp`, server);
+    return { mcp, processes: [server], main: server };
+  },
+};
+
+async function fullFlow(mcp, { stepUp = true } = {}) {
+  const session = new SdkSession(mcp, { completeForms, log });
+  await session.connect();
+  const tools = await session.tools();
+  if (!tools.includes("whoami") || !tools.includes("admin_reset")) throw new Error(`tools: ${tools}`);
+  const who = await session.call("whoami");
+  if (!/subject=\S+/.test(who) || who.includes("subject=-")) throw new Error(`whoami: ${who}`);
+  if (stepUp) {
+    const before = session.provider.authorizations;
+    const out = await session.call("admin_reset");
+    if (!out.startsWith("reset done")) throw new Error(`admin_reset: ${out}`);
+    if (session.provider.authorizations !== before + 1) throw new Error("no re-authorization for the step-up");
+  }
+  return session;
+}
+
+function decodeHeader(token) {
+  return JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString());
+}
+
+// The authorization-code flow with PKCE, without the SDK, for a chosen resource.
+async function tokenFor(as, resource, scope = "mcp:tools") {
+  const meta = await (await fetch(`${as.issuer}/.well-known/openid-configuration`)).json();
+  const redirect = "http://127.0.0.1:1/cb";
+  const reg = await (await fetch(meta.registration_endpoint, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [redirect], token_endpoint_auth_method: "none", grant_types: ["authorization_code"], response_types: ["code"] }),
+  })).json();
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const auth = new URL(meta.authorization_endpoint);
+  for (const [k, v] of Object.entries({ response_type: "code", client_id: reg.client_id, redirect_uri: redirect, scope, resource,
+    code_challenge: challenge, code_challenge_method: "S256", state: "s" })) auth.searchParams.set(k, v);
+  const back = new URL(await completeForms(auth, redirect));
+  const code = back.searchParams.get("code");
+  const res = await fetch(meta.token_endpoint, {
+    method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: redirect, client_id: reg.client_id, code_verifier: verifier, resource }),
+  });
+  const body = await res.json();
+  if (!body.access_token) throw new Error(`token: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
+
+async function callWith(mcp, token) {
+  const res = await fetch(mcp, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {} } }),
+  });
+  return { status: res.status, www: res.headers.get("www-authenticate") ?? "" };
+}
+
+async function scenario(frontEnd, name, fn) {
+  try {
+    await fn();
+    record(frontEnd, name, true);
+  } catch (e) {
+    record(frontEnd, name, false, e.message ?? String(e));
+  }
+}
+
+async function runFrontEnd(name, make) {
+  // 1, 3, 4, 5, 6b with RS256.
+  const as = new OidcAs({ port: await freePort(), alg: "RS256", log });
+  await as.start();
+  const fe = await make(as);
+  let session;
+  await scenario(name, "1. full flow (RS256)", async () => { session = await fullFlow(fe.mcp, { stepUp: false }); });
+  await scenario(name, "3. step-up after 403 insufficient_scope", async () => {
+    const before = session.provider.authorizations;
+    const out = await session.call("admin_reset");
+    if (!out.startsWith("reset done")) throw new Error(out);
+    if (session.provider.authorizations !== before + 1) throw new Error("no re-authorization");
+  });
+  await scenario(name, "4. key rotation with a session open", async () => {
+    const newKid = await as.rotate();
+    // The open session's token (old key, still published) keeps working.
+    await session.call("whoami");
+    // A new token is signed with the new key and accepted without restarting anything.
+    const token = await tokenFor(as, fe.mcp);
+    if (decodeHeader(token).kid !== newKid) throw new Error(`signed with ${decodeHeader(token).kid}, expected ${newKid}`);
+    const { status } = await callWith(fe.mcp, token);
+    if (status !== 200) throw new Error(`status ${status}`);
+  });
+  await scenario(name, "5. token for another resource -> 401 invalid_token", async () => {
+    const token = await tokenFor(as, "http://127.0.0.1:1/other-mcp");
+    const { status, www } = await callWith(fe.mcp, token);
+    if (status !== 401 || !www.includes('error="invalid_token"')) throw new Error(`${status} ${www}`);
+  });
+  await scenario(name, "6. provider down after startup -> cached keys keep working", async () => {
+    await as.stop();
+    await session.call("whoami");
+    const { status } = await callWith(fe.mcp, await Promise.resolve(session.provider.tokens().access_token));
+    if (status !== 200) throw new Error(`status ${status}`);
+  });
+  await session?.close().catch(() => {});
+  for (const p of fe.processes) await stop(p);
+
+  await scenario(name, "6. provider unreachable at startup -> refuses to start", async () => {
+    const dead = { issuer: `http://127.0.0.1:${await freePort()}` };
+    let started;
+    try {
+      started = await make(dead);
+    } catch (e) {
+      if (!/exited [1-9]/.test(e.message)) throw e;
+      if (!/(cannot fetch|refus|not starting|Fetch|error)/i.test(e.message)) throw new Error(`unclear message: ${e.message}`);
+      return;
+    }
+    for (const p of started.processes) await stop(p);
+    throw new Error("it started");
+  });
+
+  // 2. ES256 and EdDSA access tokens, fresh stacks.
+  for (const alg of ["ES256", "EdDSA"]) {
+    const as2 = new OidcAs({ port: await freePort(), alg, log });
+    await as2.start();
+    const fe2 = await make(as2);
+    await scenario(name, `2. full flow with ${alg} access tokens`, async () => {
+      const s = await fullFlow(fe2.mcp, { stepUp: false });
+      const got = decodeHeader(s.provider.tokens().access_token).alg;
+      await s.close();
+      if (got !== alg) throw new Error(`token alg ${got}`);
+    });
+    for (const p of fe2.processes) await stop(p);
+    await as2.stop();
+  }
+}
+
+const started = Date.now();
+try {
+  for (const [name, make] of Object.entries(FRONT_ENDS)) await runFrontEnd(name, make);
+} finally {
+  for (const c of [...children]) await stop(c);
+}
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+console.log(`interop rig: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
