@@ -11,7 +11,7 @@
 //!   127.0.0.1.
 //!
 //! ```sh
-//! cargo lambda build --release --bin lambda_mcp
+//! cargo lambda build --profile lambda --manifest-path adapter-lambda/examples/lambda-mcp-function/Cargo.toml
 //! ```
 
 #![allow(missing_docs)]
