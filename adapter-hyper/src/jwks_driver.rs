@@ -183,65 +183,81 @@ impl KeyStore {
     }
 }
 
-/// Runs the fetch the policy wants now, if any, and reports it. No lock is held across the IO.
-async fn run_due_fetch(shared: &Shared) -> bool {
-    let request = match shared.policy.lock() {
-        Ok(mut p) => p.poll_fetch(now()),
+/// Runs the fetch `policy` wants now, if any: `GET jwks_uri` with `fetcher`, the result reported
+/// to the policy, and `cache` kept in step when the key set changes (a key that left the set takes
+/// its cached verifications with it). No lock is held across the IO. Returns whether a fetch ran.
+///
+/// Both adapters drive the core's policy with this: this crate from its background task, the
+/// Lambda adapter inline at invocation time.
+pub async fn fetch_due(
+    policy: &Mutex<JwksRefresh>,
+    fetcher: &HttpFetcher,
+    jwks_uri: &str,
+    cache: Option<&SharedCache>,
+) -> bool {
+    let request = match policy.lock() {
+        Ok(mut p) => p
+            .poll_fetch(now())
+            .map(|r| (r, p.config().limits.max_bytes)),
         Err(_) => None,
     };
-    let Some(request) = request else { return false };
-    let max = shared
-        .policy
-        .lock()
-        .map_or(64 * 1024, |p| p.config().limits.max_bytes);
-    let result = shared.fetcher.get(&shared.jwks_uri, max).await;
-    let generation_before;
-    let outcome = {
-        let Ok(mut p) = shared.policy.lock() else {
-            return false;
-        };
-        generation_before = p.generation();
-        let at = now();
-        match &result {
-            Ok(f) => {
-                let response = FetchResponse::new(f.status, &f.body)
-                    .with_cache_control(f.cache_control.as_deref())
-                    .with_expires(f.expires);
-                p.handle_fetched_with_jitter(at, request.id, &response, random())
-                    .err()
-            }
-            Err(e) => {
-                let why = match e {
-                    FetchError::Timeout => FetchFailure::Timeout,
-                    FetchError::TooLarge => FetchFailure::TooLarge,
-                    _ => FetchFailure::Connect,
-                };
-                p.handle_fetch_failed(at, request.id, why, random());
-                Some(why)
-            }
+    let Some((request, max)) = request else {
+        return false;
+    };
+    let result = fetcher.get(jwks_uri, max).await;
+    let Ok(mut p) = policy.lock() else {
+        return false;
+    };
+    let generation_before = p.generation();
+    let at = now();
+    let outcome = match &result {
+        Ok(f) => {
+            let response = FetchResponse::new(f.status, &f.body)
+                .with_cache_control(f.cache_control.as_deref())
+                .with_expires(f.expires);
+            p.handle_fetched_with_jitter(at, request.id, &response, random())
+                .err()
+        }
+        Err(e) => {
+            let why = match e {
+                FetchError::Timeout => FetchFailure::Timeout,
+                FetchError::TooLarge => FetchFailure::TooLarge,
+                _ => FetchFailure::Connect,
+            };
+            p.handle_fetch_failed(at, request.id, why, random());
+            Some(why)
         }
     };
     match (&outcome, &result) {
-        (None, _) => {
-            tracing::debug!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, "JWK Set fetched")
-        }
+        (None, _) => tracing::debug!(target: "mcp_authz", jwks_uri, "JWK Set fetched"),
         (Some(why), Err(e)) => {
-            tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, failure = %why, error = %e, "JWK Set fetch failed; keeping the last good keys")
+            tracing::warn!(target: "mcp_authz", jwks_uri, failure = %why, error = %e, "JWK Set fetch failed; keeping the last good keys")
         }
         (Some(why), Ok(_)) => {
-            tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, failure = %why, "JWK Set fetch failed; keeping the last good keys")
+            tracing::warn!(target: "mcp_authz", jwks_uri, failure = %why, "JWK Set fetch failed; keeping the last good keys")
         }
     }
-    // A key that left the set takes its cached verifications with it.
-    if let (Some(cache), Ok(p)) = (&shared.cache, shared.policy.lock()) {
+    if let (Some(cache), Some(keys)) = (cache, p.last_good_keys()) {
         if p.generation() != generation_before {
-            if let Some(keys) = p.last_good_keys() {
-                cache.retain_keys(keys);
-            }
+            cache.retain_keys(keys);
         }
     }
-    shared.completed.send_modify(|n| *n += 1);
     true
+}
+
+/// Runs a due fetch and tells the requests waiting on one that it completed.
+async fn run_due_fetch(shared: &Shared) -> bool {
+    let ran = fetch_due(
+        &shared.policy,
+        &shared.fetcher,
+        &shared.jwks_uri,
+        shared.cache.as_ref(),
+    )
+    .await;
+    if ran {
+        shared.completed.send_modify(|n| *n += 1);
+    }
+    ran
 }
 
 async fn background(shared: Weak<Shared>) {

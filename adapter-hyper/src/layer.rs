@@ -95,6 +95,47 @@ fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Whether the request body is a form (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &http::HeaderMap) -> bool {
+    header_str(headers, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Every `Authorization` header value of a request, for [`core_request`].
+pub fn authorization_values(headers: &http::HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
+}
+
+/// The core's view of one request (shared by both adapters): method, path, query, the
+/// `Authorization` values, `Mcp-Method`/`Mcp-Name`, and the body — a form body is only checked
+/// for an `access_token` parameter, any other is the JSON-RPC body the scope policy reads.
+pub fn core_request<'a>(
+    method: &'a str,
+    path: &'a str,
+    parts: &'a http::request::Parts,
+    authorization: &'a [&'a [u8]],
+    body: Option<&'a [u8]>,
+) -> CoreRequest<'a> {
+    let form = is_form(&parts.headers);
+    CoreRequest::new(method, path)
+        .with_query(parts.uri.query())
+        .with_authorization(authorization)
+        .with_mcp_headers(
+            header_str(&parts.headers, "mcp-method"),
+            header_str(&parts.headers, "mcp-name"),
+        )
+        .with_body(if form {
+            None
+        } else {
+            body.filter(|b| !b.is_empty())
+        })
+        .with_form_access_token(form && body.is_some_and(form_has_access_token))
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthzService<S>
 where
     S: Service<Request<AuthzRequestBody<ReqBody>>, Response = Response<ResBody>>
@@ -126,9 +167,7 @@ where
             let path = parts.uri.path().to_owned();
             let head = parts.method == http::Method::HEAD;
             let is_resource = path == guard.resource_path();
-            let form = is_resource
-                && header_str(&parts.headers, "content-type")
-                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+            let form = is_resource && is_form(&parts.headers);
 
             // Buffer the body only when the decision needs it.
             let (buffered, body) = if guard.needs_body(&method, &path) || form {
@@ -160,23 +199,9 @@ where
 
             let mut decision = None;
             for attempt in 0..2 {
-                let authorization: Vec<&[u8]> = parts
-                    .headers
-                    .get_all(http::header::AUTHORIZATION)
-                    .iter()
-                    .map(|v| v.as_bytes())
-                    .collect();
-                let core_req = CoreRequest::new(&method, &path)
-                    .with_query(parts.uri.query())
-                    .with_authorization(&authorization)
-                    .with_mcp_headers(
-                        header_str(&parts.headers, "mcp-method"),
-                        header_str(&parts.headers, "mcp-name"),
-                    )
-                    .with_body(if form { None } else { buffered.as_deref() })
-                    .with_form_access_token(
-                        form && buffered.as_deref().is_some_and(form_has_access_token),
-                    );
+                let authorization = authorization_values(&parts.headers);
+                let core_req =
+                    core_request(&method, &path, &parts, &authorization, buffered.as_deref());
                 let keys = state.keys.current();
                 let key_state = match &keys {
                     Ok(k) => KeyState::Ready(k),

@@ -182,6 +182,57 @@ pub async fn fetch_metadata(
     Ok(validate(&fetched.body, &expected, policy))
 }
 
+/// Finds and validates the authorization server's metadata: at `metadata_url`, or else at the
+/// well-known URLs of `issuer` in the order MCP clients try them (a 4xx moves on to the next).
+/// Warnings are logged. Returns the URL that answered and the validated metadata.
+///
+/// # Errors
+/// A [`StartupError`] naming what is wrong.
+pub async fn discover(
+    fetcher: &HttpFetcher,
+    metadata_url: Option<&str>,
+    issuer: Option<&str>,
+    policy: &MetadataPolicy,
+) -> Result<(String, AuthorizationServerMetadata), StartupError> {
+    let candidates: Vec<String> = match (metadata_url, issuer) {
+        (Some(url), _) => vec![url.to_owned()],
+        (None, Some(issuer)) => metadata_urls_for_issuer(issuer),
+        (None, None) => {
+            return Err(StartupError::Config(
+                "give a metadata URL or an issuer".into(),
+            ))
+        }
+    };
+    if candidates.is_empty() {
+        return Err(StartupError::Config(
+            "the issuer is not an absolute URL".into(),
+        ));
+    }
+    let mut last = None;
+    for url in candidates {
+        match fetch_metadata(fetcher, &url, issuer, policy).await {
+            Ok(report) => match report.metadata.clone() {
+                Some(m) => {
+                    for w in &report.warnings {
+                        tracing::warn!(target: "mcp_authz", url = %url, warning = %w, "authorization-server metadata");
+                    }
+                    return Ok((url, m));
+                }
+                None => {
+                    return Err(StartupError::Metadata {
+                        url,
+                        report: Box::new(report),
+                    })
+                }
+            },
+            // A 4xx at one well-known URL: try the next one, as MCP clients do.
+            Err(e @ StartupError::Status { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| StartupError::Config("no metadata found".into())))
+}
+
 /// Builds an [`Authz`] (see the crate docs).
 #[derive(Debug, Clone)]
 pub struct AuthzBuilder {
@@ -319,52 +370,6 @@ impl AuthzBuilder {
         self
     }
 
-    async fn discover(
-        &self,
-        fetcher: &HttpFetcher,
-    ) -> Result<(String, AuthorizationServerMetadata), StartupError> {
-        let candidates: Vec<(String, Option<String>)> = match (&self.metadata_url, &self.issuer) {
-            (Some(url), issuer) => vec![(url.clone(), issuer.clone())],
-            (None, Some(issuer)) => metadata_urls_for_issuer(issuer)
-                .into_iter()
-                .map(|u| (u, Some(issuer.clone())))
-                .collect(),
-            (None, None) => {
-                return Err(StartupError::Config(
-                    "give a metadata URL or an issuer".into(),
-                ))
-            }
-        };
-        if candidates.is_empty() {
-            return Err(StartupError::Config(
-                "the issuer is not an absolute URL".into(),
-            ));
-        }
-        let mut last = None;
-        for (url, issuer) in candidates {
-            match fetch_metadata(fetcher, &url, issuer.as_deref(), &self.policy).await {
-                Ok(report) => match report.metadata.clone() {
-                    Some(m) => {
-                        for w in &report.warnings {
-                            tracing::warn!(target: "mcp_authz", url = %url, warning = %w, "authorization-server metadata");
-                        }
-                        return Ok((url, m));
-                    }
-                    None => {
-                        return Err(StartupError::Metadata {
-                            url,
-                            report: Box::new(report),
-                        })
-                    }
-                },
-                // A 4xx at one well-known URL: try the next one, as MCP clients do.
-                Err(e @ StartupError::Status { .. }) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| StartupError::Config("no metadata found".into())))
-    }
-
     /// Fetches and validates the metadata, fetches the keys, and returns the ready middleware.
     ///
     /// # Errors
@@ -372,7 +377,13 @@ impl AuthzBuilder {
     pub async fn build(self) -> Result<Authz, StartupError> {
         let fetcher =
             HttpFetcher::new(self.fetch).map_err(|e| StartupError::Config(e.to_string()))?;
-        let (_, metadata) = self.discover(&fetcher).await?;
+        let (_, metadata) = discover(
+            &fetcher,
+            self.metadata_url.as_deref(),
+            self.issuer.as_deref(),
+            &self.policy,
+        )
+        .await?;
         let mut config =
             VerifierConfig::new(metadata.issuer(), self.resource.clone()).with_typ_policy(self.typ);
         if let Some(l) = self.leeway_secs {

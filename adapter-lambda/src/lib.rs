@@ -53,20 +53,17 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use lambda_http::Body;
-use mcp_authz_core::as_metadata::{
-    metadata_urls_for_issuer, AuthorizationServerMetadata, MetadataPolicy,
-};
-use mcp_authz_core::decision::{Decision, Guard, KeyState, Request as CoreRequest};
-use mcp_authz_core::jwks_refresh::{
-    FetchFailure, FetchResponse, JwksRefresh, JwksRefreshConfig, KidMiss,
-};
+use mcp_authz_core::as_metadata::MetadataPolicy;
+use mcp_authz_core::decision::{Decision, Guard, KeyState};
+use mcp_authz_core::jwks_refresh::{JwksRefresh, JwksRefreshConfig, KidMiss};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::token_cache::TokenCacheLimits;
 use mcp_authz_core::{Principal, ScopePolicy, TypPolicy, VerifierConfig};
 use mcp_authz_hyper::fetch::now;
-use mcp_authz_hyper::jwks_driver::SharedCache;
+use mcp_authz_hyper::jwks_driver::{fetch_due, SharedCache};
+use mcp_authz_hyper::layer::{authorization_values, core_request};
 use mcp_authz_hyper::response::{build, json_error_with};
-use mcp_authz_hyper::{fetch_metadata, FetchError, FetchOptions, HttpFetcher, StartupError};
+use mcp_authz_hyper::{discover, FetchOptions, HttpFetcher, StartupError};
 use tower_service::Service;
 
 pub use urls::{PublicUrls, PublicView};
@@ -200,7 +197,7 @@ impl LambdaAuthzBuilder {
     pub async fn build(self) -> Result<LambdaAuthz, StartupError> {
         let fetcher =
             HttpFetcher::new(self.fetch).map_err(|e| StartupError::Config(e.to_string()))?;
-        let metadata = discover(
+        let (_, metadata) = discover(
             &fetcher,
             self.metadata_url.as_deref(),
             self.issuer.as_deref(),
@@ -226,81 +223,15 @@ impl LambdaAuthzBuilder {
     }
 }
 
-async fn discover(
-    fetcher: &HttpFetcher,
-    metadata_url: Option<&str>,
-    issuer: Option<&str>,
-    policy: &MetadataPolicy,
-) -> Result<AuthorizationServerMetadata, StartupError> {
-    let candidates: Vec<String> = match (metadata_url, issuer) {
-        (Some(u), _) => vec![u.to_owned()],
-        (None, Some(i)) => metadata_urls_for_issuer(i),
-        (None, None) => {
-            return Err(StartupError::Config(
-                "give a metadata URL or an issuer".into(),
-            ))
-        }
-    };
-    let mut last = StartupError::Config("no metadata URL".into());
-    for url in candidates {
-        match fetch_metadata(fetcher, &url, issuer, policy).await {
-            Ok(report) => match report.metadata.clone() {
-                Some(m) => return Ok(m),
-                None => {
-                    return Err(StartupError::Metadata {
-                        url,
-                        report: Box::new(report),
-                    })
-                }
-            },
-            Err(e @ StartupError::Status { .. }) => last = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
 /// Runs the fetch the core policy wants now, inline (there is no background task on Lambda).
 async fn refresh_if_due(shared: &Shared) {
-    let request = shared
-        .policy
-        .lock()
-        .ok()
-        .and_then(|mut p| p.poll_fetch(now()));
-    let Some(request) = request else { return };
-    let max = shared
-        .policy
-        .lock()
-        .map_or(64 * 1024, |p| p.config().limits.max_bytes);
-    let result = shared.fetcher.get(&shared.jwks_uri, max).await;
-    let Ok(mut p) = shared.policy.lock() else {
-        return;
-    };
-    let generation = p.generation();
-    match result {
-        Ok(f) => {
-            let response = FetchResponse::new(f.status, &f.body)
-                .with_cache_control(f.cache_control.as_deref())
-                .with_expires(f.expires);
-            if let Err(why) = p.handle_fetched(now(), request.id, &response) {
-                tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, failure = %why, "JWK Set fetch failed");
-            }
-        }
-        Err(e) => {
-            let why = match e {
-                FetchError::Timeout => FetchFailure::Timeout,
-                FetchError::TooLarge => FetchFailure::TooLarge,
-                _ => FetchFailure::Connect,
-            };
-            tracing::warn!(target: "mcp_authz", jwks_uri = %shared.jwks_uri, error = %e, "JWK Set fetch failed");
-            p.handle_fetch_failed(now(), request.id, why, 0);
-        }
-    }
-    if p.generation() != generation {
-        if let (Some(cache), Some(keys)) = (&shared.cache, p.last_good_keys()) {
-            cache.retain_keys(keys);
-        }
-    }
+    fetch_due(
+        &shared.policy,
+        &shared.fetcher,
+        &shared.jwks_uri,
+        shared.cache.as_ref(),
+    )
+    .await;
 }
 
 /// A started resource server for Lambda (see the crate docs).
@@ -401,10 +332,6 @@ impl<S> std::fmt::Debug for LambdaAuthzService<S> {
     }
 }
 
-fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn lambda_body(b: Bytes) -> Body {
     if b.is_empty() {
         Body::Empty
@@ -478,26 +405,9 @@ where
             let head = parts.method == http::Method::HEAD;
             let mut decision = Decision::NotProtected;
             for attempt in 0..2 {
-                let authorization: Vec<&[u8]> = parts
-                    .headers
-                    .get_all(http::header::AUTHORIZATION)
-                    .iter()
-                    .map(|v| v.as_bytes())
-                    .collect();
-                let form = header(&parts.headers, "content-type")
-                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-                let body_bytes: &[u8] = body.as_ref();
-                let core_req = CoreRequest::new(&method, &path)
-                    .with_query(parts.uri.query())
-                    .with_authorization(&authorization)
-                    .with_mcp_headers(
-                        header(&parts.headers, "mcp-method"),
-                        header(&parts.headers, "mcp-name"),
-                    )
-                    .with_body((!form && !body_bytes.is_empty()).then_some(body_bytes))
-                    .with_form_access_token(
-                        form && mcp_authz_core::challenge::form_has_access_token(body_bytes),
-                    );
+                let authorization = authorization_values(&parts.headers);
+                let core_req =
+                    core_request(&method, &path, &parts, &authorization, Some(body.as_ref()));
                 let keys = shared.policy.lock().ok().map(|p| p.current(now()));
                 let keys = keys.unwrap_or(Err(30));
                 let key_state = match &keys {

@@ -248,35 +248,30 @@ impl TokenCache {
         }
     }
 
-    /// Drops the entries verified by a key that `keys` no longer holds (same material).
-    pub fn retain_keys(&mut self, keys: &JwkSet) {
-        let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
-        let gone: alloc::vec::Vec<[u8; 32]> = self
+    /// Drops every entry for which `gone` holds.
+    fn remove_where(&mut self, gone: impl Fn(&Entry) -> bool) {
+        let keys: alloc::vec::Vec<[u8; 32]> = self
             .entries
             .iter()
-            .filter(|(_, e)| !live.contains(e.principal.key_fingerprint()))
+            .filter(|(_, e)| gone(e))
             .map(|(k, _)| *k)
             .collect();
-        for key in gone {
+        for key in keys {
             self.remove(&key);
         }
         let live = &self.entries;
         self.order.retain(|k| live.contains_key(k));
     }
 
+    /// Drops the entries verified by a key that `keys` no longer holds (same material).
+    pub fn retain_keys(&mut self, keys: &JwkSet) {
+        let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
+        self.remove_where(|e| !live.contains(e.principal.key_fingerprint()));
+    }
+
     /// Drops entries past their eviction time.
     pub fn evict_expired(&mut self, now: UnixTime) {
-        let gone: alloc::vec::Vec<[u8; 32]> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| now >= e.evict_at)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in gone {
-            self.remove(&key);
-        }
-        let live = &self.entries;
-        self.order.retain(|k| live.contains_key(k));
+        self.remove_where(|e| now >= e.evict_at);
     }
 }
 

@@ -5,7 +5,10 @@
 
 fn main() {
     let alg = std::env::args().nth(1).unwrap_or_else(|| "RS256".into());
-    let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let (verifier, keys, now, cases) = mcp_authz_benches::fixtures();
     let Some(case) = cases.iter().find(|c| c.alg == alg) else {
         eprintln!("no fixture for {alg}");
@@ -13,7 +16,11 @@ fn main() {
     };
     let mut ok = 0;
     for _ in 0..n {
-        ok += usize::from(verifier.verify(std::hint::black_box(&case.token), &keys, now).is_ok());
+        ok += usize::from(
+            verifier
+                .verify(std::hint::black_box(&case.token), &keys, now)
+                .is_ok(),
+        );
     }
     println!("{ok}/{n} valid");
 }

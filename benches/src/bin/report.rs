@@ -29,26 +29,52 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
         .join("criterion");
     if !root.exists() {
-        eprintln!("no results in {}: run `cargo bench -p mcp-authz-benches` first", root.display());
+        eprintln!(
+            "no results in {}: run `cargo bench -p mcp-authz-benches` first",
+            root.display()
+        );
         std::process::exit(2);
     }
     println!("| alg | ours | ring | jsonwebtoken | ours/ring (goal ≤ 1.03) | ours/jsonwebtoken (goal ≤ 0.90) |");
     println!("|---|---|---|---|---|---|");
-    for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519"] {
+    for alg in [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519",
+    ] {
         let ours = estimate(&root, &format!("verify_{alg}/ours"));
         let ring = estimate(&root, &format!("verify_{alg}/ring"));
         let jwt = estimate(&root, &format!("verify_{alg}/jsonwebtoken"));
         let Some(ours) = ours else { continue };
         let cell = |v: Option<f64>| v.map_or("—".to_owned(), fmt_ns);
         let ratio = |v: Option<f64>| v.map_or("—".to_owned(), |d| format!("{:.3}", ours / d));
-        println!("| {alg} | {} | {} | {} | {} | {} |", fmt_ns(ours), cell(ring), cell(jwt), ratio(ring), ratio(jwt));
+        println!(
+            "| {alg} | {} | {} | {} | {} | {} |",
+            fmt_ns(ours),
+            cell(ring),
+            cell(jwt),
+            ratio(ring),
+            ratio(jwt)
+        );
     }
-    if let (Some(hit), Some(rs)) = (estimate(&root, "cache/hit"), estimate(&root, "cache/rs256_verify")) {
+    if let (Some(hit), Some(rs)) = (
+        estimate(&root, "cache/hit"),
+        estimate(&root, "cache/rs256_verify"),
+    ) {
         println!();
-        println!("cache hit: {} (goal ≤ 1 µs) = {:.3} of an RS256 verification ({})", fmt_ns(hit), hit / rs, fmt_ns(rs));
+        println!(
+            "cache hit: {} (goal ≤ 1 µs) = {:.3} of an RS256 verification ({})",
+            fmt_ns(hit),
+            hit / rs,
+            fmt_ns(rs)
+        );
     }
     println!();
-    for piece in ["jwks_parse_4_keys", "metadata_validate_auth0", "challenge_no_credentials", "decision_es256_uncached", "decision_cached"] {
+    for piece in [
+        "jwks_parse_4_keys",
+        "metadata_validate_auth0",
+        "challenge_no_credentials",
+        "decision_es256_uncached",
+        "decision_cached",
+    ] {
         if let Some(v) = estimate(&root, &format!("pieces/{piece}")) {
             println!("{piece}: {}", fmt_ns(v));
         }
