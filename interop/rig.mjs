@@ -26,6 +26,9 @@ const arg = (name, dflt) => {
 };
 const MCP_AUTHZ = arg("--mcp-authz", "../target/debug/mcp-authz");
 const RMCP_SERVER = arg("--rmcp-server", "../target/debug/examples/rmcp_server");
+// With --lambda, the Lambda example function runs under `cargo lambda watch` as a third front end.
+const LAMBDA = process.argv.includes("--lambda");
+const LAMBDA_MANIFEST = new URL("../adapter-lambda/examples/lambda-mcp-function/Cargo.toml", import.meta.url).pathname;
 const VERBOSE = process.argv.includes("--verbose");
 const log = (m) => VERBOSE && console.log(`  ${m}`);
 
@@ -47,19 +50,21 @@ async function freePort() {
 }
 
 function start(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   child.stderrText = "";
+  child.stdout.on("data", (d) => { child.stderrText += d; });
   child.stderr.on("data", (d) => { child.stderrText += d; });
   child.exited = new Promise((resolve) => child.on("exit", (code) => { children.delete(child); resolve(code); }));
   children.add(child);
   return child;
 }
 
+// Each child leads its own process group (cargo-lambda starts the function as a grandchild).
 async function stop(child) {
   if (!child || child.exitCode !== null) return;
-  child.kill("SIGTERM");
+  try { process.kill(-child.pid, "SIGTERM"); } catch { child.kill("SIGTERM"); }
   await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (child.exitCode === null) child.kill("SIGKILL");
+  if (child.exitCode === null) { try { process.kill(-child.pid, "SIGKILL"); } catch {} }
 }
 
 async function waitFor(url, child, seconds = 120) {
@@ -100,6 +105,37 @@ const FRONT_ENDS = {
     return { mcp, processes: [server], main: server };
   },
 };
+if (LAMBDA) {
+  // The function behind cargo-lambda's Runtime-API emulator (Function-URL events). A function
+  // whose cold start fails cannot serve: its first invocation errors instead of "not starting".
+  FRONT_ENDS["lambda (cargo-lambda emulator)"] = async (as) => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}/lambda-url/lambda_mcp`;
+    const watch = start("cargo", [
+      "lambda", "watch", "--manifest-path", LAMBDA_MANIFEST, "--invoke-address", "127.0.0.1", "--invoke-port", String(port),
+      "--env-var", [`MCP_AUTHZ_METADATA_URL=${as.issuer}/.well-known/openid-configuration`, "MCP_AUTHZ_ALLOW_HTTP_LOOPBACK=1",
+        `MCP_AUTHZ_PUBLIC_BASE_URL=${base}`].join(","),
+    ]);
+    const metadata = `${base}/.well-known/oauth-protected-resource/lambda-url/lambda_mcp/mcp`;
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline) {
+      // The emulator holds a request while the function is down: poll with a timeout, and read
+      // the function's own exit (it prints why) from the emulator's output.
+      const failed = watch.stderrText.match(/^Error: .*$/m);
+      if (failed && /command exited code=[1-9]/.test(watch.stderrText)) {
+        await stop(watch);
+        throw new Error(`exited 1: the function refused its cold start: ${failed[0].slice(0, 200)}`);
+      }
+      try {
+        const r = await fetch(metadata, { signal: AbortSignal.timeout(3000) });
+        if (r.status === 200) return { mcp: `${base}/mcp`, processes: [watch], main: watch };
+      } catch {}
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await stop(watch);
+    throw new Error("the emulator never served the function");
+  };
+}
 
 async function fullFlow(mcp, { stepUp = true } = {}) {
   const session = new SdkSession(mcp, { completeForms, log });
