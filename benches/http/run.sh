@@ -30,10 +30,14 @@ done < <(
   run unprotected "$(get unprotected)" ""
   run protected_cache "$(get protected_cache)" "$(get token_cache)"
   run protected_nocache "$(get protected_nocache)" "$(get token_nocache)"
+  run proxy "$(get proxy)" "$(get token_proxy)"
 )
-python3 - "${rps[unprotected]}" "${rps[protected_cache]}" "${rps[protected_nocache]}" <<'PY'
+python3 - "${rps[unprotected]}" "${rps[protected_cache]}" "${rps[protected_nocache]}" "${rps[proxy]}" <<'PY'
 import sys
-u, c, n = map(float, sys.argv[1:])
+u, c, n, p = map(float, sys.argv[1:])
 print(f"ratio protected(cache)/unprotected = {c/u:.3f}")
 print(f"ratio protected(no cache)/unprotected = {n/u:.3f}")
+print(f"ratio proxy(cache, one more hop)/unprotected = {p/u:.3f}")
 PY
+# Peak resident memory of the one process serving all four targets, after every run.
+echo "peak RSS (VmHWM) of the server process: $(grep VmHWM /proc/"$(get pid)"/status | awk '{print $2, $3}')"

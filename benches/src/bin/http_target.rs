@@ -1,7 +1,8 @@
 //! The HTTP load target of `benches/http/run.sh`: on 127.0.0.1, the development authorization
 //! server, and the two-tool rmcp server three times — unprotected, protected with the
-//! verified-token cache, protected without it (every request verifies a signature). Prints one
-//! JSON line with the URLs and tokens, then serves until killed.
+//! verified-token cache, protected without it (every request verifies a signature) — plus
+//! `mcp-authz proxy` (built in process) in front of the unprotected one. Prints one JSON line
+//! with the URLs and tokens, then serves until killed.
 
 #![allow(missing_docs)]
 
@@ -29,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (open_l, open) = listener().await?;
     let (cached_l, cached) = listener().await?;
     let (uncached_l, uncached) = listener().await?;
+    let (proxy_l, proxied) = listener().await?;
     let auth = DevAuthServer::new(
         issuer.clone(),
         format!("{cached}/mcp"),
@@ -57,12 +59,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(open_l, a).await });
     tokio::spawn(async move { axum::serve(cached_l, b).await });
     tokio::spawn(async move { axum::serve(uncached_l, c).await });
+    let proxy_config = mcp_authz_cli::proxy::ProxyConfig {
+        metadata_url: metadata.clone(),
+        resource: format!("{proxied}/mcp"),
+        upstream: format!("{open}/mcp").parse()?,
+        listen: proxy_l.local_addr()?,
+        scopes: vec!["mcp:tools".into()],
+        tool_scopes: vec![("admin_reset".into(), "mcp:admin".into())],
+        resource_name: None,
+        allow_missing_registration: false,
+        allow_http_loopback: true,
+        lenient_typ: false,
+        upstream_timeout: std::time::Duration::from_secs(60),
+        identity_header_prefix: "X-Mcp-Authz-".into(),
+    };
+    let proxy = mcp_authz_cli::proxy::build(&proxy_config).await?;
+    tokio::spawn(async move { axum::serve(proxy_l, proxy.app).await });
     let line = serde_json::json!({
         "unprotected": format!("{open}/mcp"),
         "protected_cache": format!("{cached}/mcp"),
         "protected_nocache": format!("{uncached}/mcp"),
         "token_cache": auth.mint("bench", "mcp:tools", &format!("{cached}/mcp"))?,
         "token_nocache": auth.mint("bench", "mcp:tools", &format!("{uncached}/mcp"))?,
+        "proxy": format!("{proxied}/mcp"),
+        "token_proxy": auth.mint("bench", "mcp:tools", &format!("{proxied}/mcp"))?,
+        "pid": std::process::id(),
     });
     println!("{line}");
     std::future::pending::<()>().await;
