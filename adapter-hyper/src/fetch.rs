@@ -107,6 +107,35 @@ pub struct HttpFetcher {
     options: FetchOptions,
 }
 
+/// The TLS-capable connector of every outgoing client here and in the CLI's proxy: hyper-util's
+/// `HttpConnector` (no Nagle, `connect_timeout`) under hyper-rustls with the ring provider and
+/// the bundled web PKI roots, HTTP/1.1 and, when `http2`, HTTP/2 by ALPN. It connects to `http`
+/// URLs too: callers decide which schemes they allow.
+///
+/// # Errors
+/// When the TLS configuration cannot be built (the ring provider is always available, so this
+/// does not happen in practice).
+pub fn https_connector(
+    connect_timeout: Duration,
+    http2: bool,
+) -> Result<HttpsConnector<HttpConnector>, FetchError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| FetchError::Connect(e.to_string()))?
+        .https_or_http()
+        .enable_http1();
+    Ok(if http2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.wrap_connector(http)
+    })
+}
+
 /// The current time as the core takes it.
 pub fn now() -> UnixTime {
     UnixTime::from_secs(
@@ -123,18 +152,7 @@ impl HttpFetcher {
     /// When the TLS configuration cannot be built (the ring provider is always available, so
     /// this does not happen in practice).
     pub fn new(options: FetchOptions) -> Result<Self, FetchError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(options.connect_timeout));
-        http.set_nodelay(true);
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| FetchError::Connect(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+        let https = https_connector(options.connect_timeout, true)?;
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Self { client, options })
     }

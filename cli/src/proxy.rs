@@ -23,6 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mcp_authz_core::{Principal, ScopePolicy, TypPolicy};
+use mcp_authz_hyper::fetch::https_connector;
 use mcp_authz_hyper::Authz;
 use serde::Deserialize;
 
@@ -353,16 +354,8 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         .build()
         .await
         .map_err(|e| e.to_string())?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
-        .map_err(|e| e.to_string())?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    // HTTP/1.1 only: the proxy forwards requests as HTTP/1.1.
+    let https = https_connector(Duration::from_secs(5), false).map_err(|e| e.to_string())?;
     let identity = ["Subject", "Client-Id", "Scopes"].map(|s| {
         HeaderName::from_bytes(format!("{}{s}", config.identity_header_prefix).as_bytes())
             .unwrap_or(HeaderName::from_static("x-mcp-authz-unknown"))

@@ -440,12 +440,9 @@ impl JwksRefresh {
     /// The keys requests verify with now: the last good set while it is no older than the
     /// maximum staleness, else [`KeyState::Unavailable`] with a `Retry-After` in seconds.
     pub fn keys(&self, now: UnixTime) -> KeyState<'_> {
-        match (self.current(now), self.keys.as_deref()) {
-            (Ok(_), Some(keys)) => KeyState::Ready(keys),
-            (Err(retry_after_secs), _) => KeyState::Unavailable { retry_after_secs },
-            (Ok(_), None) => KeyState::Unavailable {
-                retry_after_secs: 1,
-            },
+        match self.fresh(now) {
+            Ok(keys) => KeyState::Ready(keys),
+            Err(retry_after_secs) => KeyState::Unavailable { retry_after_secs },
         }
     }
 
@@ -454,9 +451,14 @@ impl JwksRefresh {
     /// # Errors
     /// The seconds after which clients may retry, when no keys are fresh enough.
     pub fn current(&self, now: UnixTime) -> Result<Arc<JwkSet>, u32> {
+        self.fresh(now).cloned()
+    }
+
+    /// The last good keys while no older than the maximum staleness, else the `Retry-After`.
+    fn fresh(&self, now: UnixTime) -> Result<&Arc<JwkSet>, u32> {
         match (&self.keys, self.fetched_at) {
             (Some(keys), Some(at)) if now <= at.saturating_add(self.config.max_staleness) => {
-                Ok(keys.clone())
+                Ok(keys)
             }
             _ => {
                 let next = self.poll_timeout().unwrap_or(now);
