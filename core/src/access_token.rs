@@ -3,7 +3,7 @@
 //! [`Principal`] a valid token yields.
 //!
 //! [`AccessTokenVerifier::verify`] is the whole token path, in this order:
-//! 1. size, compact parse, strict base64url, strict header JSON ([`CompactJws::parse`]);
+//! 1. size, compact parse, strict base64url, strict header JSON (as [`CompactJws::parse`]);
 //! 2. `alg` in the configured allow-list; `typ` is `at+jwt` (RFC 9068 §2.1, §4);
 //! 3. key selection by `kid`, bound to the algorithm ([`JwkSet::select`]);
 //! 4. the signature (`ring`);
@@ -14,6 +14,7 @@
 //! Scopes are checked separately ([`Principal::require_scopes`]): the scopes needed depend on the
 //! request, not on the token.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -22,7 +23,10 @@ use serde_json::{Map, Value};
 use crate::error::{Error, TokenError};
 use crate::jose::alg::{Algorithm, AlgorithmSet};
 use crate::jose::jwk::{JwkSet, KidPolicy};
-use crate::jose::jws::{json_object, CompactJws};
+#[cfg(doc)]
+use crate::jose::jws::CompactJws;
+use crate::jose::jws::{read_object, verify_compact};
+use crate::json::Member;
 use crate::resource_indicator::same_resource;
 use crate::time::UnixTime;
 
@@ -170,22 +174,20 @@ impl AccessTokenVerifier {
     /// [`Error::InvalidToken`] with the precise [`TokenError`]. [`TokenError::UnknownKid`] means
     /// the key set may be stale: the caller may refresh it (subject to its policy) and retry.
     pub fn verify(&self, token: &str, keys: &JwkSet, now: UnixTime) -> Result<Principal, Error> {
-        let jws = CompactJws::parse(token, self.config.max_token_len)?;
-        let header = jws.header();
-        let alg = header.alg();
-        if !self.config.algorithms.contains(alg) {
-            return Err(TokenError::AlgNotAllowed.into());
-        }
-        if !self.config.typ.accepts(header.typ()) {
-            return Err(TokenError::InvalidTyp.into());
-        }
-        let key = keys.select(header.kid(), alg, self.config.kid)?;
-        jws.verify(key)?;
-        let claims = json_object(jws.payload())?;
-        let mut principal = Principal::from_claims(claims, &self.config, now)?;
-        principal.key_id = header.kid().map(String::from);
+        let config = &self.config;
+        let (header, key, payload) = verify_compact(token, config.max_token_len, |header| {
+            if !config.algorithms.contains(header.alg()) {
+                return Err(TokenError::AlgNotAllowed);
+            }
+            if !config.typ.accepts(header.typ()) {
+                return Err(TokenError::InvalidTyp);
+            }
+            keys.select(header.kid(), header.alg(), config.kid)
+        })?;
+        let mut principal = Principal::from_payload(payload, config, now)?;
+        principal.algorithm = header.alg();
         principal.key_fingerprint = *key.fingerprint();
-        principal.algorithm = alg;
+        principal.key_id = header.into_kid();
         Ok(principal)
     }
 }
@@ -205,29 +207,23 @@ pub struct Principal {
     key_id: Option<String>,
     key_fingerprint: [u8; 32],
     algorithm: Algorithm,
-    claims: Map<String, Value>,
+    /// The claims set as the token carried it (valid strict JSON): [`Principal::claims`] builds
+    /// a map from it only when asked.
+    payload: Vec<u8>,
 }
 
 /// A `NumericDate` (RFC 7519 §2): a non-negative JSON number of seconds. Fractions round toward
 /// the stricter answer: `exp` down, `nbf`/`iat` up.
 fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &str,
+    member: Option<&Member<'_>>,
     round_up: bool,
 ) -> Result<Option<UnixTime>, TokenError> {
-    let Some(value) = claims.get(name) else {
-        return Ok(None);
-    };
-    let Value::Number(n) = value else {
-        return Err(TokenError::InvalidClaimType);
-    };
-    if let Some(secs) = n.as_u64() {
-        return Ok(Some(UnixTime::from_secs(secs)));
-    }
-    match n.as_f64() {
-        Some(f) if f >= 0.0 => {
+    match member {
+        None => Ok(None),
+        Some(Member::U64(secs)) => Ok(Some(UnixTime::from_secs(*secs))),
+        Some(Member::F64(f)) if *f >= 0.0 => {
             // `as` saturates, and floats past u64::MAX are "never" for exp, "never" for nbf.
-            let whole = f as u64;
+            let whole = *f as u64;
             let frac = f - whole as f64;
             let secs = if round_up && frac > 0.0 {
                 whole.saturating_add(1)
@@ -236,35 +232,26 @@ fn numeric_date(
             };
             Ok(Some(UnixTime::from_secs(secs)))
         }
-        _ => Err(TokenError::InvalidClaimType),
+        Some(_) => Err(TokenError::InvalidClaimType),
     }
 }
 
-fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, TokenError> {
-    match claims.get(name) {
+fn string_claim<'m>(member: Option<&'m Member<'_>>) -> Result<Option<&'m str>, TokenError> {
+    match member {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Member::Str(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::InvalidClaimType),
     }
 }
 
 /// A claim that is a string or an array of strings (`aud`, RFC 7519 §4.1.3; `scp`).
-fn string_or_array(
-    claims: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<Vec<String>>, TokenError> {
-    match claims.get(name) {
+fn string_or_array<'m, 'de>(
+    member: Option<&'m Member<'de>>,
+) -> Result<Option<&'m [Cow<'de, str>]>, TokenError> {
+    match member {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(alloc::vec![s.clone()])),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(String::from)
-                    .ok_or(TokenError::InvalidClaimType)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
+        Some(Member::Str(s)) => Ok(Some(core::slice::from_ref(s))),
+        Some(Member::Strings(items)) => Ok(Some(items)),
         Some(_) => Err(TokenError::InvalidClaimType),
     }
 }
@@ -295,15 +282,18 @@ fn check_time(
 }
 
 /// `iss` exactly the configured issuer; `aud` naming the configured resource.
-fn check_issuer_audience(
+fn check_issuer_audience<A: AsRef<str>>(
     config: &VerifierConfig,
     issuer: &str,
-    audience: &[String],
+    audience: &[A],
 ) -> Result<(), TokenError> {
     if issuer != config.issuer {
         return Err(TokenError::WrongIssuer);
     }
-    if !audience.iter().any(|a| same_resource(a, &config.resource)) {
+    if !audience
+        .iter()
+        .any(|a| same_resource(a.as_ref(), &config.resource))
+    {
         return Err(TokenError::WrongAudience);
     }
     Ok(())
@@ -326,23 +316,40 @@ impl Principal {
         check_issuer_audience(config, &self.issuer, &self.audience)
     }
 
-    fn from_claims(
-        claims: Map<String, Value>,
+    /// The names of the claims this type reads; the others are only checked for duplicates.
+    const CLAIMS: [&'static str; 11] = [
+        "exp",
+        "nbf",
+        "iat",
+        "iss",
+        "aud",
+        "sub",
+        "jti",
+        "client_id",
+        "azp",
+        "scope",
+        "scp",
+    ];
+
+    fn from_payload(
+        payload: Vec<u8>,
         config: &VerifierConfig,
         now: UnixTime,
     ) -> Result<Self, TokenError> {
+        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp] =
+            read_object(&payload, &Self::CLAIMS)?;
         // Types first: a registered claim of the wrong type is an error, never "absent".
-        let exp = numeric_date(&claims, "exp", false)?;
-        let nbf = numeric_date(&claims, "nbf", true)?;
-        let iat = numeric_date(&claims, "iat", true)?;
-        let iss = string_claim(&claims, "iss")?;
-        let aud = string_or_array(&claims, "aud")?;
-        let subject = string_claim(&claims, "sub")?;
-        let jwt_id = string_claim(&claims, "jti")?;
-        let client_id = string_claim(&claims, "client_id")?;
-        let azp = string_claim(&claims, "azp")?;
-        let scope = string_claim(&claims, "scope")?;
-        let scp = string_or_array(&claims, "scp")?;
+        let exp = numeric_date(exp.as_ref(), false)?;
+        let nbf = numeric_date(nbf.as_ref(), true)?;
+        let iat = numeric_date(iat.as_ref(), true)?;
+        let iss = string_claim(iss.as_ref())?;
+        let aud = string_or_array(aud.as_ref())?;
+        let subject = string_claim(sub.as_ref())?;
+        let jwt_id = string_claim(jti.as_ref())?;
+        let client_id = string_claim(client_id.as_ref())?;
+        let azp = string_claim(azp.as_ref())?;
+        let scope = string_claim(scope.as_ref())?;
+        let scp = string_or_array(scp.as_ref())?;
 
         let exp = exp.ok_or(TokenError::MissingExp)?;
         check_time(config, now, exp, nbf, iat)?;
@@ -351,8 +358,8 @@ impl Principal {
             return Err(TokenError::WrongIssuer);
         }
         let audience = aud.ok_or(TokenError::MissingAudience)?;
-        check_issuer_audience(config, &issuer, &audience)?;
-        let mut scopes: Vec<String> = match (&scope, scp) {
+        check_issuer_audience(config, issuer, audience)?;
+        let mut scopes: Vec<String> = match (scope, scp) {
             (Some(scope), _) => split_scopes(scope).map(String::from).collect(),
             (None, Some(scp)) => scp
                 .iter()
@@ -362,9 +369,14 @@ impl Principal {
             (None, None) => Vec::new(),
         };
         scopes.dedup();
+        let subject = subject.map(String::from);
+        let client_id = client_id.or(azp).map(String::from);
+        let jwt_id = jwt_id.map(String::from);
+        let issuer = String::from(issuer);
+        let audience = audience.iter().map(|a| String::from(a.as_ref())).collect();
         Ok(Self {
             subject,
-            client_id: client_id.or(azp),
+            client_id,
             scopes,
             expires_at: exp,
             not_before: nbf,
@@ -375,7 +387,7 @@ impl Principal {
             key_id: None,
             key_fingerprint: [0; 32],
             algorithm: Algorithm::Rs256,
-            claims,
+            payload,
         })
     }
 
@@ -458,14 +470,21 @@ impl Principal {
         self.algorithm
     }
 
-    /// Every claim of the token, for claims this type has no accessor for.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+    /// Every claim of the token, for claims this type has no accessor for. The map is built
+    /// from the token's claims set on each call; the verification itself never builds it.
+    pub fn claims(&self) -> Map<String, Value> {
+        // The claims set was parsed as strict JSON when the token was verified.
+        crate::json::parse_object(&self.payload).unwrap_or_default()
     }
 
     /// One claim by name.
-    pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        self.claims().remove(name)
+    }
+
+    /// The token's claims set, as the JSON text it carried (UTF-8: it was parsed as JSON).
+    pub fn claims_json(&self) -> &[u8] {
+        &self.payload
     }
 }
 

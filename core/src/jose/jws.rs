@@ -7,24 +7,28 @@
 //! none). `jku`, `x5u`, `jwk` and `x5c` are never used to find a key: keys come only from the
 //! configured JWK Set.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde_json::{Map, Value};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 use crate::error::TokenError;
 use crate::jose::alg::{verify_signature, Algorithm};
-use crate::jose::base64url_decode;
 use crate::jose::jwk::Jwk;
-use crate::json::{self, JsonError};
+use crate::json::{self, JsonError, Member};
 
 /// The JOSE header parameters this crate acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     alg: Algorithm,
     kid: Option<String>,
-    typ: Option<String>,
+    typ: Option<Cow<'static, str>>,
 }
+
+/// `typ` values as the usual authorization servers spell them, kept without an allocation.
+const COMMON_TYPS: [&str; 4] = ["at+jwt", "application/at+jwt", "JWT", "jwt"];
 
 impl Header {
     /// The signature algorithm (`alg`).
@@ -42,38 +46,172 @@ impl Header {
         self.typ.as_deref()
     }
 
-    fn from_object(obj: &Map<String, Value>) -> Result<Self, TokenError> {
-        let alg = match obj.get("alg") {
-            Some(Value::String(name)) if name.eq_ignore_ascii_case("none") => {
+    pub(crate) fn into_kid(self) -> Option<String> {
+        self.kid
+    }
+
+    /// Parses the decoded header: strict JSON, then the parameters we act on.
+    fn parse(bytes: &[u8]) -> Result<Self, TokenError> {
+        let [alg, crit, kid, typ] =
+            json::read_object(bytes, &["alg", "crit", "kid", "typ"]).map_err(token_json_error)?;
+        let alg = match alg {
+            Some(Member::Str(name)) if name.eq_ignore_ascii_case("none") => {
                 return Err(TokenError::AlgNone)
             }
-            Some(Value::String(name)) => {
-                Algorithm::from_name(name).ok_or(TokenError::UnsupportedAlg)?
+            Some(Member::Str(name)) => {
+                Algorithm::from_name(&name).ok_or(TokenError::UnsupportedAlg)?
             }
             _ => return Err(TokenError::InvalidHeader),
         };
-        match obj.get("crit") {
+        match crit {
             None => {}
             // RFC 7515 §4.1.11: a non-empty array of names. We implement no extension, so any
             // well-formed `crit` names one we do not understand.
-            Some(Value::Array(names))
-                if !names.is_empty() && names.iter().all(Value::is_string) =>
-            {
+            Some(Member::Strings(names)) if !names.is_empty() => {
                 return Err(TokenError::UnsupportedCrit)
             }
             Some(_) => return Err(TokenError::InvalidHeader),
         }
-        let optional_string = |name: &str| match obj.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(TokenError::InvalidHeader),
+        let kid = match kid {
+            None => None,
+            Some(Member::Str(s)) => Some(s.into_owned()),
+            Some(_) => return Err(TokenError::InvalidHeader),
         };
+        let typ = match typ {
+            None => None,
+            Some(Member::Str(s)) => Some(match COMMON_TYPS.iter().find(|t| **t == s) {
+                Some(common) => Cow::Borrowed(*common),
+                None => Cow::Owned(s.into_owned()),
+            }),
+            Some(_) => return Err(TokenError::InvalidHeader),
+        };
+        Ok(Self { alg, kid, typ })
+    }
+}
+
+/// The three base64url segments of a compact JWS, not yet decoded.
+struct Segments<'a> {
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+    /// `header '.' payload`: the bytes the signature covers.
+    signing_input: &'a str,
+}
+
+impl<'a> Segments<'a> {
+    fn split(token: &'a str, max_len: usize) -> Result<Self, TokenError> {
+        if token.len() > max_len {
+            return Err(TokenError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        if header.is_empty() || payload.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        // `header.len() + 1 + payload.len()` is within `token`, longer still by the signature.
+        let signing_input = token
+            .get(..header.len() + 1 + payload.len())
+            .ok_or(TokenError::Malformed)?;
         Ok(Self {
-            alg,
-            kid: optional_string("kid")?,
-            typ: optional_string("typ")?,
+            header,
+            payload,
+            signature,
+            signing_input,
         })
     }
+
+    /// The header, parsed; then the signature segment must be there. Checked in this order so
+    /// that an unsecured JWS (`alg: none`, empty signature) is reported as such.
+    fn header(&self) -> Result<Header, TokenError> {
+        let header = with_decoded::<HEADER_STACK_LEN, _>(self.header, Header::parse)?;
+        if self.signature.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        Ok(header)
+    }
+}
+
+/// A decoded header up to this length stays on the stack.
+const HEADER_STACK_LEN: usize = 256;
+/// A decoded signature up to this length stays on the stack: RSA up to 4096 bits, ECDSA, EdDSA.
+const SIGNATURE_STACK_LEN: usize = 520;
+
+/// Decodes one JWS segment: canonical unpadded base64url
+/// ([RFC 7515 §2](https://www.rfc-editor.org/rfc/rfc7515#section-2)). Padding, whitespace,
+/// characters outside the URL-safe alphabet and non-zero trailing bits are all errors, exactly as
+/// for [`crate::jose::base64url_decode`] (a property test holds the two to the same answers).
+///
+/// Token segments are decoded with the `base64` crate rather than `base64ct`: the token bytes
+/// have already passed through the HTTP stack's non-constant-time parsing, and `base64ct`'s
+/// constant-time decoding was 40 % of our cost per token (see `BENCHMARKS.md`).
+pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenError::InvalidBase64)
+}
+
+/// [`decode_segment`] without an allocation when the result fits in `N` bytes; `f` gets the
+/// decoded bytes.
+fn with_decoded<const N: usize, R>(
+    segment: &str,
+    f: impl FnOnce(&[u8]) -> Result<R, TokenError>,
+) -> Result<R, TokenError> {
+    // The `base64` crate asks for room for its estimate: three bytes per started quad.
+    if segment.len().div_ceil(4).saturating_mul(3) <= N {
+        let mut stack = [0u8; N];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(segment, &mut stack)
+            .map_err(|_| TokenError::InvalidBase64)?;
+        f(stack.get(..len).ok_or(TokenError::InvalidBase64)?)
+    } else {
+        f(&decode_segment(segment)?)
+    }
+}
+
+fn token_json_error(e: JsonError) -> TokenError {
+    match e {
+        JsonError::Invalid => TokenError::InvalidJson,
+        JsonError::DuplicateMember => TokenError::DuplicateMember,
+    }
+}
+
+/// The token path of [`crate::AccessTokenVerifier`]: parses `token`, lets `select` check the
+/// header and choose the key, and verifies the signature with that key, without building a
+/// [`CompactJws`] (the signature and header are decoded on the stack). Returns the header, the
+/// key, and the decoded payload, not yet parsed.
+///
+/// The errors and their order are those of [`CompactJws::parse`] then [`CompactJws::verify`],
+/// with `select`'s errors in between.
+pub(crate) fn verify_compact<'k>(
+    token: &str,
+    max_len: usize,
+    select: impl FnOnce(&Header) -> Result<&'k Jwk, TokenError>,
+) -> Result<(Header, &'k Jwk, Vec<u8>), TokenError> {
+    let segments = Segments::split(token, max_len)?;
+    let header = segments.header()?;
+    let payload = decode_segment(segments.payload)?;
+    let key = with_decoded::<SIGNATURE_STACK_LEN, _>(segments.signature, |signature| {
+        let key = select(&header)?;
+        check_signature(&header, key, segments.signing_input, signature)?;
+        Ok(key)
+    })?;
+    Ok((header, key, payload))
+}
+
+fn check_signature(
+    header: &Header,
+    key: &Jwk,
+    signing_input: &str,
+    signature: &[u8],
+) -> Result<(), TokenError> {
+    if !key.fits(header.alg) {
+        return Err(TokenError::KeyAlgMismatch);
+    }
+    verify_signature(header.alg, key.key(), signing_input.as_bytes(), signature)
 }
 
 /// A parsed, not yet verified, compact JWS.
@@ -94,35 +232,13 @@ impl<'a> CompactJws<'a> {
     /// ([`TokenError::InvalidHeader`], [`TokenError::AlgNone`], [`TokenError::UnsupportedAlg`],
     /// [`TokenError::UnsupportedCrit`]).
     pub fn parse(token: &'a str, max_len: usize) -> Result<Self, TokenError> {
-        if token.len() > max_len {
-            return Err(TokenError::TooLarge);
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        if h.is_empty() || p.is_empty() {
-            return Err(TokenError::Malformed);
-        }
-        // The header first: an unsecured JWS (`alg: none`, empty signature) is reported as such.
-        let header_bytes = base64url_decode(h).ok_or(TokenError::InvalidBase64)?;
-        let header = Header::from_object(&json_object(&header_bytes)?)?;
-        if s.is_empty() {
-            return Err(TokenError::Malformed);
-        }
-        let payload = base64url_decode(p).ok_or(TokenError::InvalidBase64)?;
-        let signature = base64url_decode(s).ok_or(TokenError::InvalidBase64)?;
-        // `h.len() + 1 + p.len()` is within `token`, which is longer still by the signature.
-        let signing_input = token
-            .get(..h.len() + 1 + p.len())
-            .ok_or(TokenError::Malformed)?;
+        let segments = Segments::split(token, max_len)?;
+        let header = segments.header()?;
         Ok(Self {
-            signing_input,
+            signing_input: segments.signing_input,
             header,
-            payload,
-            signature,
+            payload: decode_segment(segments.payload)?,
+            signature: decode_segment(segments.signature)?,
         })
     }
 
@@ -146,22 +262,67 @@ impl<'a> CompactJws<'a> {
     /// # Errors
     /// [`TokenError::KeyAlgMismatch`] or [`TokenError::InvalidSignature`].
     pub fn verify(&self, key: &Jwk) -> Result<(), TokenError> {
-        if !key.fits(self.header.alg) {
-            return Err(TokenError::KeyAlgMismatch);
-        }
-        verify_signature(
-            self.header.alg,
-            key.key(),
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
+        check_signature(&self.header, key, self.signing_input, &self.signature)
     }
 }
 
-/// Parses a JOSE header or JWT claims set: a JSON object without duplicate member names.
-pub(crate) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
-    json::parse_object(bytes).map_err(|e| match e {
-        JsonError::Invalid => TokenError::InvalidJson,
-        JsonError::DuplicateMember => TokenError::DuplicateMember,
-    })
+/// Reads the members `names` of a JOSE header or JWT claims set: a JSON object without duplicate
+/// member names ([`json::read_object`]).
+pub(crate) fn read_object<'de, const N: usize>(
+    bytes: &'de [u8],
+    names: &[&str; N],
+) -> Result<[Option<Member<'de>>; N], TokenError> {
+    json::read_object(bytes, names).map_err(token_json_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::{base64url_decode, base64url_encode};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The token path's decoder and the key path's (`base64ct`) accept exactly the same
+        /// strings and agree on the bytes.
+        #[test]
+        fn segment_decoding_matches_base64ct(s in "[A-Za-z0-9_+/=\\- \\n.]{0,24}") {
+            prop_assert_eq!(decode_segment(&s).ok(), base64url_decode(&s));
+            prop_assert_eq!(with_decoded::<8, _>(&s, |b| Ok(b.to_vec())).ok(), base64url_decode(&s));
+        }
+
+        #[test]
+        fn segment_decoding_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let encoded = base64url_encode(&bytes);
+            prop_assert_eq!(decode_segment(&encoded), Ok(bytes.clone()));
+            // A last character that leaves non-zero trailing bits has no canonical decoding.
+            if let Some(last) = encoded.chars().last() {
+                let mut other = encoded.clone();
+                other.pop();
+                for c in ['A', 'B', 'Q', 'g', 'w', '_'] {
+                    if c != last {
+                        other.push(c);
+                        prop_assert_eq!(decode_segment(&other).ok(), base64url_decode(&other));
+                        other.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stack_and_heap_decoding_agree_at_the_boundary() {
+        // Around the largest segment decoded on the stack (692 characters, 520 bytes).
+        for len in 505..530 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let encoded = base64url_encode(&bytes);
+            let decoded = with_decoded::<SIGNATURE_STACK_LEN, _>(&encoded, |b| Ok(b.to_vec()));
+            assert_eq!(decoded, Ok(bytes), "{len}");
+            let mut bad = encoded.clone();
+            bad.push('=');
+            assert_eq!(
+                with_decoded::<SIGNATURE_STACK_LEN, _>(&bad, |b| Ok(b.to_vec())),
+                Err(TokenError::InvalidBase64)
+            );
+        }
+    }
 }
