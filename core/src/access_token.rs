@@ -316,20 +316,23 @@ impl Principal {
         check_issuer_audience(config, &self.issuer, &self.audience)
     }
 
-    /// The names of the claims this type reads; the others are only checked for duplicates.
-    const CLAIMS: [&'static str; 11] = [
-        "exp",
-        "nbf",
-        "iat",
-        "iss",
-        "aud",
-        "sub",
-        "jti",
-        "client_id",
-        "azp",
-        "scope",
-        "scp",
-    ];
+    /// Where each claim this type reads goes; the others are only checked for duplicates.
+    fn claim_slot(name: &str) -> Option<usize> {
+        Some(match name {
+            "exp" => 0,
+            "nbf" => 1,
+            "iat" => 2,
+            "iss" => 3,
+            "aud" => 4,
+            "sub" => 5,
+            "jti" => 6,
+            "client_id" => 7,
+            "azp" => 8,
+            "scope" => 9,
+            "scp" => 10,
+            _ => return None,
+        })
+    }
 
     fn from_payload(
         payload: Vec<u8>,
@@ -337,7 +340,7 @@ impl Principal {
         now: UnixTime,
     ) -> Result<Self, TokenError> {
         let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp] =
-            read_object(&payload, &Self::CLAIMS)?;
+            read_object(&payload, Self::claim_slot)?;
         // Types first: a registered claim of the wrong type is an error, never "absent".
         let exp = numeric_date(exp.as_ref(), false)?;
         let nbf = numeric_date(nbf.as_ref(), true)?;

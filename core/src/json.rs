@@ -64,18 +64,19 @@ pub(crate) enum Member<'de> {
     Other,
 }
 
-/// Reads `bytes` as a JSON object and returns the members named in `names`, in that order.
+/// Reads `bytes` as a JSON object and returns the members that `slot` places, each at its
+/// index (a `match` on the name: the compiler turns it into length and integer compares).
 ///
 /// Every member, read or not, is checked for duplicate names at any depth; the members not
 /// asked for are walked, never stored.
 pub(crate) fn read_object<'de, const N: usize>(
     bytes: &'de [u8],
-    names: &[&str; N],
+    slot: fn(&str) -> Option<usize>,
 ) -> Result<[Option<Member<'de>>; N], JsonError> {
     let mut found = [const { None }; N];
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let is_object = ObjectSeed {
-        names,
+        slot,
         found: &mut found,
     }
     .deserialize(&mut de)
@@ -85,11 +86,6 @@ pub(crate) fn read_object<'de, const N: usize>(
         true => Ok(found),
         false => Err(JsonError::Invalid),
     }
-}
-
-/// `a == b` for the short member names of a token, without a call to `memcmp` per candidate.
-fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// Our visitors accept every JSON value, so the only "data" error is the duplicate-member one;
@@ -268,12 +264,12 @@ impl<'de> Visitor<'de> for MemberVisitor {
 
 /// The top-level object of [`read_object`], filling `found` in place; it reads as `false` when
 /// the top-level value is not an object.
-struct ObjectSeed<'n, 'f, 'de, const N: usize> {
-    names: &'n [&'n str; N],
+struct ObjectSeed<'f, 'de, const N: usize> {
+    slot: fn(&str) -> Option<usize>,
     found: &'f mut [Option<Member<'de>>; N],
 }
 
-impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de, N> {
+impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, 'de, N> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -281,7 +277,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de, N> {
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, '_, 'de, N> {
+impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,7 +316,7 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, '_, 'de, N> {
         // Names we do not read; those we read are unique by their slot.
         let mut others = Vec::new();
         while let Some(Name(name)) = map.next_key()? {
-            match self.names.iter().position(|n| same_name(n, &name)) {
+            match (self.slot)(&name) {
                 Some(i) => match self.found.get_mut(i) {
                     Some(slot @ None) => *slot = Some(map.next_value()?),
                     _ => return Err(duplicate()),
@@ -453,10 +449,14 @@ mod tests {
 
     const NAMES: [&str; 3] = ["a", "s", "n"];
 
+    fn slot(name: &str) -> Option<usize> {
+        NAMES.iter().position(|n| *n == name)
+    }
+
     #[test]
     fn read_object_keeps_the_named_members_and_borrows_plain_strings() {
         let doc = br#"{"z":{"k":[1,{"q":null}]},"s":["x","y\u0021"],"a":"plain","n":-3}"#;
-        let [a, s, n] = read_object(doc, &NAMES).unwrap();
+        let [a, s, n] = read_object::<3>(doc, slot).unwrap();
         assert!(matches!(a, Some(Member::Str(Cow::Borrowed("plain")))));
         assert_eq!(
             s,
@@ -466,7 +466,7 @@ mod tests {
             ]))
         );
         assert_eq!(n, Some(Member::I64(-3)));
-        let [a, s, n] = read_object(br#"{"a":1.5,"s":[1,"x"],"n":{}}"#, &NAMES).unwrap();
+        let [a, s, n] = read_object::<3>(br#"{"a":1.5,"s":[1,"x"],"n":{}}"#, slot).unwrap();
         assert_eq!(
             (a, s, n),
             (
@@ -475,7 +475,7 @@ mod tests {
                 Some(Member::Other)
             )
         );
-        assert_eq!(read_object(b"{}", &NAMES).unwrap(), [None, None, None]);
+        assert_eq!(read_object::<3>(b"{}", slot).unwrap(), [None, None, None]);
     }
 
     #[test]
@@ -500,7 +500,7 @@ mod tests {
             br#"{"a":1}"#,
         ] {
             assert_eq!(
-                read_object(doc, &NAMES).map(|_| ()),
+                read_object::<3>(doc, slot).map(|_| ()),
                 parse_object(doc).map(|_| ()),
                 "{doc:?}"
             );
@@ -545,7 +545,7 @@ mod tests {
         fn read_object_agrees_with_parse_object(doc in json_text(), cut in 0usize..64) {
             // The whole document, and a truncated one.
             for doc in [doc.as_bytes(), doc.as_bytes().get(..cut).unwrap_or(doc.as_bytes())] {
-                let ours = read_object(doc, &NAMES);
+                let ours = read_object::<3>(doc, slot);
                 match serde_json::from_slice::<de::IgnoredAny>(doc) {
                     Ok(_) => proptest::prop_assert_eq!(
                         ours.as_ref().map(|_| ()).map_err(|e| *e),
@@ -580,10 +580,10 @@ mod tests {
     fn read_object_nesting_is_bounded() {
         let mut doc = Vec::from(&b"{\"z\":"[..]);
         doc.extend(core::iter::repeat_n(b'[', 100_000));
-        assert_eq!(read_object(&doc, &NAMES), Err(JsonError::Invalid));
+        assert_eq!(read_object::<3>(&doc, slot), Err(JsonError::Invalid));
         let mut doc = Vec::from(&b"{\"a\":"[..]);
         doc.extend(core::iter::repeat_n(b'[', 100_000));
-        assert_eq!(read_object(&doc, &NAMES), Err(JsonError::Invalid));
+        assert_eq!(read_object::<3>(&doc, slot), Err(JsonError::Invalid));
     }
 
     #[test]

@@ -52,8 +52,13 @@ impl Header {
 
     /// Parses the decoded header: strict JSON, then the parameters we act on.
     fn parse(bytes: &[u8]) -> Result<Self, TokenError> {
-        let [alg, crit, kid, typ] =
-            json::read_object(bytes, &["alg", "crit", "kid", "typ"]).map_err(token_json_error)?;
+        let [alg, crit, kid, typ] = read_object(bytes, |name| match name {
+            "alg" => Some(0),
+            "crit" => Some(1),
+            "kid" => Some(2),
+            "typ" => Some(3),
+            _ => None,
+        })?;
         let alg = match alg {
             Some(Member::Str(name)) if name.eq_ignore_ascii_case("none") => {
                 return Err(TokenError::AlgNone)
@@ -266,13 +271,13 @@ impl<'a> CompactJws<'a> {
     }
 }
 
-/// Reads the members `names` of a JOSE header or JWT claims set: a JSON object without duplicate
-/// member names ([`json::read_object`]).
+/// Reads the members `slot` places of a JOSE header or JWT claims set: a JSON object without
+/// duplicate member names ([`json::read_object`]).
 pub(crate) fn read_object<'de, const N: usize>(
     bytes: &'de [u8],
-    names: &[&str; N],
+    slot: fn(&str) -> Option<usize>,
 ) -> Result<[Option<Member<'de>>; N], TokenError> {
-    json::read_object(bytes, names).map_err(token_json_error)
+    json::read_object(bytes, slot).map_err(token_json_error)
 }
 
 #[cfg(test)]
