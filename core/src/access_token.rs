@@ -17,6 +17,7 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
 use serde_json::{Map, Value};
 
@@ -193,7 +194,7 @@ impl AccessTokenVerifier {
 }
 
 /// The verified identity a request carries: the claims of a valid access token.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Principal {
     subject: Option<String>,
     client_id: Option<String>,
@@ -210,6 +211,22 @@ pub struct Principal {
     /// The claims set as the token carried it (valid strict JSON): [`Principal::claims`] builds
     /// a map from it only when asked.
     payload: Vec<u8>,
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.subject)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("key_id", &self.key_id)
+            .field("algorithm", &self.algorithm)
+            .field("claims", &self.claims_json())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A `NumericDate` (RFC 7519 §2): a non-negative JSON number of seconds. Fractions round toward
@@ -485,9 +502,10 @@ impl Principal {
         self.claims().remove(name)
     }
 
-    /// The token's claims set, as the JSON text it carried (UTF-8: it was parsed as JSON).
-    pub fn claims_json(&self) -> &[u8] {
-        &self.payload
+    /// The token's claims set, as the JSON text it carried.
+    pub fn claims_json(&self) -> &str {
+        // Parsed as strict JSON from these bytes at verification, so UTF-8.
+        core::str::from_utf8(&self.payload).unwrap_or_default()
     }
 }
 

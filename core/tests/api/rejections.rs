@@ -672,3 +672,36 @@ fn rejections_never_echo_token_bytes() {
         }
     }
 }
+
+#[test]
+fn claims_beyond_the_accessors_are_kept_as_the_token_carried_them() {
+    let mut claims = claims();
+    claims["permissions"] = json!(["read:a", "write:b"]);
+    claims["org"] = json!({"id": "o-1", "roles": ["admin"]});
+    claims["sub"] = json!("us\u{e9}r-1");
+    let p = verifier()
+        .verify(&forge(&header("ES256"), &claims), &jwks(), NOW)
+        .unwrap();
+    assert_eq!(p.subject(), Some("us\u{e9}r-1"));
+    assert_eq!(Value::Object(p.claims()), claims);
+    assert_eq!(
+        p.claim("org"),
+        Some(json!({"id": "o-1", "roles": ["admin"]}))
+    );
+    assert_eq!(p.claim("absent"), None);
+    let text: Value = serde_json::from_str(p.claims_json()).unwrap();
+    assert_eq!(text, claims);
+    // An escaped string is read the same as a plain one.
+    let escaped = forge_raw(
+        "ES256",
+        &serde_json::to_vec(&header("ES256")).unwrap(),
+        serde_json::to_string(&claims)
+            .unwrap()
+            .replace("user-1", "\\u0075ser-1")
+            .replace("us\u{e9}r-1", "us\\u00e9r-1")
+            .as_bytes(),
+    );
+    let q = verifier().verify(&escaped, &jwks(), NOW).unwrap();
+    assert_eq!(q.subject(), Some("us\u{e9}r-1"));
+    assert_eq!(q.claims(), p.claims());
+}
