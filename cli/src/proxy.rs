@@ -275,7 +275,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         let values = [
             p.subject().unwrap_or(""),
             p.client_id().unwrap_or(""),
-            &p.scopes().join(" "),
+            &p.scopes().collect::<Vec<_>>().join(" "),
         ];
         for (name, value) in state.identity.iter().zip(values) {
             if let Ok(v) = HeaderValue::from_str(value) {

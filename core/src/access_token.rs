@@ -15,6 +15,7 @@
 //! request, not on the token.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -194,34 +195,77 @@ impl AccessTokenVerifier {
 }
 
 /// The verified identity a request carries: the claims of a valid access token.
+///
+/// It keeps the token's claims set once; the string claims point into it (a claim whose JSON
+/// had an escape has its own copy), so building one costs a few allocations however many
+/// claims and scopes the token carries.
 #[derive(Clone, PartialEq)]
 pub struct Principal {
-    subject: Option<String>,
-    client_id: Option<String>,
-    scopes: Vec<String>,
+    /// The claims set as the token carried it (strict JSON, so UTF-8).
+    payload: Vec<u8>,
+    subject: Option<Text>,
+    client_id: Option<Text>,
+    scopes: Vec<Text>,
     expires_at: UnixTime,
     not_before: Option<UnixTime>,
     issued_at: Option<UnixTime>,
-    jwt_id: Option<String>,
-    issuer: String,
-    audience: Vec<String>,
+    jwt_id: Option<Text>,
+    issuer: Text,
+    audience: Vec<Text>,
     key_id: Option<String>,
     key_fingerprint: [u8; 32],
     algorithm: Algorithm,
-    /// The claims set as the token carried it (valid strict JSON): [`Principal::claims`] builds
-    /// a map from it only when asked.
-    payload: Vec<u8>,
+}
+
+/// A string claim of a [`Principal`]: where it lies in the kept claims set, or its own copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Text {
+    /// `payload[start..end]`.
+    Span { start: u32, end: u32 },
+    /// The decoded value of a JSON string that had an escape.
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `s`, read from `payload`: a span when `s` lies within `payload` (a string `serde_json`
+    /// borrowed from it), else a copy.
+    fn new(payload: &[u8], s: &str) -> Self {
+        let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+        let span = start
+            .checked_add(s.len())
+            .filter(|end| *end <= payload.len() && start <= payload.len())
+            .and_then(|end| Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)));
+        match span {
+            // The same bytes at that place: a span is never taken for anything else.
+            Some((start, end))
+                if payload.get(start as usize..end as usize) == Some(s.as_bytes()) =>
+            {
+                Self::Span { start, end }
+            }
+            _ => Self::Owned(s.into()),
+        }
+    }
+
+    fn get<'p>(&'p self, payload: &'p [u8]) -> &'p str {
+        match self {
+            Self::Span { start, end } => payload
+                .get(*start as usize..*end as usize)
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Self::Owned(s) => s,
+        }
+    }
 }
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Principal")
-            .field("subject", &self.subject)
-            .field("client_id", &self.client_id)
-            .field("scopes", &self.scopes)
+            .field("subject", &self.subject())
+            .field("client_id", &self.client_id())
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
             .field("expires_at", &self.expires_at)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
+            .field("issuer", &self.issuer())
+            .field("audience", &self.audience().collect::<Vec<_>>())
             .field("key_id", &self.key_id)
             .field("algorithm", &self.algorithm)
             .field("claims", &self.claims_json())
@@ -330,7 +374,8 @@ impl Principal {
             self.not_before,
             self.issued_at,
         )?;
-        check_issuer_audience(config, &self.issuer, &self.audience)
+        let audience: Vec<&str> = self.audience().collect();
+        check_issuer_audience(config, self.issuer(), &audience)
     }
 
     /// Where each claim this type reads goes; the others are only checked for duplicates.
@@ -379,21 +424,18 @@ impl Principal {
         }
         let audience = aud.ok_or(TokenError::MissingAudience)?;
         check_issuer_audience(config, issuer, audience)?;
-        let mut scopes: Vec<String> = match (scope, scp) {
-            (Some(scope), _) => split_scopes(scope).map(String::from).collect(),
-            (None, Some(scp)) => scp
-                .iter()
-                .flat_map(|s| split_scopes(s))
-                .map(String::from)
-                .collect(),
+        let text = |s: &str| Text::new(&payload, s);
+        let mut scopes: Vec<Text> = match (scope, scp) {
+            (Some(scope), _) => split_scopes(scope).map(text).collect(),
+            (None, Some(scp)) => scp.iter().flat_map(|s| split_scopes(s)).map(text).collect(),
             (None, None) => Vec::new(),
         };
-        scopes.dedup();
-        let subject = subject.map(String::from);
-        let client_id = client_id.or(azp).map(String::from);
-        let jwt_id = jwt_id.map(String::from);
-        let issuer = String::from(issuer);
-        let audience = audience.iter().map(|a| String::from(a.as_ref())).collect();
+        scopes.dedup_by(|a, b| a.get(&payload) == b.get(&payload));
+        let subject = subject.map(text);
+        let client_id = client_id.or(azp).map(text);
+        let jwt_id = jwt_id.map(text);
+        let issuer = text(issuer);
+        let audience = audience.iter().map(|a| text(a)).collect();
         Ok(Self {
             subject,
             client_id,
@@ -413,22 +455,22 @@ impl Principal {
 
     /// `sub`: the resource owner (or the client, for client-credentials tokens).
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.subject.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// `client_id` (RFC 9068 §2.2), or `azp` when the token has no `client_id`.
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        self.client_id.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// The granted scopes: `scope` split on spaces, or else `scp` (a string or an array).
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.scopes.iter().map(|t| t.get(&self.payload))
     }
 
     /// Whether the token grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes().any(|s| s == scope)
     }
 
     /// Succeeds when the token grants every scope of `required`.
@@ -462,17 +504,17 @@ impl Principal {
 
     /// `jti`, if present.
     pub fn jwt_id(&self) -> Option<&str> {
-        self.jwt_id.as_deref()
+        self.jwt_id.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// `iss`: always the configured issuer.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        self.issuer.get(&self.payload)
     }
 
     /// `aud`, as a list (a string `aud` is a list of one).
-    pub fn audience(&self) -> &[String] {
-        &self.audience
+    pub fn audience(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.audience.iter().map(|t| t.get(&self.payload))
     }
 
     /// The `kid` of the key that verified the token, if the token named one.
@@ -512,6 +554,48 @@ impl Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_spans_only_what_lies_in_the_payload() {
+        let payload = br#"{"sub":"abc","scope":"x y"}"#.to_vec();
+        let inside = core::str::from_utf8(&payload[8..11]).unwrap();
+        assert_eq!(
+            Text::new(&payload, inside),
+            Text::Span { start: 8, end: 11 }
+        );
+        assert_eq!(Text::new(&payload, inside).get(&payload), "abc");
+        // Equal bytes elsewhere are copied, never spanned.
+        let elsewhere = String::from("abc");
+        assert_eq!(Text::new(&payload, &elsewhere), Text::Owned("abc".into()));
+        assert_eq!(Text::new(&payload, ""), Text::Owned("".into()));
+        let whole = core::str::from_utf8(&payload).unwrap();
+        assert_eq!(Text::new(&payload, whole).get(&payload), whole);
+    }
+
+    #[test]
+    fn escaped_and_plain_claims_read_the_same() {
+        let config = VerifierConfig::new("https://as", "https://rs");
+        let principal = |claims: &str| {
+            Principal::from_payload(claims.as_bytes().to_vec(), &config, UnixTime::from_secs(1))
+                .unwrap()
+        };
+        let plain = principal(
+            r#"{"iss":"https://as","aud":["x","https://rs"],"exp":9,"sub":"s","scope":"a b a a"}"#,
+        );
+        let escaped = principal(
+            r#"{"iss":"https:\/\/as","aud":["x","https:\/\/rs"],"exp":9,"sub":"\u0073","scope":"a\u0020b a a"}"#,
+        );
+        for p in [&plain, &escaped] {
+            assert_eq!(p.issuer(), "https://as");
+            assert!(p.audience().eq(["x", "https://rs"]));
+            assert_eq!(p.subject(), Some("s"));
+            assert!(p.scopes().eq(["a", "b", "a"]));
+        }
+        assert!(matches!(plain.issuer, Text::Span { .. }));
+        assert!(matches!(escaped.issuer, Text::Owned(_)));
+        assert_eq!(plain.recheck(&config, UnixTime::from_secs(1)), Ok(()));
+        assert_eq!(escaped.recheck(&config, UnixTime::from_secs(1)), Ok(()));
+    }
 
     #[test]
     fn typ_policy() {

@@ -281,7 +281,7 @@ impl ScopePolicy {
     }
 
     fn grants(&self, principal: &Principal, required: &str) -> bool {
-        principal.scopes().iter().any(|g| {
+        principal.scopes().any(|g| {
             g == required
                 || self
                     .implies

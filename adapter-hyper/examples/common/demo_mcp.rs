@@ -41,7 +41,7 @@ fn describe(parts: &http::request::Parts) -> String {
             "subject={} client_id={} scopes={} authorization_header_seen={seen}",
             p.subject().unwrap_or("-"),
             p.client_id().unwrap_or("-"),
-            p.scopes().join(","),
+            p.scopes().collect::<Vec<_>>().join(","),
         );
     }
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
