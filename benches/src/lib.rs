@@ -128,6 +128,48 @@ pub fn ring_verify(case: &Case) -> bool {
     }
 }
 
+/// `jsonwebtoken` 9 (ring-based) set up to do our checks on a case: the key pre-built from the
+/// same JWK, iss, aud, exp and nbf validated.
+pub struct JsonWebToken {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+impl JsonWebToken {
+    /// For the algorithms the comparison covers (RS256, PS256, ES256, EdDSA); `None` otherwise.
+    pub fn new(case: &Case, issuer: &str, resource: &str) -> Option<Self> {
+        use jsonwebtoken::{Algorithm as A, DecodingKey};
+        let b64 = |b: &[u8]| Base64UrlUnpadded::encode_string(b);
+        let alg = match case.alg.as_str() {
+            "RS256" => A::RS256,
+            "PS256" => A::PS256,
+            "ES256" => A::ES256,
+            "EdDSA" => A::EdDSA,
+            _ => return None,
+        };
+        let key = match &case.key {
+            RingKey::Rsa(n, e) => DecodingKey::from_rsa_components(&b64(n), &b64(e)).ok()?,
+            RingKey::Ec(p) => {
+                DecodingKey::from_ec_components(&b64(p.get(1..33)?), &b64(p.get(33..65)?)).ok()?
+            }
+            RingKey::Ed25519(x) => DecodingKey::from_ed_components(&b64(x)).ok()?,
+        };
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[resource]);
+        // The fixtures' claims are valid at their `now` (2023): jsonwebtoken reads the system
+        // clock, so its leeway must cover the distance to that instant.
+        validation.leeway = 10 * 365 * 24 * 3600;
+        validation.validate_nbf = true;
+        Some(Self { key, validation })
+    }
+
+    /// `decode::<serde_json::Value>`; whether it accepted.
+    pub fn decode(&self, token: &str) -> bool {
+        jsonwebtoken::decode::<Value>(token, &self.key, &self.validation).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
-//! Paired timing of our verification against ring's floor: blocks of each, interleaved, so that
-//! drift in the machine's speed falls on both sides alike. Prints the median block ratio per alg.
+//! Paired timing of our verification against ring's floor and against jsonwebtoken: blocks of
+//! each, interleaved, so that drift in the machine's speed falls on all sides alike. Prints the
+//! medians of the per-block differences and ratios per alg.
 //! `cargo run --release -p mcp-authz-benches --bin paired [blocks]`
 
 #![allow(missing_docs)]
@@ -7,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use mcp_authz_benches::{fixtures, ring_verify};
+use mcp_authz_benches::{fixtures, ring_verify, JsonWebToken};
 
 fn main() {
     let blocks: usize = std::env::args()
@@ -16,16 +17,21 @@ fn main() {
         .unwrap_or(200);
     let (verifier, keys, now, cases) = fixtures();
     println!(
-        "| alg | ours (median) | ring (median) | ours − ring (median of paired blocks) | ours/ring (median of paired blocks) |"
+        "| alg | ours | ring | jsonwebtoken | ours − ring | ours/ring (goal ≤ 1.03) | ours/jsonwebtoken (goal ≤ 0.90) | ring/jsonwebtoken |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let (issuer, resource) = (verifier.config().issuer(), verifier.config().resource());
     for case in &cases {
+        let jwt = JsonWebToken::new(case, issuer, resource);
         // About 2 ms per block.
         let per_block = (2_000_000 / estimate(|| ring_verify(black_box(case)))).max(1);
         let mut ours_ns = Vec::new();
         let mut ring_ns = Vec::new();
         let mut ratios = Vec::new();
         let mut overheads = Vec::new();
+        let mut jwt_ns = Vec::new();
+        let mut ours_jwt = Vec::new();
+        let mut ring_jwt = Vec::new();
         for _ in 0..blocks {
             let t = Instant::now();
             for _ in 0..per_block {
@@ -41,14 +47,31 @@ fn main() {
             ring_ns.push(r);
             ratios.push(o / r);
             overheads.push(o - r);
+            if let Some(jwt) = &jwt {
+                let t = Instant::now();
+                for _ in 0..per_block {
+                    black_box(jwt.decode(black_box(&case.token)));
+                }
+                let j = t.elapsed().as_nanos() as f64 / per_block as f64;
+                jwt_ns.push(j);
+                ours_jwt.push(o / j);
+                ring_jwt.push(r / j);
+            }
         }
+        let or_dash = |v: &mut Vec<f64>, f: &dyn Fn(f64) -> String| match v.is_empty() {
+            true => "—".to_owned(),
+            false => f(median(v)),
+        };
         println!(
-            "| {} | {:.2} µs | {:.2} µs | {:.0} ns | {:.3} |",
+            "| {} | {:.2} µs | {:.2} µs | {} | {:.0} ns | {:.3} | {} | {} |",
             case.alg,
             median(&mut ours_ns) / 1000.0,
             median(&mut ring_ns) / 1000.0,
+            or_dash(&mut jwt_ns, &|m| format!("{:.2} µs", m / 1000.0)),
             median(&mut overheads),
-            median(&mut ratios)
+            median(&mut ratios),
+            or_dash(&mut ours_jwt, &|m| format!("{m:.3}")),
+            or_dash(&mut ring_jwt, &|m| format!("{m:.3}")),
         );
     }
 }

@@ -35,8 +35,10 @@ fn main() {
         );
         std::process::exit(2);
     }
-    println!("| alg | ours | ring | jsonwebtoken | ours/ring (goal ≤ 1.03) | ours/jsonwebtoken (goal ≤ 0.90) |");
-    println!("|---|---|---|---|---|---|");
+    // ring/jsonwebtoken is the lowest ours/jsonwebtoken any verifier calling ring's verify can
+    // reach: both pay ring's full verification, key parsing included, per token.
+    println!("| alg | ours | ring | jsonwebtoken | ours/ring (goal ≤ 1.03) | ours/jsonwebtoken (goal ≤ 0.90) | ring/jsonwebtoken (the floor of the previous column) |");
+    println!("|---|---|---|---|---|---|---|");
     for alg in [
         "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519",
     ] {
@@ -46,8 +48,12 @@ fn main() {
         let Some(ours) = ours else { continue };
         let cell = |v: Option<f64>| v.map_or("—".to_owned(), fmt_ns);
         let ratio = |v: Option<f64>| v.map_or("—".to_owned(), |d| format!("{:.3}", ours / d));
+        let floor = match (ring, jwt) {
+            (Some(r), Some(j)) => format!("{:.3}", r / j),
+            _ => "—".to_owned(),
+        };
         println!(
-            "| {alg} | {} | {} | {} | {} | {} |",
+            "| {alg} | {} | {} | {} | {} | {} | {floor} |",
             fmt_ns(ours),
             cell(ring),
             cell(jwt),
@@ -65,6 +71,18 @@ fn main() {
             fmt_ns(hit),
             hit / rs,
             fmt_ns(rs)
+        );
+    }
+    if let (Some(ct), Some(fast)) = (
+        estimate(&root, "base64_rs256_token/base64ct"),
+        estimate(&root, "base64_rs256_token/base64"),
+    ) {
+        println!();
+        println!(
+            "decoding the RS256 token's segments: base64ct {}, base64 {} ({:.2}x)",
+            fmt_ns(ct),
+            fmt_ns(fast),
+            ct / fast
         );
     }
     println!();
