@@ -176,6 +176,18 @@ impl AccessTokenVerifier {
     /// [`Error::InvalidToken`] with the precise [`TokenError`]. [`TokenError::UnknownKid`] means
     /// the key set may be stale: the caller may refresh it (subject to its policy) and retry.
     pub fn verify(&self, token: &str, keys: &JwkSet, now: UnixTime) -> Result<Principal, Error> {
+        self.verify_noting_unknown_kid(token, keys, now, &mut None)
+    }
+
+    /// [`Self::verify`]; on [`TokenError::UnknownKid`], `unknown_kid` gets the token's `kid`
+    /// (what a key-set refresh is asked to find), without parsing the token a second time.
+    pub(crate) fn verify_noting_unknown_kid(
+        &self,
+        token: &str,
+        keys: &JwkSet,
+        now: UnixTime,
+        unknown_kid: &mut Option<String>,
+    ) -> Result<Principal, Error> {
         let config = &self.config;
         let (header, key, payload) = verify_compact(token, config.max_token_len, |header| {
             if !config.algorithms.contains(header.alg()) {
@@ -184,7 +196,11 @@ impl AccessTokenVerifier {
             if !config.typ.accepts(header.typ()) {
                 return Err(TokenError::InvalidTyp);
             }
-            keys.select(header.kid(), header.alg(), config.kid)
+            let selected = keys.select(header.kid(), header.alg(), config.kid);
+            if selected.is_err_and(|e| e == TokenError::UnknownKid) {
+                *unknown_kid = header.kid().map(String::from);
+            }
+            selected
         })?;
         let mut principal = Principal::from_payload(payload, config, now)?;
         principal.algorithm = header.alg();

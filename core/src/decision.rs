@@ -528,19 +528,25 @@ impl Guard {
         self.decide_with(req, keys, now, Some(cache))
     }
 
+    /// Verifies `token` (from the cache when it can); on [`TokenError::UnknownKid`],
+    /// `unknown_kid` gets the token's `kid`.
     fn verify(
         &self,
         token: &str,
         keys: &JwkSet,
         now: UnixTime,
         cache: Option<&dyn PrincipalCache>,
+        unknown_kid: &mut Option<String>,
     ) -> Result<Arc<Principal>, Error> {
         if let Some(p) = cache.and_then(|c| c.get(&self.verifier, token, now)) {
             if keys.contains_fingerprint(p.key_fingerprint()) {
                 return Ok(p);
             }
         }
-        let p = Arc::new(self.verifier.verify(token, keys, now)?);
+        let p = Arc::new(
+            self.verifier
+                .verify_noting_unknown_kid(token, keys, now, unknown_kid)?,
+        );
         if let Some(c) = cache {
             c.insert(&self.verifier, token, p.clone(), now);
         }
@@ -586,15 +592,12 @@ impl Guard {
                 return Decision::Respond(self.reject(&Error::KeysUnavailable { retry_after_secs }))
             }
         };
-        let principal = match self.verify(token, keys, now, cache) {
+        let mut unknown_kid = None;
+        let principal = match self.verify(token, keys, now, cache, &mut unknown_kid) {
             Ok(p) => p,
             Err(e @ Error::InvalidToken(TokenError::UnknownKid)) => {
-                let kid = crate::jose::jws::CompactJws::parse(token, usize::MAX)
-                    .ok()
-                    .and_then(|jws| jws.header().kid().map(String::from))
-                    .unwrap_or_default();
                 return Decision::KeysNeeded {
-                    kid,
+                    kid: unknown_kid.unwrap_or_default(),
                     rejection: self.reject(&e),
                 };
             }
