@@ -362,15 +362,12 @@ fn check_time(
 fn check_issuer_audience<A: AsRef<str>>(
     config: &VerifierConfig,
     issuer: &str,
-    audience: &[A],
+    mut audience: impl Iterator<Item = A>,
 ) -> Result<(), TokenError> {
     if issuer != config.issuer {
         return Err(TokenError::WrongIssuer);
     }
-    if !audience
-        .iter()
-        .any(|a| same_resource(a.as_ref(), &config.resource))
-    {
+    if !audience.any(|a| same_resource(a.as_ref(), &config.resource)) {
         return Err(TokenError::WrongAudience);
     }
     Ok(())
@@ -390,8 +387,7 @@ impl Principal {
             self.not_before,
             self.issued_at,
         )?;
-        let audience: Vec<&str> = self.audience().collect();
-        check_issuer_audience(config, self.issuer(), &audience)
+        check_issuer_audience(config, self.issuer(), self.audience())
     }
 
     /// Where each claim this type reads goes; the others are only checked for duplicates.
@@ -439,7 +435,7 @@ impl Principal {
             return Err(TokenError::WrongIssuer);
         }
         let audience = aud.ok_or(TokenError::MissingAudience)?;
-        check_issuer_audience(config, issuer, audience)?;
+        check_issuer_audience(config, issuer, audience.iter())?;
         let text = |s: &str| Text::new(&payload, s);
         let mut scopes: Vec<Text> = match (scope, scp) {
             (Some(scope), _) => split_scopes(scope).map(text).collect(),
