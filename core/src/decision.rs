@@ -37,19 +37,18 @@
 //! }
 //! ```
 
+use alloc::borrow::Cow;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde_json::Value;
-
 use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
 use crate::challenge::{bearer_token, Challenger};
 use crate::error::{Error, RequestError, TokenError};
 use crate::jose::jwk::JwkSet;
-use crate::json;
+use crate::json::{self, RpcBody, RpcMessage};
 use crate::resource_indicator::UriParts;
 use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResourceMetadata};
 use crate::time::UnixTime;
@@ -311,34 +310,31 @@ impl ScopePolicy {
 /// One JSON-RPC call's `(method, params.name)`.
 type Call = (String, Option<String>);
 
-/// Reads the calls of a JSON-RPC body: one request or notification, or a batch of them.
+/// Reads the calls of a JSON-RPC body: one request or notification, or a batch of them. The
+/// body is strict JSON (no duplicate names at any depth); every element is an object; `method`,
+/// when present, is a string (a message without one is a response, which needs no scope).
 fn calls_in_body(body: &[u8]) -> Result<BTreeSet<Call>, RequestError> {
-    let value = json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
-    let one = |v: &Value| -> Result<Option<Call>, RequestError> {
-        let obj = v.as_object().ok_or(RequestError::UnreadableBody)?;
-        match obj.get("method") {
-            // A JSON-RPC response (the client answering a server request) has no method.
-            None => Ok(None),
-            Some(Value::String(m)) => {
-                let name = obj
-                    .get("params")
-                    .and_then(|p| p.get("name"))
-                    .and_then(Value::as_str)
-                    .map(String::from);
-                Ok(Some((m.clone(), name)))
-            }
-            Some(_) => Err(RequestError::UnreadableBody),
+    let one = |m: RpcMessage<'_>| -> Result<Option<Call>, RequestError> {
+        match m {
+            RpcMessage::Object { method: None, .. } => Ok(None),
+            RpcMessage::Object {
+                method: Some(json::Member::Str(method)),
+                name,
+            } => Ok(Some((method.into_owned(), name.map(Cow::into_owned)))),
+            _ => Err(RequestError::UnreadableBody),
         }
     };
     let mut calls = BTreeSet::new();
-    match &value {
-        Value::Array(items) if !items.is_empty() => {
-            for item in items {
-                calls.extend(one(item)?);
+    match json::read_json_rpc(body).map_err(|_| RequestError::UnreadableBody)? {
+        RpcBody::Batch(messages) if messages.is_empty() => {
+            return Err(RequestError::UnreadableBody)
+        }
+        RpcBody::Batch(messages) => {
+            for m in messages {
+                calls.extend(one(m)?);
             }
         }
-        Value::Array(_) => return Err(RequestError::UnreadableBody),
-        v => calls.extend(one(v)?),
+        RpcBody::One(m) => calls.extend(one(m)?),
     }
     Ok(calls)
 }
@@ -657,6 +653,83 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    // The reading of JSON-RPC bodies before the one-pass reader, through a `Value` tree: the
+    // oracle of `calls_agree_with_the_value_tree_reading`.
+    /// Reads the calls of a JSON-RPC body: one request or notification, or a batch of them.
+    fn calls_in_body_from_value(body: &[u8]) -> Result<BTreeSet<Call>, RequestError> {
+        let value = crate::json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
+        let one = |v: &Value| -> Result<Option<Call>, RequestError> {
+            let obj = v.as_object().ok_or(RequestError::UnreadableBody)?;
+            match obj.get("method") {
+                // A JSON-RPC response (the client answering a server request) has no method.
+                None => Ok(None),
+                Some(Value::String(m)) => {
+                    let name = obj
+                        .get("params")
+                        .and_then(|p| p.get("name"))
+                        .and_then(Value::as_str)
+                        .map(String::from);
+                    Ok(Some((m.clone(), name)))
+                }
+                Some(_) => Err(RequestError::UnreadableBody),
+            }
+        };
+        let mut calls = BTreeSet::new();
+        match &value {
+            Value::Array(items) if !items.is_empty() => {
+                for item in items {
+                    calls.extend(one(item)?);
+                }
+            }
+            Value::Array(_) => return Err(RequestError::UnreadableBody),
+            v => calls.extend(one(v)?),
+        }
+        Ok(calls)
+    }
+
+    fn json_rpc_text() -> impl proptest::strategy::Strategy<Value = alloc::string::String> {
+        use alloc::format;
+        use alloc::string::ToString;
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("1".to_string()),
+            Just("true".to_string()),
+            Just("\"tools/call\"".to_string()),
+            Just("\"whoami\"".to_string()),
+            Just("\"t\\u006fols/list\"".to_string()),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            let name = prop_oneof![
+                Just("\"method\""),
+                Just("\"params\""),
+                Just("\"name\""),
+                Just("\"id\""),
+                Just("\"m\\u0065thod\""),
+                Just("\"jsonrpc\""),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((name, inner), 0..5).prop_map(|v| {
+                    let members: Vec<alloc::string::String> =
+                        v.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn calls_agree_with_the_value_tree_reading(doc in json_rpc_text(), cut in 0usize..80) {
+            for doc in [doc.as_bytes(), doc.as_bytes().get(..cut).unwrap_or(doc.as_bytes())] {
+                proptest::prop_assert_eq!(calls_in_body(doc), calls_in_body_from_value(doc));
+            }
+        }
+    }
 
     #[test]
     fn colon_hierarchy_implies_only_descendants() {

@@ -335,6 +335,227 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
     }
 }
 
+/// One element of a JSON-RPC body as [`read_json_rpc`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RpcMessage<'de> {
+    /// An object: its `method` member, and `params.name` when `params` is an object whose `name`
+    /// is a string.
+    Object {
+        /// The `method` member, of any type.
+        method: Option<Member<'de>>,
+        /// `params.name`.
+        name: Option<Cow<'de, str>>,
+    },
+    /// Anything but an object.
+    NotObject,
+}
+
+/// A JSON-RPC body ([JSON-RPC 2.0 §4, §6](https://www.jsonrpc.org/specification)) as
+/// [`read_json_rpc`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RpcBody<'de> {
+    /// A single message.
+    One(RpcMessage<'de>),
+    /// A batch: an array, possibly empty.
+    Batch(Vec<RpcMessage<'de>>),
+}
+
+/// Reads a JSON-RPC body in one pass, keeping only each message's `method` and `params.name`,
+/// with the same strictness as [`parse_value`]: any syntax error or a duplicate member name at
+/// any depth is refused. Judging the shape is the caller's business.
+pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
+    let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let body = RpcBody::deserialize(&mut de).map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(body)
+}
+
+impl<'de> Deserialize<'de> for RpcBody<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RpcBodyVisitor)
+    }
+}
+
+struct RpcBodyVisitor;
+
+impl<'de> Visitor<'de> for RpcBodyVisitor {
+    type Value = RpcBody<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC body")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut messages = Vec::new();
+        while let Some(m) = seq.next_element::<RpcMessage<'de>>()? {
+            messages.push(m);
+        }
+        Ok(RpcBody::Batch(messages))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        RpcMessageVisitor.visit_map(map).map(RpcBody::One)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(RpcBody::One(RpcMessage::NotObject))
+    }
+}
+
+impl<'de> Deserialize<'de> for RpcMessage<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RpcMessageVisitor)
+    }
+}
+
+struct RpcMessageVisitor;
+
+impl<'de> Visitor<'de> for RpcMessageVisitor {
+    type Value = RpcMessage<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut method, mut params) = (None, None);
+        let mut others = Vec::new();
+        while let Some(Name(key)) = map.next_key()? {
+            match &*key {
+                "method" if method.is_none() => method = Some(map.next_value::<Member<'de>>()?),
+                "params" if params.is_none() => params = Some(map.next_value::<Params<'de>>()?),
+                "method" | "params" => return Err(duplicate()),
+                _ => {
+                    others.push(key);
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        check_unique(&mut others)?;
+        Ok(RpcMessage::Object {
+            method,
+            name: params.and_then(|Params(name)| name),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|Skip| RpcMessage::NotObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(RpcMessage::NotObject)
+    }
+}
+
+/// `params`: its `name` when it is an object whose `name` is a string.
+struct Params<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for Params<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParamsVisitor)
+    }
+}
+
+struct ParamsVisitor;
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = Params<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON-RPC params")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut name = None;
+        let mut others = Vec::new();
+        while let Some(Name(key)) = map.next_key()? {
+            if key == "name" {
+                if name.is_some() {
+                    return Err(duplicate());
+                }
+                name = Some(map.next_value::<Member<'de>>()?);
+            } else {
+                others.push(key);
+                map.next_value::<Skip>()?;
+            }
+        }
+        check_unique(&mut others)?;
+        Ok(Params(match name {
+            Some(Member::Str(s)) => Some(s),
+            _ => None,
+        }))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|Skip| Params(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Params(None))
+    }
+}
+
 /// A `serde_json::Value` whose objects were checked for duplicate names while parsing.
 struct Strict(Value);
 
