@@ -9,7 +9,9 @@
 //!
 //! The token path does not build a [`Value`] tree: [`read_object`] walks the document once,
 //! keeps only the members it is asked for (borrowing their strings from the input where no escape
-//! forces a copy) and checks the rest for duplicate names without storing them.
+//! forces a copy) and checks the rest for duplicate names without storing them;
+//! [`read_json_rpc`] does the same for the `method` and `params.name` of a JSON-RPC body, which
+//! the scope policy reads on every request.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
