@@ -450,21 +450,15 @@ impl<'de> Visitor<'de> for ParamsVisitor {
         f.write_str("JSON-RPC params")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut name = None;
-        let mut others = Vec::new();
-        while let Some(Name(key)) = map.next_key()? {
-            if key == "name" {
-                if name.is_some() {
-                    return Err(duplicate());
-                }
-                name = Some(map.next_value::<Member<'de>>()?);
-            } else {
-                others.push(key);
-                map.next_value::<Skip>()?;
-            }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        // The reading of `read_object`'s top-level object, with one named member.
+        let mut found = [None];
+        ObjectSeed {
+            slot: |n| (n == "name").then_some(0),
+            found: &mut found,
         }
-        check_unique(&mut others)?;
+        .visit_map(map)?;
+        let [name] = found;
         Ok(Params(match name {
             Some(Member::Str(s)) => Some(s),
             _ => None,

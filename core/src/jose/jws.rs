@@ -158,7 +158,7 @@ const SIGNATURE_STACK_LEN: usize = 520;
 /// Token segments are decoded with the `base64` crate rather than `base64ct`: the token bytes
 /// have already passed through the HTTP stack's non-constant-time parsing, and `base64ct`'s
 /// constant-time decoding was 40 % of our cost per token (see `BENCHMARKS.md`).
-pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
+fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| TokenError::InvalidBase64)
