@@ -261,7 +261,9 @@ impl Challenger {
     /// - [`Error::InsufficientScope`]: `403`, `error="insufficient_scope"`; `scopes` must be every
     ///   scope the operation needs (not only the missing ones), so that the client's
     ///   re-authorization asks for all of them.
-    /// - [`Error::InvalidRequest`]: `400`, `error="invalid_request"`.
+    /// - [`Error::InvalidRequest`] about the credentials: `400`, `error="invalid_request"`.
+    /// - [`Error::InvalidRequest`] about a body or MCP header the scope policy cannot use: its
+    ///   status (400, 413, 415) and a JSON error, without a challenge.
     /// - [`Error::KeysUnavailable`], [`Error::InvalidJwks`]: `503` with `Retry-After` and no
     ///   challenge: the client did nothing wrong.
     pub fn reject(&self, error: &Error, scopes: &[&str]) -> Response {
@@ -271,6 +273,12 @@ impl Challenger {
                 status,
                 Some(self.header(Some(error), scopes)),
                 Self::json_body(code.as_str(), error.description()),
+                error.reason(),
+            ),
+            None if matches!(error, Error::InvalidRequest(_)) => Self::response(
+                status,
+                None,
+                Self::json_body("invalid_request", error.description()),
                 error.reason(),
             ),
             None => {
@@ -289,6 +297,31 @@ impl Challenger {
                 r
             }
         }
+    }
+}
+
+impl Challenger {
+    /// The answer to a request whose MCP headers contradict its body or cannot be decoded, in
+    /// the shape the MCP transport gives it (2026-07-28, Streamable HTTP, "Standard Request
+    /// Headers"): `400` with a JSON-RPC error response for the request's `id` (`null` when it
+    /// has none or could not be read). Other errors get [`Challenger::reject`]'s answer.
+    pub fn reject_json_rpc(&self, error: &Error, id: Option<&serde_json::Value>) -> Response {
+        let code = match error {
+            Error::InvalidRequest(e) => e.json_rpc_code(),
+            _ => None,
+        };
+        let Some(code) = code else {
+            return self.reject(error, &[]);
+        };
+        let mut err = serde_json::Map::new();
+        err.insert("code".into(), code.into());
+        err.insert("message".into(), error.description().into());
+        let mut m = serde_json::Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id.cloned().unwrap_or(serde_json::Value::Null));
+        m.insert("error".into(), err.into());
+        let body = serde_json::to_vec(&m).unwrap_or_default();
+        Self::response(error.http_status(), None, body, error.reason())
     }
 }
 

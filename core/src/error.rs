@@ -25,8 +25,9 @@ pub enum Error {
     /// A JWK Set document could not be used at all.
     InvalidJwks(JwksError),
     /// The request is malformed in a way that concerns authorization: several credentials, a
-    /// token outside the `Authorization` header, MCP headers that contradict the body
-    /// (RFC 6750 `invalid_request`, HTTP 400).
+    /// token outside the `Authorization` header (RFC 6750 `invalid_request`, HTTP 400), or a body
+    /// the scope policy cannot read, or MCP headers that contradict it (400, 413 or 415, without
+    /// a challenge: the credentials were fine).
     InvalidRequest(RequestError),
     /// There are no keys to verify with: the JWK Set could not be fetched and nothing usable is
     /// cached (HTTP 503 with `Retry-After`; never 401, never an accept).
@@ -51,10 +52,24 @@ pub enum RequestError {
     TokenInQuery,
     /// An `access_token` form-body parameter (RFC 6750 §2.2): MCP forbids it.
     TokenInBody,
-    /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body.
+    /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body (MCP 2026-07-28,
+    /// Streamable HTTP: JSON-RPC error `-32020`, HeaderMismatch).
     McpHeaderMismatch,
     /// The JSON-RPC body is needed to decide the scopes and is not a JSON-RPC request.
     UnreadableBody,
+    /// An `Mcp-Method` or `Mcp-Name` header is repeated, holds bytes that are not visible ASCII,
+    /// or is a `=?base64?…?=` value that is not canonical base64 of UTF-8 (SEP-2243).
+    InvalidMcpHeader,
+    /// The scope policy must read the body, and its `Content-Type` is absent or not JSON
+    /// (`application/json` or `…+json`), e.g. a form, `text/plain` or multipart (HTTP 415).
+    UnsupportedMediaType,
+    /// The scope policy must read the body, and it has a `Content-Encoding` other than
+    /// `identity` (HTTP 415, [RFC 9110 §15.5.16](https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16)).
+    UnsupportedContentEncoding,
+    /// More than one `Content-Type` header: which one the server reads is anybody's guess.
+    MultipleContentTypes,
+    /// The body the scope policy must read is larger than the configured maximum (HTTP 413).
+    BodyTooLarge,
 }
 
 /// Why an access token was rejected. Every variant maps to RFC 6750 `invalid_token`.
@@ -183,7 +198,12 @@ impl Error {
         match self {
             Self::InvalidToken(_) => Some(BearerError::InvalidToken),
             Self::InsufficientScope => Some(BearerError::InsufficientScope),
-            Self::InvalidRequest(_) => Some(BearerError::InvalidRequest),
+            Self::InvalidRequest(e) if e.concerns_credentials() => {
+                Some(BearerError::InvalidRequest)
+            }
+            // A body or MCP header the policy cannot use: the credentials were fine, so no
+            // challenge (which would send the client back to the authorization server).
+            Self::InvalidRequest(_) => None,
             // No keys is the server's problem, never the client's.
             Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => None,
         }
@@ -194,7 +214,7 @@ impl Error {
         match self {
             Self::InvalidToken(_) => 401,
             Self::InsufficientScope => 403,
-            Self::InvalidRequest(_) => 400,
+            Self::InvalidRequest(e) => e.http_status(),
             // No usable keys: the resource cannot verify anything right now.
             Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => 503,
         }
@@ -214,7 +234,7 @@ impl Error {
 
 impl RequestError {
     /// Every variant.
-    pub const ALL: [RequestError; 7] = [
+    pub const ALL: [RequestError; 12] = [
         Self::MultipleAuthorizationHeaders,
         Self::MultipleCredentials,
         Self::MalformedAuthorization,
@@ -222,7 +242,58 @@ impl RequestError {
         Self::TokenInBody,
         Self::McpHeaderMismatch,
         Self::UnreadableBody,
+        Self::InvalidMcpHeader,
+        Self::UnsupportedMediaType,
+        Self::UnsupportedContentEncoding,
+        Self::MultipleContentTypes,
+        Self::BodyTooLarge,
     ];
+
+    /// Whether the error is about the credentials (RFC 6750 `invalid_request`, with a
+    /// challenge), rather than about a body or MCP header the scope policy cannot use.
+    pub fn concerns_credentials(&self) -> bool {
+        match self {
+            Self::MultipleAuthorizationHeaders
+            | Self::MultipleCredentials
+            | Self::MalformedAuthorization
+            | Self::TokenInQuery
+            | Self::TokenInBody => true,
+            Self::McpHeaderMismatch
+            | Self::UnreadableBody
+            | Self::InvalidMcpHeader
+            | Self::UnsupportedMediaType
+            | Self::UnsupportedContentEncoding
+            | Self::MultipleContentTypes
+            | Self::BodyTooLarge => false,
+        }
+    }
+
+    /// The HTTP status of a response for this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnsupportedMediaType | Self::UnsupportedContentEncoding => 415,
+            Self::BodyTooLarge => 413,
+            Self::MultipleAuthorizationHeaders
+            | Self::MultipleCredentials
+            | Self::MalformedAuthorization
+            | Self::TokenInQuery
+            | Self::TokenInBody
+            | Self::McpHeaderMismatch
+            | Self::UnreadableBody
+            | Self::InvalidMcpHeader
+            | Self::MultipleContentTypes => 400,
+        }
+    }
+
+    /// The JSON-RPC error code the response body carries, for the errors the MCP transport
+    /// answers in JSON-RPC: `-32020` (HeaderMismatch) for MCP headers that contradict the body
+    /// or cannot be decoded (MCP 2026-07-28, Streamable HTTP, "Standard Request Headers").
+    pub fn json_rpc_code(&self) -> Option<i32> {
+        match self {
+            Self::McpHeaderMismatch | Self::InvalidMcpHeader => Some(-32020),
+            _ => None,
+        }
+    }
 
     /// The stable snake_case name of this rejection.
     pub fn reason(&self) -> &'static str {
@@ -234,6 +305,11 @@ impl RequestError {
             Self::TokenInBody => "token_in_body",
             Self::McpHeaderMismatch => "mcp_header_mismatch",
             Self::UnreadableBody => "unreadable_body",
+            Self::InvalidMcpHeader => "invalid_mcp_header",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedContentEncoding => "unsupported_content_encoding",
+            Self::MultipleContentTypes => "multiple_content_types",
+            Self::BodyTooLarge => "body_too_large",
         }
     }
 
@@ -247,6 +323,11 @@ impl RequestError {
             Self::TokenInBody => "access tokens are accepted only in the Authorization header",
             Self::McpHeaderMismatch => "the MCP request headers contradict the request body",
             Self::UnreadableBody => "the request body is not a JSON-RPC request",
+            Self::InvalidMcpHeader => "an MCP request header is repeated or not a valid value",
+            Self::UnsupportedMediaType => "the request body must be application/json",
+            Self::UnsupportedContentEncoding => "the request body must not be content-encoded",
+            Self::MultipleContentTypes => "more than one Content-Type header",
+            Self::BodyTooLarge => "the request body is too large",
         }
     }
 }
@@ -448,9 +529,17 @@ mod tests {
         );
         assert_eq!(Error::InsufficientScope.http_status(), 403);
         for e in RequestError::ALL {
+            let credentials = e.concerns_credentials();
+            let status = e.http_status();
             let e = Error::from(e);
-            assert_eq!(e.bearer_error(), Some(BearerError::InvalidRequest));
-            assert_eq!(e.http_status(), 400);
+            assert_eq!(e.http_status(), status);
+            if credentials {
+                assert_eq!(e.bearer_error(), Some(BearerError::InvalidRequest));
+                assert_eq!(status, 400);
+            } else {
+                assert_eq!(e.bearer_error(), None, "{e:?}");
+                assert!(matches!(status, 400 | 413 | 415), "{e:?}");
+            }
         }
         let e = Error::KeysUnavailable {
             retry_after_secs: 5,

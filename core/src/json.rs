@@ -326,13 +326,17 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
 /// One element of a JSON-RPC body as [`read_json_rpc`] reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RpcMessage<'de> {
-    /// An object: its `method` member, and `params.name` when `params` is an object whose `name`
-    /// is a string.
+    /// An object: its `method` and `id` members, and `params.name` and `params.uri` when
+    /// `params` is an object whose `name` or `uri` is a string.
     Object {
         /// The `method` member, of any type.
         method: Option<Member<'de>>,
         /// `params.name`.
         name: Option<Cow<'de, str>>,
+        /// `params.uri`.
+        uri: Option<Cow<'de, str>>,
+        /// The `id` member, of any type.
+        id: Option<Member<'de>>,
     },
     /// Anything but an object.
     NotObject,
@@ -348,7 +352,8 @@ pub(crate) enum RpcBody<'de> {
     Batch(Vec<RpcMessage<'de>>),
 }
 
-/// Reads a JSON-RPC body in one pass, keeping only each message's `method` and `params.name`,
+/// Reads a JSON-RPC body in one pass, keeping only each message's `method`, `id`, `params.name`
+/// and `params.uri`,
 /// with the same strictness as [`parse_value`]: any syntax error or a duplicate member name at
 /// any depth is refused. Judging the shape is the caller's business.
 pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
@@ -405,13 +410,14 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut method, mut params) = (None, None);
+        let (mut method, mut params, mut id) = (None, None, None);
         let mut others = Vec::new();
         while let Some(Name(key)) = map.next_key()? {
             match &*key {
                 "method" if method.is_none() => method = Some(map.next_value::<Member<'de>>()?),
                 "params" if params.is_none() => params = Some(map.next_value::<Params<'de>>()?),
-                "method" | "params" => return Err(duplicate()),
+                "id" if id.is_none() => id = Some(map.next_value::<Member<'de>>()?),
+                "method" | "params" | "id" => return Err(duplicate()),
                 _ => {
                     others.push(key);
                     map.next_value::<Skip>()?;
@@ -419,9 +425,12 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
             }
         }
         check_unique(&mut others)?;
+        let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
         Ok(RpcMessage::Object {
             method,
-            name: params.and_then(|Params(name)| name),
+            name,
+            uri,
+            id,
         })
     }
 
@@ -432,8 +441,12 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
     scalars_as!(RpcMessage::NotObject);
 }
 
-/// `params`: its `name` when it is an object whose `name` is a string.
-struct Params<'de>(Option<Cow<'de, str>>);
+/// `params`: its `name` and `uri` when it is an object and they are strings.
+#[derive(Default)]
+struct Params<'de> {
+    name: Option<Cow<'de, str>>,
+    uri: Option<Cow<'de, str>>,
+}
 
 impl<'de> Deserialize<'de> for Params<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -452,24 +465,32 @@ impl<'de> Visitor<'de> for ParamsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         // The reading of `read_object`'s top-level object, with one named member.
-        let mut found = [None];
+        let mut found = [None, None];
         ObjectSeed {
-            slot: |n| (n == "name").then_some(0),
+            slot: |n| match n {
+                "name" => Some(0),
+                "uri" => Some(1),
+                _ => None,
+            },
             found: &mut found,
         }
         .visit_map(map)?;
-        let [name] = found;
-        Ok(Params(match name {
+        let string = |m: Option<Member<'de>>| match m {
             Some(Member::Str(s)) => Some(s),
             _ => None,
-        }))
+        };
+        let [name, uri] = found;
+        Ok(Params {
+            name: string(name),
+            uri: string(uri),
+        })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        SkipVisitor.visit_seq(seq).map(|Skip| Params(None))
+        SkipVisitor.visit_seq(seq).map(|Skip| Params::default())
     }
 
-    scalars_as!(Params(None));
+    scalars_as!(Params::default());
 }
 
 /// A `serde_json::Value` whose objects were checked for duplicate names while parsing.

@@ -28,7 +28,10 @@
 //! ```
 //!
 //! ## Layout
-//! - [`decision`]: the per-request decision adapters call ([`Guard::decide`]).
+//! - [`exchange`]: the request loop every adapter drives ([`Guard::exchange`], [`Exchange::poll`]).
+//! - [`decision`]: one protected resource ([`Guard`], [`ScopePolicy`]) and the request vocabulary.
+//! - [`mcp_request`]: the JSON-RPC body, its media type and the `Mcp-Method`/`Mcp-Name` headers
+//!   (SEP-2243) as the scope policy reads them.
 //! - [`as_metadata`]: authorization-server metadata (RFC 8414, OIDC Discovery): validation and
 //!   the well-known URL ↔ issuer mapping.
 //! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
@@ -57,9 +60,11 @@ pub mod as_metadata;
 pub mod challenge;
 pub mod decision;
 pub mod error;
+pub mod exchange;
 pub mod jose;
 mod json;
 pub mod jwks_refresh;
+pub mod mcp_request;
 pub mod resource_indicator;
 pub mod resource_metadata;
 pub mod time;
@@ -67,8 +72,9 @@ pub mod token_cache;
 
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
-pub use decision::{Decision, Guard, KeyState, Request, Response, ScopePolicy};
+pub use decision::{Guard, KeyState, Request, Response, ScopePolicy};
 pub use error::{BearerError, Error, JwksError, RequestError, TokenError};
+pub use exchange::{BodyFailure, Exchange, Step};
 pub use jose::alg::{Algorithm, AlgorithmSet};
 pub use jose::jwk::{Jwk, JwkSet, JwksLimits, KidPolicy, PublicKey};
 pub use jwks_refresh::{JwksRefresh, JwksRefreshConfig};

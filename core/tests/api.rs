@@ -12,10 +12,10 @@ mod common;
 
 #[path = "api/challenges.rs"]
 mod challenges;
-#[path = "api/decisions.rs"]
-mod decisions;
 #[path = "api/discovery.rs"]
 mod discovery;
+#[path = "api/exchange.rs"]
+mod exchange;
 #[path = "api/interop.rs"]
 mod interop;
 #[path = "api/jwks.rs"]

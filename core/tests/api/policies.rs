@@ -4,7 +4,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use mcp_authz_core::decision::{Decision, Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::decision::{Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::exchange::Step;
 use mcp_authz_core::jwks_refresh::{
     FetchFailure, FetchResponse, JwksRefresh, JwksRefreshConfig, KidMiss,
 };
@@ -95,8 +96,8 @@ fn jwk_of(key: &Ed25519KeyPair, kid: &str) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64u(key.public_key().as_ref())})
 }
 
-/// The adapter's loop for one request: decide; on a kid miss ask the policy; fetch if told to;
-/// decide once more.
+/// An adapter's loop for one request, driving the core's exchange: on `RefreshKeys` ask the
+/// policy; fetch if told to (keeping the cache in step); report; poll again.
 fn request(
     g: &Guard,
     policy: &mut JwksRefresh,
@@ -104,33 +105,40 @@ fn request(
     cache: &RefCell<TokenCache>,
     token: &str,
     now: UnixTime,
-) -> Decision {
+) -> Step {
     let auth_value = format!("Bearer {token}");
     let auth: [&[u8]; 1] = [auth_value.as_bytes()];
     let req = Request::new("POST", "/mcp").with_authorization(&auth);
-    let first = g.decide_cached(&req, policy.keys(now), now, cache);
-    let Decision::KeysNeeded { kid, rejection } = first else {
-        return first;
-    };
-    match policy.handle_unknown_kid(now, &kid) {
-        KidMiss::Reject => Decision::Respond(rejection),
-        KidMiss::AwaitFetch => {
-            drive(policy, fake, now);
-            if let Some(keys) = policy.last_good_keys() {
-                cache.borrow_mut().retain_keys(keys);
+    let mut exchange = g.exchange();
+    loop {
+        match exchange.poll(&req, policy.keys(now), now, Some(cache)) {
+            Step::RefreshKeys { kid } => {
+                let refreshed = match policy.handle_unknown_kid(now, &kid) {
+                    KidMiss::Reject => false,
+                    KidMiss::AwaitFetch => {
+                        drive(policy, fake, now);
+                        if let Some(keys) = policy.last_good_keys() {
+                            cache.borrow_mut().retain_keys(keys);
+                        }
+                        true
+                    }
+                };
+                exchange.handle_keys_refreshed(refreshed);
             }
-            match g.decide_cached(&req, policy.keys(now), now, cache) {
-                Decision::KeysNeeded { rejection, .. } => Decision::Respond(rejection),
-                d => d,
-            }
+            step => return step,
         }
     }
 }
 
-fn status(d: &Decision) -> u16 {
+/// One poll of a fresh exchange (no refresh, no body).
+fn poll_once(g: &Guard, req: &Request<'_>, keys: KeyState<'_>, now: UnixTime) -> Step {
+    g.exchange().poll(req, keys, now, None)
+}
+
+fn status(d: &Step) -> u16 {
     match d {
-        Decision::Allow(_) => 200,
-        Decision::Respond(r) => r.status,
+        Step::Allow(_) => 200,
+        Step::Respond(r) => r.status,
         other => panic!("{other:?}"),
     }
 }
@@ -244,15 +252,17 @@ fn a_removed_key_rejects_even_a_cached_token() {
     let auth: [&[u8]; 1] = [auth_value.as_bytes()];
     let req = Request::new("POST", "/mcp").with_authorization(&auth);
     assert!(matches!(
-        g.decide_cached(&req, KeyState::Ready(&jwks()), NOW, &cache),
-        Decision::Allow(_)
+        g.exchange()
+            .poll(&req, KeyState::Ready(&jwks()), NOW, Some(&cache)),
+        Step::Allow(_)
     ));
     let mut keys = jwk_values();
     keys.retain(|k| k["kid"] != "p256");
     let without = jwks_with(keys);
     assert!(matches!(
-        g.decide_cached(&req, KeyState::Ready(&without), NOW, &cache),
-        Decision::KeysNeeded { .. }
+        g.exchange()
+            .poll(&req, KeyState::Ready(&without), NOW, Some(&cache)),
+        Step::RefreshKeys { .. }
     ));
 }
 
@@ -281,7 +291,7 @@ fn flood_of_unknown_kids() {
     assert!(cache.borrow().is_empty());
     // After the cooldown, one more fetch may happen for a new kid, and no more.
     let token = sign_with(&attacker, "after", t(131));
-    request(&g, &mut policy, &mut fake, &cache, &token, t(131));
+    let _ = request(&g, &mut policy, &mut fake, &cache, &token, t(131));
     assert_eq!(fake.served - before, 2);
 }
 
@@ -341,12 +351,13 @@ fn authorization_server_down_for_two_hours_then_past_max_staleness() {
     }
     let token = format!("Bearer {}", valid_token("ES256"));
     let auth: [&[u8]; 1] = [token.as_bytes()];
-    match guard().decide(
+    match poll_once(
+        &guard(),
         &Request::new("POST", "/mcp").with_authorization(&auth),
         policy.keys(late),
         late,
     ) {
-        Decision::Respond(r) => {
+        Step::Respond(r) => {
             assert_eq!(r.status, 503);
             assert!(r.header("retry-after").is_some());
         }
@@ -368,12 +379,13 @@ fn nothing_ever_fetched_is_unavailable_never_401() {
     drive(&mut policy, &mut fake, t(0));
     let token = format!("Bearer {}", valid_token("ES256"));
     let auth: [&[u8]; 1] = [token.as_bytes()];
-    match guard().decide(
+    match poll_once(
+        &guard(),
         &Request::new("POST", "/mcp").with_authorization(&auth),
         policy.keys(t(1)),
         t(1),
     ) {
-        Decision::Respond(r) => assert_eq!((r.status, r.header("retry-after")), (503, Some("1"))),
+        Step::Respond(r) => assert_eq!((r.status, r.header("retry-after")), (503, Some("1"))),
         other => panic!("{other:?}"),
     }
 }
@@ -525,15 +537,23 @@ fn cached_decisions_still_check_scopes() {
     let keys = jwks();
     let plain = Request::new("POST", "/mcp").with_authorization(&auth);
     assert!(matches!(
-        g.decide_cached(&plain, KeyState::Ready(&keys), NOW, &cache),
-        Decision::Allow(_)
+        g.exchange()
+            .poll(&plain, KeyState::Ready(&keys), NOW, Some(&cache)),
+        Step::Allow(_)
     ));
     assert_eq!(cache.borrow().stats(), (0, 1));
+    let json: [&[u8]; 1] = [b"application/json"];
     let admin = Request::new("POST", "/mcp")
         .with_authorization(&auth)
-        .with_body(Some(&rm));
-    match g.decide_cached(&admin, KeyState::Ready(&keys), NOW, &cache) {
-        Decision::Respond(r) => assert_eq!(r.status, 403),
+        .with_body(&json, &[]);
+    let mut exchange = g.exchange();
+    assert!(matches!(
+        exchange.poll(&admin, KeyState::Ready(&keys), NOW, Some(&cache)),
+        Step::ReadBody { .. }
+    ));
+    exchange.handle_body(&rm);
+    match exchange.poll(&admin, KeyState::Ready(&keys), NOW, Some(&cache)) {
+        Step::Respond(r) => assert_eq!(r.status, 403),
         other => panic!("{other:?}"),
     }
     assert_eq!(

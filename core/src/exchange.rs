@@ -1,0 +1,380 @@
+//! One request, from its head to a verdict: the request loop every adapter drives, as an IO-free
+//! state machine (the `poll`/`handle_*` shape of `quinn-proto` and `str0m`).
+//!
+//! The adapter describes the request head in a [`Request`], then calls [`Exchange::poll`] with
+//! the current keys and `now` until it returns a verdict. Each [`Step`] is either a verdict —
+//! [`Step::Respond`], [`Step::Allow`], [`Step::AllowPublic`] — or IO the exchange needs first:
+//!
+//! - [`Step::RefreshKeys`]: the token names a `kid` the key set lacks. Ask the refresh policy
+//!   (`JwksRefresh::handle_unknown_kid`), wait for the fetch it allows, report with
+//!   [`Exchange::handle_keys_refreshed`], poll again (with the new keys). At most once.
+//! - [`Step::ReadBody`]: the scope policy needs the JSON-RPC body (per-method or per-tool scopes),
+//!   or a form body must be checked for an `access_token`. Read at most `max_bytes`, report with
+//!   [`Exchange::handle_body`] or [`Exchange::handle_body_failed`], poll again. The same bytes
+//!   go on to the inner service.
+//!
+//! The rule, as in `str0m`: after every `handle_*` call, poll again; forward the request only on
+//! [`Step::Allow`] or [`Step::AllowPublic`]. Any other step (including ones added later: the enum
+//! is `#[non_exhaustive]`) denies.
+//!
+//! Deny by default, in this order:
+//! 1. the RFC 9728 documents at both well-known paths (`GET`/`HEAD`; `OPTIONS` preflights; other
+//!    methods 405) and the paths declared public are served without a token, and so is the CORS
+//!    preflight (`OPTIONS`) of the resource path;
+//! 2. every other request, on any path, needs exactly one valid bearer token (401, 400, or 503
+//!    when there are no keys) carrying the base scopes — and the scopes its `Mcp-Method` and
+//!    `Mcp-Name` headers announce, so a call that cannot succeed gets its 403 before its body is
+//!    read;
+//! 3. when the policy has method or tool scopes, a request with a body must send it as JSON
+//!    (one `Content-Type`, `application/json` or `…+json`, no `Content-Encoding`): anything else
+//!    is 415 or 400, since the server behind may read bytes as JSON-RPC that the guard cannot.
+//!    The body is read, the headers are checked against it (400 with JSON-RPC error `-32020`
+//!    on a mismatch), and the scopes of every call in it are required (403);
+//! 4. without method or tool scopes, a form body is read only to refuse an `access_token` in it
+//!    (RFC 6750 §2.2; MCP accepts the header only).
+//!
+//! ```
+//! use mcp_authz_core::exchange::Step;
+//! use mcp_authz_core::{Guard, JwkSet, KeyState, Request, ScopePolicy, UnixTime, VerifierConfig};
+//!
+//! let guard = Guard::new(
+//!     VerifierConfig::new("https://auth.example.com", "https://mcp.example.com/mcp"),
+//!     ScopePolicy::new(["mcp:tools"]),
+//! )
+//! .with_public_path("/healthz");
+//! let keys = JwkSet::default();
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! // Any path the guard wraps needs a token: `/mcp/` as much as `/mcp`.
+//! for path in ["/mcp", "/mcp/", "/anything"] {
+//!     match guard.exchange().poll(&Request::new("POST", path), KeyState::Ready(&keys), now, None) {
+//!         Step::Respond(r) => assert_eq!(r.status, 401),
+//!         other => panic!("{other:?}"),
+//!     }
+//! }
+//! let step = guard.exchange().poll(&Request::new("GET", "/healthz"), KeyState::Ready(&keys), now, None);
+//! assert!(matches!(step, Step::AllowPublic));
+//! ```
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::access_token::Principal;
+use crate::challenge::{bearer_token, form_has_access_token};
+use crate::decision::{Guard, KeyState, Request, Response};
+use crate::error::{Error, RequestError, TokenError};
+use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
+use crate::time::UnixTime;
+use crate::token_cache::PrincipalCache;
+
+/// What the adapter does next (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Step {
+    /// Send this answer; the request goes no further.
+    Respond(Response),
+    /// Forward the request, with the verified principal in its extensions.
+    Allow(Arc<Principal>),
+    /// Forward the request: its path is public (no token was checked).
+    AllowPublic,
+    /// Read the body (at most `max_bytes`), report it, poll again.
+    ReadBody {
+        /// The largest body to read; a longer one is reported as
+        /// [`BodyFailure::TooLarge`].
+        max_bytes: usize,
+    },
+    /// The token names a key the set lacks: refresh (as the refresh policy allows), report,
+    /// poll again.
+    RefreshKeys {
+        /// The unknown `kid`.
+        kid: String,
+    },
+}
+
+/// Why the adapter could not read a body the exchange asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyFailure {
+    /// Longer than the `max_bytes` of [`Step::ReadBody`] (413).
+    TooLarge,
+    /// The stream failed (400).
+    Unreadable,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Nothing decided yet; `refresh` says where the one key refresh stands.
+    Start { refresh: Refresh },
+    /// Verified; waiting for the body.
+    AwaitBody {
+        principal: Arc<Principal>,
+        form: bool,
+    },
+    /// Verified; the body was reported.
+    BodyRead {
+        principal: Arc<Principal>,
+        body: Result<BodyContent, RequestError>,
+    },
+    /// A verdict was given: polling again denies.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// No refresh asked for.
+    NotAsked,
+    /// [`Step::RefreshKeys`] was returned; no report yet.
+    Asked,
+    /// The adapter reported a completed refresh: verify once more.
+    Refreshed,
+    /// The adapter reported no refresh: reject the unknown key.
+    NotRefreshed,
+}
+
+#[derive(Debug)]
+enum BodyContent {
+    /// A form body without `access_token`.
+    Form,
+    /// The calls of a JSON-RPC body.
+    Calls(Calls),
+}
+
+/// One request's way through the guard (see the module docs).
+#[derive(Debug)]
+pub struct Exchange<'g> {
+    guard: &'g Guard,
+    phase: Phase,
+}
+
+impl<'g> Exchange<'g> {
+    pub(crate) fn new(guard: &'g Guard) -> Self {
+        Self {
+            guard,
+            phase: Phase::Start {
+                refresh: Refresh::NotAsked,
+            },
+        }
+    }
+
+    /// The next step for `req` (the same request head every time), with the keys as they are
+    /// `now` and an optional verified-token cache.
+    pub fn poll(
+        &mut self,
+        req: &Request<'_>,
+        keys: KeyState<'_>,
+        now: UnixTime,
+        cache: Option<&dyn PrincipalCache>,
+    ) -> Step {
+        match core::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Start { refresh } => self.start(req, keys, now, cache, refresh),
+            Phase::BodyRead { principal, body } => self.finish(req, principal, body),
+            // Polled while the body was awaited, or after a verdict: the adapter broke the
+            // protocol, so nothing is allowed.
+            Phase::AwaitBody { .. } | Phase::Done => Step::Respond(no_decision()),
+        }
+    }
+
+    /// Reports the outcome of [`Step::RefreshKeys`]: `true` when a fetch completed (the token is
+    /// verified once more), `false` when none was allowed or it did not finish in time (the
+    /// token is rejected as naming an unknown key).
+    pub fn handle_keys_refreshed(&mut self, refreshed: bool) {
+        if let Phase::Start {
+            refresh: refresh @ Refresh::Asked,
+        } = &mut self.phase
+        {
+            *refresh = match refreshed {
+                true => Refresh::Refreshed,
+                false => Refresh::NotRefreshed,
+            };
+        }
+    }
+
+    /// Reports the body asked for by [`Step::ReadBody`].
+    pub fn handle_body(&mut self, body: &[u8]) {
+        if let Phase::AwaitBody { principal, form } = &self.phase {
+            let body = match form {
+                true if form_has_access_token(body) => Err(RequestError::TokenInBody),
+                true => Ok(BodyContent::Form),
+                false => read_calls(body).map(BodyContent::Calls),
+            };
+            let principal = principal.clone();
+            self.phase = Phase::BodyRead { principal, body };
+        }
+    }
+
+    /// Reports that the body asked for by [`Step::ReadBody`] could not be read.
+    pub fn handle_body_failed(&mut self, why: BodyFailure) {
+        if let Phase::AwaitBody { principal, .. } = &self.phase {
+            let error = match why {
+                BodyFailure::TooLarge => RequestError::BodyTooLarge,
+                BodyFailure::Unreadable => RequestError::UnreadableBody,
+            };
+            let principal = principal.clone();
+            self.phase = Phase::BodyRead {
+                principal,
+                body: Err(error),
+            };
+        }
+    }
+
+    fn reject(&self, error: impl Into<Error>) -> Step {
+        Step::Respond(self.guard.reject(&error.into()))
+    }
+
+    fn start(
+        &mut self,
+        req: &Request<'_>,
+        keys: KeyState<'_>,
+        now: UnixTime,
+        cache: Option<&dyn PrincipalCache>,
+        refresh: Refresh,
+    ) -> Step {
+        let guard = self.guard;
+        if refresh == Refresh::Asked {
+            // Polled again without a report on the refresh: the key stays unknown.
+            return self.reject(TokenError::UnknownKid);
+        }
+        if guard.is_well_known(req.path) {
+            return Step::Respond(match req.method {
+                "GET" | "HEAD" => guard.metadata_response(),
+                "OPTIONS" => Guard::preflight(),
+                _ => Response {
+                    status: 405,
+                    headers: alloc::vec![("allow", "GET, HEAD, OPTIONS".into())],
+                    body: Vec::new(),
+                    reason: Some("method_not_allowed"),
+                },
+            });
+        }
+        if guard.is_public(req.path) {
+            return Step::AllowPublic;
+        }
+        if req.method == "OPTIONS" && req.path == guard.resource_path() {
+            return Step::Respond(Guard::preflight());
+        }
+        let token = match bearer_token(req.authorization, req.query, false) {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                let base = guard.base_scopes();
+                return Step::Respond(guard.challenger().no_credentials(&base));
+            }
+            Err(e) => return self.reject(e),
+        };
+        let keys = match keys {
+            KeyState::Ready(keys) => keys,
+            KeyState::Unavailable { retry_after_secs } => {
+                return self.reject(Error::KeysUnavailable { retry_after_secs })
+            }
+        };
+        let mut unknown_kid = None;
+        let principal = match guard.verify(token, keys, now, cache, &mut unknown_kid) {
+            Ok(p) => p,
+            Err(Error::InvalidToken(TokenError::UnknownKid)) if refresh == Refresh::NotAsked => {
+                self.phase = Phase::Start {
+                    refresh: Refresh::Asked,
+                };
+                return Step::RefreshKeys {
+                    kid: unknown_kid.unwrap_or_default(),
+                };
+            }
+            Err(e) => return self.reject(e),
+        };
+        let policy = guard.scope_policy();
+        if !policy.reads_body() {
+            // The body cannot change the scopes; only a form body is looked at, for a token.
+            let form =
+                req.has_body && body_kind(req.content_type, req.content_encoding) == BodyKind::Form;
+            return match form {
+                true => self.await_body(principal, true),
+                false => self.allowed(principal, &[]),
+            };
+        }
+        let headers = match McpHeaders::decode(req.mcp_method, req.mcp_name) {
+            Ok(h) => h,
+            Err(e) => return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None)),
+        };
+        // What the headers announce is required now (it can only add scopes): a call that
+        // cannot succeed gets its 403 before its body is read.
+        let announced: Vec<_> = headers.announced().into_iter().collect();
+        let required = policy.required_for(announced);
+        if !required.iter().all(|r| policy.grants(&principal, r)) {
+            return self.insufficient(&required);
+        }
+        if !req.has_body {
+            // No body, no call: headers that announce one contradict it.
+            return match headers.check(&[]) {
+                Ok(()) => Step::Allow(principal),
+                Err(e) => Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None)),
+            };
+        }
+        match body_kind(req.content_type, req.content_encoding) {
+            BodyKind::Json => self.await_body(principal, false),
+            BodyKind::Form => self.reject(RequestError::UnsupportedMediaType),
+            BodyKind::Other(e) => self.reject(e),
+        }
+    }
+
+    fn await_body(&mut self, principal: Arc<Principal>, form: bool) -> Step {
+        self.phase = Phase::AwaitBody { principal, form };
+        Step::ReadBody {
+            max_bytes: self.guard.max_body_bytes(),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        req: &Request<'_>,
+        principal: Arc<Principal>,
+        body: Result<BodyContent, RequestError>,
+    ) -> Step {
+        let guard = self.guard;
+        let calls = match body {
+            Ok(BodyContent::Form) => return Step::Allow(principal),
+            Ok(BodyContent::Calls(calls)) => calls,
+            Err(e) => return self.reject(e),
+        };
+        let checked = McpHeaders::decode(req.mcp_method, req.mcp_name)
+            .and_then(|headers| headers.check(&calls.calls));
+        if let Err(e) = checked {
+            let id = calls.id.as_ref();
+            return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
+        }
+        let named = calls
+            .calls
+            .iter()
+            .map(|c| (c.method.as_str(), c.name.as_deref()));
+        let required = guard.scope_policy().required_for(named);
+        self.allowed(principal, &required)
+    }
+
+    fn allowed(&self, principal: Arc<Principal>, required: &[String]) -> Step {
+        let policy = self.guard.scope_policy();
+        let base = policy.base();
+        let all = if required.is_empty() { base } else { required };
+        match all.iter().all(|r| policy.grants(&principal, r)) {
+            true => Step::Allow(principal),
+            false => self.insufficient(all),
+        }
+    }
+
+    fn insufficient(&self, required: &[String]) -> Step {
+        let all: Vec<&str> = required.iter().map(String::as_str).collect();
+        Step::Respond(
+            self.guard
+                .challenger()
+                .reject(&Error::InsufficientScope, &all),
+        )
+    }
+}
+
+/// The answer when the adapter broke the exchange's protocol: 500, never a pass-through.
+fn no_decision() -> Response {
+    Response {
+        status: 500,
+        headers: alloc::vec![("content-type", "application/json".into())],
+        body: br#"{"error":"server_error","error_description":"no authorization decision"}"#
+            .to_vec(),
+        reason: Some("no_decision"),
+    }
+}

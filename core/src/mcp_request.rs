@@ -1,0 +1,406 @@
+//! The MCP request as the scope policy reads it: the JSON-RPC body
+//! ([MCP basic protocol](https://modelcontextprotocol.io/specification/2026-07-28/basic),
+//! [JSON-RPC 2.0 §4](https://www.jsonrpc.org/specification#request_object)), the media type it
+//! is sent with ([RFC 9110 §8.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.3),
+//! [§8.4](https://www.rfc-editor.org/rfc/rfc9110#section-8.4)), and the Streamable HTTP standard
+//! request headers `Mcp-Method` and `Mcp-Name` (MCP 2026-07-28, "Standard Request Headers",
+//! SEP-2243).
+//!
+//! Deny by default: a body whose calls the policy cannot read with certainty is refused, never
+//! guessed at. A server behind the guard may parse a form, a `text/plain` body, a gzip stream or
+//! a body with a BOM as JSON-RPC; the guard cannot read those the same way, so it refuses them
+//! whenever the decision depends on the body.
+//!
+//! ```
+//! use mcp_authz_core::mcp_request::decode_header_value;
+//! assert_eq!(decode_header_value(b"get_weather").unwrap(), "get_weather");
+//! // SEP-2243: values that are not plain visible ASCII travel as base64 of their UTF-8 bytes.
+//! assert_eq!(decode_header_value(b"=?base64?aMOpbGxv?=").unwrap(), "h\u{e9}llo");
+//! assert!(decode_header_value(b"=?base64?aMOpbGxv?=x").is_ok()); // not the sentinel: literal
+//! assert!(decode_header_value(b"=?base64?aMOpbGxv=?=").is_err()); // not canonical base64
+//! ```
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::error::RequestError;
+use crate::json::{self, Member, RpcBody, RpcMessage};
+
+/// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
+const BASE64_PREFIX: &[u8] = b"=?base64?";
+/// The suffix of a base64-encoded MCP header value.
+const BASE64_SUFFIX: &[u8] = b"?=";
+
+/// The value of one `Mcp-Name` (or `Mcp-Method`) header, decoded (SEP-2243): a
+/// `=?base64?{…}?=` value is the standard base64 (RFC 4648 §4, canonical padding) of UTF-8
+/// bytes; any other value is taken literally and must be visible ASCII or spaces.
+///
+/// # Errors
+/// [`RequestError::InvalidMcpHeader`] for bytes outside visible ASCII and space, base64 that is
+/// not canonical, or decoded bytes that are not UTF-8.
+pub fn decode_header_value(raw: &[u8]) -> Result<Cow<'_, str>, RequestError> {
+    let encoded = raw
+        .strip_prefix(BASE64_PREFIX)
+        .and_then(|rest| rest.strip_suffix(BASE64_SUFFIX));
+    if let Some(encoded) = encoded {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| RequestError::InvalidMcpHeader)?;
+        return String::from_utf8(bytes)
+            .map(Cow::Owned)
+            .map_err(|_| RequestError::InvalidMcpHeader);
+    }
+    if !raw.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(RequestError::InvalidMcpHeader);
+    }
+    core::str::from_utf8(raw)
+        .map(Cow::Borrowed)
+        .map_err(|_| RequestError::InvalidMcpHeader)
+}
+
+/// The one value of a header that may appear at most once.
+///
+/// # Errors
+/// [`RequestError::InvalidMcpHeader`] when it appears more than once.
+pub(crate) fn at_most_one<'a>(values: &[&'a [u8]]) -> Result<Option<&'a [u8]>, RequestError> {
+    match values {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(RequestError::InvalidMcpHeader),
+    }
+}
+
+/// What a body is, by its `Content-Type` and `Content-Encoding` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// `application/json` or `application/…+json`, not content-encoded: the policy can read it.
+    Json,
+    /// `application/x-www-form-urlencoded` (RFC 6750 §2.2 would put a token in it).
+    Form,
+    /// Anything else: absent, another type, several types, or content-encoded.
+    Other(RequestError),
+}
+
+/// Classifies a body by every `Content-Type` and `Content-Encoding` value of the request.
+pub(crate) fn body_kind(content_types: &[&[u8]], content_encodings: &[&[u8]]) -> BodyKind {
+    let content_type = match content_types {
+        [] => return BodyKind::Other(RequestError::UnsupportedMediaType),
+        [one] => *one,
+        _ => return BodyKind::Other(RequestError::MultipleContentTypes),
+    };
+    // `Content-Encoding: identity` (or an empty list) changes nothing; anything else does.
+    let encoded = content_encodings.iter().any(|v| {
+        v.split(|b| *b == b',')
+            .map(|c| c.trim_ascii())
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"))
+    });
+    let essence = content_type
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let is = |name: &[u8]| essence.eq_ignore_ascii_case(name);
+    if is(b"application/x-www-form-urlencoded") {
+        return BodyKind::Form;
+    }
+    let json = is(b"application/json") || is_json_suffix(essence);
+    match (json, encoded) {
+        (true, false) => BodyKind::Json,
+        (true, true) => BodyKind::Other(RequestError::UnsupportedContentEncoding),
+        (false, _) => BodyKind::Other(RequestError::UnsupportedMediaType),
+    }
+}
+
+/// `application/{name}+json` with a non-empty RFC 6838 name (`application/vnd.x+json`).
+fn is_json_suffix(essence: &[u8]) -> bool {
+    let Some(subtype) = essence
+        .get(..12)
+        .filter(|p| p.eq_ignore_ascii_case(b"application/"))
+        .and_then(|_| essence.get(12..))
+    else {
+        return false;
+    };
+    let split = subtype.len().saturating_sub(5);
+    match (subtype.get(..split), subtype.get(split..)) {
+        (Some(name), Some(suffix)) => {
+            suffix.eq_ignore_ascii_case(b"+json")
+                && !name.is_empty()
+                && name
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(b))
+        }
+        _ => false,
+    }
+}
+
+/// One JSON-RPC request or notification of a body.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Call {
+    /// `method`.
+    pub(crate) method: String,
+    /// `params.name`, when a string.
+    pub(crate) name: Option<String>,
+    /// `params.uri`, when a string.
+    pub(crate) uri: Option<String>,
+}
+
+impl Call {
+    /// The member `Mcp-Name` mirrors for this method (SEP-2243): `params.name` for `tools/call`
+    /// and `prompts/get`, `params.uri` for `resources/read`; for other methods whichever the
+    /// message has, `name` first.
+    fn named(&self) -> Option<&str> {
+        match self.method.as_str() {
+            "tools/call" | "prompts/get" => self.name.as_deref(),
+            "resources/read" => self.uri.as_deref(),
+            _ => self.name.as_deref().or(self.uri.as_deref()),
+        }
+    }
+}
+
+/// The calls of a JSON-RPC body, and the `id` of a single request (for the error response).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Calls {
+    /// Every request and notification (responses, which have no `method`, need no scope).
+    pub(crate) calls: Vec<Call>,
+    /// The `id` of a single message (a string or a number), for a JSON-RPC error response.
+    pub(crate) id: Option<Value>,
+}
+
+fn id_value(m: Option<Member<'_>>) -> Option<Value> {
+    match m? {
+        Member::Str(s) => Some(Value::String(s.into_owned())),
+        Member::U64(n) => Some(Value::from(n)),
+        Member::I64(n) => Some(Value::from(n)),
+        Member::F64(n) => serde_json::Number::from_f64(n).map(Value::Number),
+        Member::Strings(_) | Member::Other => None,
+    }
+}
+
+/// Reads the calls of a JSON-RPC body: one request or notification, or a batch of them. The
+/// body is strict JSON (no duplicate names at any depth); every element is an object; `method`,
+/// when present, is a string (a message without one is a response, which needs no scope).
+///
+/// # Errors
+/// [`RequestError::UnreadableBody`] for anything else (an empty batch included).
+pub(crate) fn read_calls(body: &[u8]) -> Result<Calls, RequestError> {
+    let one = |m: RpcMessage<'_>| -> Result<(Option<Call>, Option<Value>), RequestError> {
+        match m {
+            RpcMessage::Object {
+                method: None, id, ..
+            } => Ok((None, id_value(id))),
+            RpcMessage::Object {
+                method: Some(Member::Str(method)),
+                name,
+                uri,
+                id,
+            } => Ok((
+                Some(Call {
+                    method: method.into_owned(),
+                    name: name.map(Cow::into_owned),
+                    uri: uri.map(Cow::into_owned),
+                }),
+                id_value(id),
+            )),
+            _ => Err(RequestError::UnreadableBody),
+        }
+    };
+    match json::read_json_rpc(body).map_err(|_| RequestError::UnreadableBody)? {
+        RpcBody::Batch(messages) if messages.is_empty() => Err(RequestError::UnreadableBody),
+        RpcBody::Batch(messages) => {
+            let mut calls = Vec::new();
+            for m in messages {
+                calls.extend(one(m)?.0);
+            }
+            calls.sort_unstable();
+            calls.dedup();
+            Ok(Calls { calls, id: None })
+        }
+        RpcBody::One(m) => {
+            let (call, id) = one(m)?;
+            Ok(Calls {
+                calls: call.into_iter().collect(),
+                id,
+            })
+        }
+    }
+}
+
+/// The `Mcp-Method` and `Mcp-Name` headers of a request, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct McpHeaders<'a> {
+    pub(crate) method: Option<Cow<'a, str>>,
+    pub(crate) name: Option<Cow<'a, str>>,
+}
+
+impl<'a> McpHeaders<'a> {
+    /// Decodes every value of both headers.
+    ///
+    /// # Errors
+    /// [`RequestError::InvalidMcpHeader`] for a repeated header or a value that does not decode.
+    pub(crate) fn decode(method: &[&'a [u8]], name: &[&'a [u8]]) -> Result<Self, RequestError> {
+        let method = at_most_one(method)?.map(decode_header_value).transpose()?;
+        let name = at_most_one(name)?.map(decode_header_value).transpose()?;
+        Ok(Self { method, name })
+    }
+
+    /// Whether neither header is present.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.method.is_none() && self.name.is_none()
+    }
+
+    /// The call the headers announce (before the body is read), if any.
+    pub(crate) fn announced(&self) -> Option<(&str, Option<&str>)> {
+        let method = self.method.as_deref()?;
+        Some((
+            method,
+            self.name.as_deref().filter(|_| method == "tools/call"),
+        ))
+    }
+
+    /// Checks the headers against the body's calls: `Mcp-Method` names the one call's method,
+    /// and `Mcp-Name` the member that method names (SEP-2243).
+    ///
+    /// # Errors
+    /// [`RequestError::McpHeaderMismatch`] when they disagree.
+    pub(crate) fn check(&self, calls: &[Call]) -> Result<(), RequestError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let agrees = match (self.method.as_deref(), calls) {
+            (Some(method), [call]) => {
+                call.method == method
+                    && self
+                        .name
+                        .as_deref()
+                        .is_none_or(|name| call.named() == Some(name))
+            }
+            // `Mcp-Name` without `Mcp-Method`, or headers over a batch or a response.
+            _ => false,
+        };
+        match agrees {
+            true => Ok(()),
+            false => Err(RequestError::McpHeaderMismatch),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_sep_2243() {
+        let ok = |raw: &[u8]| decode_header_value(raw).map(Cow::into_owned);
+        assert_eq!(ok(b"tools/call").unwrap(), "tools/call");
+        assert_eq!(ok(b"two words").unwrap(), "two words");
+        assert_eq!(ok(b"file:///a%20b").unwrap(), "file:///a%20b");
+        // The SEP's own examples.
+        assert_eq!(
+            ok(b"=?base64?SGVsbG8sIOS4lueVjA==?=").unwrap(),
+            "Hello, 世界"
+        );
+        assert_eq!(ok(b"=?base64?IHBhZGRlZCA=?=").unwrap(), " padded ");
+        assert_eq!(ok(b"=?base64??=").unwrap(), "");
+        // A sentinel-looking literal travels encoded; decoding gives it back.
+        assert_eq!(ok(b"=?base64?PT9iYXNlNjQ/eD89?=").unwrap(), "=?base64?x?=");
+        // The markers are case-sensitive: anything else is a literal.
+        assert_eq!(ok(b"=?BASE64?SGVsbG8=?=").unwrap(), "=?BASE64?SGVsbG8=?=");
+        for bad in [
+            &b"=?base64?SGVsbG8?="[..], // padding missing
+            b"=?base64?SGVsbG9=?=",     // non-zero trailing bits
+            b"=?base64?SGVs bG8=?=",
+            b"=?base64?SGVsbG8_?=", // URL-safe alphabet
+            b"=?base64?/w==?=",     // 0xff: not UTF-8
+            b"caf\xc3\xa9",         // raw UTF-8
+            b"a\tb",
+            b"a\r\nb",
+            b"\x7f",
+        ] {
+            assert_eq!(
+                decode_header_value(bad),
+                Err(RequestError::InvalidMcpHeader),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_kinds() {
+        use BodyKind::*;
+        let k = |ct: &[&[u8]], ce: &[&[u8]]| body_kind(ct, ce);
+        assert_eq!(k(&[b"application/json"], &[]), Json);
+        assert_eq!(k(&[b"Application/JSON ; charset=utf-8"], &[]), Json);
+        assert_eq!(k(&[b"application/vnd.api+json"], &[b"identity"]), Json);
+        assert_eq!(
+            k(&[b"application/x-www-form-urlencoded; charset=utf-8"], &[]),
+            Form
+        );
+        for ct in [
+            &b"text/plain"[..],
+            b"multipart/form-data; boundary=x",
+            b"application/jsonx",
+            b"application/+json",
+            b"text/json",
+            b"application/json5",
+            b"",
+        ] {
+            assert_eq!(
+                k(&[ct], &[]),
+                Other(RequestError::UnsupportedMediaType),
+                "{ct:?}"
+            );
+        }
+        assert_eq!(k(&[], &[]), Other(RequestError::UnsupportedMediaType));
+        assert_eq!(
+            k(&[b"application/json", b"application/json"], &[]),
+            Other(RequestError::MultipleContentTypes)
+        );
+        for ce in [&b"gzip"[..], b"identity, gzip", b"br"] {
+            assert_eq!(
+                k(&[b"application/json"], &[ce]),
+                Other(RequestError::UnsupportedContentEncoding)
+            );
+        }
+    }
+
+    #[test]
+    fn headers_against_calls() {
+        let call = |m: &str, name: Option<&str>, uri: Option<&str>| Call {
+            method: m.into(),
+            name: name.map(Into::into),
+            uri: uri.map(Into::into),
+        };
+        let h = |m: Option<&'static str>, n: Option<&'static str>| McpHeaders {
+            method: m.map(Cow::Borrowed),
+            name: n.map(Cow::Borrowed),
+        };
+        let tool = [call("tools/call", Some("t"), None)];
+        let prompt = [call("prompts/get", Some("p"), None)];
+        let read = [call("resources/read", None, Some("file:///x"))];
+        assert_eq!(h(Some("tools/call"), Some("t")).check(&tool), Ok(()));
+        assert_eq!(h(Some("tools/call"), None).check(&tool), Ok(()));
+        assert_eq!(h(Some("prompts/get"), Some("p")).check(&prompt), Ok(()));
+        assert_eq!(
+            h(Some("resources/read"), Some("file:///x")).check(&read),
+            Ok(())
+        );
+        assert_eq!(h(None, None).check(&tool), Ok(()));
+        for (headers, calls) in [
+            (h(Some("tools/call"), Some("u")), &tool[..]),
+            (h(Some("tools/list"), None), &tool),
+            (h(None, Some("t")), &tool),
+            (h(Some("resources/read"), Some("x")), &read),
+            (h(Some("tools/call"), Some("t")), &[]),
+        ] {
+            assert_eq!(
+                headers.check(calls),
+                Err(RequestError::McpHeaderMismatch),
+                "{headers:?}"
+            );
+        }
+    }
+}

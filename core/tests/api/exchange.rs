@@ -1,0 +1,780 @@
+//! The request exchange across methods, paths, headers, bodies and scope policies: deny by
+//! default, the body policy, the MCP 2026-07-28 request headers, and the exchange's protocol.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use mcp_authz_core::decision::{colon_hierarchy, Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::{JwkSet, Response, VerifierConfig};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const PRM_URL: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+const JSON: [&[u8]; 1] = [b"application/json"];
+
+/// Header values, as the adapters hand them over.
+type Values<'a> = &'a [&'a [u8]];
+
+fn guard() -> Guard {
+    Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"])
+            .with_tool_scopes("delete", ["mcp:admin"])
+            .with_method_scopes("resources/read", ["mcp:read"]),
+    )
+    .with_public_path("/healthz")
+}
+
+fn base_only() -> Guard {
+    Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    )
+}
+
+fn token_with_scope(scope: &str) -> String {
+    let mut c = claims();
+    c["scope"] = json!(scope);
+    format!("Bearer {}", forge(&header("ES256"), &c))
+}
+
+/// What an adapter saw while driving one exchange.
+#[derive(Debug)]
+struct Run {
+    verdict: Step,
+    body_read: bool,
+}
+
+/// Drives an exchange as the adapters do: `ReadBody` is answered with `body` (a read failure
+/// when `None`), `RefreshKeys` with "no refresh".
+fn run(g: &Guard, req: &Request<'_>, body: Option<&[u8]>) -> Run {
+    let keys = jwks();
+    let mut exchange = g.exchange();
+    let (mut body_read, mut refresh_asked) = (false, false);
+    loop {
+        match exchange.poll(req, KeyState::Ready(&keys), NOW, None) {
+            Step::ReadBody { max_bytes } => {
+                assert!(!body_read, "the body is asked for once");
+                body_read = true;
+                match body {
+                    Some(b) if b.len() <= max_bytes => exchange.handle_body(b),
+                    Some(_) => exchange.handle_body_failed(BodyFailure::TooLarge),
+                    None => exchange.handle_body_failed(BodyFailure::Unreadable),
+                }
+            }
+            Step::RefreshKeys { .. } => {
+                assert!(!refresh_asked, "a refresh is asked for once");
+                refresh_asked = true;
+                exchange.handle_keys_refreshed(false);
+            }
+            verdict => {
+                assert!(!refresh_asked, "the test keys hold every kid");
+                return Run { verdict, body_read };
+            }
+        }
+    }
+}
+
+fn respond(r: Run) -> Response {
+    match r.verdict {
+        Step::Respond(r) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn allowed(r: &Run) -> bool {
+    matches!(r.verdict, Step::Allow(_))
+}
+
+fn www(r: &Response) -> &str {
+    r.header("www-authenticate").unwrap_or("")
+}
+
+fn json_body(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn call(tool: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":{}}})).unwrap()
+}
+
+#[test]
+fn metadata_documents_at_both_well_known_paths() {
+    let g = guard();
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        for method in ["GET", "HEAD"] {
+            let r = respond(run(&g, &Request::new(method, path), None));
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+            let doc = json_body(&r);
+            assert_eq!(doc["resource"], RESOURCE);
+            assert_eq!(doc["authorization_servers"], json!([ISSUER]));
+            assert_eq!(
+                doc["scopes_supported"],
+                json!(["mcp:tools", "mcp:read", "mcp:admin"])
+            );
+        }
+        let r = respond(run(&g, &Request::new("OPTIONS", path), None));
+        assert_eq!(r.status, 204);
+        assert!(r
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("MCP-Protocol-Version"));
+        let r = respond(run(&g, &Request::new("POST", path), None));
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, HEAD, OPTIONS"))
+        );
+    }
+}
+
+/// The regression of the fail-open layer: axum's `nest_service("/mcp", …)` routes all of these
+/// to the MCP service, and the guard used to let every path but `/mcp` through untouched.
+#[test]
+fn every_other_path_needs_a_token() {
+    let g = guard();
+    for path in [
+        "/mcp/",
+        "/mcp/x",
+        "/mcp/.",
+        "/mcp//",
+        "/mcp/%2e",
+        "/mcp/..;/mcp",
+        "/",
+        "/mcpx",
+        "/healthz/",
+        "/HEALTHZ",
+        "/%68ealthz",
+        "/.well-known/oauth-protected-resource/other",
+        "",
+    ] {
+        for method in ["POST", "GET", "DELETE", "PUT"] {
+            let r = run(&g, &Request::new(method, path), Some(&call("delete")));
+            assert!(!r.body_read, "{method} {path}");
+            let r = respond(r);
+            assert_eq!(r.status, 401, "{method} {path}");
+            assert_eq!(
+                www(&r),
+                format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp:tools""#)
+            );
+        }
+        // Only the resource's own preflight is public.
+        assert_eq!(
+            respond(run(&g, &Request::new("OPTIONS", path), None)).status,
+            401,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn public_paths_match_exactly_and_need_nothing() {
+    let g = guard();
+    for method in ["GET", "POST", "HEAD"] {
+        let r = run(&g, &Request::new(method, "/healthz"), None);
+        assert!(matches!(r.verdict, Step::AllowPublic), "{r:?}");
+        assert!(!r.body_read);
+    }
+    assert_eq!(g.public_paths(), ["/healthz"]);
+}
+
+#[test]
+fn no_token_on_every_method_is_401_with_the_base_scope() {
+    let g = guard();
+    for method in ["POST", "GET", "DELETE", "PUT"] {
+        let r = respond(run(&g, &Request::new(method, "/mcp"), None));
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            www(&r),
+            format!(r#"Bearer resource_metadata="{PRM_URL}", scope="mcp:tools""#)
+        );
+    }
+    // The CORS preflight of the resource needs no token.
+    assert_eq!(
+        respond(run(&g, &Request::new("OPTIONS", "/mcp"), None)).status,
+        204
+    );
+}
+
+#[test]
+fn a_valid_token_is_allowed_with_its_principal_on_any_path() {
+    let g = guard();
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    for path in ["/mcp", "/mcp/", "/other"] {
+        for method in ["POST", "GET", "DELETE"] {
+            match run(
+                &g,
+                &Request::new(method, path).with_authorization(&auth),
+                None,
+            )
+            .verdict
+            {
+                Step::Allow(p) => assert_eq!(p.subject(), Some("user-1")),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_tokens_and_bad_requests() {
+    let g = base_only();
+    let expired = {
+        let mut c = claims();
+        c["exp"] = json!(IAT - 3600);
+        format!("Bearer {}", forge(&header("ES256"), &c))
+    };
+    let auth: [&[u8]; 1] = [expired.as_bytes()];
+    let r = respond(run(
+        &g,
+        &Request::new("POST", "/mcp").with_authorization(&auth),
+        None,
+    ));
+    assert_eq!(r.status, 401);
+    assert!(www(&r).starts_with(
+        r#"Bearer error="invalid_token", error_description="the access token expired""#
+    ));
+
+    let two: [&[u8]; 2] = [b"Bearer a", b"Bearer b"];
+    let r = respond(run(
+        &g,
+        &Request::new("POST", "/mcp").with_authorization(&two),
+        None,
+    ));
+    assert_eq!(
+        (r.status, r.reason),
+        (400, Some("multiple_authorization_headers"))
+    );
+    let joined: [&[u8]; 1] = [b"Bearer a,Bearer b"];
+    let r = respond(run(
+        &g,
+        &Request::new("POST", "/mcp").with_authorization(&joined),
+        None,
+    ));
+    assert_eq!(r.status, 400);
+    assert!(www(&r).contains(r#"error="invalid_request""#));
+    let good = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [good.as_bytes()];
+    let q = respond(run(
+        &g,
+        &Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_query(Some("access_token=x")),
+        None,
+    ));
+    assert_eq!((q.status, q.reason), (400, Some("token_in_query")));
+    // A form body is read for an `access_token` (RFC 6750 §2.2), after the header's token was
+    // verified; MCP takes the header only.
+    let form: [&[u8]; 1] = [b"application/x-www-form-urlencoded"];
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&form, &[]);
+    let r = run(&g, &req, Some(b"a=1&access_token=x"));
+    assert!(r.body_read);
+    let r = respond(r);
+    assert_eq!((r.status, r.reason), (400, Some("token_in_body")));
+    assert!(www(&r).contains(r#"error="invalid_request""#));
+    assert!(allowed(&run(&g, &req, Some(b"a=1"))));
+    // Without a valid token, the form body is never read.
+    let r = run(
+        &g,
+        &Request::new("POST", "/mcp").with_body(&form, &[]),
+        Some(b"access_token=x"),
+    );
+    assert!(!r.body_read);
+    assert_eq!(respond(r).status, 401);
+    // Without a body policy, other bodies are not read at all.
+    let r = run(&g, &req.with_body(&JSON, &[]), Some(&call("delete")));
+    assert!(!r.body_read && allowed(&r));
+}
+
+#[test]
+fn tool_scopes_from_the_body_on_every_path() {
+    let g = guard();
+    let basic = token_with_scope("mcp:tools");
+    let admin = token_with_scope("mcp:tools mcp:admin");
+    let (basic, admin): ([&[u8]; 1], [&[u8]; 1]) = ([basic.as_bytes()], [admin.as_bytes()]);
+    let delete = call("delete");
+    let echo = call("echo");
+    for path in ["/mcp", "/mcp/", "/mcp/x", "/anywhere"] {
+        let req = |auth| {
+            Request::new("POST", path)
+                .with_authorization(auth)
+                .with_body(&JSON, &[])
+        };
+        // Another tool: the base scope is enough.
+        let r = run(&g, &req(&basic), Some(&echo));
+        assert!(r.body_read && allowed(&r), "{path}");
+        // The admin tool: 403 naming every scope the call needs.
+        let r = respond(run(&g, &req(&basic), Some(&delete)));
+        assert_eq!(r.status, 403, "{path}");
+        assert_eq!(
+            www(&r),
+            format!(
+                r#"Bearer error="insufficient_scope", error_description="the access token lacks a scope this request needs", resource_metadata="{PRM_URL}", scope="mcp:tools mcp:admin""#
+            )
+        );
+        assert!(allowed(&run(&g, &req(&admin), Some(&delete))), "{path}");
+    }
+    // A method scope.
+    let read = serde_json::to_vec(
+        &json!({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"x"}}),
+    )
+    .unwrap();
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&basic)
+        .with_body(&JSON, &[]);
+    assert!(www(&respond(run(&g, &req, Some(&read)))).ends_with(r#"scope="mcp:tools mcp:read""#));
+}
+
+#[test]
+fn batches_need_the_union() {
+    let g = guard();
+    let basic = token_with_scope("mcp:tools mcp:read");
+    let auth: [&[u8]; 1] = [basic.as_bytes()];
+    let batch = serde_json::to_vec(&json!([
+        {"jsonrpc":"2.0","id":1,"method":"tools/list"},
+        {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete"}},
+        {"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"x"}}
+    ]))
+    .unwrap();
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&JSON, &[]);
+    let r = respond(run(&g, &req, Some(&batch)));
+    assert_eq!(r.status, 403);
+    assert!(
+        www(&r).ends_with(r#"scope="mcp:tools mcp:read mcp:admin""#),
+        "{}",
+        www(&r)
+    );
+}
+
+/// Bodies a lenient MCP server might still run as JSON-RPC: when a tool scope applies, none of
+/// them gets through, whatever the bytes.
+#[test]
+fn bodies_the_policy_cannot_read_are_refused() {
+    let g = guard();
+    let basic = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [basic.as_bytes()];
+    let delete = call("delete");
+    let form_json = format!(
+        "jsonrpc={}",
+        String::from_utf8(delete.clone())
+            .unwrap()
+            .replace('"', "%22")
+    );
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&delete);
+    let cases: [(Values<'_>, Values<'_>, &[u8], u16, &str); 9] = [
+        (
+            &[b"application/x-www-form-urlencoded"],
+            &[],
+            &delete,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            &[b"application/x-www-form-urlencoded"],
+            &[],
+            form_json.as_bytes(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            &[b"text/plain"],
+            &[],
+            &delete,
+            415,
+            "unsupported_media_type",
+        ),
+        (&[], &[], &delete, 415, "unsupported_media_type"),
+        (
+            &[b"multipart/form-data; boundary=x"],
+            &[],
+            &delete,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            &JSON,
+            &[b"gzip"],
+            &delete,
+            415,
+            "unsupported_content_encoding",
+        ),
+        (
+            &[b"application/json", b"text/plain"],
+            &[],
+            &delete,
+            400,
+            "multiple_content_types",
+        ),
+        (&JSON, &[], &bom, 400, "unreadable_body"),
+        (
+            &JSON,
+            &[],
+            b"{\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"name\":\"delete\"}}",
+            400,
+            "unreadable_body",
+        ),
+    ];
+    for (ct, ce, body, status, reason) in cases {
+        let req = Request::new("POST", "/mcp/")
+            .with_authorization(&auth)
+            .with_body(ct, ce);
+        let r = respond(run(&g, &req, Some(body)));
+        assert_eq!(
+            (r.status, r.reason),
+            (status, Some(reason)),
+            "{ct:?} {ce:?}"
+        );
+        assert_eq!(
+            r.header("www-authenticate"),
+            None,
+            "no challenge: the token was fine"
+        );
+        assert_eq!(json_body(&r)["error"], "invalid_request");
+    }
+    // Too large, and a stream that breaks.
+    let small = guard().with_max_body_bytes(16);
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&JSON, &[]);
+    assert_eq!(respond(run(&small, &req, Some(&delete))).status, 413);
+    assert_eq!(respond(run(&g, &req, None)).status, 400);
+    // `charset` and `+json` are fine.
+    let vnd: [&[u8]; 1] = [b"application/vnd.mcp+json; charset=utf-8"];
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&vnd, &[b"identity"]);
+    assert!(allowed(&run(&g, &req, Some(&call("echo")))));
+}
+
+#[test]
+fn the_token_is_checked_before_the_body_is_read() {
+    let g = guard();
+    let delete = call("delete");
+    let req = Request::new("POST", "/mcp").with_body(&JSON, &[]);
+    let r = run(&g, &req, Some(&delete));
+    assert!(!r.body_read);
+    assert_eq!(respond(r).status, 401);
+    // A token without the base scope: 403 before the body.
+    let other = token_with_scope("other");
+    let auth: [&[u8]; 1] = [other.as_bytes()];
+    let r = run(&g, &req.with_authorization(&auth), Some(&delete));
+    assert!(!r.body_read);
+    assert_eq!(respond(r).status, 403);
+    // A call its headers announce and the token cannot make: 403 before the body.
+    let basic = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [basic.as_bytes()];
+    let (m, n): ([&[u8]; 1], [&[u8]; 1]) = ([b"tools/call"], [b"delete"]);
+    let r = run(
+        &g,
+        &req.with_authorization(&auth).with_mcp_headers(&m, &n),
+        Some(&delete),
+    );
+    assert!(!r.body_read);
+    let r = respond(r);
+    assert_eq!(r.status, 403);
+    assert!(www(&r).ends_with(r#"scope="mcp:tools mcp:admin""#));
+}
+
+fn b64(s: &str) -> String {
+    format!(
+        "=?base64?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(s)
+    )
+}
+
+#[test]
+fn mcp_2026_07_28_request_headers() {
+    let g = guard();
+    let token = token_with_scope("mcp:tools mcp:read");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let rpc = |method: &str, params: Value| {
+        serde_json::to_vec(&json!({"jsonrpc":"2.0","id":"req-7","method":method,"params":params}))
+            .unwrap()
+    };
+    let read = rpc("resources/read", json!({"uri":"file:///notes/a.txt"}));
+    let prompt = rpc("prompts/get", json!({"name":"summarise"}));
+    let unicode = rpc("tools/call", json!({"name":"h\u{e9}llo","arguments":{}}));
+    let echo = rpc("tools/call", json!({"name":"echo","arguments":{}}));
+    let encoded_unicode = b64("h\u{e9}llo");
+    let encoded_echo = b64("echo");
+    let cases: [(&str, &str, &[u8]); 5] = [
+        ("resources/read", "file:///notes/a.txt", &read),
+        ("prompts/get", "summarise", &prompt),
+        ("tools/call", &encoded_unicode, &unicode),
+        ("tools/call", &encoded_echo, &echo),
+        ("tools/call", "echo", &echo),
+    ];
+    for (method, name, body) in cases {
+        let (m, n): ([&[u8]; 1], [&[u8]; 1]) = ([method.as_bytes()], [name.as_bytes()]);
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_mcp_headers(&m, &n)
+            .with_body(&JSON, &[]);
+        let r = run(&g, &req, Some(body));
+        assert!(allowed(&r), "{method} {name}: {r:?}");
+    }
+    // Per-tool scopes apply to the decoded name.
+    let encoded_delete = b64("delete");
+    let (m, n): ([&[u8]; 1], [&[u8]; 1]) = ([b"tools/call"], [encoded_delete.as_bytes()]);
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_mcp_headers(&m, &n)
+        .with_body(&JSON, &[]);
+    let r = run(&g, &req, Some(&rpc("tools/call", json!({"name":"delete"}))));
+    assert!(!r.body_read);
+    assert_eq!(respond(r).status, 403);
+
+    // Mismatches: 400 with the JSON-RPC error -32020 and the request's id.
+    let uri_as_name = b"file:///other";
+    let mismatches: [(Values<'_>, Values<'_>, &[u8]); 6] = [
+        (&[b"tools/call"], &[b"other"], &echo),
+        (&[b"tools/list"], &[], &echo),
+        (&[], &[b"echo"], &echo),
+        (&[b"resources/read"], &[uri_as_name], &read),
+        (&[b"resources/read"], &[b"summarise"], &prompt),
+        (&[b"prompts/get"], &[b"file:///notes/a.txt"], &prompt),
+    ];
+    for (m, n, body) in mismatches {
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_mcp_headers(m, n)
+            .with_body(&JSON, &[]);
+        let r = respond(run(&g, &req, Some(body)));
+        assert_eq!(
+            (r.status, r.reason),
+            (400, Some("mcp_header_mismatch")),
+            "{m:?} {n:?}"
+        );
+        assert_eq!(r.header("www-authenticate"), None);
+        assert_eq!(
+            json_body(&r),
+            json!({"jsonrpc":"2.0","id":"req-7","error":{"code":-32020,
+                "message":"the MCP request headers contradict the request body"}})
+        );
+    }
+    // Headers that do not decode, or repeat: 400, -32020, before the body is read.
+    let undecodable: [(Values<'_>, Values<'_>); 4] = [
+        (&[b"tools/call"], &[b"=?base64?ZWNobw?="]),
+        (&[b"tools/call"], &[b"=?base64?/w==?="]),
+        (&[b"tools/call"], &[b"ech\xc3\xb6"]),
+        (&[b"tools/call", b"tools/call"], &[b"echo"]),
+    ];
+    for (m, n) in undecodable {
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_mcp_headers(m, n)
+            .with_body(&JSON, &[]);
+        let r = run(&g, &req, Some(&echo));
+        assert!(!r.body_read);
+        let r = respond(r);
+        assert_eq!(
+            (r.status, r.reason),
+            (400, Some("invalid_mcp_header")),
+            "{n:?}"
+        );
+        assert_eq!(json_body(&r)["error"]["code"], -32020);
+        assert_eq!(json_body(&r)["id"], Value::Null);
+    }
+    // Headers announcing a call over no body at all.
+    let (m, n): ([&[u8]; 1], [&[u8]; 1]) = ([b"tools/call"], [b"echo"]);
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_mcp_headers(&m, &n);
+    assert_eq!(respond(run(&g, &req, None)).status, 400);
+}
+
+#[test]
+fn scope_hierarchy_hook() {
+    let g = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"])
+            .with_tool_scopes("delete", ["admin:delete"])
+            .with_implication(Arc::new(colon_hierarchy)),
+    );
+    // "mcp" implies the base "mcp:tools"; "admin" implies "admin:delete".
+    let broad = token_with_scope("mcp admin");
+    let auth: [&[u8]; 1] = [broad.as_bytes()];
+    let delete = call("delete");
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&JSON, &[]);
+    assert!(allowed(&run(&g, &req, Some(&delete))));
+    let narrow = token_with_scope("mcp:tools admin:delete:x");
+    let auth: [&[u8]; 1] = [narrow.as_bytes()];
+    assert_eq!(
+        respond(run(&g, &req.with_authorization(&auth), Some(&delete))).status,
+        403
+    );
+}
+
+#[test]
+fn keys_unavailable_is_503_never_401_or_allow() {
+    let g = guard();
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let unavailable = KeyState::Unavailable {
+        retry_after_secs: 9,
+    };
+    let req = Request::new("POST", "/mcp").with_authorization(&auth);
+    let Step::Respond(r) = g.exchange().poll(&req, unavailable, NOW, None) else {
+        panic!()
+    };
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("9")));
+    // Without a token the answer is still the discovery challenge: clients can start OAuth.
+    let Step::Respond(r) = g
+        .exchange()
+        .poll(&Request::new("POST", "/mcp"), unavailable, NOW, None)
+    else {
+        panic!()
+    };
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn an_unknown_kid_asks_for_one_refresh() {
+    let g = guard();
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let req = Request::new("POST", "/mcp").with_authorization(&auth);
+    let (empty, keys) = (JwkSet::default(), jwks());
+    // Not refreshed: 401 naming the unknown key.
+    let mut x = g.exchange();
+    assert_eq!(
+        x.poll(&req, KeyState::Ready(&empty), NOW, None),
+        Step::RefreshKeys { kid: "p256".into() }
+    );
+    x.handle_keys_refreshed(false);
+    let Step::Respond(r) = x.poll(&req, KeyState::Ready(&empty), NOW, None) else {
+        panic!()
+    };
+    assert_eq!(r.status, 401);
+    assert!(www(&r).contains("the access token key is unknown"));
+    // Not refreshed by this request, but the keys it is polled with have the key by now
+    // (another request's refresh landed): verified with them.
+    let mut x = g.exchange();
+    let _ = x.poll(&req, KeyState::Ready(&empty), NOW, None);
+    x.handle_keys_refreshed(false);
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&keys), NOW, None),
+        Step::Allow(_)
+    ));
+    // Refreshed, and the key is there now.
+    let mut x = g.exchange();
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&empty), NOW, None),
+        Step::RefreshKeys { .. }
+    ));
+    x.handle_keys_refreshed(true);
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&keys), NOW, None),
+        Step::Allow(_)
+    ));
+    // Refreshed, and still missing: no second refresh.
+    let mut x = g.exchange();
+    let _ = x.poll(&req, KeyState::Ready(&empty), NOW, None);
+    x.handle_keys_refreshed(true);
+    let Step::Respond(r) = x.poll(&req, KeyState::Ready(&empty), NOW, None) else {
+        panic!()
+    };
+    assert_eq!(r.reason, Some("unknown_kid"));
+    // Polled again without a report: rejected, not refreshed again.
+    let mut x = g.exchange();
+    let _ = x.poll(&req, KeyState::Ready(&empty), NOW, None);
+    let Step::Respond(r) = x.poll(&req, KeyState::Ready(&keys), NOW, None) else {
+        panic!()
+    };
+    assert_eq!(r.reason, Some("unknown_kid"));
+}
+
+#[test]
+fn an_exchange_used_out_of_turn_denies() {
+    let g = guard();
+    let token = token_with_scope("mcp:tools mcp:admin");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let keys = jwks();
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&JSON, &[]);
+    // Polled again instead of reporting the body.
+    let mut x = g.exchange();
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&keys), NOW, None),
+        Step::ReadBody { .. }
+    ));
+    let Step::Respond(r) = x.poll(&req, KeyState::Ready(&keys), NOW, None) else {
+        panic!()
+    };
+    assert_eq!((r.status, r.reason), (500, Some("no_decision")));
+    // Polled after its verdict.
+    let mut x = g.exchange();
+    let _ = x.poll(&req, KeyState::Ready(&keys), NOW, None);
+    x.handle_body(&call("echo"));
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&keys), NOW, None),
+        Step::Allow(_)
+    ));
+    let Step::Respond(r) = x.poll(&req, KeyState::Ready(&keys), NOW, None) else {
+        panic!()
+    };
+    assert_eq!(r.status, 500);
+    // Reports that were not asked for change nothing.
+    let mut x = g.exchange();
+    x.handle_body(&call("echo"));
+    x.handle_body_failed(BodyFailure::TooLarge);
+    x.handle_keys_refreshed(true);
+    assert!(matches!(
+        x.poll(&req, KeyState::Ready(&keys), NOW, None),
+        Step::ReadBody { .. }
+    ));
+}
+
+fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
+    v.iter().map(Vec::as_slice).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any request head, any body: the exchange never panics, and never allows a request
+    /// without a valid token, except a public path.
+    #[test]
+    fn the_exchange_never_panics_nor_allows_without_a_token(
+        method in prop_oneof![Just("GET".to_string()), Just("POST".to_string()), Just("OPTIONS".to_string()), "[A-Z]{0,8}"],
+        path in prop_oneof![Just("/mcp".to_string()), Just("/mcp/".to_string()), Just("/healthz".to_string()), Just("/.well-known/oauth-protected-resource".to_string()), ".{0,30}"],
+        query in proptest::option::of(".{0,30}"),
+        auth in proptest::collection::vec(any::<Vec<u8>>(), 0..3),
+        mcp_method in proptest::collection::vec(any::<Vec<u8>>(), 0..2),
+        mcp_name in proptest::collection::vec(any::<Vec<u8>>(), 0..2),
+        content_type in proptest::collection::vec(prop_oneof![Just(b"application/json".to_vec()), any::<Vec<u8>>()], 0..2),
+        body in proptest::option::of(prop_oneof![any::<Vec<u8>>(), Just(call("delete"))]),
+    ) {
+        let g = guard();
+        let (auth, m, n, ct) = (refs(&auth), refs(&mcp_method), refs(&mcp_name), refs(&content_type));
+        let mut req = Request::new(&method, &path)
+            .with_query(query.as_deref())
+            .with_authorization(&auth)
+            .with_mcp_headers(&m, &n);
+        if body.is_some() {
+            req = req.with_body(&ct, &[]);
+        }
+        let r = run(&g, &req, body.as_deref());
+        match r.verdict {
+            Step::Allow(_) => prop_assert!(false, "allowed without a valid token"),
+            Step::AllowPublic => prop_assert_eq!(path.as_str(), "/healthz"),
+            _ => {}
+        }
+    }
+}
