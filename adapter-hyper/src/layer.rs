@@ -1,25 +1,37 @@
 //! The tower middleware: [`AuthzLayer`], [`AuthzService`] and its [`ResponseFuture`].
 //!
-//! For every request it asks the core's [`Guard`] what to do:
-//! - the RFC 9728 metadata documents (both well-known paths) and CORS preflights are answered
-//!   here;
-//! - requests to the protected resource without a valid token get the challenge (401, 403, 400,
-//!   or 503 when there are no keys);
-//! - a valid token lets the request through with the [`Principal`] (as `Arc<Principal>`) in the
-//!   request extensions and the `Authorization` header removed (MCP forbids passing the token
-//!   on), unless the operator keeps it;
-//! - other paths pass through untouched.
+//! It protects every request it wraps, as tower-http's `RequireAuthorization` does: for each one
+//! it drives the core's [`Exchange`](mcp_authz_core::Exchange) and forwards the request only when
+//! the core allows it.
+//! - Served without a token: the RFC 9728 metadata documents (both well-known paths), the CORS
+//!   preflight of the resource, and the paths declared with
+//!   [`AuthzBuilder::public_path`](crate::AuthzBuilder::public_path) (exact match).
+//! - Everything else — the resource path, every path under it (`/mcp/`, `/mcp/x`), any other
+//!   path — needs a valid token with the base scopes, or gets the challenge (401, 403, 400, or
+//!   503 when there are no keys).
+//! - An allowed request goes on with the [`Principal`] (as `Arc<Principal>`) in its extensions
+//!   and the `Authorization` header removed (MCP forbids passing the token on), unless the
+//!   operator keeps it.
 //!
-//! When the scope policy has per-method or per-tool scopes, the JSON-RPC body of a `POST` is
-//! buffered (bounded) so the core can read the method and tool, and the same bytes are handed on.
-//! Everything else, SSE responses included, streams through.
+//! To leave part of an axum router unprotected, declare the paths public, or route them in an
+//! outer router that hands everything else to the protected one with `fallback_service` (as
+//! below). Do not `merge` public routes after `.layer(…)`: the merged router's fallback is
+//! outside the layer, and the metadata documents, which the layer answers, would be 404.
+//!
+//! When the scope policy has per-method or per-tool scopes, the JSON-RPC body is buffered
+//! (bounded) after the token was verified, so the core can read the method and tool, and the
+//! same bytes are handed on; a body the core cannot read as JSON-RPC (a form, `text/plain`, a
+//! content coding) is refused. Everything else, SSE responses included, streams through.
 //!
 //! ```
 //! # async fn demo(authz: mcp_authz_hyper::Authz) {
-//! use axum::{routing::post, Router};
-//! let app: Router = Router::new()
+//! use axum::{routing::{get, post}, Router};
+//! let protected: Router = Router::new()
 //!     .route("/mcp", post(|| async { "tool output" }))
 //!     .layer(authz.layer());
+//! let app: Router = Router::new()
+//!     .route("/healthz", get(|| async { "ok" })) // beside the layer: not protected
+//!     .fallback_service(protected); // everything else, metadata documents included
 //! # let _ = app;
 //! # }
 //! ```
@@ -34,9 +46,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use mcp_authz_core::challenge::form_has_access_token;
 use mcp_authz_core::decision::Request as CoreRequest;
-use mcp_authz_core::{Decision, Guard, KeyState, Principal};
+use mcp_authz_core::token_cache::PrincipalCache;
+use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -91,49 +103,53 @@ pub struct AuthzService<S> {
 /// The response future of [`AuthzService`].
 pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
-fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
+/// both adapters).
+#[derive(Debug)]
+pub struct CoreHeaders<'a> {
+    authorization: Vec<&'a [u8]>,
+    mcp_method: Vec<&'a [u8]>,
+    mcp_name: Vec<&'a [u8]>,
+    content_type: Vec<&'a [u8]>,
+    content_encoding: Vec<&'a [u8]>,
 }
 
-/// Whether the request body is a form (`application/x-www-form-urlencoded`).
-pub fn is_form(headers: &http::HeaderMap) -> bool {
-    header_str(headers, "content-type")
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+impl<'a> CoreHeaders<'a> {
+    /// Collects the values from `headers`.
+    pub fn new(headers: &'a http::HeaderMap) -> Self {
+        let all = |name: &str| headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        Self {
+            authorization: all("authorization"),
+            mcp_method: all("mcp-method"),
+            mcp_name: all("mcp-name"),
+            content_type: all("content-type"),
+            content_encoding: all("content-encoding"),
+        }
+    }
+
+    /// The core's view of the request head: `path` is the path the guard judges (adapters
+    /// behind a stage prefix pass the public path), `has_body` whether a body may follow.
+    pub fn request(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        has_body: bool,
+    ) -> CoreRequest<'a> {
+        let req = CoreRequest::new(method, path)
+            .with_query(query)
+            .with_authorization(&self.authorization)
+            .with_mcp_headers(&self.mcp_method, &self.mcp_name);
+        match has_body {
+            true => req.with_body(&self.content_type, &self.content_encoding),
+            false => req,
+        }
+    }
 }
 
-/// Every `Authorization` header value of a request, for [`core_request`].
-pub fn authorization_values(headers: &http::HeaderMap) -> Vec<&[u8]> {
-    headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect()
-}
-
-/// The core's view of one request (shared by both adapters): method, path, query, the
-/// `Authorization` values, `Mcp-Method`/`Mcp-Name`, and the body — a form body is only checked
-/// for an `access_token` parameter, any other is the JSON-RPC body the scope policy reads.
-pub fn core_request<'a>(
-    method: &'a str,
-    path: &'a str,
-    parts: &'a http::request::Parts,
-    authorization: &'a [&'a [u8]],
-    body: Option<&'a [u8]>,
-) -> CoreRequest<'a> {
-    let form = is_form(&parts.headers);
-    CoreRequest::new(method, path)
-        .with_query(parts.uri.query())
-        .with_authorization(authorization)
-        .with_mcp_headers(
-            header_str(&parts.headers, "mcp-method"),
-            header_str(&parts.headers, "mcp-name"),
-        )
-        .with_body(if form {
-            None
-        } else {
-            body.filter(|b| !b.is_empty())
-        })
-        .with_form_access_token(form && body.is_some_and(form_has_access_token))
+/// Whether a body may follow: anything but a body known to be empty.
+fn may_have_body<B: Body>(body: &B) -> bool {
+    !(body.is_end_stream() || body.size_hint().exact() == Some(0))
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthzService<S>
@@ -162,103 +178,97 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let guard = &state.guard;
+            let guard: &Guard = &state.guard;
+            let head = parts.method == http::Method::HEAD;
+            let has_body = may_have_body(&body);
+            let mut body = Some(body);
+            let mut buffered: Option<Bytes> = None;
+            let mut exchange = guard.exchange();
+            // The one request loop: the core decides, this drives its IO.
+            let step = loop {
+                let step = {
+                    let headers = CoreHeaders::new(&parts.headers);
+                    let core_req = headers.request(
+                        parts.method.as_str(),
+                        parts.uri.path(),
+                        parts.uri.query(),
+                        has_body,
+                    );
+                    let keys = state.keys.current();
+                    let key_state = match &keys {
+                        Ok(k) => KeyState::Ready(k),
+                        Err(retry_after_secs) => KeyState::Unavailable {
+                            retry_after_secs: *retry_after_secs,
+                        },
+                    };
+                    let cache = state.keys.cache().map(|c| c as &dyn PrincipalCache);
+                    exchange.poll(&core_req, key_state, now(), cache)
+                };
+                match step {
+                    Step::ReadBody { max_bytes } => match body.take() {
+                        Some(b) => match Limited::new(b, max_bytes).collect().await {
+                            Ok(collected) => {
+                                let bytes = collected.to_bytes();
+                                exchange.handle_body(&bytes);
+                                buffered = Some(bytes);
+                            }
+                            Err(e) => {
+                                let too_large = e
+                                    .downcast_ref::<http_body_util::LengthLimitError>()
+                                    .is_some();
+                                exchange.handle_body_failed(match too_large {
+                                    true => BodyFailure::TooLarge,
+                                    false => BodyFailure::Unreadable,
+                                });
+                            }
+                        },
+                        None => exchange.handle_body_failed(BodyFailure::Unreadable),
+                    },
+                    Step::RefreshKeys { kid } => {
+                        let refreshed = state.keys.await_kid(&kid, state.kid_wait).await;
+                        exchange.handle_keys_refreshed(refreshed);
+                    }
+                    verdict => break verdict,
+                }
+            };
             let method = parts.method.as_str().to_owned();
             let path = parts.uri.path().to_owned();
-            let head = parts.method == http::Method::HEAD;
-            let is_resource = path == guard.resource_path();
-            let form = is_resource && is_form(&parts.headers);
-
-            // Buffer the body only when the decision needs it.
-            let (buffered, body) = if guard.needs_body(&method, &path) || form {
-                match Limited::new(body, guard.max_body_bytes()).collect().await {
-                    Ok(collected) => (Some(collected.to_bytes()), None),
-                    Err(e) => {
-                        let too_large = e
-                            .downcast_ref::<http_body_util::LengthLimitError>()
-                            .is_some();
-                        let r = if too_large {
-                            json_error(
-                                http::StatusCode::PAYLOAD_TOO_LARGE,
-                                "invalid_request",
-                                "the request body is too large",
-                            )
-                        } else {
-                            json_error(
-                                http::StatusCode::BAD_REQUEST,
-                                "invalid_request",
-                                "the request body could not be read",
-                            )
-                        };
-                        return Ok(r.map(Either::Left));
-                    }
-                }
-            } else {
-                (None, Some(body))
-            };
-
-            let mut decision = None;
-            for attempt in 0..2 {
-                let authorization = authorization_values(&parts.headers);
-                let core_req =
-                    core_request(&method, &path, &parts, &authorization, buffered.as_deref());
-                let keys = state.keys.current();
-                let key_state = match &keys {
-                    Ok(k) => KeyState::Ready(k),
-                    Err(retry_after_secs) => KeyState::Unavailable {
-                        retry_after_secs: *retry_after_secs,
-                    },
-                };
-                let at = now();
-                let d = match state.keys.cache() {
-                    Some(cache) => guard.decide_cached(&core_req, key_state, at, cache),
-                    None => guard.decide(&core_req, key_state, at),
-                };
-                match d {
-                    Decision::KeysNeeded { kid, rejection } => {
-                        if attempt == 0 && state.keys.await_kid(&kid, state.kid_wait).await {
-                            continue;
-                        }
-                        decision = Some(Decision::Respond(rejection));
-                    }
-                    d => decision = Some(d),
-                }
-                break;
-            }
-            let issuer = guard.verifier().config().issuer();
             let body = match (buffered, body) {
                 (Some(bytes), _) => Either::Left(Full::new(bytes)),
                 (None, Some(b)) => Either::Right(b),
                 (None, None) => Either::Left(Full::new(Bytes::new())),
             };
-            match decision {
-                Some(Decision::Allow(principal)) => {
+            let principal = match step {
+                Step::Allow(principal) => {
                     log_allow(&principal, &method, &path);
-                    if !state.keep_authorization {
-                        parts.headers.remove(http::header::AUTHORIZATION);
-                    }
-                    parts.extensions.insert::<Arc<Principal>>(principal);
-                    let resp = inner.call(Request::from_parts(parts, body)).await?;
-                    Ok(resp.map(Either::Right))
+                    Some(principal)
                 }
-                Some(Decision::Respond(r)) => {
+                Step::AllowPublic => None,
+                Step::Respond(r) => {
                     if let Some(reason) = r.reason {
+                        let issuer = guard.verifier().config().issuer();
                         tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, issuer, method = %method, path = %path);
                     }
-                    Ok(to_http(r, head).map(Either::Left))
+                    return Ok(to_http(r, head).map(Either::Left));
                 }
-                Some(Decision::NotProtected) => {
-                    let resp = inner.call(Request::from_parts(parts, body)).await?;
-                    Ok(resp.map(Either::Right))
+                // Any other step is not a verdict that allows: deny, never pass through.
+                _ => {
+                    return Ok(json_error(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "no authorization decision",
+                    )
+                    .map(Either::Left))
                 }
-                // Unreachable (the loop always decides); deny rather than pass through.
-                None | Some(Decision::KeysNeeded { .. }) => Ok(json_error(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "no authorization decision",
-                )
-                .map(Either::Left)),
+            };
+            if !state.keep_authorization {
+                parts.headers.remove(http::header::AUTHORIZATION);
             }
+            if let Some(principal) = principal {
+                parts.extensions.insert::<Arc<Principal>>(principal);
+            }
+            let resp = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(resp.map(Either::Right))
         })
     }
 }

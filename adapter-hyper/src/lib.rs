@@ -5,6 +5,20 @@
 //! [`AuthzLayer`] — plain hyper, axum routers, and `rmcp`'s `StreamableHttpService`. Every
 //! decision is the core's; this crate only does the IO.
 //!
+//! ## What is protected
+//!
+//! Everything the layer wraps, deny by default: the resource path, every path under it (axum's
+//! `nest_service("/mcp", …)` also routes `/mcp/`, `/mcp/x`, …), and any other path need a valid
+//! token with the base scopes. Served without one: the RFC 9728 metadata documents (GET/HEAD and
+//! their preflights), the CORS preflight of the resource, and the paths you declare with
+//! [`AuthzBuilder::public_path`] (exact match). To leave axum routes unprotected, declare them
+//! public, or route them in an outer router whose `fallback_service` is the protected router
+//! (see [`layer`]); merging public routes after `.layer(…)` would put the metadata documents
+//! outside the layer.
+//! When tool or method scopes are configured, a request body that is not JSON (a form,
+//! `text/plain`, a content coding) is refused with 415/400, and `Mcp-Method`/`Mcp-Name` headers
+//! (MCP 2026-07-28) are checked against the body.
+//!
 //! ## Start-up
 //!
 //! The operator gives one URL: the authorization server's RFC 8414 metadata. [`Authz::builder`]
@@ -250,6 +264,7 @@ pub struct AuthzBuilder {
     leeway_secs: Option<u64>,
     edit_metadata: Option<MetadataEdit>,
     require_keys: bool,
+    public_paths: Vec<String>,
 }
 
 type EditFn = dyn Fn(ProtectedResourceMetadata) -> ProtectedResourceMetadata + Send + Sync;
@@ -360,6 +375,15 @@ impl AuthzBuilder {
         self
     }
 
+    /// Serves `path` without a token (exact match, any method), e.g. `/healthz` (repeatable).
+    /// Everything else the layer wraps needs a valid token, except the metadata documents and
+    /// the resource's CORS preflight.
+    #[must_use]
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        self.public_paths.push(path.into());
+        self
+    }
+
     /// Edits the protected-resource metadata document (e.g. `resource_name`).
     #[must_use]
     pub fn resource_metadata(
@@ -392,6 +416,9 @@ impl AuthzBuilder {
         let mut guard = Guard::new(config, self.scopes.clone());
         if let Some(edit) = &self.edit_metadata {
             guard = guard.with_metadata(|m| (edit.0)(m));
+        }
+        for path in &self.public_paths {
+            guard = guard.with_public_path(path.clone());
         }
         let jwks_uri = metadata.jwks_uri().to_owned();
         let keys = KeyStore::start(jwks_uri.clone(), fetcher, self.refresh, self.cache).await;
@@ -444,6 +471,7 @@ impl Authz {
             leeway_secs: None,
             edit_metadata: None,
             require_keys: false,
+            public_paths: Vec::new(),
         }
     }
 

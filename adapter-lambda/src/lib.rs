@@ -7,6 +7,12 @@
 //! verifies tokens and puts the `Arc<Principal>` in the request extensions before the handler
 //! runs. The `Authorization` header is removed.
 //!
+//! Deny by default: every event the wrapper receives needs a valid token with the base scopes —
+//! the resource path, every path under it and any other path — except the RFC 9728 documents,
+//! the CORS preflight of the resource and the paths declared with
+//! [`LambdaAuthzBuilder::public_path`] (exact match, after the stage or base path). The handler
+//! is called only when the core allowed the request.
+//!
 //! ## Cold start and warm invocations
 //!
 //! Build the [`LambdaAuthz`] in `main`, before `lambda_http::run`: the metadata is fetched and
@@ -54,14 +60,14 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use lambda_http::Body;
 use mcp_authz_core::as_metadata::MetadataPolicy;
-use mcp_authz_core::decision::{Decision, Guard, KeyState};
+use mcp_authz_core::decision::{Guard, KeyState};
 use mcp_authz_core::jwks_refresh::{JwksRefresh, JwksRefreshConfig, KidMiss};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
-use mcp_authz_core::token_cache::TokenCacheLimits;
-use mcp_authz_core::{Principal, ScopePolicy, TypPolicy, VerifierConfig};
+use mcp_authz_core::token_cache::{PrincipalCache, TokenCacheLimits};
+use mcp_authz_core::{BodyFailure, Principal, ScopePolicy, Step, TypPolicy, VerifierConfig};
 use mcp_authz_hyper::fetch::now;
 use mcp_authz_hyper::jwks_driver::{fetch_due, SharedCache};
-use mcp_authz_hyper::layer::{authorization_values, core_request};
+use mcp_authz_hyper::layer::CoreHeaders;
 use mcp_authz_hyper::response::{build, json_error_with};
 use mcp_authz_hyper::{discover, FetchOptions, HttpFetcher, StartupError};
 use tower_service::Service;
@@ -84,6 +90,7 @@ struct Shared {
     cache: Option<SharedCache>,
     guards: Mutex<BTreeMap<String, Arc<Guard>>>,
     keep_authorization: bool,
+    public_paths: Vec<String>,
 }
 
 /// Builds a [`LambdaAuthz`].
@@ -101,6 +108,7 @@ pub struct LambdaAuthzBuilder {
     typ: TypPolicy,
     resource_name: Option<String>,
     keep_authorization: bool,
+    public_paths: Vec<String>,
 }
 
 impl LambdaAuthzBuilder {
@@ -190,6 +198,15 @@ impl LambdaAuthzBuilder {
         self
     }
 
+    /// Serves `path` (after any stage or base path, like the resource path) without a token:
+    /// exact match, any method, e.g. `/healthz` (repeatable). Everything else needs a valid
+    /// token, except the metadata documents and the resource's CORS preflight.
+    #[must_use]
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        self.public_paths.push(path.into());
+        self
+    }
+
     /// Cold start: fetch and validate the metadata, fetch the keys.
     ///
     /// # Errors
@@ -217,6 +234,7 @@ impl LambdaAuthzBuilder {
             cache: self.cache.map(SharedCache::new),
             guards: Mutex::new(BTreeMap::new()),
             keep_authorization: self.keep_authorization,
+            public_paths: self.public_paths,
         });
         refresh_if_due(&shared).await;
         Ok(LambdaAuthz { shared })
@@ -265,6 +283,7 @@ impl LambdaAuthz {
             typ: TypPolicy::default(),
             resource_name: None,
             keep_authorization: false,
+            public_paths: Vec::new(),
         }
     }
 
@@ -302,6 +321,9 @@ fn guard_for(shared: &Shared, view: &PublicView) -> Arc<Guard> {
     let mut guard = Guard::new(config, shared.scopes.clone());
     if let Some(name) = &shared.resource_name {
         guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));
+    }
+    for path in &shared.public_paths {
+        guard = guard.with_public_path(format!("{}{path}", view.prefix));
     }
     if !view.prefix.is_empty() {
         // The root well-known URL cannot reach a named stage; point clients at the prefixed one,
@@ -401,61 +423,78 @@ where
             }
             refresh_if_due(&shared).await;
             let (mut parts, body) = req.into_parts();
-            let method = parts.method.as_str().to_owned();
             let head = parts.method == http::Method::HEAD;
-            let mut decision = Decision::NotProtected;
-            for attempt in 0..2 {
-                let authorization = authorization_values(&parts.headers);
-                let core_req =
-                    core_request(&method, &path, &parts, &authorization, Some(body.as_ref()));
-                let keys = shared.policy.lock().ok().map(|p| p.current(now()));
-                let keys = keys.unwrap_or(Err(30));
-                let key_state = match &keys {
-                    Ok(k) => KeyState::Ready(k),
-                    Err(r) => KeyState::Unavailable {
-                        retry_after_secs: *r,
-                    },
+            let has_body = !body.is_empty();
+            let mut exchange = guard.exchange();
+            // The one request loop: the core decides; this drives its IO inline.
+            let step = loop {
+                let step = {
+                    let headers = CoreHeaders::new(&parts.headers);
+                    let core_req =
+                        headers.request(parts.method.as_str(), &path, parts.uri.query(), has_body);
+                    let keys = shared.policy.lock().ok().map(|p| p.current(now()));
+                    let keys = keys.unwrap_or(Err(30));
+                    let key_state = match &keys {
+                        Ok(k) => KeyState::Ready(k),
+                        Err(r) => KeyState::Unavailable {
+                            retry_after_secs: *r,
+                        },
+                    };
+                    let cache = shared.cache.as_ref().map(|c| c as &dyn PrincipalCache);
+                    exchange.poll(&core_req, key_state, now(), cache)
                 };
-                let at = now();
-                let d = match &shared.cache {
-                    Some(c) => guard.decide_cached(&core_req, key_state, at, c),
-                    None => guard.decide(&core_req, key_state, at),
-                };
-                decision = match d {
-                    Decision::KeysNeeded { kid, rejection } => {
+                match step {
+                    // The event carries the whole body already.
+                    Step::ReadBody { max_bytes } if body.len() > max_bytes => {
+                        exchange.handle_body_failed(BodyFailure::TooLarge)
+                    }
+                    Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
+                    Step::RefreshKeys { kid } => {
                         let miss = shared
                             .policy
                             .lock()
                             .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid));
-                        if attempt == 0 && miss == KidMiss::AwaitFetch {
-                            refresh_if_due(&shared).await;
-                            continue;
-                        }
-                        Decision::Respond(rejection)
+                        let refreshed = match miss {
+                            KidMiss::AwaitFetch => {
+                                refresh_if_due(&shared).await;
+                                true
+                            }
+                            _ => false,
+                        };
+                        exchange.handle_keys_refreshed(refreshed);
                     }
-                    d => d,
-                };
-                break;
-            }
-            match decision {
-                Decision::Respond(r) => {
+                    verdict => break verdict,
+                }
+            };
+            let principal = match step {
+                Step::Respond(r) => {
                     if let Some(reason) = r.reason {
                         tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, path = %path);
                     }
-                    Ok(build(r, head, lambda_body))
+                    return Ok(build(r, head, lambda_body));
                 }
-                Decision::Allow(principal) => {
+                Step::Allow(principal) => {
                     tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
-                    if !shared.keep_authorization {
-                        parts.headers.remove(http::header::AUTHORIZATION);
-                    }
-                    parts.extensions.insert::<Arc<Principal>>(principal);
-                    call_inner(&mut inner, parts, body, &view).await
+                    Some(principal)
                 }
-                Decision::NotProtected | Decision::KeysNeeded { .. } => {
-                    call_inner(&mut inner, parts, body, &view).await
+                Step::AllowPublic => None,
+                // Any other step is not a verdict that allows: deny, never pass through.
+                _ => {
+                    return Ok(json_error_with(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "no authorization decision",
+                        lambda_body,
+                    ))
                 }
+            };
+            if !shared.keep_authorization {
+                parts.headers.remove(http::header::AUTHORIZATION);
             }
+            if let Some(principal) = principal {
+                parts.extensions.insert::<Arc<Principal>>(principal);
+            }
+            call_inner(&mut inner, parts, body, &view).await
         })
     }
 }

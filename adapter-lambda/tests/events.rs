@@ -47,6 +47,7 @@ fn boxed_handler(
 
 struct Rig {
     auth: Arc<DevAuthServer>,
+    authz: LambdaAuthz,
     svc: LambdaAuthzService<Handler>,
 }
 
@@ -69,12 +70,19 @@ async fn rig(
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]));
     let authz = configure(builder).build().await.unwrap();
     let svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
-    Rig { auth, svc }
+    Rig { auth, authz, svc }
 }
 
 async fn call(rig: &mut Rig, event: &Value) -> (u16, http::HeaderMap, Value) {
+    call_service(&mut rig.svc, event).await
+}
+
+async fn call_service<S>(svc: &mut S, event: &Value) -> (u16, http::HeaderMap, Value)
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = lambda_http::Error>,
+{
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let resp = rig.svc.ready().await.unwrap().call(req).await.unwrap();
+    let resp = svc.ready().await.unwrap().call(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = match resp.body() {
@@ -399,4 +407,65 @@ async fn warm_invocations_reuse_keys_and_unknown_kids_fetch_inline() {
         .to_str()
         .unwrap()
         .contains("the access token key is unknown"));
+}
+
+/// The fail-open regression on Lambda: the example function nests its MCP service at `/mcp`,
+/// and axum routes every path under it there. Each one needs a token; a form body is refused
+/// when a tool scope applies; public paths reach the router without one.
+#[tokio::test]
+async fn a_nested_router_is_protected_on_every_path() {
+    let rig = rig(|b| b.public_path("/healthz")).await;
+    let inner = tower::service_fn(|req: http::Request<axum::body::Body>| async move {
+        let p = req.extensions().get::<Arc<Principal>>().cloned();
+        let out = json!({"path": req.uri().path(), "subject": p.and_then(|p| p.subject().map(String::from))});
+        Ok::<_, Infallible>(http::Response::new(out.to_string()))
+    });
+    let router = axum::Router::new().nest_service("/mcp", inner).route(
+        "/healthz",
+        axum::routing::get(|| async { r#"{"status":"ok"}"# }),
+    );
+    let mut svc = rig.authz.wrap(router);
+    let resource = "https://id.execute-api.us-east-1.amazonaws.com/mcp";
+    let admin_call =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_reset"}}"#;
+    let basic = rig.auth.mint("lambda-test", "mcp:tools", resource).unwrap();
+    for path in [
+        "/mcp/",
+        "/mcp/x",
+        "/mcp/.",
+        "/mcp//",
+        "/mcp/%2e",
+        "/mcp/..;/mcp",
+        "/other",
+    ] {
+        let mut e = v2("apigw_v2_proxy_request.json", path);
+        e["body"] = json!(admin_call);
+        let (status, headers, body) = call_service(&mut svc, &e).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(headers.contains_key("www-authenticate"), "{path}");
+        set_header(&mut e, "authorization", &format!("Bearer {basic}"));
+        let (status, _, body) = call_service(&mut svc, &e).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        set_header(&mut e, "content-type", "application/x-www-form-urlencoded");
+        let (status, _, body) = call_service(&mut svc, &e).await;
+        assert_eq!(status, 415, "{path}: {body}");
+    }
+    // With the admin scope the call reaches the nested service, under the path it was sent to.
+    let admin = rig
+        .auth
+        .mint("lambda-test", "mcp:tools mcp:admin", resource)
+        .unwrap();
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp/");
+    e["body"] = json!(admin_call);
+    set_header(&mut e, "authorization", &format!("Bearer {admin}"));
+    let (status, _, body) = call_service(&mut svc, &e).await;
+    assert_eq!(
+        (status, body["subject"].clone()),
+        (200, json!("demo-user")),
+        "{body}"
+    );
+    // The public path needs nothing.
+    let e = with_method(v2("apigw_v2_proxy_request.json", "/healthz"), "GET");
+    let (status, _, body) = call_service(&mut svc, &e).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
 }

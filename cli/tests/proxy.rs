@@ -4,6 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,10 @@ use serde_json::Value;
 struct Rig {
     resource: String,
     auth: Arc<DevAuthServer>,
+    /// Requests that reached the upstream.
+    hits: Arc<AtomicUsize>,
+    /// Requests whose bytes, read the most lenient way, called `admin_reset`.
+    admin_runs: Arc<AtomicUsize>,
 }
 
 async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
@@ -26,18 +31,38 @@ async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
     (l, a)
 }
 
-/// An upstream that echoes what reached it, streams an SSE response slowly, or answers late.
-fn upstream_app() -> axum::Router {
+/// Whether a body, read as leniently as a careless MCP server would (any content type, a form
+/// field, percent-encoding, a BOM), calls the tool `admin_reset`.
+fn calls_admin(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body)
+        .replace("%22", "\"")
+        .replace('+', " ");
+    text.contains("admin_reset") && text.contains("tools/call")
+}
+
+/// An upstream that runs whatever JSON-RPC it finds and echoes what reached it, streams an SSE
+/// response slowly, or answers late. Every request is counted.
+fn upstream_app(hits: Arc<AtomicUsize>, admin_runs: Arc<AtomicUsize>) -> axum::Router {
+    let counted = hits.clone();
     axum::Router::new()
         .route(
             "/mcp",
             any(|req: http::Request<Body>| async move {
-                let headers: serde_json::Map<String, Value> = req
-                    .headers()
+                let (parts, body) = req.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                if calls_admin(&bytes) {
+                    admin_runs.fetch_add(1, Ordering::SeqCst);
+                }
+                let headers: serde_json::Map<String, Value> = parts
+                    .headers
                     .iter()
                     .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
                     .collect();
-                axum::Json(serde_json::json!({"headers": headers, "query": req.uri().query()}))
+                axum::Json(serde_json::json!({"headers": headers, "query": parts.uri.query()}))
             }),
         )
         .route(
@@ -57,6 +82,12 @@ fn upstream_app() -> axum::Router {
                 "late"
             }),
         )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                next.run(req)
+            },
+        ))
 }
 
 fn async_stream(
@@ -100,7 +131,9 @@ async fn start(upstream_path: &str, timeout: Duration) -> Rig {
     .unwrap();
     let router = auth.router();
     tokio::spawn(async move { axum::serve(as_l, router).await });
-    tokio::spawn(async move { axum::serve(up_l, upstream_app()).await });
+    let (hits, admin_runs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let app = upstream_app(hits.clone(), admin_runs.clone());
+    tokio::spawn(async move { axum::serve(up_l, app).await });
     let config = ProxyConfig {
         metadata_url: format!("{issuer}/.well-known/oauth-authorization-server"),
         resource: resource.clone(),
@@ -117,7 +150,12 @@ async fn start(upstream_path: &str, timeout: Duration) -> Rig {
     };
     let built = proxy::build(&config).await.unwrap();
     tokio::spawn(async move { axum::serve(px_l, built.app).await });
-    Rig { resource, auth }
+    Rig {
+        resource,
+        auth,
+        hits,
+        admin_runs,
+    }
 }
 
 async fn send(
@@ -162,6 +200,7 @@ async fn identity_goes_upstream_and_the_token_does_not() {
             ("x-mcp-authz-subject", "root"),
             ("X-Mcp-Authz-Scopes", "everything"),
             ("connection", "keep-alive"),
+            ("content-type", "application/json"),
         ],
         b"{}",
     )
@@ -176,6 +215,188 @@ async fn identity_goes_upstream_and_the_token_does_not() {
     assert!(h["host"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(h["x-forwarded-host"].is_string());
     assert_eq!(v["query"], "x=1");
+}
+
+/// One attempt: a name, request headers, the body, the status it must get.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], u16);
+
+fn rpc(id: u64, method: &str, params: Value) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}),
+    )
+    .unwrap()
+}
+
+/// `--tool-scope admin_reset=mcp:admin` in front of an upstream that runs whatever JSON-RPC it
+/// finds: no body the proxy cannot read as JSON-RPC reaches it, whatever its content type.
+#[tokio::test]
+async fn bodies_the_tool_policy_cannot_read_never_reach_the_upstream() {
+    let rig = start("/mcp", Duration::from_secs(10)).await;
+    let basic = rig
+        .auth
+        .mint("cli-test", "mcp:tools", &rig.resource)
+        .unwrap();
+    let basic = format!("Bearer {basic}");
+    let admin_call = rpc(
+        1,
+        "tools/call",
+        serde_json::json!({"name":"admin_reset","arguments":{}}),
+    );
+    let admin_text = String::from_utf8(admin_call.clone()).unwrap();
+    let form_field = format!("jsonrpc={}", admin_text.replace('"', "%22"));
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&admin_call);
+    let form = "application/x-www-form-urlencoded";
+    let cases: Vec<Case<'_>> = vec![
+        ("form", vec![("content-type", form)], &admin_call, 415),
+        (
+            "jsonrpc= form field",
+            vec![("content-type", form)],
+            form_field.as_bytes(),
+            415,
+        ),
+        (
+            "text/plain",
+            vec![("content-type", "text/plain")],
+            &admin_call,
+            415,
+        ),
+        ("no content type", vec![], &admin_call, 415),
+        (
+            "multipart",
+            vec![("content-type", "multipart/form-data; boundary=x")],
+            &admin_call,
+            415,
+        ),
+        (
+            "gzip",
+            vec![
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            &admin_call,
+            415,
+        ),
+        (
+            "two content types",
+            vec![
+                ("content-type", "application/json"),
+                ("content-type", "text/plain"),
+            ],
+            &admin_call,
+            400,
+        ),
+        (
+            "chunked JSON",
+            vec![
+                ("content-type", "application/json"),
+                ("transfer-encoding", "chunked"),
+            ],
+            &admin_call,
+            403,
+        ),
+        (
+            "chunked text",
+            vec![
+                ("content-type", "text/plain"),
+                ("transfer-encoding", "chunked"),
+            ],
+            &admin_call,
+            415,
+        ),
+        ("BOM", vec![("content-type", "application/json")], &bom, 400),
+        (
+            "JSON",
+            vec![("content-type", "application/json")],
+            &admin_call,
+            403,
+        ),
+    ];
+    for (name, mut headers, body, expected) in cases {
+        headers.push(("authorization", &basic));
+        let (status, _, _) = send("POST", &rig.resource, &headers, body).await;
+        assert_eq!(status, expected, "{name}");
+    }
+    assert_eq!(
+        rig.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+    assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 0);
+    // The control: with the admin scope the same call reaches the upstream and runs.
+    let admin = rig
+        .auth
+        .mint("cli-test", "mcp:tools mcp:admin", &rig.resource)
+        .unwrap();
+    let admin = format!("Bearer {admin}");
+    let json = [
+        ("content-type", "application/json"),
+        ("authorization", admin.as_str()),
+    ];
+    let (status, _, _) = send("POST", &rig.resource, &json, &admin_call).await;
+    assert_eq!(status, 200);
+    assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 1);
+}
+
+/// MCP 2026-07-28 standard request headers through the proxy: `Mcp-Name` is compared with
+/// `params.name` or `params.uri` after decoding, and a mismatch is 400 with JSON-RPC -32020.
+#[tokio::test]
+async fn mcp_request_headers_through_the_proxy() {
+    let rig = start("/mcp", Duration::from_secs(10)).await;
+    let token = rig
+        .auth
+        .mint("cli-test", "mcp:tools", &rig.resource)
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    let read = rpc(
+        3,
+        "resources/read",
+        serde_json::json!({"uri":"file:///notes/a b.txt"}),
+    );
+    let prompt = rpc(4, "prompts/get", serde_json::json!({"name":"summarise"}));
+    let unicode = rpc(5, "tools/call", serde_json::json!({"name":"h\u{e9}llo"}));
+    let admin = rpc(6, "tools/call", serde_json::json!({"name":"admin_reset"}));
+    let allowed: [(&str, &str, &[u8]); 3] = [
+        ("resources/read", "file:///notes/a b.txt", &read),
+        ("prompts/get", "summarise", &prompt),
+        ("tools/call", "=?base64?aMOpbGxv?=", &unicode),
+    ];
+    for (method, name, body) in allowed {
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("mcp-method", method),
+            ("mcp-name", name),
+        ];
+        let (status, _, _) = send("POST", &rig.resource, &headers, body).await;
+        assert_eq!(status, 200, "{method} {name}");
+    }
+    assert_eq!(rig.hits.load(Ordering::SeqCst), 3);
+    // A base64-form name is decoded before the tool scope applies.
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "=?base64?YWRtaW5fcmVzZXQ=?="),
+    ];
+    let (status, _, _) = send("POST", &rig.resource, &headers, &admin).await;
+    assert_eq!(status, 403);
+    // Headers that contradict the body.
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "whoami"),
+    ];
+    let (status, _, body) = send("POST", &rig.resource, &headers, &admin).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        json(body).await,
+        serde_json::json!({"jsonrpc":"2.0","id":6,"error":{"code":-32020,
+            "message":"the MCP request headers contradict the request body"}})
+    );
+    assert_eq!(rig.hits.load(Ordering::SeqCst), 3);
+    assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -239,7 +460,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         .mint("cli-test", "mcp:tools", &rig.resource)
         .unwrap();
     let auth = format!("Bearer {token}");
-    let (status, _, body) = send("POST", &rig.resource, &[("authorization", &auth)], b"{}").await;
+    let (status, _, body) = send("POST", &rig.resource, &[("authorization", &auth)], b"").await;
     assert_eq!(status, 504);
     assert_eq!(json(body).await["error"], "gateway_timeout");
 
@@ -274,7 +495,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         .mint("cli-test", "mcp:tools", &resource)
         .unwrap();
     let auth = format!("Bearer {token}");
-    let (status, headers, body) = send("POST", &resource, &[("authorization", &auth)], b"{}").await;
+    let (status, headers, body) = send("POST", &resource, &[("authorization", &auth)], b"").await;
     assert_eq!(status, 502);
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(json(body).await["error"], "bad_gateway");

@@ -1,12 +1,18 @@
-//! The request decision over arbitrary requests: never panics, and never allows a request
-//! without a token signed by the fixed key.
+//! The request exchange over arbitrary requests: never panics, and never allows a request
+//! without a token signed by the fixed key (public paths aside).
 #![no_main]
 #[path = "common.rs"]
 mod common;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mcp_authz_core::decision::{Decision, Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::decision::{Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::exchange::{BodyFailure, Step};
 use mcp_authz_core::VerifierConfig;
+
+/// At most three values of a header.
+fn cap<'a>(v: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    v.iter().take(3).copied().collect()
+}
 
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
@@ -14,31 +20,49 @@ struct Input<'a> {
     path: &'a str,
     query: Option<&'a str>,
     authorization: Vec<&'a [u8]>,
-    mcp_method: Option<&'a str>,
-    mcp_name: Option<&'a str>,
+    mcp_method: Vec<&'a [u8]>,
+    mcp_name: Vec<&'a [u8]>,
+    content_type: Vec<&'a [u8]>,
+    content_encoding: Vec<&'a [u8]>,
     body: Option<&'a [u8]>,
-    form: bool,
+    body_fails: bool,
     keys_available: bool,
+    refreshed: bool,
 }
 
 fuzz_target!(|input: Input<'_>| {
     let guard = Guard::new(
         VerifierConfig::new(common::ISSUER, common::RESOURCE),
         ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]).with_method_scopes("resources/read", ["r"]),
-    );
-    let auth: Vec<&[u8]> = input.authorization.iter().take(3).copied().collect();
-    let req = Request::new(input.method, input.path)
+    )
+    .with_public_path("/healthz");
+    let (auth, m, n) = (cap(&input.authorization), cap(&input.mcp_method), cap(&input.mcp_name));
+    let (ct, ce) = (cap(&input.content_type), cap(&input.content_encoding));
+    let mut req = Request::new(input.method, input.path)
         .with_query(input.query)
         .with_authorization(&auth)
-        .with_mcp_headers(input.mcp_method, input.mcp_name)
-        .with_body(input.body)
-        .with_form_access_token(input.form);
-    let keys = if input.keys_available {
-        KeyState::Ready(common::keys())
-    } else {
-        KeyState::Unavailable { retry_after_secs: 5 }
+        .with_mcp_headers(&m, &n);
+    if input.body.is_some() {
+        req = req.with_body(&ct, &ce);
+    }
+    let keys = || {
+        if input.keys_available {
+            KeyState::Ready(common::keys())
+        } else {
+            KeyState::Unavailable { retry_after_secs: 5 }
+        }
     };
-    if let Decision::Allow(_) = guard.decide(&req, keys, common::NOW) {
-        panic!("allowed without a valid token: {input:?}");
+    let mut exchange = guard.exchange();
+    for _ in 0..4 {
+        match exchange.poll(&req, keys(), common::NOW, None) {
+            Step::ReadBody { .. } => match (input.body, input.body_fails) {
+                (Some(b), false) => exchange.handle_body(b),
+                _ => exchange.handle_body_failed(BodyFailure::Unreadable),
+            },
+            Step::RefreshKeys { .. } => exchange.handle_keys_refreshed(input.refreshed),
+            Step::Allow(_) => panic!("allowed without a valid token: {input:?}"),
+            Step::AllowPublic => assert_eq!(input.path, "/healthz"),
+            _ => return,
+        }
     }
 });

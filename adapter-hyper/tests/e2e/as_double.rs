@@ -288,7 +288,17 @@ pub async fn bind() -> (tokio::net::TcpListener, String) {
 
 /// A started `Authz` for `resource` against this double, with the demo scope policy.
 pub async fn authz(double: &AsDouble, resource: &str) -> mcp_authz_hyper::Authz {
-    mcp_authz_hyper::Authz::builder(resource)
+    authz_with(double, resource, |b| b).await
+}
+
+/// [`authz`] with more builder settings.
+pub async fn authz_with(
+    double: &AsDouble,
+    resource: &str,
+    edit: impl FnOnce(mcp_authz_hyper::AuthzBuilder) -> mcp_authz_hyper::AuthzBuilder,
+) -> mcp_authz_hyper::Authz {
+    let builder = mcp_authz_hyper::Authz::builder(resource);
+    edit(builder)
         .metadata_url(double.metadata_url())
         .allow_http_loopback(true)
         .scopes(

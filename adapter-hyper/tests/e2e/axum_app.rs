@@ -25,11 +25,17 @@ async fn echo(
 async fn start() -> (AsDouble, String) {
     let double = AsDouble::start().await;
     let (listener, resource) = bind().await;
-    let authz = authz(&double, &resource).await;
-    let app = Router::new()
+    let authz = authz_with(&double, &resource, |b| b.public_path("/healthz")).await;
+    let protected = Router::new()
         .route("/mcp", post(echo).get(echo))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/private", get(|| async { "private" }))
         .layer(authz.layer());
+    // Beside the layer: `/outside` is not protected; everything else goes to the protected
+    // router, whose fallback (the metadata documents included) is inside the layer.
+    let app = Router::new()
+        .route("/outside", get(|| async { "outside" }))
+        .fallback_service(protected);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (double, resource)
 }
@@ -114,24 +120,76 @@ async fn wrong_audience_and_missing_tool_scope() {
     let basic = format!("Bearer {}", double.token(&resource, "mcp:tools"));
     let admin_call =
         br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_reset"}}"#;
-    let (status, headers, _) =
-        send("POST", &resource, &[("authorization", &basic)], admin_call).await;
+    let json = |auth: &str| {
+        [
+            ("authorization", auth.to_owned()),
+            ("content-type", "application/json".into()),
+        ]
+    };
+    let basic_json = json(&basic);
+    let basic_json: Vec<(&str, &str)> = basic_json.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, headers, _) = send("POST", &resource, &basic_json, admin_call).await;
     assert_eq!(status, 403);
     assert!(headers["www-authenticate"]
         .to_str()
         .unwrap()
         .ends_with(r#"scope="mcp:tools mcp:admin""#));
     let admin = format!("Bearer {}", double.token(&resource, "mcp:tools mcp:admin"));
-    let (status, _, _) = send("POST", &resource, &[("authorization", &admin)], admin_call).await;
+    let (status, _, _) = send(
+        "POST",
+        &resource,
+        &[
+            ("authorization", &admin),
+            ("content-type", "application/json"),
+        ],
+        admin_call,
+    )
+    .await;
     assert_eq!(status, 200);
+    // The same call as a form: its body cannot be read as JSON-RPC, so it is refused.
+    let (status, _, body) = send(
+        "POST",
+        &resource,
+        &[
+            ("authorization", &basic),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        admin_call,
+    )
+    .await;
+    assert_eq!(status, 415, "{}", String::from_utf8_lossy(&body));
 }
 
 #[tokio::test]
-async fn other_paths_pass_through_and_preflights_are_answered() {
-    let (_double, resource) = start().await;
+async fn public_paths_routes_beside_the_layer_and_preflights_need_no_token() {
+    let (double, resource) = start().await;
     let origin = resource.trim_end_matches("/mcp");
     let (status, _, body) = send("GET", &format!("{origin}/healthz"), &[], b"").await;
     assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+    let (status, _, body) = send("GET", &format!("{origin}/outside"), &[], b"").await;
+    assert_eq!((status, &body[..]), (200, &b"outside"[..]));
+    // Every other path the layer wraps needs a token, routed or not.
+    for path in ["/private", "/healthz/", "/nowhere"] {
+        let (status, _, _) = send("GET", &format!("{origin}{path}"), &[], b"").await;
+        assert_eq!(status, 401, "{path}");
+    }
+    let auth = format!("Bearer {}", double.token(&resource, "mcp:tools"));
+    let (status, _, body) = send(
+        "GET",
+        &format!("{origin}/private"),
+        &[("authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_eq!((status, &body[..]), (200, &b"private"[..]));
+    let (status, _, _) = send(
+        "GET",
+        &format!("{origin}/nowhere"),
+        &[("authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 404);
     let (status, headers, _) = send(
         "OPTIONS",
         &resource,

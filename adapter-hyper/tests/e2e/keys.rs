@@ -19,7 +19,11 @@ async fn serve(authz: &Authz, listener: tokio::net::TcpListener) {
 
 async fn post_with(resource: &str, token: &str) -> (u16, http::HeaderMap) {
     let auth = format!("Bearer {token}");
-    let (status, headers, _) = send("POST", resource, &[("authorization", &auth)], b"{}").await;
+    let json = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, headers, _) = send("POST", resource, &json, b"{}").await;
     (status, headers)
 }
 

@@ -83,3 +83,38 @@ async fn rmcp_admin_tool_needs_the_extra_scope() {
     .await;
     assert_eq!(status, 401);
 }
+
+/// The fail-open regression: `nest_service("/mcp", …)` routes all of these to rmcp, and the
+/// layer used to call it without any check for every path but `/mcp` itself.
+#[tokio::test]
+async fn every_path_the_nested_service_answers_is_protected() {
+    let (double, resource) = start().await;
+    let origin = resource.trim_end_matches("/mcp");
+    let admin_call = serde_json::to_vec(&call("admin_reset")).unwrap();
+    let basic = format!("Bearer {}", double.token(&resource, "mcp:tools"));
+    for path in [
+        "/mcp/",
+        "/mcp/x",
+        "/mcp/.",
+        "/mcp//",
+        "/mcp/%2e",
+        "/mcp/..;/mcp",
+        "/other",
+    ] {
+        let url = format!("{origin}{path}");
+        let json = [
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ];
+        let (status, _, body) = send("POST", &url, &json, &admin_call).await;
+        assert_eq!(status, 401, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            !String::from_utf8_lossy(&body).contains("reset done"),
+            "{path}"
+        );
+        // A token without the admin scope: the tool scope applies under the path too.
+        let with_token = [json[0], json[1], ("authorization", basic.as_str())];
+        let (status, _, body) = send("POST", &url, &with_token, &admin_call).await;
+        assert_eq!(status, 403, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+}
