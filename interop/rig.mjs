@@ -227,6 +227,26 @@ async function runFrontEnd(name, make) {
     const { status, www } = await callWith(fe.mcp, token);
     if (status !== 401 || !www.includes('error="invalid_token"')) throw new Error(`${status} ${www}`);
   });
+  await scenario(name, "7. fail closed: admin_reset under sub-paths and as a form never runs", async () => {
+    const basic = await tokenFor(as, fe.mcp);
+    const call = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "admin_reset", arguments: {} } });
+    const attempts = [];
+    for (const suffix of ["/", "/x", "//"]) {
+      attempts.push({ url: fe.mcp + suffix, auth: null, type: "application/json", want: [401, 404] });
+      attempts.push({ url: fe.mcp + suffix, auth: basic, type: "application/json", want: [403, 404] });
+    }
+    attempts.push({ url: fe.mcp, auth: basic, type: "application/x-www-form-urlencoded", want: [415] });
+    attempts.push({ url: fe.mcp, auth: basic, type: "text/plain", want: [415] });
+    for (const a of attempts) {
+      const headers = { "content-type": a.type, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+      if (a.auth) headers.authorization = `Bearer ${a.auth}`;
+      const res = await fetch(a.url, { method: "POST", headers, body: call });
+      const text = await res.text();
+      if (text.includes("reset done") || !a.want.includes(res.status)) {
+        throw new Error(`${a.url} (${a.type}, ${a.auth ? "mcp:tools" : "no token"}): ${res.status} ${text.slice(0, 120)}`);
+      }
+    }
+  });
   await scenario(name, "6. provider down after startup -> cached keys keep working", async () => {
     await as.stop();
     await session.call("whoami");

@@ -291,6 +291,136 @@ impl<'a> McpHeaders<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
+    use alloc::string::ToString;
+
+    // The reading of JSON-RPC bodies through a `Value` tree: the oracle of
+    // `calls_agree_with_the_value_tree_reading`.
+    fn read_calls_from_value(body: &[u8]) -> Result<Calls, RequestError> {
+        let value = json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
+        let string = |v: Option<&Value>| v.and_then(Value::as_str).map(String::from);
+        let one = |v: &Value| -> Result<(Option<Call>, Option<Value>), RequestError> {
+            let obj = v.as_object().ok_or(RequestError::UnreadableBody)?;
+            let id = obj
+                .get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned();
+            match obj.get("method") {
+                None => Ok((None, id)),
+                Some(Value::String(m)) => {
+                    let params = obj.get("params").and_then(Value::as_object);
+                    let call = Call {
+                        method: m.clone(),
+                        name: string(params.and_then(|p| p.get("name"))),
+                        uri: string(params.and_then(|p| p.get("uri"))),
+                    };
+                    Ok((Some(call), id))
+                }
+                Some(_) => Err(RequestError::UnreadableBody),
+            }
+        };
+        match &value {
+            Value::Array(items) if !items.is_empty() => {
+                let mut calls = Vec::new();
+                for item in items {
+                    calls.extend(one(item)?.0);
+                }
+                calls.sort_unstable();
+                calls.dedup();
+                Ok(Calls { calls, id: None })
+            }
+            Value::Array(_) => Err(RequestError::UnreadableBody),
+            v => {
+                let (call, id) = one(v)?;
+                Ok(Calls {
+                    calls: call.into_iter().collect(),
+                    id,
+                })
+            }
+        }
+    }
+
+    fn json_rpc_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("1".to_string()),
+            Just("-7".to_string()),
+            Just("2.5".to_string()),
+            Just("true".to_string()),
+            Just("\"tools/call\"".to_string()),
+            Just("\"whoami\"".to_string()),
+            Just("\"file:///a\"".to_string()),
+            Just("\"t\\u006fols/list\"".to_string()),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            let name = prop_oneof![
+                Just("\"method\""),
+                Just("\"params\""),
+                Just("\"name\""),
+                Just("\"uri\""),
+                Just("\"id\""),
+                Just("\"m\\u0065thod\""),
+                Just("\"jsonrpc\""),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((name, inner), 0..5).prop_map(|v| {
+                    let members: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn calls_agree_with_the_value_tree_reading(doc in json_rpc_text(), cut in 0usize..80) {
+            for doc in [doc.as_bytes(), doc.as_bytes().get(..cut).unwrap_or(doc.as_bytes())] {
+                proptest::prop_assert_eq!(read_calls(doc), read_calls_from_value(doc));
+            }
+        }
+    }
+
+    #[test]
+    fn calls_in_bodies() {
+        let calls = read_calls(
+            br#"{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///x","name":"n"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            calls,
+            Calls {
+                calls: alloc::vec![Call {
+                    method: "resources/read".into(),
+                    name: Some("n".into()),
+                    uri: Some("file:///x".into()),
+                }],
+                id: Some(Value::from("a")),
+            }
+        );
+        let batch = read_calls(br#"[{"method":"tools/list"},{"method":"tools/call","params":{"name":"a"}},{"id":1,"result":{}}]"#)
+            .unwrap();
+        assert_eq!((batch.calls.len(), batch.id), (2, None));
+        for bad in [
+            &b"[]"[..],
+            b"1",
+            b"[1]",
+            b"{\"method\":1}",
+            b"not json",
+            b"{\"method\":\"a\",\"method\":\"b\"}",
+            b"{\"id\":1,\"id\":2,\"method\":\"a\"}",
+            b"\xef\xbb\xbf{\"method\":\"a\"}",
+        ] {
+            assert_eq!(
+                read_calls(bad),
+                Err(RequestError::UnreadableBody),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn header_values_sep_2243() {
