@@ -172,6 +172,9 @@ impl KeyStore {
             Err(_) => KidMiss::Reject,
         };
         if miss == KidMiss::Reject {
+            // The policy may have deferred a fetch to the end of the cooldown: the task re-arms
+            // its timer from `poll_timeout`.
+            self.shared.wake.notify_one();
             return false;
         }
         if self.current().is_ok_and(|k| k.contains_kid(kid)) {

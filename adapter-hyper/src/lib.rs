@@ -262,6 +262,7 @@ pub struct AuthzBuilder {
     kid_wait: Duration,
     typ: TypPolicy,
     leeway_secs: Option<u64>,
+    max_lifetime: Option<Duration>,
     edit_metadata: Option<MetadataEdit>,
     require_keys: bool,
     public_paths: Vec<String>,
@@ -375,6 +376,14 @@ impl AuthzBuilder {
         self
     }
 
+    /// Refuse tokens that live longer than `max` (`exp − iat`, or `exp − now` without `iat`);
+    /// `None` (the default) sets no limit.
+    #[must_use]
+    pub fn max_token_lifetime(mut self, max: Option<Duration>) -> Self {
+        self.max_lifetime = max;
+        self
+    }
+
     /// Serves `path` without a token (exact match, any method), e.g. `/healthz` (repeatable).
     /// Everything else the layer wraps needs a valid token, except the metadata documents and
     /// the resource's CORS preflight.
@@ -408,8 +417,9 @@ impl AuthzBuilder {
             &self.policy,
         )
         .await?;
-        let mut config =
-            VerifierConfig::new(metadata.issuer(), self.resource.clone()).with_typ_policy(self.typ);
+        let mut config = VerifierConfig::new(metadata.issuer(), self.resource.clone())
+            .with_typ_policy(self.typ)
+            .with_max_lifetime_secs(self.max_lifetime.map(|d| d.as_secs()));
         if let Some(l) = self.leeway_secs {
             config = config.with_leeway_secs(l);
         }
@@ -469,6 +479,7 @@ impl Authz {
             kid_wait: Duration::from_secs(5),
             typ: TypPolicy::default(),
             leeway_secs: None,
+            max_lifetime: None,
             edit_metadata: None,
             require_keys: false,
             public_paths: Vec::new(),

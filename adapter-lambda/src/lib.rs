@@ -81,6 +81,7 @@ struct Shared {
     issuer: String,
     scopes: ScopePolicy,
     typ: TypPolicy,
+    max_lifetime_secs: Option<u64>,
     resource_name: Option<String>,
     resource_path: String,
     urls: PublicUrls,
@@ -106,6 +107,7 @@ pub struct LambdaAuthzBuilder {
     refresh: JwksRefreshConfig,
     cache: Option<TokenCacheLimits>,
     typ: TypPolicy,
+    max_lifetime_secs: Option<u64>,
     resource_name: Option<String>,
     keep_authorization: bool,
     public_paths: Vec<String>,
@@ -170,6 +172,14 @@ impl LambdaAuthzBuilder {
         self
     }
 
+    /// Refuse tokens that live longer than `max` (`exp − iat`, or `exp − now` without `iat`);
+    /// `None` (the default) sets no limit.
+    #[must_use]
+    pub fn max_token_lifetime(mut self, max: Option<std::time::Duration>) -> Self {
+        self.max_lifetime_secs = max.map(|d| d.as_secs());
+        self
+    }
+
     /// `resource_name` in the protected-resource metadata.
     #[must_use]
     pub fn resource_name(mut self, name: impl Into<String>) -> Self {
@@ -225,6 +235,7 @@ impl LambdaAuthzBuilder {
             issuer: metadata.issuer().to_owned(),
             scopes: self.scopes,
             typ: self.typ,
+            max_lifetime_secs: self.max_lifetime_secs,
             resource_name: self.resource_name,
             resource_path: self.resource_path,
             urls: self.urls,
@@ -281,6 +292,7 @@ impl LambdaAuthz {
             refresh: JwksRefreshConfig::default(),
             cache: Some(TokenCacheLimits::default()),
             typ: TypPolicy::default(),
+            max_lifetime_secs: None,
             resource_name: None,
             keep_authorization: false,
             public_paths: Vec::new(),
@@ -316,8 +328,9 @@ fn guard_for(shared: &Shared, view: &PublicView) -> Arc<Guard> {
     {
         return g;
     }
-    let config =
-        VerifierConfig::new(shared.issuer.clone(), resource.clone()).with_typ_policy(shared.typ);
+    let config = VerifierConfig::new(shared.issuer.clone(), resource.clone())
+        .with_typ_policy(shared.typ)
+        .with_max_lifetime_secs(shared.max_lifetime_secs);
     let mut guard = Guard::new(config, shared.scopes.clone());
     if let Some(name) = &shared.resource_name {
         guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));

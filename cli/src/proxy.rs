@@ -60,6 +60,10 @@ pub struct ProxyArgs {
     /// Accept tokens with typ JWT (authorization servers without RFC 9068 support).
     #[arg(long)]
     lenient_typ: bool,
+    /// Refuse access tokens that live longer than this (exp - iat, or exp - now without iat)
+    /// [default: no limit].
+    #[arg(long, value_name = "SECONDS")]
+    max_token_lifetime: Option<u64>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -90,6 +94,7 @@ struct FileConfig {
     allow_http_loopback: bool,
     #[serde(default)]
     lenient_typ: bool,
+    max_token_lifetime: Option<u64>,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
 }
@@ -117,6 +122,8 @@ pub struct ProxyConfig {
     pub allow_http_loopback: bool,
     /// Accept `typ: JWT` tokens.
     pub lenient_typ: bool,
+    /// The longest token lifetime accepted, in seconds.
+    pub max_token_lifetime: Option<u64>,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -200,6 +207,7 @@ impl ProxyArgs {
                 || file.allow_missing_registration,
             allow_http_loopback: self.allow_http_loopback || file.allow_http_loopback,
             lenient_typ: self.lenient_typ || file.lenient_typ,
+            max_token_lifetime: self.max_token_lifetime.or(file.max_token_lifetime),
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
                     .or(file.upstream_timeout)
@@ -347,6 +355,7 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         } else {
             TypPolicy::AccessToken
         })
+        .max_token_lifetime(config.max_token_lifetime.map(Duration::from_secs))
         .resource_metadata(move |m| match &name {
             Some(n) => m.with_resource_name(n.clone()),
             None => m,

@@ -36,6 +36,9 @@ pub struct VerifyArgs {
     /// Also accept `typ: JWT` or no `typ` (authorization servers without RFC 9068 support).
     #[arg(long)]
     lenient_typ: bool,
+    /// Refuse tokens that live longer than this (exp - iat, or exp - now without iat).
+    #[arg(long, value_name = "SECONDS")]
+    max_token_lifetime: Option<u64>,
     /// A scope the token must grant (repeatable).
     #[arg(long = "require-scope", value_name = "SCOPE")]
     require_scope: Vec<String>,
@@ -85,6 +88,7 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     };
     let config = VerifierConfig::new(args.issuer, args.resource)
         .with_leeway_secs(args.leeway)
+        .with_max_lifetime_secs(args.max_token_lifetime)
         .with_typ_policy(typ);
     let verifier = AccessTokenVerifier::new(config);
     let check = |token: &str| {

@@ -118,6 +118,15 @@ fn tokio_stream_from(
 
 /// Starts the development AS, the upstream and a proxy whose upstream path is `upstream_path`.
 async fn start(upstream_path: &str, timeout: Duration) -> Rig {
+    start_with(upstream_path, timeout, |_| {}).await
+}
+
+/// [`start`] with the proxy configuration edited.
+async fn start_with(
+    upstream_path: &str,
+    timeout: Duration,
+    edit: impl FnOnce(&mut ProxyConfig),
+) -> Rig {
     let (as_l, as_a) = listener().await;
     let (px_l, px_a) = listener().await;
     let (up_l, up_a) = listener().await;
@@ -145,9 +154,12 @@ async fn start(upstream_path: &str, timeout: Duration) -> Rig {
         allow_missing_registration: false,
         allow_http_loopback: true,
         lenient_typ: false,
+        max_token_lifetime: None,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
+    let mut config = config;
+    edit(&mut config);
     let built = proxy::build(&config).await.unwrap();
     tokio::spawn(async move { axum::serve(px_l, built.app).await });
     Rig {
@@ -486,6 +498,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allow_missing_registration: false,
         allow_http_loopback: true,
         lenient_typ: false,
+        max_token_lifetime: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -522,6 +535,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allow_missing_registration: false,
         allow_http_loopback: true,
         lenient_typ: false,
+        max_token_lifetime: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -536,4 +550,25 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
     ] {
         assert!(message.contains(expected), "{message}");
     }
+}
+
+#[tokio::test]
+async fn max_token_lifetime_refuses_long_lived_tokens() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.max_token_lifetime = Some(60)
+    })
+    .await;
+    // The development AS issues 15-minute tokens.
+    let token = rig
+        .auth
+        .mint("cli-test", "mcp:tools", &rig.resource)
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    let (status, headers, _) = send("GET", &rig.resource, &[("authorization", &auth)], b"").await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("the access token lives longer than this resource accepts"));
+    assert_eq!(rig.hits.load(Ordering::SeqCst), 0);
 }

@@ -182,6 +182,22 @@ fn lenient_typ_and_leeway_and_clock() {
 }
 
 #[test]
+fn max_token_lifetime() {
+    let f = fixture("lifetime");
+    let (token, _) = f.tokens.iter().find(|(_, e)| e == "valid").unwrap();
+    // The PyJWT token lives exactly one hour (iat 1700000000, exp 1700003600).
+    let out = run(&f, &["--max-token-lifetime", "3599", token]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_line(&out)["reason"], "lifetime_too_long");
+    assert_eq!(
+        run(&f, &["--max-token-lifetime", "3600", token])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
 fn unusable_inputs_exit_2_with_a_message() {
     let f = fixture("bad");
     let (token, _) = f.tokens.first().unwrap();

@@ -79,6 +79,7 @@ pub struct VerifierConfig {
     typ: TypPolicy,
     kid: KidPolicy,
     max_token_len: usize,
+    max_lifetime_secs: Option<u64>,
 }
 
 impl VerifierConfig {
@@ -94,6 +95,7 @@ impl VerifierConfig {
             typ: TypPolicy::default(),
             kid: KidPolicy::default(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_lifetime_secs: None,
         }
     }
 
@@ -130,6 +132,20 @@ impl VerifierConfig {
     pub fn with_max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;
         self
+    }
+
+    /// Refuse tokens that live longer than `secs`: `exp − iat`, or `exp − now` when the token
+    /// has no `iat` ([`TokenError::LifetimeTooLong`]). Off (`None`) by default; short-lived access
+    /// tokens (15–60 minutes) limit what a stolen token is worth.
+    #[must_use]
+    pub fn with_max_lifetime_secs(mut self, secs: Option<u64>) -> Self {
+        self.max_lifetime_secs = secs;
+        self
+    }
+
+    /// The longest token lifetime accepted, if any.
+    pub fn max_lifetime_secs(&self) -> Option<u64> {
+        self.max_lifetime_secs
     }
 
     /// The trusted issuer.
@@ -289,17 +305,24 @@ impl fmt::Debug for Principal {
     }
 }
 
-/// A `NumericDate` (RFC 7519 §2): a non-negative JSON number of seconds. Fractions round toward
-/// the stricter answer: `exp` down, `nbf`/`iat` up.
+/// The largest integer every JSON implementation represents exactly, 2^53 − 1
+/// ([RFC 7493 §2.2](https://www.rfc-editor.org/rfc/rfc7493#section-2.2)).
+pub const MAX_INTEROPERABLE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A `NumericDate` (RFC 7519 §2): a non-negative JSON number of seconds, at most 2^53 − 1 (the
+/// interoperable range of RFC 7493 §2.2: beyond it, parsers disagree on the value). Fractions
+/// round toward the stricter answer: `exp` down, `nbf`/`iat` up.
 fn numeric_date(
     member: Option<&Member<'_>>,
     round_up: bool,
 ) -> Result<Option<UnixTime>, TokenError> {
     match member {
         None => Ok(None),
-        Some(Member::U64(secs)) => Ok(Some(UnixTime::from_secs(*secs))),
-        Some(Member::F64(f)) if *f >= 0.0 => {
-            // `as` saturates, and floats past u64::MAX are "never" for exp, "never" for nbf.
+        Some(Member::U64(secs)) if *secs <= MAX_INTEROPERABLE_INTEGER => {
+            Ok(Some(UnixTime::from_secs(*secs)))
+        }
+        // 2^53 − 1 is exact as a float; anything above it is out of range.
+        Some(Member::F64(f)) if *f >= 0.0 && *f <= MAX_INTEROPERABLE_INTEGER as f64 => {
             let whole = *f as u64;
             let frac = f - whole as f64;
             let secs = if round_up && frac > 0.0 {
@@ -337,7 +360,8 @@ fn split_scopes(s: &str) -> impl Iterator<Item = &str> {
     s.split(' ').filter(|s| !s.is_empty())
 }
 
-/// `exp`, `nbf` and `iat` against `now`, with the configured leeway.
+/// `exp`, `nbf` and `iat` against `now`, with the configured leeway; the lifetime against the
+/// configured maximum.
 fn check_time(
     config: &VerifierConfig,
     now: UnixTime,
@@ -354,6 +378,12 @@ fn check_time(
     }
     if iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
         return Err(TokenError::IssuedInFuture);
+    }
+    if let Some(max) = config.max_lifetime_secs {
+        let from = iat.unwrap_or(now);
+        if exp.as_secs().saturating_sub(from.as_secs()) > max {
+            return Err(TokenError::LifetimeTooLong);
+        }
     }
     Ok(())
 }

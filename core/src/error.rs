@@ -108,7 +108,8 @@ pub enum TokenError {
     UnsupportedCrit,
     /// The header `typ` is not `at+jwt` (RFC 9068 §2.1), and the configuration is strict.
     InvalidTyp,
-    /// A registered claim has the wrong JSON type (a string `exp`, a numeric `iss`, …).
+    /// A registered claim has the wrong JSON type (a string `exp`, a numeric `iss`, …), or a
+    /// `NumericDate` outside 0 ..= 2^53 − 1.
     InvalidClaimType,
     /// The token has no `exp` claim.
     MissingExp,
@@ -126,6 +127,9 @@ pub enum TokenError {
     MissingAudience,
     /// `aud` does not name this resource.
     WrongAudience,
+    /// The token lives longer than the configured maximum (`exp − iat`, or `exp − now` without
+    /// `iat`).
+    LifetimeTooLong,
 }
 
 /// Why a JWK Set document was refused as a whole.
@@ -346,7 +350,7 @@ impl From<RequestError> for Error {
 
 impl TokenError {
     /// Every variant, in declaration order (for tests and documentation).
-    pub const ALL: [TokenError; 25] = [
+    pub const ALL: [TokenError; 26] = [
         Self::TooLarge,
         Self::Malformed,
         Self::InvalidBase64,
@@ -372,6 +376,7 @@ impl TokenError {
         Self::WrongIssuer,
         Self::MissingAudience,
         Self::WrongAudience,
+        Self::LifetimeTooLong,
     ];
 
     /// The stable snake_case name of this rejection.
@@ -402,6 +407,7 @@ impl TokenError {
             Self::WrongIssuer => "wrong_iss",
             Self::MissingAudience => "missing_aud",
             Self::WrongAudience => "wrong_aud",
+            Self::LifetimeTooLong => "lifetime_too_long",
         }
     }
 
@@ -433,6 +439,7 @@ impl TokenError {
             Self::WrongIssuer => "the access token issuer is not trusted",
             Self::MissingAudience => "the access token has no audience",
             Self::WrongAudience => "the access token is not meant for this resource",
+            Self::LifetimeTooLong => "the access token lives longer than this resource accepts",
         }
     }
 }

@@ -15,6 +15,15 @@
 //!   answer says whether to wait for a fetch or reject now; a flood of random `kid`s costs one
 //!   fetch per cooldown and a bounded negative cache.
 //!
+//! Key rotation: at most one fetch triggered by unknown `kid`s runs per cooldown. Outside the
+//! cooldown an unknown `kid` fetches at once (the request waits for it); inside it, the request
+//! is refused, and the `kid` schedules one deferred fetch at the moment the cooldown ends —
+//! one however many arrive, merged with any fetch that starts before then. A `kid` is only
+//! remembered as missing (the negative cache, which schedules nothing more) once a fetch that
+//! started after it was first seen has completed without it. So a key published at time `T` is
+//! accepted for every token arriving after `T + cooldown + fetch duration`, whatever happened
+//! before `T`, and a removed key stops verifying when the fetch that dropped it completes.
+//!
 //! The rule, as in `str0m`: after every `handle_*` call, drain `poll_fetch` and re-arm the timer
 //! from `poll_timeout`.
 //!
@@ -207,7 +216,12 @@ pub struct JwksRefresh {
     next_id: u64,
     consecutive_failures: u32,
     last_failure: Option<FetchFailure>,
+    /// When the last fetch triggered by an unknown `kid` started (the cooldown runs from it).
     last_kid_fetch: Option<UnixTime>,
+    /// The fetch scheduled for the end of the cooldown by `kid`s seen during it.
+    deferred_at: Option<UnixTime>,
+    /// Unknown `kid`s no fetch has answered yet, with when each was first seen (bounded).
+    pending: BTreeMap<String, UnixTime>,
     negative: BTreeMap<String, UnixTime>,
     negative_order: VecDeque<(String, UnixTime)>,
     generation: u64,
@@ -229,6 +243,8 @@ impl JwksRefresh {
             consecutive_failures: 0,
             last_failure: None,
             last_kid_fetch: None,
+            deferred_at: None,
+            pending: BTreeMap::new(),
             negative: BTreeMap::new(),
             negative_order: VecDeque::new(),
             generation: 0,
@@ -271,9 +287,14 @@ impl JwksRefresh {
         self.in_flight.as_ref().map(|f| f.id)
     }
 
-    /// How many unknown `kid`s are remembered.
+    /// How many unknown `kid`s are remembered as missing.
     pub fn negative_cache_len(&self) -> usize {
         self.negative.len()
+    }
+
+    /// When the fetch deferred to the end of the kid-miss cooldown is due, if one is scheduled.
+    pub fn deferred_fetch(&self) -> Option<UnixTime> {
+        self.deferred_at
     }
 
     fn expire_in_flight(&mut self, now: UnixTime) {
@@ -291,14 +312,21 @@ impl JwksRefresh {
         if self.in_flight.is_some() || now < self.retry_at {
             return None;
         }
-        let due = self.keys.is_none() || self.urgent || now >= self.refresh_at;
+        let deferred_due = self.deferred_at.is_some_and(|at| now >= at);
+        let due = self.keys.is_none() || self.urgent || now >= self.refresh_at || deferred_due;
         if !due {
             return None;
+        }
+        if deferred_due {
+            // The deferred fetch is kid-triggered: a new cooldown starts with it.
+            self.last_kid_fetch = Some(now);
         }
         let id = self.next_id;
         self.next_id += 1;
         self.fetches += 1;
         self.urgent = false;
+        // Whatever started it, this fetch answers every kid seen so far.
+        self.deferred_at = None;
         self.in_flight = Some(InFlight { id, started: now });
         Some(FetchRequest { id })
     }
@@ -312,7 +340,8 @@ impl JwksRefresh {
         let due = if self.keys.is_none() || self.urgent {
             UnixTime::EPOCH
         } else {
-            self.refresh_at
+            self.deferred_at
+                .map_or(self.refresh_at, |at| at.min(self.refresh_at))
         };
         Some(due.max(self.retry_at))
     }
@@ -365,6 +394,7 @@ impl JwksRefresh {
                 return Err(why);
             }
         };
+        let started = self.in_flight.as_ref().map_or(now, |f| f.started);
         self.in_flight = None;
         let ttl = self.ttl(now, response);
         // Refresh ahead of expiry (at 80 % of the freshness) so requests never wait for it.
@@ -381,6 +411,23 @@ impl JwksRefresh {
             .collect();
         self.negative_order
             .retain(|(kid, _)| self.negative.contains_key(kid));
+        // Kids seen before this fetch started are answered: missing now means missing. Kids
+        // first seen while it ran may have been published after the server answered: they keep
+        // a deferred fetch.
+        let pending = core::mem::take(&mut self.pending);
+        for (kid, seen) in pending {
+            if set.contains_kid(&kid) {
+                continue;
+            }
+            if seen <= started {
+                self.remember_unknown(now, &kid);
+            } else {
+                self.pending.insert(kid, seen);
+            }
+        }
+        if !self.pending.is_empty() {
+            self.defer(now);
+        }
         let changed = self.keys.as_deref() != Some(&set);
         if changed {
             self.generation += 1;
@@ -473,7 +520,7 @@ impl JwksRefresh {
         self.keys.as_deref()
     }
 
-    /// A request's token names `kid`, which the current set lacks.
+    /// A request's token names `kid`, which the current set lacks (see the module docs).
     pub fn handle_unknown_kid(&mut self, now: UnixTime, kid: &str) -> KidMiss {
         self.expire_in_flight(now);
         if self.keys.as_ref().is_some_and(|k| k.contains_kid(kid)) {
@@ -481,21 +528,48 @@ impl JwksRefresh {
             return KidMiss::AwaitFetch;
         }
         if self.in_flight.is_some() || self.urgent {
+            self.note_pending(now, kid);
             return KidMiss::AwaitFetch;
-        }
-        if self.negative.get(kid).is_some_and(|until| now < *until) {
-            return KidMiss::Reject;
         }
         let cooling = self
             .last_kid_fetch
             .is_some_and(|at| now < at.saturating_add(self.config.kid_miss_cooldown));
-        if cooling || now < self.retry_at {
-            self.remember_unknown(now, kid);
-            return KidMiss::Reject;
+        if !cooling && now >= self.retry_at {
+            // Outside the cooldown every unknown kid fetches, even one a fetch missed before:
+            // the key may have been published since.
+            self.last_kid_fetch = Some(now);
+            self.urgent = true;
+            self.note_pending(now, kid);
+            return KidMiss::AwaitFetch;
         }
-        self.last_kid_fetch = Some(now);
-        self.urgent = true;
-        KidMiss::AwaitFetch
+        // Inside the cooldown (or the failure backoff): refused now; a kid that no fetch has
+        // answered yet gets the fetch at the end of the cooldown.
+        let known_missing = self.negative.get(kid).is_some_and(|until| now < *until);
+        if !known_missing {
+            self.note_pending(now, kid);
+            self.defer(now);
+        }
+        KidMiss::Reject
+    }
+
+    /// Schedules the deferred fetch at the end of the cooldown (or of the failure backoff),
+    /// unless one is scheduled already.
+    fn defer(&mut self, now: UnixTime) {
+        if self.deferred_at.is_none() {
+            let cooldown_end = self
+                .last_kid_fetch
+                .map_or(now, |at| at.saturating_add(self.config.kid_miss_cooldown));
+            self.deferred_at = Some(cooldown_end.max(self.retry_at).max(now));
+        }
+    }
+
+    /// Remembers `kid` as unanswered, from when it was first seen (bounded like the negative
+    /// cache: past the bound a kid is not remembered, but its deferred fetch still runs).
+    fn note_pending(&mut self, now: UnixTime, kid: &str) {
+        if self.pending.contains_key(kid) || self.pending.len() >= self.config.negative_cache_size {
+            return;
+        }
+        self.pending.insert(String::from(kid), now);
     }
 
     fn remember_unknown(&mut self, now: UnixTime, kid: &str) {

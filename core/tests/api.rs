@@ -28,5 +28,7 @@ mod properties;
 mod rejections;
 #[path = "api/rfc_examples.rs"]
 mod rfc_examples;
+#[path = "api/rotation.rs"]
+mod rotation;
 #[path = "api/wycheproof.rs"]
 mod wycheproof;

@@ -2,7 +2,7 @@
 //! slow and broken answers.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use axum::Router;
@@ -155,4 +155,61 @@ async fn no_store_does_not_mean_a_fetch_per_request() {
     }
     // no-store means the 5-minute floor, not one fetch per request.
     assert_eq!(double.fetches(), 1);
+}
+
+/// Two rotations within one kid-miss cooldown (add k2; then add k3 and drop k1), against the
+/// real driver task and sockets: k3 is refused while the cooldown runs, accepted from the fetch
+/// the policy deferred to its end, and k1 tokens (fresh and cached) are refused from then on.
+#[tokio::test]
+async fn two_rotations_within_one_cooldown() {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let mut refresh = mcp_authz_core::JwksRefreshConfig::default();
+    refresh.kid_miss_cooldown = 2;
+    let authz = authz_with(&double, &resource, |b| b.refresh(refresh)).await;
+    serve(&authz, listener).await;
+    // k1 (the double's P-256 key): a token verified once is in the cache.
+    let k1_cached = double.token(&resource, "mcp:tools");
+    assert_eq!(post_with(&resource, &k1_cached).await.0, 200);
+    // Rotation 1: k2 published and used; one fetch.
+    let k2 = new_ed25519();
+    double.set(|k| k.keys.push(ed_jwk(&k2, "k2")));
+    let t2 = sign_eddsa(&k2, "k2", &double.claims(&resource, "mcp:tools"));
+    assert_eq!(post_with(&resource, &t2).await.0, 200);
+    assert_eq!(double.fetches(), 2);
+    // Rotation 2, inside the cooldown: k3 in, k1 out.
+    let k3 = new_ed25519();
+    double.set(|k| {
+        k.keys.push(ed_jwk(&k3, "k3"));
+        k.keys.retain(|j| j["kid"] != "p256");
+    });
+    let rotated = Instant::now();
+    let t3 = sign_eddsa(&k3, "k3", &double.claims(&resource, "mcp:tools"));
+    let (status, headers) = post_with(&resource, &t3).await;
+    assert_eq!(status, 401, "refused while the cooldown runs");
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("the access token key is unknown"));
+    // k3 is accepted from the fetch at the end of the cooldown; nothing else triggers it.
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if post_with(&resource, &t3).await.0 == 200 {
+            break;
+        }
+        assert!(
+            rotated.elapsed() < Duration::from_secs(10),
+            "k3 never accepted"
+        );
+    }
+    eprintln!(
+        "k3 accepted {:?} after the rotation (cooldown 2 s)",
+        rotated.elapsed()
+    );
+    assert_eq!(double.fetches(), 3, "one fetch for the second rotation");
+    // From that fetch on, k1 is gone: fresh and cached tokens alike.
+    assert_eq!(post_with(&resource, &k1_cached).await.0, 401);
+    let k1_fresh = double.token(&resource, "mcp:tools");
+    assert_eq!(post_with(&resource, &k1_fresh).await.0, 401);
+    assert_eq!(post_with(&resource, &t2).await.0, 200);
 }

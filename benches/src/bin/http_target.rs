@@ -70,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allow_missing_registration: false,
         allow_http_loopback: true,
         lenient_typ: false,
+        max_token_lifetime: None,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

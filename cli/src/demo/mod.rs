@@ -105,6 +105,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         allow_missing_registration: false,
         allow_http_loopback: true,
         lenient_typ: false,
+        max_token_lifetime: None,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

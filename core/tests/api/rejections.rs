@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
+/// The common verifier, with a maximum lifetime (one day) that the valid token is well within.
 fn verify(token: &str) -> Result<mcp_authz_core::Principal, Error> {
-    verifier().verify(token, &jwks(), NOW)
+    let config = VerifierConfig::new(ISSUER, RESOURCE).with_max_lifetime_secs(Some(86_400));
+    AccessTokenVerifier::new(config).verify(token, &jwks(), NOW)
 }
 
 fn reason_of(token: &str) -> TokenError {
@@ -287,6 +289,52 @@ fn cases() -> Vec<(&'static str, String, TokenError)> {
             "negative exp",
             forge(&h, &with_claim("exp", json!(-1))),
             TokenError::InvalidClaimType,
+        ),
+        (
+            "exp past 2^53 - 1",
+            forge(&h, &with_claim("exp", json!(9_007_199_254_740_992u64))),
+            TokenError::InvalidClaimType,
+        ),
+        (
+            "exp = u64::MAX",
+            forge(&h, &with_claim("exp", json!(u64::MAX))),
+            TokenError::InvalidClaimType,
+        ),
+        (
+            "exp past u64::MAX, a float",
+            forge_raw(
+                "ES256",
+                &serde_json::to_vec(&h).unwrap(),
+                serde_json::to_string(&c)
+                    .unwrap()
+                    .replace(&format!("\"exp\":{}", IAT + 3600), "\"exp\":1e300")
+                    .as_bytes(),
+            ),
+            TokenError::InvalidClaimType,
+        ),
+        (
+            "nbf past 2^53 - 1",
+            forge(&h, &with_claim("nbf", json!(9.1e15))),
+            TokenError::InvalidClaimType,
+        ),
+        (
+            "iat past 2^53 - 1",
+            forge(&h, &with_claim("iat", json!(1u64 << 60))),
+            TokenError::InvalidClaimType,
+        ),
+        (
+            "lives two days",
+            forge(&h, &with_claim("exp", json!(IAT + 2 * 86_400))),
+            TokenError::LifetimeTooLong,
+        ),
+        (
+            "no iat, expires in two days",
+            forge(&h, &{
+                let mut c = without_claim("iat");
+                c["exp"] = json!(NOW.as_secs() + 2 * 86_400);
+                c
+            }),
+            TokenError::LifetimeTooLong,
         ),
         (
             "numeric iss",
@@ -704,4 +752,24 @@ fn claims_beyond_the_accessors_are_kept_as_the_token_carried_them() {
     let q = verifier().verify(&escaped, &jwks(), NOW).unwrap();
     assert_eq!(q.subject(), Some("us\u{e9}r-1"));
     assert_eq!(q.claims(), p.claims());
+}
+
+#[test]
+fn claim_range_and_lifetime_boundaries() {
+    let h = header("ES256");
+    // 2^53 - 1 is the last NumericDate in range; with no lifetime limit such a token is valid.
+    let far = forge(&h, &with_claim("exp", json!(9_007_199_254_740_991u64)));
+    assert!(verifier().verify(&far, &jwks(), NOW).is_ok());
+    assert_eq!(reason_of(&far), TokenError::LifetimeTooLong);
+    // Exactly the maximum lifetime is accepted; one second more is not.
+    let config = VerifierConfig::new(ISSUER, RESOURCE).with_max_lifetime_secs(Some(3600));
+    let v = AccessTokenVerifier::new(config);
+    assert!(v.verify(&valid_token("ES256"), &jwks(), NOW).is_ok());
+    let longer = forge(&h, &with_claim("exp", json!(IAT + 3601)));
+    assert_eq!(
+        v.verify(&longer, &jwks(), NOW).unwrap_err(),
+        Error::InvalidToken(TokenError::LifetimeTooLong)
+    );
+    // Off by default.
+    assert!(verifier().verify(&longer, &jwks(), NOW).is_ok());
 }
