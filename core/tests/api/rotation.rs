@@ -290,7 +290,7 @@ fn arrivals() -> impl Strategy<Value = Vec<(u64, Arrival)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// For every arrival pattern:
     /// - a key published at `T` is accepted for every token arriving after
@@ -308,19 +308,23 @@ proptest! {
         // A key that stays, so the set is never empty (an empty set is refused as unusable).
         let stable = ("stable".to_owned(), jwk("stable"));
         let mut sim = Sim::new(vec![stable, ("old".into(), old)], fetch_secs);
-        let mut new_jwk = Some(new);
-        let mut dropped = false;
+        // The server's changes happen at their instants, between the arrivals.
+        let mut changes = vec![(publish_at, Some(new)), (drop_at, None)];
+        changes.sort_by_key(|(t, _)| *t);
+        let mut changes = changes.into_iter().peekable();
         for (t, arrival) in &pattern {
-            sim.advance_to(*t);
-            if sim.now >= publish_at {
-                if let Some(j) = new_jwk.take() {
-                    sim.publish("new", j);
+            while let Some((at, _)) = changes.peek() {
+                if at > t {
+                    break;
+                }
+                let (at, change) = changes.next().unwrap();
+                sim.advance_to(at);
+                match change {
+                    Some(jwk) => sim.publish("new", jwk),
+                    None => sim.drop_key("old"),
                 }
             }
-            if sim.now >= drop_at && !dropped {
-                sim.drop_key("old");
-                dropped = true;
-            }
+            sim.advance_to(*t);
             match arrival {
                 // Before `publish_at` both are a guess of the next kid.
                 Arrival::New | Arrival::GuessNew => sim.request("new"),
