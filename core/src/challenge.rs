@@ -94,7 +94,7 @@ fn is_token68_char(b: u8) -> bool {
 }
 
 /// Whether an `application/x-www-form-urlencoded` body has an `access_token` parameter
-/// (RFC 6750 §2.2), for [`crate::decision::Request::form_access_token`].
+/// (RFC 6750 §2.2): the exchange reads a form body for this.
 pub fn form_has_access_token(body: &[u8]) -> bool {
     core::str::from_utf8(body).is_ok_and(query_has_access_token)
 }

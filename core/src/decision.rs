@@ -4,7 +4,7 @@
 //!
 //! A [`Guard`] holds the verifier, the [`ScopePolicy`], the RFC 9728 document and the paths that
 //! are public. Per request, an adapter describes the request head in a [`Request`] and drives an
-//! [`Exchange`](crate::exchange::Exchange) started by [`Guard::exchange`]: deny by default, every
+//! [`Exchange`] started by [`Guard::exchange`]: deny by default, every
 //! path the guard wraps needs a valid token with the base scopes, except the protected-resource
 //! metadata documents, the CORS preflight of the resource, and the paths declared public with
 //! [`Guard::with_public_path`].
