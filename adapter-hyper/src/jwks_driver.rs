@@ -171,7 +171,7 @@ impl KeyStore {
             Ok(mut p) => p.handle_unknown_kid(now(), kid),
             Err(_) => KidMiss::Reject,
         };
-        if miss == KidMiss::Reject {
+        if miss != KidMiss::AwaitFetch {
             // The policy may have deferred a fetch to the end of the cooldown: the task re-arms
             // its timer from `poll_timeout`.
             self.shared.wake.notify_one();
@@ -266,8 +266,12 @@ async fn run_due_fetch(shared: &Shared) -> bool {
 async fn background(shared: Weak<Shared>) {
     loop {
         let Some(s) = shared.upgrade() else { return };
+        // Woken by the timer or a request: let the policy see the time first.
+        if let Ok(mut p) = s.policy.lock() {
+            p.handle_timeout(now());
+        }
         while run_due_fetch(&s).await {}
-        let wake_at = s.policy.lock().ok().and_then(|p| p.poll_timeout());
+        let wake_at = s.policy.lock().ok().map(|p| p.poll_timeout());
         let sleep = match wake_at {
             Some(at) => Duration::from_secs(at.as_secs().saturating_sub(now().as_secs()).max(1)),
             None => Duration::from_secs(60),

@@ -64,10 +64,10 @@ fn pieces(c: &mut Criterion) {
     use std::cell::RefCell;
 
     use mcp_authz_core::as_metadata::{validate, MetadataPolicy};
-    use mcp_authz_core::decision::{Guard, KeyState, Request, ScopePolicy};
     use mcp_authz_core::exchange::Step;
     use mcp_authz_core::token_cache::PrincipalCache;
     use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
+    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
     use mcp_authz_core::{JwkSet, JwksLimits, VerifierConfig};
 
     let (verifier, keys, now, cases) = fixtures();

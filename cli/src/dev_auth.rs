@@ -65,9 +65,10 @@ pub fn run(args: DevAuthArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let stop = crate::proxy::shutdown_signal();
         println!("{issuer}");
         match axum::serve(listener, server.router())
-            .with_graceful_shutdown(crate::proxy::shutdown_signal())
+            .with_graceful_shutdown(stop)
             .await
         {
             Ok(()) => ExitCode::SUCCESS,

@@ -403,27 +403,39 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
     Ok(Proxy { app, authz })
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves when SIGINT or SIGTERM arrives. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that comes right after start-up (before the
+/// server awaits it) still means a graceful stop rather than the default kill. Call it inside
+/// the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = recv(int) => {}
+                _ = recv(term) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!(target: "mcp_authz", "shutting down: finishing in-flight requests");
     }
-    tracing::info!(target: "mcp_authz", "shutting down: finishing in-flight requests");
 }
 
 /// `mcp-authz proxy`: resolve the configuration, start, serve until SIGINT/SIGTERM.
@@ -458,6 +470,8 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
                 return std::process::ExitCode::from(2);
             }
         };
+        // Handlers before the start line: a signal right after it is a graceful stop.
+        let stop = shutdown_signal();
         eprintln!(
             "mcp-authz proxy: {} -> {} (authorization server {})",
             config.resource,
@@ -465,7 +479,7 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
             proxy.authz.authorization_server().issuer()
         );
         match axum::serve(listener, proxy.app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(stop)
             .await
         {
             Ok(()) => std::process::ExitCode::SUCCESS,

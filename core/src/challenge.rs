@@ -15,8 +15,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::decision::Response;
 use crate::error::{Error, RequestError};
+use crate::http_message::Response;
 
 /// `WWW-Authenticate` and the CORS headers every challenge carries, so browser-based MCP clients
 /// can read the challenge.

@@ -10,6 +10,42 @@
 
 use core::fmt;
 
+/// Declares a reason enum from one list: each variant with its stable reason name and its fixed
+/// description. The list is the only place a variant is named, so `ALL`, `reason` and
+/// `description` cannot miss one (the generated matches are exhaustive).
+macro_rules! reasons {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $reason:literal, $description:literal; )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+        }
+
+        impl $name {
+            /// Every variant, in declaration order (generated from the declaration).
+            pub const ALL: &'static [$name] = &[$( Self::$variant, )*];
+
+            /// The stable snake_case name of this rejection.
+            pub fn reason(&self) -> &'static str {
+                match self {
+                    $( Self::$variant => $reason, )*
+                }
+            }
+
+            /// A fixed human-readable description (suitable for `error_description`).
+            pub fn description(&self) -> &'static str {
+                match self {
+                    $( Self::$variant => $description, )*
+                }
+            }
+        }
+    };
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// Variants nest a per-area enum (`Copy + PartialEq`), so tests can `assert_eq!` an exact reason.
@@ -37,126 +73,133 @@ pub enum Error {
     },
 }
 
-/// Why a request was refused as malformed (RFC 6750 `invalid_request`).
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RequestError {
-    /// More than one `Authorization` header.
-    MultipleAuthorizationHeaders,
-    /// One `Authorization` header with several credentials (`Bearer a,Bearer b`, as API Gateway
-    /// joins duplicate headers).
-    MultipleCredentials,
-    /// The `Authorization: Bearer` value is not a token68 (RFC 7235 §2.1).
-    MalformedAuthorization,
-    /// An `access_token` query parameter (RFC 6750 §2.3): MCP forbids it.
-    TokenInQuery,
-    /// An `access_token` form-body parameter (RFC 6750 §2.2): MCP forbids it.
-    TokenInBody,
-    /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body (MCP 2026-07-28,
-    /// Streamable HTTP: JSON-RPC error `-32020`, HeaderMismatch).
-    McpHeaderMismatch,
-    /// The JSON-RPC body is needed to decide the scopes and is not a JSON-RPC request.
-    UnreadableBody,
-    /// An `Mcp-Method` or `Mcp-Name` header is repeated, holds bytes that are not visible ASCII,
-    /// or is a `=?base64?…?=` value that is not canonical base64 of UTF-8 (SEP-2243).
-    InvalidMcpHeader,
-    /// The scope policy must read the body, and its `Content-Type` is absent or not JSON
-    /// (`application/json` or `…+json`), e.g. a form, `text/plain` or multipart (HTTP 415).
-    UnsupportedMediaType,
-    /// The scope policy must read the body, and it has a `Content-Encoding` other than
-    /// `identity` (HTTP 415, [RFC 9110 §15.5.16](https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16)).
-    UnsupportedContentEncoding,
-    /// More than one `Content-Type` header: which one the server reads is anybody's guess.
-    MultipleContentTypes,
-    /// The body the scope policy must read is larger than the configured maximum (HTTP 413).
-    BodyTooLarge,
+reasons! {
+    /// Why a request was refused as malformed (RFC 6750 `invalid_request`).
+    #[non_exhaustive]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RequestError {
+        /// More than one `Authorization` header.
+        MultipleAuthorizationHeaders => "multiple_authorization_headers", "more than one Authorization header";
+        /// One `Authorization` header with several credentials (`Bearer a,Bearer b`, as API Gateway
+        /// joins duplicate headers).
+        MultipleCredentials => "multiple_credentials", "more than one credential in the Authorization header";
+        /// The `Authorization: Bearer` value is not a token68 (RFC 7235 §2.1).
+        MalformedAuthorization => "malformed_authorization", "the Authorization header is malformed";
+        /// An `access_token` query parameter (RFC 6750 §2.3): MCP forbids it.
+        TokenInQuery => "token_in_query", "access tokens are accepted only in the Authorization header";
+        /// An `access_token` form-body parameter (RFC 6750 §2.2): MCP forbids it.
+        TokenInBody => "token_in_body", "access tokens are accepted only in the Authorization header";
+        /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body (MCP 2026-07-28,
+        /// Streamable HTTP: JSON-RPC error `-32020`, HeaderMismatch).
+        McpHeaderMismatch => "mcp_header_mismatch", "the MCP request headers contradict the request body";
+        /// The JSON-RPC body is needed to decide the scopes and is not a JSON-RPC request.
+        UnreadableBody => "unreadable_body", "the request body is not a JSON-RPC request";
+        /// An `Mcp-Method` or `Mcp-Name` header is repeated, holds bytes that are not visible ASCII,
+        /// or is a `=?base64?…?=` value that is not canonical base64 of UTF-8 (SEP-2243).
+        InvalidMcpHeader => "invalid_mcp_header", "an MCP request header is repeated or not a valid value";
+        /// The scope policy must read the body, and its `Content-Type` is absent or not JSON
+        /// (`application/json` or `…+json`), e.g. a form, `text/plain` or multipart (HTTP 415).
+        UnsupportedMediaType => "unsupported_media_type", "the request body must be application/json";
+        /// The scope policy must read the body, and it has a `Content-Encoding` other than
+        /// `identity` (HTTP 415, [RFC 9110 §15.5.16](https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16)).
+        UnsupportedContentEncoding => "unsupported_content_encoding", "the request body must not be content-encoded";
+        /// More than one `Content-Type` header: which one the server reads is anybody's guess.
+        MultipleContentTypes => "multiple_content_types", "more than one Content-Type header";
+        /// The body the scope policy must read is larger than the configured maximum (HTTP 413).
+        BodyTooLarge => "body_too_large", "the request body is too large";
+    }
 }
 
-/// Why an access token was rejected. Every variant maps to RFC 6750 `invalid_token`.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenError {
-    /// The token is longer than the configured maximum (checked before any decoding).
-    TooLarge,
-    /// Not a JWS in compact serialization: not exactly three non-empty dot-separated parts.
-    Malformed,
-    /// A part is not canonical unpadded base64url (padding, whitespace, non-zero trailing bits).
-    InvalidBase64,
-    /// The header or the claims are not a JSON object (or not UTF-8, or too deeply nested).
-    InvalidJson,
-    /// A JSON object in the header or the claims repeats a member name.
-    DuplicateMember,
-    /// A header parameter is missing or has the wrong JSON type (`alg`, `kid`, `typ`, `crit`).
-    InvalidHeader,
-    /// `alg` is `none` (in any letter case): unsecured JWS are never accepted.
-    AlgNone,
-    /// `alg` names an algorithm this crate never accepts (`HS256`, `ES512`, `RSA-OAEP`, …).
-    UnsupportedAlg,
-    /// `alg` is supported, but the verifier's configuration does not allow it.
-    AlgNotAllowed,
-    /// The header has no `kid`, and the configuration requires one (or several keys fit).
-    MissingKid,
-    /// No key in the key set has the token's `kid` (the caller may refresh the set).
-    UnknownKid,
-    /// Several keys in the set have the token's `kid` and fit its `alg`.
-    AmbiguousKid,
-    /// The key named by `kid` does not fit the token's `alg` (type, curve, or the key's own `alg`).
-    KeyAlgMismatch,
-    /// The signature does not verify with the selected key.
-    InvalidSignature,
-    /// The header has a `crit` parameter naming an extension this crate does not understand.
-    UnsupportedCrit,
-    /// The header `typ` is not `at+jwt` (RFC 9068 §2.1), and the configuration is strict.
-    InvalidTyp,
-    /// A registered claim has the wrong JSON type (a string `exp`, a numeric `iss`, …), or a
-    /// `NumericDate` outside 0 ..= 2^53 − 1.
-    InvalidClaimType,
-    /// The token has no `exp` claim.
-    MissingExp,
-    /// `exp` is in the past (beyond the leeway).
-    Expired,
-    /// `nbf` is in the future (beyond the leeway).
-    NotYetValid,
-    /// `iat` is in the future (beyond the leeway).
-    IssuedInFuture,
-    /// The token has no `iss` claim.
-    MissingIssuer,
-    /// `iss` is not exactly the configured issuer.
-    WrongIssuer,
-    /// The token has no `aud` claim.
-    MissingAudience,
-    /// `aud` does not name this resource.
-    WrongAudience,
-    /// The token lives longer than the configured maximum (`exp − iat`, or `exp − now` without
-    /// `iat`).
-    LifetimeTooLong,
+reasons! {
+    /// Why an access token was rejected. Every variant maps to RFC 6750 `invalid_token`.
+    #[non_exhaustive]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum TokenError {
+        /// The token is longer than the configured maximum (checked before any decoding).
+        TooLarge => "token_too_large", "the access token is too large";
+        /// Not a JWS in compact serialization: not exactly three non-empty dot-separated parts.
+        Malformed => "malformed_jws", "the access token is not a compact JWS";
+        /// A part is not canonical unpadded base64url (padding, whitespace, non-zero trailing bits).
+        InvalidBase64 => "invalid_base64", "the access token is not canonical base64url";
+        /// The header or the claims are not a JSON object (or not UTF-8, or too deeply nested).
+        InvalidJson => "invalid_json", "the access token header or claims are not a JSON object";
+        /// A JSON object in the header or the claims repeats a member name.
+        DuplicateMember => "duplicate_member", "the access token repeats a JSON member";
+        /// A header parameter is missing or has the wrong JSON type (`alg`, `kid`, `typ`, `crit`).
+        InvalidHeader => "invalid_header", "the access token header is invalid";
+        /// `alg` is `none` (in any letter case): unsecured JWS are never accepted.
+        AlgNone => "alg_none", "unsecured access tokens are not accepted";
+        /// `alg` names an algorithm this crate never accepts (`HS256`, `ES512`, `RSA-OAEP`, …).
+        UnsupportedAlg => "unsupported_alg", "the access token algorithm is not supported";
+        /// `alg` is supported, but the verifier's configuration does not allow it.
+        AlgNotAllowed => "alg_not_allowed", "the access token algorithm is not allowed";
+        /// The header has no `kid`, and the configuration requires one (or several keys fit).
+        MissingKid => "missing_kid", "the access token does not identify its key";
+        /// No key in the key set has the token's `kid` (the caller may refresh the set).
+        UnknownKid => "unknown_kid", "the access token key is unknown";
+        /// Several keys in the set have the token's `kid` and fit its `alg`.
+        AmbiguousKid => "ambiguous_kid", "the access token key is ambiguous";
+        /// The key named by `kid` does not fit the token's `alg` (type, curve, or the key's own `alg`).
+        KeyAlgMismatch => "key_alg_mismatch", "the access token key does not fit its algorithm";
+        /// The signature does not verify with the selected key.
+        InvalidSignature => "invalid_signature", "the access token signature is invalid";
+        /// The header has a `crit` parameter naming an extension this crate does not understand.
+        UnsupportedCrit => "unsupported_crit", "the access token has an unsupported critical header";
+        /// The header `typ` is not `at+jwt` (RFC 9068 §2.1), and the configuration is strict.
+        InvalidTyp => "invalid_typ", "the token is not a JWT access token";
+        /// A registered claim has the wrong JSON type (a string `exp`, a numeric `iss`, …), or a
+        /// `NumericDate` outside 0 ..= 2^53 − 1.
+        InvalidClaimType => "invalid_claim_type", "an access token claim has the wrong type";
+        /// The token has no `exp` claim.
+        MissingExp => "missing_exp", "the access token has no expiry";
+        /// `exp` is in the past (beyond the leeway).
+        Expired => "expired", "the access token expired";
+        /// `nbf` is in the future (beyond the leeway).
+        NotYetValid => "not_yet_valid", "the access token is not valid yet";
+        /// `iat` is in the future (beyond the leeway).
+        IssuedInFuture => "issued_in_future", "the access token was issued in the future";
+        /// The token has no `iss` claim.
+        MissingIssuer => "missing_iss", "the access token has no issuer";
+        /// `iss` is not exactly the configured issuer.
+        WrongIssuer => "wrong_iss", "the access token issuer is not trusted";
+        /// The token has no `aud` claim.
+        MissingAudience => "missing_aud", "the access token has no audience";
+        /// `aud` does not name this resource.
+        WrongAudience => "wrong_aud", "the access token is not meant for this resource";
+        /// The token lives longer than the configured maximum (`exp − iat`, or `exp − now` without
+        /// `iat`).
+        LifetimeTooLong => "lifetime_too_long", "the access token lives longer than this resource accepts";
+    }
 }
 
-/// Why a JWK Set document was refused as a whole.
-///
-/// Single keys that cannot be used are skipped, not refused: see
-/// [`SkippedKey`](crate::jose::jwk::SkippedKey).
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JwksError {
-    /// The document is larger than the configured maximum.
-    TooLarge,
-    /// The document holds more keys than the configured maximum.
-    TooManyKeys,
-    /// The document is not JSON, or not a JSON object.
-    InvalidJson,
-    /// A JSON object in the document repeats a member name.
-    DuplicateMember,
-    /// The document has no `keys` array, or an element of it is not an object.
-    NotAJwkSet,
-    /// A key carries private or symmetric key material (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`,
-    /// `k`). The whole set is refused: whoever published it has leaked a signing secret.
-    PrivateKeyMaterial,
+reasons! {
+    /// Why a JWK Set document was refused as a whole.
+    ///
+    /// Single keys that cannot be used are skipped, not refused: see
+    /// [`SkippedKey`](crate::jose::jwk::SkippedKey).
+    #[non_exhaustive]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum JwksError {
+        /// The document is larger than the configured maximum.
+        TooLarge => "jwks_too_large", "the JWK Set is larger than allowed";
+        /// The document holds more keys than the configured maximum.
+        TooManyKeys => "jwks_too_many_keys", "the JWK Set holds more keys than allowed";
+        /// The document is not JSON, or not a JSON object.
+        InvalidJson => "jwks_invalid_json", "the JWK Set is not a JSON object";
+        /// A JSON object in the document repeats a member name.
+        DuplicateMember => "jwks_duplicate_member", "the JWK Set repeats a JSON member";
+        /// The document has no `keys` array, or an element of it is not an object.
+        NotAJwkSet => "jwks_not_a_jwk_set", "the document has no \"keys\" array of objects";
+        /// A key carries private or symmetric key material (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`,
+        /// `k`). The whole set is refused: whoever published it has leaked a signing secret.
+        PrivateKeyMaterial => "jwks_private_key_material", "the JWK Set publishes private or symmetric key material";
+    }
 }
 
 /// The `error` attribute of a `WWW-Authenticate: Bearer` challenge
 /// ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BearerError {
     /// `invalid_request` (HTTP 400).
     InvalidRequest,
@@ -237,22 +280,6 @@ impl Error {
 }
 
 impl RequestError {
-    /// Every variant.
-    pub const ALL: [RequestError; 12] = [
-        Self::MultipleAuthorizationHeaders,
-        Self::MultipleCredentials,
-        Self::MalformedAuthorization,
-        Self::TokenInQuery,
-        Self::TokenInBody,
-        Self::McpHeaderMismatch,
-        Self::UnreadableBody,
-        Self::InvalidMcpHeader,
-        Self::UnsupportedMediaType,
-        Self::UnsupportedContentEncoding,
-        Self::MultipleContentTypes,
-        Self::BodyTooLarge,
-    ];
-
     /// Whether the error is about the credentials (RFC 6750 `invalid_request`, with a
     /// challenge), rather than about a body or MCP header the scope policy cannot use.
     pub fn concerns_credentials(&self) -> bool {
@@ -298,42 +325,6 @@ impl RequestError {
             _ => None,
         }
     }
-
-    /// The stable snake_case name of this rejection.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::MultipleAuthorizationHeaders => "multiple_authorization_headers",
-            Self::MultipleCredentials => "multiple_credentials",
-            Self::MalformedAuthorization => "malformed_authorization",
-            Self::TokenInQuery => "token_in_query",
-            Self::TokenInBody => "token_in_body",
-            Self::McpHeaderMismatch => "mcp_header_mismatch",
-            Self::UnreadableBody => "unreadable_body",
-            Self::InvalidMcpHeader => "invalid_mcp_header",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::UnsupportedContentEncoding => "unsupported_content_encoding",
-            Self::MultipleContentTypes => "multiple_content_types",
-            Self::BodyTooLarge => "body_too_large",
-        }
-    }
-
-    /// A fixed human-readable description (suitable for `error_description`).
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::MultipleAuthorizationHeaders => "more than one Authorization header",
-            Self::MultipleCredentials => "more than one credential in the Authorization header",
-            Self::MalformedAuthorization => "the Authorization header is malformed",
-            Self::TokenInQuery => "access tokens are accepted only in the Authorization header",
-            Self::TokenInBody => "access tokens are accepted only in the Authorization header",
-            Self::McpHeaderMismatch => "the MCP request headers contradict the request body",
-            Self::UnreadableBody => "the request body is not a JSON-RPC request",
-            Self::InvalidMcpHeader => "an MCP request header is repeated or not a valid value",
-            Self::UnsupportedMediaType => "the request body must be application/json",
-            Self::UnsupportedContentEncoding => "the request body must not be content-encoded",
-            Self::MultipleContentTypes => "more than one Content-Type header",
-            Self::BodyTooLarge => "the request body is too large",
-        }
-    }
 }
 
 impl fmt::Display for RequestError {
@@ -345,128 +336,6 @@ impl fmt::Display for RequestError {
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Self {
         Self::InvalidRequest(e)
-    }
-}
-
-impl TokenError {
-    /// Every variant, in declaration order (for tests and documentation).
-    pub const ALL: [TokenError; 26] = [
-        Self::TooLarge,
-        Self::Malformed,
-        Self::InvalidBase64,
-        Self::InvalidJson,
-        Self::DuplicateMember,
-        Self::InvalidHeader,
-        Self::AlgNone,
-        Self::UnsupportedAlg,
-        Self::AlgNotAllowed,
-        Self::MissingKid,
-        Self::UnknownKid,
-        Self::AmbiguousKid,
-        Self::KeyAlgMismatch,
-        Self::InvalidSignature,
-        Self::UnsupportedCrit,
-        Self::InvalidTyp,
-        Self::InvalidClaimType,
-        Self::MissingExp,
-        Self::Expired,
-        Self::NotYetValid,
-        Self::IssuedInFuture,
-        Self::MissingIssuer,
-        Self::WrongIssuer,
-        Self::MissingAudience,
-        Self::WrongAudience,
-        Self::LifetimeTooLong,
-    ];
-
-    /// The stable snake_case name of this rejection.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::TooLarge => "token_too_large",
-            Self::Malformed => "malformed_jws",
-            Self::InvalidBase64 => "invalid_base64",
-            Self::InvalidJson => "invalid_json",
-            Self::DuplicateMember => "duplicate_member",
-            Self::InvalidHeader => "invalid_header",
-            Self::AlgNone => "alg_none",
-            Self::UnsupportedAlg => "unsupported_alg",
-            Self::AlgNotAllowed => "alg_not_allowed",
-            Self::MissingKid => "missing_kid",
-            Self::UnknownKid => "unknown_kid",
-            Self::AmbiguousKid => "ambiguous_kid",
-            Self::KeyAlgMismatch => "key_alg_mismatch",
-            Self::InvalidSignature => "invalid_signature",
-            Self::UnsupportedCrit => "unsupported_crit",
-            Self::InvalidTyp => "invalid_typ",
-            Self::InvalidClaimType => "invalid_claim_type",
-            Self::MissingExp => "missing_exp",
-            Self::Expired => "expired",
-            Self::NotYetValid => "not_yet_valid",
-            Self::IssuedInFuture => "issued_in_future",
-            Self::MissingIssuer => "missing_iss",
-            Self::WrongIssuer => "wrong_iss",
-            Self::MissingAudience => "missing_aud",
-            Self::WrongAudience => "wrong_aud",
-            Self::LifetimeTooLong => "lifetime_too_long",
-        }
-    }
-
-    /// A fixed human-readable description (suitable for `error_description`).
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::TooLarge => "the access token is too large",
-            Self::Malformed => "the access token is not a compact JWS",
-            Self::InvalidBase64 => "the access token is not canonical base64url",
-            Self::InvalidJson => "the access token header or claims are not a JSON object",
-            Self::DuplicateMember => "the access token repeats a JSON member",
-            Self::InvalidHeader => "the access token header is invalid",
-            Self::AlgNone => "unsecured access tokens are not accepted",
-            Self::UnsupportedAlg => "the access token algorithm is not supported",
-            Self::AlgNotAllowed => "the access token algorithm is not allowed",
-            Self::MissingKid => "the access token does not identify its key",
-            Self::UnknownKid => "the access token key is unknown",
-            Self::AmbiguousKid => "the access token key is ambiguous",
-            Self::KeyAlgMismatch => "the access token key does not fit its algorithm",
-            Self::InvalidSignature => "the access token signature is invalid",
-            Self::UnsupportedCrit => "the access token has an unsupported critical header",
-            Self::InvalidTyp => "the token is not a JWT access token",
-            Self::InvalidClaimType => "an access token claim has the wrong type",
-            Self::MissingExp => "the access token has no expiry",
-            Self::Expired => "the access token expired",
-            Self::NotYetValid => "the access token is not valid yet",
-            Self::IssuedInFuture => "the access token was issued in the future",
-            Self::MissingIssuer => "the access token has no issuer",
-            Self::WrongIssuer => "the access token issuer is not trusted",
-            Self::MissingAudience => "the access token has no audience",
-            Self::WrongAudience => "the access token is not meant for this resource",
-            Self::LifetimeTooLong => "the access token lives longer than this resource accepts",
-        }
-    }
-}
-
-impl JwksError {
-    /// The stable snake_case name of this failure.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::TooLarge => "jwks_too_large",
-            Self::TooManyKeys => "jwks_too_many_keys",
-            Self::InvalidJson => "jwks_invalid_json",
-            Self::DuplicateMember => "jwks_duplicate_member",
-            Self::NotAJwkSet => "jwks_not_a_jwk_set",
-            Self::PrivateKeyMaterial => "jwks_private_key_material",
-        }
-    }
-
-    /// A fixed human-readable description.
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::TooLarge => "the JWK Set is larger than allowed",
-            Self::TooManyKeys => "the JWK Set holds more keys than allowed",
-            Self::InvalidJson => "the JWK Set is not a JSON object",
-            Self::DuplicateMember => "the JWK Set repeats a JSON member",
-            Self::NotAJwkSet => "the document has no \"keys\" array of objects",
-            Self::PrivateKeyMaterial => "the JWK Set publishes private or symmetric key material",
-        }
     }
 }
 
@@ -487,6 +356,11 @@ impl fmt::Display for JwksError {
         write!(f, "{} ({})", self.description(), self.reason())
     }
 }
+
+impl core::error::Error for Error {}
+impl core::error::Error for TokenError {}
+impl core::error::Error for RequestError {}
+impl core::error::Error for JwksError {}
 
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
@@ -512,6 +386,7 @@ mod tests {
             .iter()
             .map(|e| e.reason())
             .chain(RequestError::ALL.iter().map(|e| e.reason()))
+            .chain(JwksError::ALL.iter().map(|e| e.reason()))
             .chain(["insufficient_scope", "keys_unavailable"]);
         for r in reasons {
             assert!(
@@ -525,7 +400,7 @@ mod tests {
 
     #[test]
     fn every_token_error_is_invalid_token_401() {
-        for e in TokenError::ALL {
+        for &e in TokenError::ALL {
             let e = Error::from(e);
             assert_eq!(e.bearer_error(), Some(BearerError::InvalidToken));
             assert_eq!(e.http_status(), 401);
@@ -535,7 +410,7 @@ mod tests {
             Some(BearerError::InsufficientScope)
         );
         assert_eq!(Error::InsufficientScope.http_status(), 403);
-        for e in RequestError::ALL {
+        for &e in RequestError::ALL {
             let credentials = e.concerns_credentials();
             let status = e.http_status();
             let e = Error::from(e);

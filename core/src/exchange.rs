@@ -61,8 +61,9 @@ use alloc::vec::Vec;
 
 use crate::access_token::Principal;
 use crate::challenge::{bearer_token, form_has_access_token};
-use crate::decision::{Guard, KeyState, Request, Response};
 use crate::error::{Error, RequestError, TokenError};
+use crate::guard::Guard;
+use crate::http_message::{KeyState, Request, Response};
 use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;

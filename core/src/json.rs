@@ -10,8 +10,7 @@
 //! The token path does not build a [`Value`] tree: [`read_object`] walks the document once,
 //! keeps only the members it is asked for (borrowing their strings from the input where no escape
 //! forces a copy) and checks the rest for duplicate names without storing them;
-//! [`read_json_rpc`] does the same for the `method` and `params.name` of a JSON-RPC body, which
-//! the scope policy reads on every request.
+//! the JSON-RPC body reader of [`crate::mcp_request`] is built from the same pieces.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -95,19 +94,19 @@ pub(crate) fn read_object<'de, const N: usize>(
 
 /// Our visitors accept every JSON value, so the only "data" error is the duplicate-member one;
 /// everything else is syntax, EOF or I/O (impossible from a slice).
-fn classify(e: serde_json::Error) -> JsonError {
+pub(crate) fn classify(e: serde_json::Error) -> JsonError {
     match e.is_data() {
         true => JsonError::DuplicateMember,
         false => JsonError::Invalid,
     }
 }
 
-fn duplicate<E: de::Error>() -> E {
+pub(crate) fn duplicate<E: de::Error>() -> E {
     E::custom("duplicate member name")
 }
 
 /// Refuses a repeated name among `names` (sorted in place: O(n log n) however many there are).
-fn check_unique<E: de::Error>(names: &mut [Cow<'_, str>]) -> Result<(), E> {
+pub(crate) fn check_unique<E: de::Error>(names: &mut [Cow<'_, str>]) -> Result<(), E> {
     names.sort_unstable();
     match names.windows(2).any(|w| w.first() == w.get(1)) {
         true => Err(duplicate()),
@@ -116,7 +115,7 @@ fn check_unique<E: de::Error>(names: &mut [Cow<'_, str>]) -> Result<(), E> {
 }
 
 /// Reads a member name, borrowing it when it has no escape.
-struct Name<'de>(Cow<'de, str>);
+pub(crate) struct Name<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -175,9 +174,10 @@ macro_rules! scalars_as {
         }
     };
 }
+pub(crate) use scalars_as;
 
 /// Walks any value without storing it, refusing duplicate names in its objects.
-struct Skip;
+pub(crate) struct Skip;
 
 impl<'de> Deserialize<'de> for Skip {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -185,7 +185,7 @@ impl<'de> Deserialize<'de> for Skip {
     }
 }
 
-struct SkipVisitor;
+pub(crate) struct SkipVisitor;
 
 impl<'de> Visitor<'de> for SkipVisitor {
     type Value = Skip;
@@ -277,9 +277,9 @@ impl<'de> Visitor<'de> for MemberVisitor {
 
 /// The top-level object of [`read_object`], filling `found` in place; it reads as `false` when
 /// the top-level value is not an object.
-struct ObjectSeed<'f, 'de, const N: usize> {
-    slot: fn(&str) -> Option<usize>,
-    found: &'f mut [Option<Member<'de>>; N],
+pub(crate) struct ObjectSeed<'f, 'de, const N: usize> {
+    pub(crate) slot: fn(&str) -> Option<usize>,
+    pub(crate) found: &'f mut [Option<Member<'de>>; N],
 }
 
 impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, 'de, N> {
@@ -321,176 +321,6 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
         check_unique(&mut others)?;
         Ok(true)
     }
-}
-
-/// One element of a JSON-RPC body as [`read_json_rpc`] reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RpcMessage<'de> {
-    /// An object: its `method` and `id` members, and `params.name` and `params.uri` when
-    /// `params` is an object whose `name` or `uri` is a string.
-    Object {
-        /// The `method` member, of any type.
-        method: Option<Member<'de>>,
-        /// `params.name`.
-        name: Option<Cow<'de, str>>,
-        /// `params.uri`.
-        uri: Option<Cow<'de, str>>,
-        /// The `id` member, of any type.
-        id: Option<Member<'de>>,
-    },
-    /// Anything but an object.
-    NotObject,
-}
-
-/// A JSON-RPC body ([JSON-RPC 2.0 §4, §6](https://www.jsonrpc.org/specification)) as
-/// [`read_json_rpc`] reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RpcBody<'de> {
-    /// A single message.
-    One(RpcMessage<'de>),
-    /// A batch: an array, possibly empty.
-    Batch(Vec<RpcMessage<'de>>),
-}
-
-/// Reads a JSON-RPC body in one pass, keeping only each message's `method`, `id`, `params.name`
-/// and `params.uri`,
-/// with the same strictness as [`parse_value`]: any syntax error or a duplicate member name at
-/// any depth is refused. Judging the shape is the caller's business.
-pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
-    let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let body = RpcBody::deserialize(&mut de).map_err(classify)?;
-    de.end().map_err(classify)?;
-    Ok(body)
-}
-
-impl<'de> Deserialize<'de> for RpcBody<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RpcBodyVisitor)
-    }
-}
-
-struct RpcBodyVisitor;
-
-impl<'de> Visitor<'de> for RpcBodyVisitor {
-    type Value = RpcBody<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC body")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut messages = Vec::new();
-        while let Some(m) = seq.next_element::<RpcMessage<'de>>()? {
-            messages.push(m);
-        }
-        Ok(RpcBody::Batch(messages))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        RpcMessageVisitor.visit_map(map).map(RpcBody::One)
-    }
-
-    scalars_as!(RpcBody::One(RpcMessage::NotObject));
-}
-
-impl<'de> Deserialize<'de> for RpcMessage<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RpcMessageVisitor)
-    }
-}
-
-struct RpcMessageVisitor;
-
-impl<'de> Visitor<'de> for RpcMessageVisitor {
-    type Value = RpcMessage<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC message")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut method, mut params, mut id) = (None, None, None);
-        let mut others = Vec::new();
-        while let Some(Name(key)) = map.next_key()? {
-            match &*key {
-                "method" if method.is_none() => method = Some(map.next_value::<Member<'de>>()?),
-                "params" if params.is_none() => params = Some(map.next_value::<Params<'de>>()?),
-                "id" if id.is_none() => id = Some(map.next_value::<Member<'de>>()?),
-                "method" | "params" | "id" => return Err(duplicate()),
-                _ => {
-                    others.push(key);
-                    map.next_value::<Skip>()?;
-                }
-            }
-        }
-        check_unique(&mut others)?;
-        let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
-        Ok(RpcMessage::Object {
-            method,
-            name,
-            uri,
-            id,
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        SkipVisitor.visit_seq(seq).map(|Skip| RpcMessage::NotObject)
-    }
-
-    scalars_as!(RpcMessage::NotObject);
-}
-
-/// `params`: its `name` and `uri` when it is an object and they are strings.
-#[derive(Default)]
-struct Params<'de> {
-    name: Option<Cow<'de, str>>,
-    uri: Option<Cow<'de, str>>,
-}
-
-impl<'de> Deserialize<'de> for Params<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ParamsVisitor)
-    }
-}
-
-struct ParamsVisitor;
-
-impl<'de> Visitor<'de> for ParamsVisitor {
-    type Value = Params<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON-RPC params")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        // The reading of `read_object`'s top-level object, with one named member.
-        let mut found = [None, None];
-        ObjectSeed {
-            slot: |n| match n {
-                "name" => Some(0),
-                "uri" => Some(1),
-                _ => None,
-            },
-            found: &mut found,
-        }
-        .visit_map(map)?;
-        let string = |m: Option<Member<'de>>| match m {
-            Some(Member::Str(s)) => Some(s),
-            _ => None,
-        };
-        let [name, uri] = found;
-        Ok(Params {
-            name: string(name),
-            uri: string(uri),
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        SkipVisitor.visit_seq(seq).map(|Skip| Params::default())
-    }
-
-    scalars_as!(Params::default());
 }
 
 /// A `serde_json::Value` whose objects were checked for duplicate names while parsing.

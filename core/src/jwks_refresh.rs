@@ -8,7 +8,9 @@
 //! - [`JwksRefresh::handle_fetched`]`(now, id, response)`: an HTTP response arrived (any status).
 //! - [`JwksRefresh::handle_fetch_failed`]`(now, id, why, random)`: no response (connect error,
 //!   timeout, body over the cap). `random` is the caller's randomness for the backoff jitter.
-//! - [`JwksRefresh::poll_timeout`]: when to call `poll_fetch` next; sleep until then.
+//! - [`JwksRefresh::poll_timeout`]: when the policy needs the driver next; sleep until then, and
+//!   call [`JwksRefresh::handle_timeout`]`(now)` when it passes (a fetch overdue for its report
+//!   counts as failed), then `poll_fetch`.
 //! - [`JwksRefresh::keys`]`(now)`: what requests verify with: [`KeyState::Ready`] or
 //!   [`KeyState::Unavailable`] (answered with 503 + `Retry-After`).
 //! - [`JwksRefresh::handle_unknown_kid`]`(now, kid)`: a token named a key the set lacks. The
@@ -44,7 +46,8 @@
 //!         policy.handle_fetched(now, fetch.id, &response).unwrap();
 //!     }
 //!     assert!(matches!(policy.keys(now), KeyState::Ready(_)));
-//!     now = policy.poll_timeout().unwrap(); // sleep until then
+//!     now = policy.poll_timeout(); // sleep until then
+//!     policy.handle_timeout(now);
 //! }
 //! ```
 
@@ -53,8 +56,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 
-use crate::decision::KeyState;
 use crate::error::JwksError;
+use crate::http_message::KeyState;
 use crate::jose::jwk::{JwkSet, JwksLimits};
 use crate::time::UnixTime;
 
@@ -108,6 +111,7 @@ impl Default for JwksRefreshConfig {
 
 /// A fetch the driver must perform now: `GET jwks_uri`, then report with the same `id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchRequest {
     /// Identifies the fetch; reports with another id are ignored.
     pub id: u64,
@@ -184,8 +188,11 @@ impl fmt::Display for FetchFailure {
     }
 }
 
+impl core::error::Error for FetchFailure {}
+
 /// What to do about a token whose `kid` the key set lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KidMiss {
     /// A fetch is in flight or due now: wait for it (bounded), then decide again.
     AwaitFetch,
@@ -306,7 +313,15 @@ impl JwksRefresh {
         }
     }
 
+    /// The timer from [`JwksRefresh::poll_timeout`] passed: a fetch not reported within the
+    /// fetch timeout counts as failed (and a retry is scheduled). Nothing else changes: a due
+    /// fetch is then returned by [`JwksRefresh::poll_fetch`].
+    pub fn handle_timeout(&mut self, now: UnixTime) {
+        self.expire_in_flight(now);
+    }
+
     /// Asks whether a fetch should start now; if so it is in flight until reported.
+    #[must_use]
     pub fn poll_fetch(&mut self, now: UnixTime) -> Option<FetchRequest> {
         self.expire_in_flight(now);
         if self.in_flight.is_some() || now < self.retry_at {
@@ -331,11 +346,14 @@ impl JwksRefresh {
         Some(FetchRequest { id })
     }
 
-    /// When the driver should call [`JwksRefresh::poll_fetch`] next (the in-flight fetch's
-    /// deadline while one is running).
-    pub fn poll_timeout(&self) -> Option<UnixTime> {
+    /// When the driver should call [`JwksRefresh::handle_timeout`] and
+    /// [`JwksRefresh::poll_fetch`] next: the in-flight fetch's deadline while one runs, else the
+    /// next due fetch (routine refresh, deferred kid fetch or retry). There is always one: the
+    /// keys are refreshed ahead of expiry for as long as the policy lives.
+    #[must_use]
+    pub fn poll_timeout(&self) -> UnixTime {
         if let Some(f) = &self.in_flight {
-            return Some(f.started.saturating_add(self.config.fetch_timeout));
+            return f.started.saturating_add(self.config.fetch_timeout);
         }
         let due = if self.keys.is_none() || self.urgent {
             UnixTime::EPOCH
@@ -343,7 +361,7 @@ impl JwksRefresh {
             self.deferred_at
                 .map_or(self.refresh_at, |at| at.min(self.refresh_at))
         };
-        Some(due.max(self.retry_at))
+        due.max(self.retry_at)
     }
 
     /// Reports the HTTP response to fetch `id`. Returns whether the key set changed.
@@ -508,7 +526,7 @@ impl JwksRefresh {
                 Ok(keys)
             }
             _ => {
-                let next = self.poll_timeout().unwrap_or(now);
+                let next = self.poll_timeout();
                 let wait = next.as_secs().saturating_sub(now.as_secs()).clamp(1, 3600);
                 Err(u32::try_from(wait).unwrap_or(3600))
             }
@@ -521,6 +539,7 @@ impl JwksRefresh {
     }
 
     /// A request's token names `kid`, which the current set lacks (see the module docs).
+    #[must_use]
     pub fn handle_unknown_kid(&mut self, now: UnixTime, kid: &str) -> KidMiss {
         self.expire_in_flight(now);
         if self.keys.as_ref().is_some_and(|k| k.contains_kid(kid)) {

@@ -29,7 +29,9 @@
 //!
 //! ## Layout
 //! - [`exchange`]: the request loop every adapter drives ([`Guard::exchange`], [`Exchange::poll`]).
-//! - [`decision`]: one protected resource ([`Guard`], [`ScopePolicy`]) and the request vocabulary.
+//! - [`guard`]: one protected resource ([`Guard`]): verifier, policy, metadata, public paths.
+//! - [`scope_policy`]: which scopes a request needs ([`ScopePolicy`]).
+//! - [`http_message`]: the request head and the answer as the core sees them.
 //! - [`mcp_request`]: the JSON-RPC body, its media type and the `Mcp-Method`/`Mcp-Name` headers
 //!   (SEP-2243) as the scope policy reads them.
 //! - [`as_metadata`]: authorization-server metadata (RFC 8414, OIDC Discovery): validation and
@@ -58,26 +60,31 @@ extern crate std;
 pub mod access_token;
 pub mod as_metadata;
 pub mod challenge;
-pub mod decision;
 pub mod error;
 pub mod exchange;
+pub mod guard;
+pub mod http_message;
 pub mod jose;
 mod json;
 pub mod jwks_refresh;
 pub mod mcp_request;
 pub mod resource_indicator;
 pub mod resource_metadata;
+pub mod scope_policy;
 pub mod time;
 pub mod token_cache;
 
+// The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
-pub use decision::{Guard, KeyState, Request, Response, ScopePolicy};
-pub use error::{BearerError, Error, JwksError, RequestError, TokenError};
+pub use error::{Error, JwksError, RequestError, TokenError};
 pub use exchange::{BodyFailure, Exchange, Step};
+pub use guard::Guard;
+pub use http_message::{KeyState, Request, Response};
 pub use jose::alg::{Algorithm, AlgorithmSet};
-pub use jose::jwk::{Jwk, JwkSet, JwksLimits, KidPolicy, PublicKey};
+pub use jose::jwk::{JwkSet, JwksLimits};
 pub use jwks_refresh::{JwksRefresh, JwksRefreshConfig};
 pub use resource_metadata::ProtectedResourceMetadata;
+pub use scope_policy::ScopePolicy;
 pub use time::UnixTime;
 pub use token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};

@@ -25,10 +25,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use base64::Engine as _;
+use core::fmt;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::RequestError;
-use crate::json::{self, Member, RpcBody, RpcMessage};
+use crate::json::{
+    check_unique, classify, duplicate, scalars_as, JsonError, Member, Name, ObjectSeed, Skip,
+    SkipVisitor,
+};
 
 /// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
 const BASE64_PREFIX: &[u8] = b"=?base64?";
@@ -208,7 +213,7 @@ pub(crate) fn read_calls(body: &[u8]) -> Result<Calls, RequestError> {
             _ => Err(RequestError::UnreadableBody),
         }
     };
-    match json::read_json_rpc(body).map_err(|_| RequestError::UnreadableBody)? {
+    match read_json_rpc(body).map_err(|_| RequestError::UnreadableBody)? {
         RpcBody::Batch(messages) if messages.is_empty() => Err(RequestError::UnreadableBody),
         RpcBody::Batch(messages) => {
             let mut calls = Vec::new();
@@ -288,6 +293,176 @@ impl<'a> McpHeaders<'a> {
     }
 }
 
+/// One element of a JSON-RPC body as [`read_json_rpc`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RpcMessage<'de> {
+    /// An object: its `method` and `id` members, and `params.name` and `params.uri` when
+    /// `params` is an object whose `name` or `uri` is a string.
+    Object {
+        /// The `method` member, of any type.
+        method: Option<Member<'de>>,
+        /// `params.name`.
+        name: Option<Cow<'de, str>>,
+        /// `params.uri`.
+        uri: Option<Cow<'de, str>>,
+        /// The `id` member, of any type.
+        id: Option<Member<'de>>,
+    },
+    /// Anything but an object.
+    NotObject,
+}
+
+/// A JSON-RPC body ([JSON-RPC 2.0 §4, §6](https://www.jsonrpc.org/specification)) as
+/// [`read_json_rpc`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RpcBody<'de> {
+    /// A single message.
+    One(RpcMessage<'de>),
+    /// A batch: an array, possibly empty.
+    Batch(Vec<RpcMessage<'de>>),
+}
+
+/// Reads a JSON-RPC body in one pass, keeping only each message's `method`, `id`, `params.name`
+/// and `params.uri`,
+/// with the same strictness as [`parse_value`]: any syntax error or a duplicate member name at
+/// any depth is refused. Judging the shape is the caller's business.
+pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
+    let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let body = RpcBody::deserialize(&mut de).map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(body)
+}
+
+impl<'de> Deserialize<'de> for RpcBody<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RpcBodyVisitor)
+    }
+}
+
+struct RpcBodyVisitor;
+
+impl<'de> Visitor<'de> for RpcBodyVisitor {
+    type Value = RpcBody<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC body")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut messages = Vec::new();
+        while let Some(m) = seq.next_element::<RpcMessage<'de>>()? {
+            messages.push(m);
+        }
+        Ok(RpcBody::Batch(messages))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        RpcMessageVisitor.visit_map(map).map(RpcBody::One)
+    }
+
+    scalars_as!(RpcBody::One(RpcMessage::NotObject));
+}
+
+impl<'de> Deserialize<'de> for RpcMessage<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RpcMessageVisitor)
+    }
+}
+
+struct RpcMessageVisitor;
+
+impl<'de> Visitor<'de> for RpcMessageVisitor {
+    type Value = RpcMessage<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut method, mut params, mut id) = (None, None, None);
+        let mut others = Vec::new();
+        while let Some(Name(key)) = map.next_key()? {
+            match &*key {
+                "method" if method.is_none() => method = Some(map.next_value::<Member<'de>>()?),
+                "params" if params.is_none() => params = Some(map.next_value::<Params<'de>>()?),
+                "id" if id.is_none() => id = Some(map.next_value::<Member<'de>>()?),
+                "method" | "params" | "id" => return Err(duplicate()),
+                _ => {
+                    others.push(key);
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        check_unique(&mut others)?;
+        let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
+        Ok(RpcMessage::Object {
+            method,
+            name,
+            uri,
+            id,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|Skip| RpcMessage::NotObject)
+    }
+
+    scalars_as!(RpcMessage::NotObject);
+}
+
+/// `params`: its `name` and `uri` when it is an object and they are strings.
+#[derive(Default)]
+struct Params<'de> {
+    name: Option<Cow<'de, str>>,
+    uri: Option<Cow<'de, str>>,
+}
+
+impl<'de> Deserialize<'de> for Params<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParamsVisitor)
+    }
+}
+
+struct ParamsVisitor;
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = Params<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON-RPC params")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        // The reading of `read_object`'s top-level object, with one named member.
+        let mut found = [None, None];
+        ObjectSeed {
+            slot: |n| match n {
+                "name" => Some(0),
+                "uri" => Some(1),
+                _ => None,
+            },
+            found: &mut found,
+        }
+        .visit_map(map)?;
+        let string = |m: Option<Member<'de>>| match m {
+            Some(Member::Str(s)) => Some(s),
+            _ => None,
+        };
+        let [name, uri] = found;
+        Ok(Params {
+            name: string(name),
+            uri: string(uri),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|Skip| Params::default())
+    }
+
+    scalars_as!(Params::default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +472,7 @@ mod tests {
     // The reading of JSON-RPC bodies through a `Value` tree: the oracle of
     // `calls_agree_with_the_value_tree_reading`.
     fn read_calls_from_value(body: &[u8]) -> Result<Calls, RequestError> {
-        let value = json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
+        let value = crate::json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
         let string = |v: Option<&Value>| v.and_then(Value::as_str).map(String::from);
         let one = |v: &Value| -> Result<(Option<Call>, Option<Value>), RequestError> {
             let obj = v.as_object().ok_or(RequestError::UnreadableBody)?;

@@ -5,7 +5,7 @@
 mod common;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mcp_authz_core::decision::{Guard, KeyState, Request, ScopePolicy};
+use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::exchange::{BodyFailure, Step};
 use mcp_authz_core::VerifierConfig;
 

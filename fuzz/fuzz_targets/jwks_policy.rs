@@ -52,9 +52,8 @@ fuzz_target!(|events: Vec<(u16, Event<'_>)>| {
                 let _ = policy.handle_unknown_kid(now, kid);
             }
             Event::Timeout => {
-                if let Some(t) = policy.poll_timeout() {
-                    now = now.max(t);
-                }
+                now = now.max(policy.poll_timeout());
+                policy.handle_timeout(now);
             }
         }
         if policy.in_flight().is_none() {

@@ -111,9 +111,11 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     };
     let built = proxy::build(&config).await?;
     let sample = auth.mint("demo-curl", "mcp:tools", &resource)?;
+    // Handlers first: a signal right after the walkthrough is a graceful stop.
+    let stop = proxy::shutdown_signal();
     print_walkthrough(&issuer, &resource, &upstream, &sample);
     axum::serve(proxy_listener, built.app)
-        .with_graceful_shutdown(proxy::shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .map_err(|e| e.to_string())
 }

@@ -98,8 +98,20 @@ impl Algorithm {
     ];
 
     fn spec(self) -> &'static Spec {
-        // The table is indexed by declaration order; `find` keeps this free of indexing.
-        TABLE.iter().find(|s| s.alg == self).unwrap_or(&TABLE[0])
+        // An exhaustive match: a new algorithm does not compile until it has its row.
+        let [rs256, rs384, rs512, ps256, ps384, ps512, es256, es384, eddsa, ed25519] = &TABLE;
+        match self {
+            Self::Rs256 => rs256,
+            Self::Rs384 => rs384,
+            Self::Rs512 => rs512,
+            Self::Ps256 => ps256,
+            Self::Ps384 => ps384,
+            Self::Ps512 => ps512,
+            Self::Es256 => es256,
+            Self::Es384 => es384,
+            Self::EdDsa => eddsa,
+            Self::Ed25519 => ed25519,
+        }
     }
 
     /// Looks up a JWS `alg` value. Names are case-sensitive (RFC 7515 §4.1.1).
@@ -221,6 +233,14 @@ pub fn verify_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_algorithm_has_its_own_row() {
+        for alg in Algorithm::ALL {
+            assert_eq!(alg.spec().alg, alg);
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
+        }
+    }
 
     #[test]
     fn names_round_trip_and_are_case_sensitive() {

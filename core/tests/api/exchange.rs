@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use mcp_authz_core::decision::{colon_hierarchy, Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::scope_policy::colon_hierarchy;
+use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::{JwkSet, Response, VerifierConfig};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -4,12 +4,12 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use mcp_authz_core::decision::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::exchange::Step;
 use mcp_authz_core::jwks_refresh::{
     FetchFailure, FetchResponse, JwksRefresh, JwksRefreshConfig, KidMiss,
 };
 use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
+use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::{UnixTime, VerifierConfig};
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -114,7 +114,6 @@ fn request(
         match exchange.poll(&req, policy.keys(now), now, Some(cache)) {
             Step::RefreshKeys { kid } => {
                 let refreshed = match policy.handle_unknown_kid(now, &kid) {
-                    KidMiss::Reject => false,
                     KidMiss::AwaitFetch => {
                         drive(policy, fake, now);
                         if let Some(keys) = policy.last_good_keys() {
@@ -122,6 +121,7 @@ fn request(
                         }
                         true
                     }
+                    _ => false,
                 };
                 exchange.handle_keys_refreshed(refreshed);
             }
@@ -148,22 +148,18 @@ fn first_fetch_then_routine_refresh_ahead_of_expiry() {
     let mut policy = JwksRefresh::new(JwksRefreshConfig::default());
     let mut fake = FakeAs::new();
     assert!(matches!(policy.keys(t(0)), KeyState::Unavailable { .. }));
-    assert_eq!(policy.poll_timeout(), Some(UnixTime::EPOCH), "due at once");
+    assert_eq!(policy.poll_timeout(), UnixTime::EPOCH, "due at once");
     assert_eq!(drive(&mut policy, &mut fake, t(0)), 1);
     assert!(matches!(policy.keys(t(0)), KeyState::Ready(_)));
     // max-age=600: the refresh is due at 80 %, before the keys go stale.
-    assert_eq!(policy.poll_timeout(), Some(t(480)));
+    assert_eq!(policy.poll_timeout(), t(480));
     assert_eq!(drive(&mut policy, &mut fake, t(479)), 0);
     assert_eq!(drive(&mut policy, &mut fake, t(480)), 1);
-    assert_eq!(policy.poll_timeout(), Some(t(960)));
+    assert_eq!(policy.poll_timeout(), t(960));
     // Single flight: while a fetch is out, no second one starts.
     let f = policy.poll_fetch(t(960)).unwrap();
     assert!(policy.poll_fetch(t(960)).is_none());
-    assert_eq!(
-        policy.poll_timeout(),
-        Some(t(990)),
-        "the in-flight deadline"
-    );
+    assert_eq!(policy.poll_timeout(), t(990), "the in-flight deadline");
     // A fetch never reported back times out and is retried after a backoff.
     assert!(policy.poll_fetch(t(990)).is_none());
     assert_eq!(policy.last_failure(), Some(FetchFailure::Timeout));
@@ -302,7 +298,7 @@ fn authorization_server_down_for_two_hours_then_past_max_staleness() {
     let mut fake = FakeAs::new();
     drive(&mut policy, &mut fake, t(0));
     fake.up = false;
-    let down_from = policy.poll_timeout().unwrap();
+    let down_from = policy.poll_timeout();
     // Follow the policy's own timer for two hours.
     let mut now = down_from;
     let mut attempts = 0;
@@ -321,7 +317,7 @@ fn authorization_server_down_for_two_hours_then_past_max_staleness() {
             matches!(policy.keys(now), KeyState::Ready(_)),
             "stale keys keep serving"
         );
-        now = policy.poll_timeout().unwrap().max(now.saturating_add(1));
+        now = policy.poll_timeout().max(now.saturating_add(1));
     }
     eprintln!("AS down 2 h: {attempts} fetch attempts, gaps {gaps:?}");
     // Backoff grows (2 s, 4 s, … capped at 300 s, with jitter in the upper half).
@@ -365,7 +361,7 @@ fn authorization_server_down_for_two_hours_then_past_max_staleness() {
     }
     // The AS comes back: one success and the keys are ready again.
     fake.up = true;
-    let back = policy.poll_timeout().unwrap().max(late);
+    let back = policy.poll_timeout().max(late);
     drive(&mut policy, &mut fake, back);
     assert!(matches!(policy.keys(back), KeyState::Ready(_)));
     assert_eq!(policy.consecutive_failures(), 0);
@@ -400,7 +396,7 @@ fn next_refresh_after(cache_control: Option<&str>, expires: Option<UnixTime>) ->
         .with_cache_control(cache_control)
         .with_expires(expires);
     policy.handle_fetched(t(0), f.id, &resp).unwrap();
-    policy.poll_timeout().unwrap().as_secs() - t(0).as_secs()
+    policy.poll_timeout().as_secs() - t(0).as_secs()
 }
 
 #[test]
@@ -475,7 +471,7 @@ fn bad_responses_keep_the_last_good_keys() {
         assert_eq!(keys.keys().len(), 4);
         // Retried after the backoff (1–2 s for the first failure), not before.
         assert_eq!(drive(&mut policy, &mut fake, t(480)), 0);
-        assert!(policy.poll_timeout().unwrap() <= t(482));
+        assert!(policy.poll_timeout() <= t(482));
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use mcp_authz_core::jose::jwk::KidPolicy;
 use mcp_authz_core::{
-    AccessTokenVerifier, Algorithm, AlgorithmSet, Error, JwkSet, KidPolicy, TokenError, TypPolicy,
-    UnixTime, VerifierConfig,
+    AccessTokenVerifier, Algorithm, AlgorithmSet, Error, JwkSet, TokenError, TypPolicy, UnixTime,
+    VerifierConfig,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
@@ -441,11 +442,73 @@ fn every_case_is_rejected_for_its_reason() {
     }
 }
 
+/// A second P-256 public key, different from the forge key, published under the same `kid`.
+fn p256_twin() -> Value {
+    let rng = SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    // Uncompressed point: 0x04 || x || y.
+    let point = key.public_key().as_ref();
+    let mut twin = jwk_values()[1].clone();
+    assert_eq!(twin["kid"], "p256");
+    twin["x"] = json!(b64u(&point[1..33]));
+    twin["y"] = json!(b64u(&point[33..65]));
+    assert_ne!(twin, jwk_values()[1], "a different key");
+    twin
+}
+
+/// The cases that need another configuration or key set: (what, token, keys, verifier,
+/// verdict).
+fn configured_cases() -> Vec<(
+    &'static str,
+    String,
+    JwkSet,
+    AccessTokenVerifier,
+    TokenError,
+)> {
+    let only_rs256: AlgorithmSet = [Algorithm::Rs256].into_iter().collect();
+    let rs256_only =
+        AccessTokenVerifier::new(VerifierConfig::new(ISSUER, RESOURCE).with_algorithms(only_rs256));
+    let mut twins = jwk_values();
+    twins.push(p256_twin());
+    vec![
+        (
+            "ES256 with only RS256 allowed",
+            valid_token("ES256"),
+            jwks(),
+            rs256_only,
+            TokenError::AlgNotAllowed,
+        ),
+        (
+            "two P-256 keys under one kid",
+            valid_token("ES256"),
+            jwks_with(twins),
+            verifier(),
+            TokenError::AmbiguousKid,
+        ),
+    ]
+}
+
+#[test]
+fn configured_cases_are_rejected_for_their_reason() {
+    for (what, token, keys, v, expected) in configured_cases() {
+        assert_eq!(
+            v.verify(&token, &keys, NOW).unwrap_err(),
+            Error::InvalidToken(expected),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn every_reason_is_covered() {
-    let mut covered: BTreeSet<&str> = cases().iter().map(|(_, _, e)| e.reason()).collect();
-    // Covered by the tests below, which need another configuration or key set.
-    covered.extend(["alg_not_allowed", "ambiguous_kid"]);
+    // Every verdict of both lists is asserted by the two tests above; here they are counted.
+    let covered: BTreeSet<&str> = cases()
+        .iter()
+        .map(|(_, _, e)| e.reason())
+        .chain(configured_cases().iter().map(|(_, _, _, _, e)| e.reason()))
+        .collect();
     for reason in TokenError::ALL {
         assert!(
             covered.contains(reason.reason()),
@@ -489,9 +552,7 @@ fn alg_outside_the_allow_list() {
 fn ambiguous_kid() {
     // Two P-256 keys published under one kid: refused rather than guessed.
     let mut keys = jwk_values();
-    let mut twin = keys[1].clone();
-    twin["x"] = keys[1]["x"].clone();
-    keys.push(twin);
+    keys.push(p256_twin());
     let set = jwks_with(keys);
     let err = verifier()
         .verify(&valid_token("ES256"), &set, NOW)

