@@ -564,7 +564,7 @@ impl Principal {
         self.key_id.as_deref()
     }
 
-    /// The fingerprint of the key that verified the token ([`crate::Jwk::fingerprint`]).
+    /// The fingerprint of the key that verified the token ([`crate::jose::jwk::Jwk::fingerprint`]).
     pub fn key_fingerprint(&self) -> &[u8; 32] {
         &self.key_fingerprint
     }
