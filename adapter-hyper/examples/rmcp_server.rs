@@ -13,8 +13,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "common/demo_mcp.rs"]
-mod demo_mcp;
+use mcp_authz_testkit::demo_mcp;
 
 use std::net::SocketAddr;
 

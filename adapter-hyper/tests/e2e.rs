@@ -8,11 +8,8 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../examples/common/demo_mcp.rs"]
-mod demo_mcp;
-
-#[path = "e2e/as_double.rs"]
-mod as_double;
+#[path = "e2e/support.rs"]
+mod support;
 
 #[path = "e2e/axum_app.rs"]
 mod axum_app;

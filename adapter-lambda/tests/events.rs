@@ -7,9 +7,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use lambda_http::Body;
-use mcp_authz_cli::demo::auth_server::DevAuthServer;
 use mcp_authz_core::{Principal, ScopePolicy};
 use mcp_authz_lambda::{LambdaAuthz, LambdaAuthzService};
+use mcp_authz_testkit::auth_server::DevAuthServer;
 use serde_json::{json, Value};
 use tower::{Service, ServiceExt};
 

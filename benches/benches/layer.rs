@@ -13,9 +13,9 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::Full;
-use mcp_authz_cli::demo::auth_server::DevAuthServer;
 use mcp_authz_core::ScopePolicy;
 use mcp_authz_hyper::Authz;
+use mcp_authz_testkit::auth_server::DevAuthServer;
 use tower::{Layer, Service, ServiceExt};
 
 const BODY: &[u8] =

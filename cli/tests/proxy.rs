@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::routing::{any, get};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use mcp_authz_cli::demo::auth_server::DevAuthServer;
+use http_body_util::BodyExt;
 use mcp_authz_cli::proxy::{self, ProxyConfig};
+use mcp_authz_testkit::auth_server::DevAuthServer;
+use mcp_authz_testkit::client::send_streaming as send;
 use serde_json::Value;
 
 struct Rig {
@@ -168,27 +169,6 @@ async fn start_with(
         hits,
         admin_runs,
     }
-}
-
-async fn send(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, http::HeaderMap, hyper::body::Incoming) {
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let mut req = http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = client
-        .request(req.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    (parts.status.as_u16(), parts.headers, body)
 }
 
 async fn json(body: hyper::body::Incoming) -> Value {

@@ -7,7 +7,7 @@ use axum::{Extension, Router};
 use mcp_authz_core::Principal;
 use serde_json::{json, Value};
 
-use crate::as_double::*;
+use crate::support::*;
 
 async fn echo(
     Extension(p): Extension<Arc<Principal>>,

@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::Router;
 use mcp_authz_hyper::{Authz, FetchOptions};
 
-use crate::as_double::*;
+use crate::support::*;
 
 async fn serve(authz: &Authz, listener: tokio::net::TcpListener) {
     let app = Router::new()

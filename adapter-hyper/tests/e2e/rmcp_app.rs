@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::as_double::*;
-use crate::demo_mcp::demo_service;
+use crate::support::*;
+use mcp_authz_testkit::demo_mcp::demo_service;
 
 async fn start() -> (AsDouble, String) {
     let double = AsDouble::start().await;

@@ -4,7 +4,7 @@
 use mcp_authz_hyper::{Authz, StartupError};
 use serde_json::json;
 
-use crate::as_double::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn unacceptable_metadata_names_every_problem() {

@@ -6,13 +6,10 @@
 
 #![allow(missing_docs)]
 
-#[path = "../../../adapter-hyper/examples/common/demo_mcp.rs"]
-#[allow(dead_code)]
-mod demo_mcp;
-
-use mcp_authz_cli::demo::auth_server::DevAuthServer;
 use mcp_authz_core::ScopePolicy;
 use mcp_authz_hyper::Authz;
+use mcp_authz_testkit::auth_server::DevAuthServer;
+use mcp_authz_testkit::demo_mcp;
 
 async fn listener() -> Result<(tokio::net::TcpListener, String), std::io::Error> {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

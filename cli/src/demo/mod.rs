@@ -7,11 +7,8 @@
 //!
 //! It prints the MCP URL and a short walkthrough, then serves until Ctrl-C.
 
-pub mod auth_server;
-
-#[path = "../../../adapter-hyper/examples/common/demo_mcp.rs"]
-#[allow(dead_code)]
-mod demo_mcp;
+pub use mcp_authz_testkit::auth_server;
+use mcp_authz_testkit::demo_mcp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

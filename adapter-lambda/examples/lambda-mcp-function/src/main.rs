@@ -16,9 +16,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "../../../../adapter-hyper/examples/common/demo_mcp.rs"]
-#[allow(dead_code)]
-mod demo_mcp;
+use mcp_authz_testkit::demo_mcp;
 
 use mcp_authz_core::ScopePolicy;
 use mcp_authz_lambda::LambdaAuthz;

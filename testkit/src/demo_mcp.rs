@@ -12,14 +12,15 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{tool, tool_handler, tool_router, ServerHandler};
 
-/// The two-tool server.
+/// The two-tool server (`whoami`, `admin_reset`).
 #[derive(Debug, Clone)]
-pub(crate) struct DemoMcp {
+pub struct DemoMcp {
     tool_router: ToolRouter<Self>,
 }
 
 impl DemoMcp {
-    pub(crate) fn new() -> Self {
+    /// The server with its two tools.
+    pub fn new() -> Self {
         Self {
             tool_router: Self::tool_router(),
         }
@@ -78,7 +79,7 @@ impl ServerHandler for DemoMcp {
 }
 
 /// The server as a Streamable HTTP tower service (stateless, JSON responses).
-pub(crate) fn demo_service(
+pub fn demo_service(
     allowed_hosts: Vec<String>,
 ) -> StreamableHttpService<DemoMcp, LocalSessionManager> {
     StreamableHttpService::new(

@@ -1,4 +1,5 @@
-//! A DEVELOPMENT-ONLY OAuth 2.0 authorization server for `mcp-authz demo`, loopback only.
+//! A DEVELOPMENT-ONLY OAuth 2.0 authorization server (for `mcp-authz demo` and tests), loopback
+//! only.
 //!
 //! Real enough for real MCP clients: RFC 8414 metadata with all five fields, a JWK Set with a
 //! P-256 key made at start, open dynamic client registration (RFC 7591), an authorization
@@ -10,18 +11,17 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use base64ct::{Base64UrlUnpadded, Encoding};
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::EcdsaKeyPair;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::jwt::{b64u, new_p256, p256_jwk, random, sign_es256, unix_now};
 
 /// How long codes and tokens live.
 const CODE_TTL: u64 = 60;
@@ -47,19 +47,8 @@ pub struct DevAuthServer {
     scopes: Vec<String>,
     key: EcdsaKeyPair,
     kid: String,
-    rng: SystemRandom,
     clients: Mutex<HashMap<String, Registered>>,
     codes: Mutex<HashMap<String, Code>>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn b64u(b: &[u8]) -> String {
-    Base64UrlUnpadded::encode_string(b)
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -75,32 +64,21 @@ impl DevAuthServer {
     /// A server for `issuer` (its own loopback origin) that issues tokens for `resource` with
     /// any of `scopes`.
     pub fn new(issuer: String, resource: String, scopes: Vec<String>) -> Result<Arc<Self>, String> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|e| e.to_string())?;
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .map_err(|e| e.to_string())?;
-        let kid = {
-            let mut b = [0u8; 8];
-            rng.fill(&mut b).map_err(|e| e.to_string())?;
-            format!("demo-{}", b64u(&b))
-        };
+        let key = new_p256()?;
+        let kid = format!("demo-{}", random(8));
         Ok(Arc::new(Self {
             issuer,
             resource,
             scopes,
             key,
             kid,
-            rng,
             clients: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
         }))
     }
 
     fn random(&self) -> String {
-        let mut b = [0u8; 24];
-        let _ = self.rng.fill(&mut b);
-        b64u(&b)
+        random(24)
     }
 
     fn metadata(&self) -> Value {
@@ -120,33 +98,28 @@ impl DevAuthServer {
         })
     }
 
-    fn jwks(&self) -> Value {
-        let p = self.key.public_key().as_ref();
-        let (x, y) = (
-            p.get(1..33).unwrap_or_default(),
-            p.get(33..65).unwrap_or_default(),
-        );
-        json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid, "x": b64u(x), "y": b64u(y)}]})
+    /// The public JWK Set this server serves at `jwks_uri` (for tests that verify its tokens
+    /// without fetching them).
+    pub fn jwk_set(&self) -> Value {
+        json!({"keys": [p256_jwk(&self.key, &self.kid)]})
     }
 
-    /// Signs an RFC 9068 access token.
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs an RFC 9068 access token (15 minutes) for `client_id` and `aud`, with `scope`.
+    ///
+    /// # Errors
+    /// When signing fails.
     pub fn mint(&self, client_id: &str, scope: &str, aud: &str) -> Result<String, String> {
         let now = unix_now();
-        let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": self.kid});
         let claims = json!({
             "iss": self.issuer, "sub": "demo-user", "aud": aud, "client_id": client_id,
             "scope": scope, "iat": now, "exp": now + TOKEN_TTL, "jti": self.random(),
         });
-        let input = format!(
-            "{}.{}",
-            b64u(&serde_json::to_vec(&header).map_err(|e| e.to_string())?),
-            b64u(&serde_json::to_vec(&claims).map_err(|e| e.to_string())?)
-        );
-        let sig = self
-            .key
-            .sign(&self.rng, input.as_bytes())
-            .map_err(|e| e.to_string())?;
-        Ok(format!("{input}.{}", b64u(sig.as_ref())))
+        sign_es256(&self.key, &self.kid, &claims)
     }
 
     /// The granted scope: the requested scopes this server knows, in request order.
@@ -186,7 +159,7 @@ async fn jwks(State(s): State<Arc<DevAuthServer>>) -> Response {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CACHE_CONTROL, "max-age=300"),
         ],
-        Json(s.jwks()),
+        Json(s.jwk_set()),
     )
         .into_response()
 }

@@ -1,0 +1,208 @@
+//! A test double of an authorization server: RFC 8414 metadata and a JWK Set on 127.0.0.1,
+//! with knobs for key rotation, downtime, slow answers, error statuses, garbage and oversize
+//! bodies and `Cache-Control`. It publishes a P-256 key (`kid` `p256`) and an Ed25519 key (`ed`),
+//! made at start, and signs tokens with the first. It runs no OAuth flow: for that, use
+//! [`DevAuthServer`](crate::auth_server::DevAuthServer).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use ring::signature::EcdsaKeyPair;
+use serde_json::{json, Value};
+
+use crate::jwt::{ed_jwk, new_ed25519, new_p256, p256_jwk, random, sign_es256, unix_now};
+
+/// What the double serves, changed with [`AsDouble::set`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Knobs {
+    /// The JWK Set's keys.
+    pub keys: Vec<Value>,
+    /// `jwks_uri` closes connections without an answer.
+    pub jwks_down: bool,
+    /// The metadata URL closes connections without an answer.
+    pub metadata_down: bool,
+    /// The status `jwks_uri` answers with.
+    pub jwks_status: u16,
+    /// A body `jwks_uri` answers with instead of the keys.
+    pub jwks_body: Option<Vec<u8>>,
+    /// The `Cache-Control` of the JWK Set.
+    pub cache_control: Option<String>,
+    /// How long `jwks_uri` waits before answering.
+    pub delay: Duration,
+    /// A metadata document to serve instead of the default one.
+    pub metadata: Option<Value>,
+}
+
+/// The running double (see the module docs).
+#[derive(Debug)]
+pub struct AsDouble {
+    addr: SocketAddr,
+    knobs: Arc<Mutex<Knobs>>,
+    jwks_fetches: Arc<AtomicUsize>,
+    p256: Arc<EcdsaKeyPair>,
+}
+
+impl AsDouble {
+    /// Starts the double on a free port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// When no port or key can be had.
+    pub async fn start() -> Self {
+        let p256 = Arc::new(new_p256().expect("a P-256 key"));
+        let ed25519 = new_ed25519().expect("an Ed25519 key");
+        let knobs = Arc::new(Mutex::new(Knobs {
+            keys: vec![p256_jwk(&p256, "p256"), ed_jwk(&ed25519, "ed")],
+            jwks_down: false,
+            metadata_down: false,
+            jwks_status: 200,
+            jwks_body: None,
+            cache_control: Some("max-age=600".into()),
+            delay: Duration::ZERO,
+            metadata: None,
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let (k, f) = (knobs.clone(), jwks_fetches.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (k, f) = (k.clone(), f.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (k, f) = (k.clone(), f.clone());
+                        async move { answer(req, addr, &k, &f).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            knobs,
+            jwks_fetches,
+            p256,
+        }
+    }
+
+    /// The issuer, `http://127.0.0.1:PORT`.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The RFC 8414 metadata URL.
+    pub fn metadata_url(&self) -> String {
+        format!(
+            "http://{}/.well-known/oauth-authorization-server",
+            self.addr
+        )
+    }
+
+    /// How many times `jwks_uri` was asked.
+    pub fn fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Changes what the double serves.
+    pub fn set(&self, f: impl FnOnce(&mut Knobs)) {
+        f(&mut self.knobs.lock().expect("the knobs"));
+    }
+
+    /// A token from this issuer for `aud`, signed ES256 with the published `p256` key.
+    pub fn token(&self, aud: &str, scope: &str) -> String {
+        let claims = self.claims(aud, scope);
+        sign_es256(&self.p256, "p256", &claims).expect("a signature")
+    }
+
+    /// The claims of [`AsDouble::token`]: subject `alice`, client `test-client`, ten minutes.
+    pub fn claims(&self, aud: &str, scope: &str) -> Value {
+        let now = unix_now();
+        json!({"iss": self.issuer(), "aud": aud, "sub": "alice", "client_id": "test-client",
+               "scope": scope, "iat": now, "exp": now + 600, "jti": random(8)})
+    }
+}
+
+async fn answer(
+    req: http::Request<hyper::body::Incoming>,
+    addr: SocketAddr,
+    knobs: &Mutex<Knobs>,
+    fetches: &AtomicUsize,
+) -> Result<http::Response<Full<Bytes>>, std::io::Error> {
+    let path = req.uri().path().to_owned();
+    let _ = req.into_body().collect().await;
+    let issuer = format!("http://{addr}");
+    let (delay, jwks_down, metadata_down, status, jwks, cache_control, metadata) = {
+        let k = knobs.lock().expect("the knobs");
+        let jwks = k
+            .jwks_body
+            .clone()
+            .unwrap_or_else(|| serde_json::to_vec(&json!({ "keys": k.keys })).unwrap_or_default());
+        (
+            k.delay,
+            k.jwks_down,
+            k.metadata_down,
+            k.jwks_status,
+            jwks,
+            k.cache_control.clone(),
+            k.metadata.clone(),
+        )
+    };
+    let respond = |status: u16, body: Vec<u8>, cache_control: Option<String>| {
+        let mut r = http::Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        r.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        if let Some(cc) = cache_control {
+            r.headers_mut()
+                .insert("cache-control", http::HeaderValue::from_str(&cc).unwrap());
+        }
+        r
+    };
+    match path.as_str() {
+        "/.well-known/oauth-authorization-server" => {
+            if metadata_down {
+                // Downtime: the connection closes without an answer.
+                return Err(std::io::Error::other("down"));
+            }
+            let doc = metadata.unwrap_or_else(|| {
+                json!({
+                    "issuer": issuer,
+                    "authorization_endpoint": format!("{issuer}/authorize"),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "registration_endpoint": format!("{issuer}/register"),
+                    "jwks_uri": format!("{issuer}/jwks"),
+                    "code_challenge_methods_supported": ["S256"],
+                    "response_types_supported": ["code"],
+                    "scopes_supported": ["mcp:tools", "mcp:admin"],
+                })
+            });
+            Ok(respond(200, serde_json::to_vec(&doc).unwrap(), None))
+        }
+        "/jwks" => {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            if jwks_down {
+                return Err(std::io::Error::other("down"));
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(respond(status, jwks, cache_control))
+        }
+        _ => Ok(respond(404, b"{}".to_vec(), None)),
+    }
+}
