@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let authz = builder.build().await?;
         eprintln!(
             "authorization server: {}",
-            authz.authorization_server().issuer()
+            authz.guard().verifier().config().issuer()
         );
         app = app.layer(authz.layer());
     }

@@ -24,13 +24,59 @@
 //! ```no_run
 //! # async fn demo(router: axum::Router) -> Result<(), lambda_http::Error> {
 //! use mcp_authz_lambda::LambdaAuthz;
-//! let authz = LambdaAuthz::builder("/mcp")
+//! let authz = LambdaAuthz::builder() // the MCP endpoint at /mcp (`.resource_path(…)`)
 //!     .metadata_url("https://tenant.auth0.com/.well-known/oauth-authorization-server")
 //!     .public_base_url("https://mcp.example.com")
 //!     .build()
 //!     .await?;
 //! lambda_http::run(authz.wrap(router)).await
 //! # }
+//! ```
+//!
+//! ## Testing a function offline
+//!
+//! [`LambdaAuthzBuilder::build_offline`] takes the keys instead of fetching them. With the test
+//! kit's development authorization server minting tokens, the wrapped function runs in a unit
+//! test (a configured public base URL stands in for the event's domain):
+//!
+//! ```
+//! use mcp_authz_lambda::{JwkSet, LambdaAuthz, PrincipalExt, ScopePolicy};
+//! use mcp_authz_testkit::auth_server::DevAuthServer;
+//! use tower::{Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), lambda_http::Error> {
+//! let resource = "https://mcp.example.com/mcp";
+//! let dev = DevAuthServer::new("https://auth.example.com".into(), resource.into(),
+//!     vec!["mcp:tools".into(), "mcp:admin".into()])?;
+//! let keys = JwkSet::parse(dev.jwk_set().to_string().as_bytes(), &Default::default())?;
+//! let authz = LambdaAuthz::builder()
+//!     .issuer(dev.issuer())
+//!     .public_base_url("https://mcp.example.com")
+//!     .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("delete", ["mcp:admin"]))
+//!     .build_offline(keys)?;
+//! let mut function = authz.wrap(tower::service_fn(|req: http::Request<lambda_http::Body>| async move {
+//!     let who = req.principal().and_then(|p| p.subject()).unwrap_or("?").to_owned();
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(who))
+//! }));
+//! let event = |token: Option<String>, tool: &str| {
+//!     let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}"}}}}"#);
+//!     let mut req = http::Request::post("/mcp").header("content-type", "application/json");
+//!     if let Some(t) = token {
+//!         req = req.header("authorization", format!("Bearer {t}"));
+//!     }
+//!     req.body(lambda_http::Body::from(body)).unwrap()
+//! };
+//! let r = function.ready().await?.call(event(None, "echo")).await?;
+//! assert_eq!(r.status(), 401);
+//! let basic = dev.mint("my-client", "mcp:tools", resource)?;
+//! let r = function.ready().await?.call(event(Some(basic.clone()), "echo")).await?;
+//! assert_eq!((r.status().as_u16(), r.body().as_ref()), (200, &b"demo-user"[..]));
+//! let r = function.ready().await?.call(event(Some(basic), "delete")).await?;
+//! assert_eq!(r.status(), 403);
+//! let admin = dev.mint("my-client", "mcp:tools mcp:admin", resource)?;
+//! assert_eq!(function.ready().await?.call(event(Some(admin), "delete")).await?.status(), 200);
+//! # Ok(()) }
 //! ```
 //!
 //! ## Which deployments work
@@ -48,7 +94,7 @@
 //!   The challenge then points at the stage-prefixed metadata URL, which is answered, but a
 //!   client that never sees the challenge header cannot find it.
 
-pub mod urls;
+mod urls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -59,72 +105,72 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use lambda_http::Body;
-use mcp_authz_core::as_metadata::MetadataPolicy;
-use mcp_authz_core::jwks_refresh::{JwksRefresh, JwksRefreshConfig, KidMiss};
+use mcp_authz_core::jwks_refresh::{JwksRefresh, KidMiss};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
-use mcp_authz_core::token_cache::{PrincipalCache, TokenCacheLimits};
-use mcp_authz_core::{BodyFailure, Principal, ScopePolicy, Step, TypPolicy, VerifierConfig};
-use mcp_authz_core::{Guard, KeyState};
-use mcp_authz_hyper::fetch::now;
-use mcp_authz_hyper::jwks_driver::{fetch_due, SharedCache};
-use mcp_authz_hyper::layer::CoreHeaders;
-use mcp_authz_hyper::response::{build, json_error_with};
-use mcp_authz_hyper::{discover, FetchOptions, HttpFetcher, StartupError};
+use mcp_authz_core::token_cache::PrincipalCache;
+use mcp_authz_core::{BodyFailure, Guard, KeyState, Step};
+use mcp_authz_driver::{
+    build, discover, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
+    SharedCache,
+};
 use tower_service::Service;
 
-pub use urls::{PublicUrls, PublicView};
+pub use mcp_authz_driver::{
+    colon_hierarchy, FetchOptions, JwkSet, JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy,
+    StartupError, TokenCacheLimits, TypPolicy,
+};
+pub use urls::{PublicUrls, PublicView, UrlError};
 
 /// Guards are built per distinct public resource URL; at most this many are kept.
 const MAX_GUARDS: usize = 16;
 
-struct Shared {
-    issuer: String,
-    scopes: ScopePolicy,
-    typ: TypPolicy,
-    max_lifetime_secs: Option<u64>,
-    resource_name: Option<String>,
-    resource_path: String,
-    urls: PublicUrls,
-    policy: Mutex<JwksRefresh>,
-    fetcher: HttpFetcher,
-    jwks_uri: String,
-    cache: Option<SharedCache>,
-    guards: Mutex<BTreeMap<String, Arc<Guard>>>,
-    keep_authorization: bool,
-    public_paths: Vec<String>,
+/// Where the keys come from.
+// One per function instance, built once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Keys {
+    /// The core's refresh policy, driven inline at invocation time.
+    Live {
+        policy: Mutex<JwksRefresh>,
+        fetcher: HttpFetcher,
+        jwks_uri: String,
+    },
+    /// Fixed keys (offline): nothing is fetched.
+    Fixed(Arc<JwkSet>),
 }
 
-/// Builds a [`LambdaAuthz`].
+/// One public resource URL's guard, with its own verified-token cache: two origins (a custom
+/// domain and execute-api, two ALB hosts) never empty each other's.
+struct Origin {
+    guard: Guard,
+    cache: Option<SharedCache>,
+}
+
+struct Shared {
+    issuer: String,
+    options: AuthzOptions,
+    resource_path: String,
+    urls: PublicUrls,
+    keys: Keys,
+    origins: Mutex<BTreeMap<String, Arc<Origin>>>,
+}
+
+/// Builds a [`LambdaAuthz`]. The options are those of every mcp-authz adapter, with the same
+/// names and defaults, plus the Lambda ones: the resource path and the public URLs.
 #[derive(Debug, Clone)]
 pub struct LambdaAuthzBuilder {
     resource_path: String,
-    metadata_url: Option<String>,
-    issuer: Option<String>,
     urls: PublicUrls,
-    scopes: ScopePolicy,
-    policy: MetadataPolicy,
-    fetch: FetchOptions,
-    refresh: JwksRefreshConfig,
-    cache: Option<TokenCacheLimits>,
-    typ: TypPolicy,
-    max_lifetime_secs: Option<u64>,
-    resource_name: Option<String>,
-    keep_authorization: bool,
-    public_paths: Vec<String>,
+    options: AuthzOptions,
 }
 
 impl LambdaAuthzBuilder {
-    /// The authorization server's metadata URL.
-    #[must_use]
-    pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
-        self.metadata_url = Some(url.into());
-        self
-    }
+    mcp_authz_driver::authz_options_setters!();
 
-    /// The authorization server's issuer (its metadata is found at the usual well-known URLs).
+    /// The path of the MCP endpoint after any stage or base path (default `/mcp`). The resource
+    /// URL tokens must name is the public base URL (configured or from the event) plus this.
     #[must_use]
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+    pub fn resource_path(mut self, path: impl Into<String>) -> Self {
+        self.resource_path = path.into();
         self
     }
 
@@ -143,123 +189,97 @@ impl LambdaAuthzBuilder {
         self
     }
 
-    /// The scope policy.
-    #[must_use]
-    pub fn scopes(mut self, scopes: ScopePolicy) -> Self {
-        self.scopes = scopes;
-        self
-    }
-
-    /// Accept metadata without `registration_endpoint`.
-    #[must_use]
-    pub fn allow_missing_registration(mut self, yes: bool) -> Self {
-        self.policy = self.policy.allow_missing_registration(yes);
-        self
-    }
-
-    /// Accept `http` to loopback hosts (local testing only).
-    #[must_use]
-    pub fn allow_http_loopback(mut self, yes: bool) -> Self {
-        self.policy = self.policy.allow_http_loopback(yes);
-        self.fetch = self.fetch.allow_http_loopback(yes);
-        self
-    }
-
-    /// Which `typ` values tokens may carry.
-    #[must_use]
-    pub fn typ_policy(mut self, typ: TypPolicy) -> Self {
-        self.typ = typ;
-        self
-    }
-
-    /// Refuse tokens that live longer than `max` (`exp − iat`, or `exp − now` without `iat`);
-    /// `None` (the default) sets no limit.
-    #[must_use]
-    pub fn max_token_lifetime(mut self, max: Option<std::time::Duration>) -> Self {
-        self.max_lifetime_secs = max.map(|d| d.as_secs());
-        self
-    }
-
-    /// `resource_name` in the protected-resource metadata.
-    #[must_use]
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
-
-    /// The verified-token cache (on by default); `None` turns it off.
-    #[must_use]
-    pub fn token_cache(mut self, limits: Option<TokenCacheLimits>) -> Self {
-        self.cache = limits;
-        self
-    }
-
-    /// Keep the `Authorization` header for the handler (off by default).
-    #[must_use]
-    pub fn keep_authorization(mut self, yes: bool) -> Self {
-        self.keep_authorization = yes;
-        self
-    }
-
-    /// The JWK Set refresh policy.
-    #[must_use]
-    pub fn refresh(mut self, config: JwksRefreshConfig) -> Self {
-        self.refresh = config;
-        self
-    }
-
-    /// Serves `path` (after any stage or base path, like the resource path) without a token:
-    /// exact match, any method, e.g. `/healthz` (repeatable). Everything else needs a valid
-    /// token, except the metadata documents and the resource's CORS preflight.
-    #[must_use]
-    pub fn public_path(mut self, path: impl Into<String>) -> Self {
-        self.public_paths.push(path.into());
-        self
-    }
-
     /// Cold start: fetch and validate the metadata, fetch the keys.
     ///
     /// # Errors
     /// A [`StartupError`] naming what is wrong (the function should not serve).
     pub async fn build(self) -> Result<LambdaAuthz, StartupError> {
-        let fetcher =
-            HttpFetcher::new(self.fetch).map_err(|e| StartupError::Config(e.to_string()))?;
+        let fetcher = self
+            .options
+            .fetcher()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         let (_, metadata) = discover(
             &fetcher,
-            self.metadata_url.as_deref(),
-            self.issuer.as_deref(),
-            &self.policy,
+            self.options.metadata_url.as_deref(),
+            self.options.issuer.as_deref(),
+            &self.options.metadata_policy,
         )
         .await?;
-        let shared = Arc::new(Shared {
-            issuer: metadata.issuer().to_owned(),
-            scopes: self.scopes,
-            typ: self.typ,
-            max_lifetime_secs: self.max_lifetime_secs,
-            resource_name: self.resource_name,
+        let jwks_uri = metadata.jwks_uri().to_owned();
+        let keys = Keys::Live {
+            policy: Mutex::new(JwksRefresh::new(self.options.refresh)),
+            fetcher,
+            jwks_uri: jwks_uri.clone(),
+        };
+        let require_keys = self.options.require_keys;
+        let shared = Arc::new(self.into_shared(metadata.issuer().to_owned(), keys));
+        refresh_if_due(&shared).await;
+        if let Keys::Live { policy, .. } = &shared.keys {
+            let failure = policy
+                .lock()
+                .ok()
+                .filter(|p| p.last_good_keys().is_none())
+                .and_then(|p| p.last_failure());
+            if let (true, Some(failure)) = (require_keys, failure) {
+                return Err(StartupError::Jwks {
+                    url: jwks_uri,
+                    failure,
+                });
+            }
+        }
+        Ok(LambdaAuthz { shared })
+    }
+
+    /// The wrapper with fixed `keys` and the issuer set with [`LambdaAuthzBuilder::issuer`]:
+    /// nothing is fetched and nothing refreshed. For tests of a function with event fixtures,
+    /// and for deployments that pin their keys.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] without an issuer.
+    pub fn build_offline(self, keys: JwkSet) -> Result<LambdaAuthz, StartupError> {
+        let Some(issuer) = self.options.issuer.clone() else {
+            return Err(StartupError::Config(
+                "build_offline needs the issuer tokens must name: set .issuer(…)".into(),
+            ));
+        };
+        let shared = self.into_shared(issuer, Keys::Fixed(Arc::new(keys)));
+        Ok(LambdaAuthz {
+            shared: Arc::new(shared),
+        })
+    }
+
+    fn into_shared(self, issuer: String, keys: Keys) -> Shared {
+        Shared {
+            issuer,
+            options: self.options,
             resource_path: self.resource_path,
             urls: self.urls,
-            policy: Mutex::new(JwksRefresh::new(self.refresh)),
-            fetcher,
-            jwks_uri: metadata.jwks_uri().to_owned(),
-            cache: self.cache.map(SharedCache::new),
-            guards: Mutex::new(BTreeMap::new()),
-            keep_authorization: self.keep_authorization,
-            public_paths: self.public_paths,
-        });
-        refresh_if_due(&shared).await;
-        Ok(LambdaAuthz { shared })
+            keys,
+            origins: Mutex::new(BTreeMap::new()),
+        }
     }
 }
 
-/// Runs the fetch the core policy wants now, inline (there is no background task on Lambda).
+/// Runs the fetch the core policy wants now, inline (there is no background task on Lambda),
+/// and keeps every origin's token cache in step with the new keys.
 async fn refresh_if_due(shared: &Shared) {
-    fetch_due(
-        &shared.policy,
-        &shared.fetcher,
-        &shared.jwks_uri,
-        shared.cache.as_ref(),
-    )
+    let Keys::Live {
+        policy,
+        fetcher,
+        jwks_uri,
+    } = &shared.keys
+    else {
+        return;
+    };
+    fetch_due(policy, fetcher, jwks_uri, |keys| {
+        if let Ok(origins) = shared.origins.lock() {
+            for origin in origins.values() {
+                if let Some(cache) = &origin.cache {
+                    cache.retain_keys(keys);
+                }
+            }
+        }
+    })
     .await;
 }
 
@@ -278,24 +298,13 @@ impl std::fmt::Debug for LambdaAuthz {
 }
 
 impl LambdaAuthz {
-    /// Starts building, for the MCP endpoint at `resource_path` (e.g. `/mcp`, after any stage or
-    /// base path).
-    pub fn builder(resource_path: impl Into<String>) -> LambdaAuthzBuilder {
+    /// Starts building, for the MCP endpoint at `/mcp` after any stage or base path (see
+    /// [`LambdaAuthzBuilder::resource_path`]).
+    pub fn builder() -> LambdaAuthzBuilder {
         LambdaAuthzBuilder {
-            resource_path: resource_path.into(),
-            metadata_url: None,
-            issuer: None,
+            resource_path: "/mcp".into(),
             urls: PublicUrls::default(),
-            scopes: ScopePolicy::default(),
-            policy: MetadataPolicy::new(),
-            fetch: FetchOptions::default(),
-            refresh: JwksRefreshConfig::default(),
-            cache: Some(TokenCacheLimits::default()),
-            typ: TypPolicy::default(),
-            max_lifetime_secs: None,
-            resource_name: None,
-            keep_authorization: false,
-            public_paths: Vec::new(),
+            options: AuthzOptions::default(),
         }
     }
 
@@ -306,7 +315,21 @@ impl LambdaAuthz {
 
     /// How many JWK Set fetches were started (the cold start's included).
     pub fn jwks_fetches(&self) -> u64 {
-        self.shared.policy.lock().map_or(0, |p| p.fetches_started())
+        match &self.shared.keys {
+            Keys::Live { policy, .. } => policy.lock().map_or(0, |p| p.fetches_started()),
+            Keys::Fixed(_) => 0,
+        }
+    }
+
+    /// Verified-token cache lookups so far, over every public origin: (hits, misses).
+    pub fn token_cache_stats(&self) -> (u64, u64) {
+        self.shared.origins.lock().map_or((0, 0), |origins| {
+            origins
+                .values()
+                .filter_map(|o| o.cache.as_ref())
+                .map(SharedCache::stats)
+                .fold((0, 0), |(h, m), (h2, m2)| (h + h2, m + m2))
+        })
     }
 
     /// Wraps the MCP handler.
@@ -318,40 +341,35 @@ impl LambdaAuthz {
     }
 }
 
-fn guard_for(shared: &Shared, view: &PublicView) -> Arc<Guard> {
+fn origin_for(shared: &Shared, view: &PublicView) -> Arc<Origin> {
     let resource = format!("{}{}{}", view.origin, view.prefix, shared.resource_path);
-    if let Some(g) = shared
-        .guards
+    if let Some(o) = shared
+        .origins
         .lock()
         .ok()
-        .and_then(|g| g.get(&resource).cloned())
+        .and_then(|o| o.get(&resource).cloned())
     {
-        return g;
+        return o;
     }
-    let config = VerifierConfig::new(shared.issuer.clone(), resource.clone())
-        .with_typ_policy(shared.typ)
-        .with_max_lifetime_secs(shared.max_lifetime_secs);
-    let mut guard = Guard::new(config, shared.scopes.clone());
-    if let Some(name) = &shared.resource_name {
-        guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));
-    }
-    for path in &shared.public_paths {
-        guard = guard.with_public_path(format!("{}{path}", view.prefix));
-    }
+    let config = shared.options.verifier_config(&shared.issuer, &resource);
+    let mut guard = shared.options.guard(config, &view.prefix);
     if !view.prefix.is_empty() {
         // The root well-known URL cannot reach a named stage; point clients at the prefixed one,
         // which this adapter answers too.
         let (aware, _) = guard.metadata().well_known_paths();
         guard = guard.with_resource_metadata_url(format!("{}{}{aware}", view.origin, view.prefix));
     }
-    let guard = Arc::new(guard);
-    if let Ok(mut guards) = shared.guards.lock() {
-        if guards.len() >= MAX_GUARDS {
-            guards.clear();
+    let origin = Arc::new(Origin {
+        guard,
+        cache: shared.options.cache.map(SharedCache::new),
+    });
+    if let Ok(mut origins) = shared.origins.lock() {
+        if origins.len() >= MAX_GUARDS {
+            origins.clear();
         }
-        guards.insert(resource, guard.clone());
+        origins.insert(resource, origin.clone());
     }
-    guard
+    origin
 }
 
 /// The wrapped handler.
@@ -417,7 +435,8 @@ where
                 }
             }
             tracing::debug!(target: "mcp_authz", origin = %view.origin, prefix = %view.prefix, path = %view.path, "public view of the event");
-            let guard = guard_for(&shared, &view);
+            let origin = origin_for(&shared, &view);
+            let guard = &origin.guard;
             // The well-known documents are answered with and without the stage prefix.
             let well_known_prefixed = format!("{}{PRM_WELL_KNOWN}", view.prefix);
             let mut path = if !view.prefix.is_empty() && view.path.starts_with(&well_known_prefixed)
@@ -445,15 +464,19 @@ where
                     let headers = CoreHeaders::new(&parts.headers);
                     let core_req =
                         headers.request(parts.method.as_str(), &path, parts.uri.query(), has_body);
-                    let keys = shared.policy.lock().ok().map(|p| p.current(now()));
-                    let keys = keys.unwrap_or(Err(30));
+                    let keys = match &shared.keys {
+                        Keys::Live { policy, .. } => {
+                            policy.lock().map_or(Err(30), |p| p.current(now()))
+                        }
+                        Keys::Fixed(keys) => Ok(keys.clone()),
+                    };
                     let key_state = match &keys {
                         Ok(k) => KeyState::Ready(k),
                         Err(r) => KeyState::Unavailable {
                             retry_after_secs: *r,
                         },
                     };
-                    let cache = shared.cache.as_ref().map(|c| c as &dyn PrincipalCache);
+                    let cache = origin.cache.as_ref().map(|c| c as &dyn PrincipalCache);
                     exchange.poll(&core_req, key_state, now(), cache)
                 };
                 match step {
@@ -463,15 +486,20 @@ where
                     }
                     Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
                     Step::RefreshKeys { kid } => {
-                        let miss = shared
-                            .policy
-                            .lock()
-                            .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid));
+                        let miss = match &shared.keys {
+                            Keys::Live { policy, .. } => policy
+                                .lock()
+                                .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid)),
+                            Keys::Fixed(_) => KidMiss::Reject,
+                        };
                         let refreshed = match miss {
-                            KidMiss::AwaitFetch => {
-                                refresh_if_due(&shared).await;
-                                true
-                            }
+                            // Inline, bounded like the hyper adapter's wait for the fetch.
+                            KidMiss::AwaitFetch => tokio::time::timeout(
+                                shared.options.kid_wait,
+                                refresh_if_due(&shared),
+                            )
+                            .await
+                            .is_ok(),
                             _ => false,
                         };
                         exchange.handle_keys_refreshed(refreshed);
@@ -501,7 +529,7 @@ where
                     ))
                 }
             };
-            if !shared.keep_authorization {
+            if !shared.options.keep_authorization {
                 parts.headers.remove(http::header::AUTHORIZATION);
             }
             if let Some(principal) = principal {

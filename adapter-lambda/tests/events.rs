@@ -64,7 +64,7 @@ async fn rig(
     .unwrap();
     let router = auth.router();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let builder = LambdaAuthz::builder("/mcp")
+    let builder = LambdaAuthz::builder()
         .metadata_url(format!("{issuer}/.well-known/oauth-authorization-server"))
         .allow_http_loopback(true)
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]));
@@ -468,4 +468,29 @@ async fn a_nested_router_is_protected_on_every_path() {
     let e = with_method(v2("apigw_v2_proxy_request.json", "/healthz"), "GET");
     let (status, _, body) = call_service(&mut svc, &e).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
+}
+
+/// Two public origins (a custom domain and execute-api) alternating: each has its own
+/// verified-token cache, so switching between them does not empty it.
+#[tokio::test]
+async fn two_origins_alternating_keep_their_cache() {
+    let mut rig = rig(|b| b).await;
+    let mut events = Vec::new();
+    for domain in ["mcp.example.com", "id.execute-api.us-east-1.amazonaws.com"] {
+        let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+        e["requestContext"]["domainName"] = json!(domain);
+        set_header(&mut e, "host", domain);
+        let token = rig
+            .auth
+            .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
+            .unwrap();
+        set_header(&mut e, "authorization", &format!("Bearer {token}"));
+        events.push(e);
+    }
+    for i in 0..20 {
+        let (status, _, body) = call(&mut rig, &events[i % 2]).await;
+        assert_eq!(status, 200, "{i}: {body}");
+    }
+    // One verification per origin; every other request is a cache hit.
+    assert_eq!(rig.authz.token_cache_stats(), (18, 2));
 }

@@ -68,7 +68,7 @@ fn layer(c: &mut Criterion) {
     }) else {
         return;
     };
-    type Body = mcp_authz_hyper::layer::AuthzRequestBody<Full<Bytes>>;
+    type Body = mcp_authz_hyper::AuthzRequestBody<Full<Bytes>>;
     let inner = tower::service_fn(|_req: http::Request<Body>| async {
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
     });

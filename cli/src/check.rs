@@ -10,7 +10,7 @@ use clap::Args;
 use mcp_authz_core::as_metadata::{
     issuer_from_metadata_url, validate, MetadataPolicy, Report, REQUIRED_FIELDS,
 };
-use mcp_authz_hyper::{fetch_metadata, FetchOptions, HttpFetcher};
+use mcp_authz_driver::{fetch_metadata, FetchOptions, HttpFetcher};
 use serde::Serialize;
 
 /// Arguments of `mcp-authz check`.

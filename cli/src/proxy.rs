@@ -23,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mcp_authz_core::{Principal, ScopePolicy, TypPolicy};
-use mcp_authz_hyper::fetch::https_connector;
+use mcp_authz_driver::https_connector;
 use mcp_authz_hyper::Authz;
 use serde::Deserialize;
 
@@ -476,7 +476,7 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
             "mcp-authz proxy: {} -> {} (authorization server {})",
             config.resource,
             config.upstream,
-            proxy.authz.authorization_server().issuer()
+            proxy.authz.guard().verifier().config().issuer()
         );
         match axum::serve(listener, proxy.app)
             .with_graceful_shutdown(stop)

@@ -80,7 +80,10 @@ async fn discovery_from_the_issuer() {
         .build()
         .await
         .unwrap();
-    assert_eq!(authz.authorization_server().issuer(), double.issuer());
+    assert_eq!(
+        authz.authorization_server().unwrap().issuer(),
+        double.issuer()
+    );
     assert_eq!(
         authz.guard().metadata().authorization_servers(),
         [double.issuer()]

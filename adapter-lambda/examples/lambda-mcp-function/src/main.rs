@@ -34,7 +34,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let metadata_url = env("MCP_AUTHZ_METADATA_URL").ok_or("MCP_AUTHZ_METADATA_URL is required")?;
     let resource_path = env("MCP_AUTHZ_RESOURCE_PATH").unwrap_or_else(|| "/mcp".into());
     // Cold start: metadata and keys, once per execution environment.
-    let mut builder = LambdaAuthz::builder(resource_path.clone())
+    let mut builder = LambdaAuthz::builder()
+        .resource_path(resource_path.clone())
         .metadata_url(metadata_url)
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
         .allow_http_loopback(env("MCP_AUTHZ_ALLOW_HTTP_LOOPBACK").as_deref() == Some("1"));

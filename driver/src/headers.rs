@@ -1,0 +1,47 @@
+//! The request head as the core reads it, from an `http::HeaderMap`.
+
+use mcp_authz_core::Request as CoreRequest;
+
+/// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
+/// both adapters).
+#[derive(Debug)]
+pub struct CoreHeaders<'a> {
+    authorization: Vec<&'a [u8]>,
+    mcp_method: Vec<&'a [u8]>,
+    mcp_name: Vec<&'a [u8]>,
+    content_type: Vec<&'a [u8]>,
+    content_encoding: Vec<&'a [u8]>,
+}
+
+impl<'a> CoreHeaders<'a> {
+    /// Collects the values from `headers`.
+    pub fn new(headers: &'a http::HeaderMap) -> Self {
+        let all = |name: &str| headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        Self {
+            authorization: all("authorization"),
+            mcp_method: all("mcp-method"),
+            mcp_name: all("mcp-name"),
+            content_type: all("content-type"),
+            content_encoding: all("content-encoding"),
+        }
+    }
+
+    /// The core's view of the request head: `path` is the path the guard judges (adapters
+    /// behind a stage prefix pass the public path), `has_body` whether a body may follow.
+    pub fn request(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        has_body: bool,
+    ) -> CoreRequest<'a> {
+        let req = CoreRequest::new(method, path)
+            .with_query(query)
+            .with_authorization(&self.authorization)
+            .with_mcp_headers(&self.mcp_method, &self.mcp_name);
+        match has_body {
+            true => req.with_body(&self.content_type, &self.content_encoding),
+            false => req,
+        }
+    }
+}

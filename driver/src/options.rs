@@ -1,0 +1,286 @@
+//! The authorization options, one type for every adapter: [`AuthzOptions`] holds them with their
+//! defaults, and [`authz_options_setters!`](crate::authz_options_setters) gives each adapter's
+//! builder the same setters, with the same names and documentation, written once here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_authz_core::as_metadata::MetadataPolicy;
+use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
+use mcp_authz_core::token_cache::TokenCacheLimits;
+use mcp_authz_core::{Guard, ProtectedResourceMetadata, ScopePolicy, TypPolicy, VerifierConfig};
+
+use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
+
+/// Edits the protected-resource metadata document.
+pub type MetadataEdit =
+    Arc<dyn Fn(ProtectedResourceMetadata) -> ProtectedResourceMetadata + Send + Sync>;
+
+/// Every authorization option an adapter takes, with its default. Set them through the
+/// adapter's builder (`mcp_authz_hyper::Authz::builder`, `mcp_authz_lambda::LambdaAuthz::builder`);
+/// the fields are public for the adapters and the setter macro, not for direct use.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AuthzOptions {
+    /// The authorization server's metadata URL.
+    pub metadata_url: Option<String>,
+    /// The authorization server's issuer.
+    pub issuer: Option<String>,
+    /// The scope policy (default: no scope required).
+    pub scopes: ScopePolicy,
+    /// How the metadata is judged.
+    pub metadata_policy: MetadataPolicy,
+    /// HTTP client options.
+    pub fetch: FetchOptions,
+    /// The JWK Set refresh policy.
+    pub refresh: JwksRefreshConfig,
+    /// The verified-token cache (on by default).
+    pub cache: Option<TokenCacheLimits>,
+    /// Keep the `Authorization` header for the inner service (off by default).
+    pub keep_authorization: bool,
+    /// How long a request with an unknown `kid` waits for the key refresh (default 5 s).
+    pub kid_wait: Duration,
+    /// Refuse to start without keys (off by default).
+    pub require_keys: bool,
+    /// Which `typ` values tokens may carry.
+    pub typ: TypPolicy,
+    /// Clock-skew leeway, in seconds (default 60).
+    pub leeway_secs: Option<u64>,
+    /// The longest token lifetime accepted (default: no limit).
+    pub max_token_lifetime: Option<Duration>,
+    /// `resource_name` of the protected-resource metadata.
+    pub resource_name: Option<String>,
+    /// Edits of the protected-resource metadata.
+    pub edit_metadata: Option<MetadataEdit>,
+    /// Paths served without a token.
+    pub public_paths: Vec<String>,
+    /// The largest JSON-RPC body read for the scope policy (default 1 MiB).
+    pub max_body_bytes: Option<usize>,
+}
+
+impl Default for AuthzOptions {
+    fn default() -> Self {
+        Self {
+            metadata_url: None,
+            issuer: None,
+            scopes: ScopePolicy::default(),
+            metadata_policy: MetadataPolicy::new(),
+            fetch: FetchOptions::default(),
+            refresh: JwksRefreshConfig::default(),
+            cache: Some(TokenCacheLimits::default()),
+            keep_authorization: false,
+            kid_wait: Duration::from_secs(5),
+            require_keys: false,
+            typ: TypPolicy::default(),
+            leeway_secs: None,
+            max_token_lifetime: None,
+            resource_name: None,
+            edit_metadata: None,
+            public_paths: Vec::new(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthzOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthzOptions")
+            .field("metadata_url", &self.metadata_url)
+            .field("issuer", &self.issuer)
+            .field("scopes", &self.scopes)
+            .field("public_paths", &self.public_paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthzOptions {
+    /// The HTTP client these options describe.
+    ///
+    /// # Errors
+    /// When the TLS configuration cannot be built.
+    pub fn fetcher(&self) -> Result<HttpFetcher, FetchError> {
+        HttpFetcher::new(self.fetch)
+    }
+
+    /// The verifier configuration for tokens from `issuer` to `resource`.
+    pub fn verifier_config(&self, issuer: &str, resource: &str) -> VerifierConfig {
+        let mut config = VerifierConfig::new(issuer, resource)
+            .with_typ_policy(self.typ)
+            .with_max_lifetime_secs(self.max_token_lifetime.map(|d| d.as_secs()));
+        if let Some(l) = self.leeway_secs {
+            config = config.with_leeway_secs(l);
+        }
+        config
+    }
+
+    /// The guard for `config`: the scope policy, the metadata edits and `resource_name`, the
+    /// body limit, and the public paths, each behind `path_prefix` (a stage or base path the
+    /// adapter sees in front of the application's paths; empty when there is none).
+    pub fn guard(&self, config: VerifierConfig, path_prefix: &str) -> Guard {
+        let mut guard = Guard::new(config, self.scopes.clone());
+        if let Some(name) = &self.resource_name {
+            guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));
+        }
+        if let Some(edit) = &self.edit_metadata {
+            guard = guard.with_metadata(|m| edit(m));
+        }
+        if let Some(max) = self.max_body_bytes {
+            guard = guard.with_max_body_bytes(max);
+        }
+        for path in &self.public_paths {
+            guard = guard.with_public_path(format!("{path_prefix}{path}"));
+        }
+        guard
+    }
+}
+
+/// The setters of the authorization options, for an adapter's builder: invoked inside an
+/// `impl` block of a type with a field `options: AuthzOptions`, it defines the same methods with
+/// the same documentation in every adapter.
+#[macro_export]
+macro_rules! authz_options_setters {
+    () => {
+        /// The authorization server's RFC 8414 (or OIDC Discovery) metadata URL.
+        #[must_use]
+        pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
+            self.options.metadata_url = Some(url.into());
+            self
+        }
+
+        /// The authorization server's issuer: its metadata is looked up at the well-known URLs
+        /// MCP clients try, in their order. With `build_offline`, the issuer tokens must name.
+        #[must_use]
+        pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+            self.options.issuer = Some(issuer.into());
+            self
+        }
+
+        /// The scope policy (default: no scope required).
+        #[must_use]
+        pub fn scopes(mut self, scopes: $crate::ScopePolicy) -> Self {
+            self.options.scopes = scopes;
+            self
+        }
+
+        /// Accept metadata without `registration_endpoint` (Entra ID, Google: clients are
+        /// registered beforehand).
+        #[must_use]
+        pub fn allow_missing_registration(mut self, yes: bool) -> Self {
+            self.options.metadata_policy =
+                self.options.metadata_policy.allow_missing_registration(yes);
+            self
+        }
+
+        /// Accept plain `http` to loopback hosts (development only), for metadata and keys.
+        #[must_use]
+        pub fn allow_http_loopback(mut self, yes: bool) -> Self {
+            self.options.metadata_policy = self.options.metadata_policy.allow_http_loopback(yes);
+            self.options.fetch = self.options.fetch.allow_http_loopback(yes);
+            self
+        }
+
+        /// HTTP client options (timeouts). `allow_http_loopback` stays as set.
+        #[must_use]
+        pub fn fetch_options(mut self, options: $crate::FetchOptions) -> Self {
+            let loopback = self.options.fetch.allow_http_loopback;
+            self.options.fetch =
+                options.allow_http_loopback(options.allow_http_loopback || loopback);
+            self
+        }
+
+        /// The JWK Set refresh policy.
+        #[must_use]
+        pub fn refresh(mut self, config: $crate::JwksRefreshConfig) -> Self {
+            self.options.refresh = config;
+            self
+        }
+
+        /// The verified-token cache (on by default); `None` turns it off.
+        #[must_use]
+        pub fn token_cache(mut self, limits: Option<$crate::TokenCacheLimits>) -> Self {
+            self.options.cache = limits;
+            self
+        }
+
+        /// Keep the `Authorization` header for the inner service (off by default: MCP forbids
+        /// passing the client's token on).
+        #[must_use]
+        pub fn keep_authorization(mut self, yes: bool) -> Self {
+            self.options.keep_authorization = yes;
+            self
+        }
+
+        /// How long a request with an unknown `kid` waits for the key refresh (default 5 s).
+        #[must_use]
+        pub fn kid_wait(mut self, wait: std::time::Duration) -> Self {
+            self.options.kid_wait = wait;
+            self
+        }
+
+        /// Refuse to start when the first JWK Set fetch fails (default: start anyway and
+        /// answer 503 + `Retry-After` until keys arrive).
+        #[must_use]
+        pub fn require_keys_at_startup(mut self, yes: bool) -> Self {
+            self.options.require_keys = yes;
+            self
+        }
+
+        /// Which `typ` values tokens may carry (default: `at+jwt` only).
+        #[must_use]
+        pub fn typ_policy(mut self, typ: $crate::TypPolicy) -> Self {
+            self.options.typ = typ;
+            self
+        }
+
+        /// Clock-skew leeway in seconds (default 60).
+        #[must_use]
+        pub fn leeway_secs(mut self, secs: u64) -> Self {
+            self.options.leeway_secs = Some(secs);
+            self
+        }
+
+        /// Refuse tokens that live longer than `max` (`exp − iat`, or `exp − now` without
+        /// `iat`); `None` (the default) sets no limit.
+        #[must_use]
+        pub fn max_token_lifetime(mut self, max: Option<std::time::Duration>) -> Self {
+            self.options.max_token_lifetime = max;
+            self
+        }
+
+        /// `resource_name` in the protected-resource metadata.
+        #[must_use]
+        pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+            self.options.resource_name = Some(name.into());
+            self
+        }
+
+        /// Edits the protected-resource metadata document further.
+        #[must_use]
+        pub fn resource_metadata(
+            mut self,
+            edit: impl Fn($crate::ProtectedResourceMetadata) -> $crate::ProtectedResourceMetadata
+                + Send
+                + Sync
+                + 'static,
+        ) -> Self {
+            self.options.edit_metadata = Some(std::sync::Arc::new(edit));
+            self
+        }
+
+        /// Serves `path` without a token (exact match, any method), e.g. `/healthz`
+        /// (repeatable). Everything else the adapter wraps needs a valid token, except the
+        /// metadata documents and the resource's CORS preflight.
+        #[must_use]
+        pub fn public_path(mut self, path: impl Into<String>) -> Self {
+            self.options.public_paths.push(path.into());
+            self
+        }
+
+        /// The largest JSON-RPC body read for the scope policy (default 1 MiB; larger is 413).
+        #[must_use]
+        pub fn max_body_bytes(mut self, max: usize) -> Self {
+            self.options.max_body_bytes = Some(max);
+            self
+        }
+    };
+}
