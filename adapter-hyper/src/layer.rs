@@ -150,12 +150,7 @@ where
                         has_body,
                     );
                     let keys = state.keys.current();
-                    let key_state = match &keys {
-                        Ok(k) => KeyState::Ready(k),
-                        Err(retry_after_secs) => KeyState::Unavailable {
-                            retry_after_secs: *retry_after_secs,
-                        },
-                    };
+                    let key_state = KeyState::of(&keys);
                     let cache = state.keys.cache().map(|c| c as &dyn PrincipalCache);
                     exchange.poll(&core_req, key_state, now(), cache)
                 };

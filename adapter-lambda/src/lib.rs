@@ -470,12 +470,7 @@ where
                         }
                         Keys::Fixed(keys) => Ok(keys.clone()),
                     };
-                    let key_state = match &keys {
-                        Ok(k) => KeyState::Ready(k),
-                        Err(r) => KeyState::Unavailable {
-                            retry_after_secs: *r,
-                        },
-                    };
+                    let key_state = KeyState::of(&keys);
                     let cache = origin.cache.as_ref().map(|c| c as &dyn PrincipalCache);
                     exchange.poll(&core_req, key_state, now(), cache)
                 };

@@ -26,6 +26,14 @@ struct Rig {
     admin_runs: Arc<AtomicUsize>,
 }
 
+impl Rig {
+    /// `Bearer <token>` for a token from the development AS with `scope`, for this resource.
+    fn bearer(&self, scope: &str) -> String {
+        let token = self.auth.mint("cli-test", scope, &self.resource).unwrap();
+        format!("Bearer {token}")
+    }
+}
+
 async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap();
@@ -178,11 +186,7 @@ async fn json(body: hyper::body::Incoming) -> Value {
 #[tokio::test]
 async fn identity_goes_upstream_and_the_token_does_not() {
     let rig = start("/mcp", Duration::from_secs(10)).await;
-    let token = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let auth = format!("Bearer {token}");
+    let auth = rig.bearer("mcp:tools");
     let (status, _, body) = send(
         "POST",
         &format!("{}?x=1", rig.resource),
@@ -224,11 +228,7 @@ fn rpc(id: u64, method: &str, params: Value) -> Vec<u8> {
 #[tokio::test]
 async fn bodies_the_tool_policy_cannot_read_never_reach_the_upstream() {
     let rig = start("/mcp", Duration::from_secs(10)).await;
-    let basic = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let basic = format!("Bearer {basic}");
+    let basic = rig.bearer("mcp:tools");
     let admin_call = rpc(
         1,
         "tools/call",
@@ -316,11 +316,7 @@ async fn bodies_the_tool_policy_cannot_read_never_reach_the_upstream() {
     );
     assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 0);
     // The control: with the admin scope the same call reaches the upstream and runs.
-    let admin = rig
-        .auth
-        .mint("cli-test", "mcp:tools mcp:admin", &rig.resource)
-        .unwrap();
-    let admin = format!("Bearer {admin}");
+    let admin = rig.bearer("mcp:tools mcp:admin");
     let json = [
         ("content-type", "application/json"),
         ("authorization", admin.as_str()),
@@ -335,11 +331,7 @@ async fn bodies_the_tool_policy_cannot_read_never_reach_the_upstream() {
 #[tokio::test]
 async fn mcp_request_headers_through_the_proxy() {
     let rig = start("/mcp", Duration::from_secs(10)).await;
-    let token = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let auth = format!("Bearer {token}");
+    let auth = rig.bearer("mcp:tools");
     let read = rpc(
         3,
         "resources/read",
@@ -421,11 +413,7 @@ async fn the_proxy_serves_discovery_health_and_404() {
 #[tokio::test]
 async fn sse_streams_through_as_it_arrives() {
     let rig = start("/sse", Duration::from_secs(10)).await;
-    let token = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let auth = format!("Bearer {token}");
+    let auth = rig.bearer("mcp:tools");
     let started = Instant::now();
     let (status, headers, mut body) =
         send("GET", &rig.resource, &[("authorization", &auth)], b"").await;
@@ -447,11 +435,7 @@ async fn sse_streams_through_as_it_arrives() {
 #[tokio::test]
 async fn upstream_down_is_502_and_slow_is_504() {
     let rig = start("/slow", Duration::from_secs(1)).await;
-    let token = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let auth = format!("Bearer {token}");
+    let auth = rig.bearer("mcp:tools");
     let (status, _, body) = send("POST", &rig.resource, &[("authorization", &auth)], b"").await;
     assert_eq!(status, 504);
     assert_eq!(json(body).await["error"], "gateway_timeout");
@@ -539,11 +523,7 @@ async fn max_token_lifetime_refuses_long_lived_tokens() {
     })
     .await;
     // The development AS issues 15-minute tokens.
-    let token = rig
-        .auth
-        .mint("cli-test", "mcp:tools", &rig.resource)
-        .unwrap();
-    let auth = format!("Bearer {token}");
+    let auth = rig.bearer("mcp:tools");
     let (status, headers, _) = send("GET", &rig.resource, &[("authorization", &auth)], b"").await;
     assert_eq!(status, 401);
     assert!(headers["www-authenticate"]

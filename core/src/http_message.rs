@@ -5,6 +5,7 @@
 //! adapters convert in one place each.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::jose::jwk::JwkSet;
@@ -44,6 +45,19 @@ pub enum KeyState<'a> {
         /// Seconds after which clients may retry.
         retry_after_secs: u32,
     },
+}
+
+impl<'a> KeyState<'a> {
+    /// The state of what a key source answers (`JwksRefresh::current`): the keys, or the
+    /// seconds after which clients may retry.
+    pub fn of(keys: &'a Result<Arc<JwkSet>, u32>) -> Self {
+        match keys {
+            Ok(keys) => Self::Ready(keys),
+            Err(retry_after_secs) => Self::Unavailable {
+                retry_after_secs: *retry_after_secs,
+            },
+        }
+    }
 }
 
 /// What the adapter knows of one request: its head, never its body (the exchange asks for the

@@ -394,7 +394,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::format;
     use alloc::string::ToString;
@@ -510,15 +510,22 @@ mod tests {
             "[a-z!\\\\\"]{0,4}".prop_map(|s| format!("\"{s}\"")),
             Just("\"\\u0061\"".to_string()),
         ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            let name = prop_oneof![
-                Just("\"a\""),
-                Just("\"s\""),
-                Just("\"n\""),
-                Just("\"z\""),
-                Just("\"\\u0061\""),
-                Just("\"y\""),
-            ];
+        documents(
+            leaf.boxed(),
+            &["\"a\"", "\"s\"", "\"n\"", "\"z\"", "\"\\u0061\"", "\"y\""],
+        )
+    }
+
+    /// JSON documents, up to three levels deep, of arrays and objects over `leaf` values and
+    /// member `names` (which collide on purpose, escaped and not): what the one-pass readers'
+    /// properties compare against a `Value` tree.
+    pub(crate) fn documents(
+        leaf: proptest::strategy::BoxedStrategy<String>,
+        names: &'static [&'static str],
+    ) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            let name = proptest::sample::select(names);
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4)
                     .prop_map(|v| format!("[{}]", v.join(","))),

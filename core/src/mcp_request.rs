@@ -466,7 +466,6 @@ impl<'de> Visitor<'de> for ParamsVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::format;
     use alloc::string::ToString;
 
     // The reading of JSON-RPC bodies through a `Value` tree: the oracle of
@@ -528,26 +527,18 @@ mod tests {
             Just("\"file:///a\"".to_string()),
             Just("\"t\\u006fols/list\"".to_string()),
         ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            let name = prop_oneof![
-                Just("\"method\""),
-                Just("\"params\""),
-                Just("\"name\""),
-                Just("\"uri\""),
-                Just("\"id\""),
-                Just("\"m\\u0065thod\""),
-                Just("\"jsonrpc\""),
-            ];
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4)
-                    .prop_map(|v| format!("[{}]", v.join(","))),
-                proptest::collection::vec((name, inner), 0..5).prop_map(|v| {
-                    let members: Vec<String> =
-                        v.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                    format!("{{{}}}", members.join(","))
-                }),
-            ]
-        })
+        crate::json::tests::documents(
+            leaf.boxed(),
+            &[
+                "\"method\"",
+                "\"params\"",
+                "\"name\"",
+                "\"uri\"",
+                "\"id\"",
+                "\"m\\u0065thod\"",
+                "\"jsonrpc\"",
+            ],
+        )
     }
 
     proptest::proptest! {

@@ -3,6 +3,18 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
+/// Paths that routers which nest a service at `/mcp` (axum's `nest_service`) also send to it,
+/// plus one elsewhere: a protected server must refuse each without a token.
+pub const PATHS_UNDER_MCP: [&str; 7] = [
+    "/mcp/",
+    "/mcp/x",
+    "/mcp/.",
+    "/mcp//",
+    "/mcp/%2e",
+    "/mcp/..;/mcp",
+    "/other",
+];
+
 /// A listener on 127.0.0.1 and the URL of `/mcp` on it.
 ///
 /// # Panics

@@ -92,15 +92,7 @@ async fn every_path_the_nested_service_answers_is_protected() {
     let origin = resource.trim_end_matches("/mcp");
     let admin_call = serde_json::to_vec(&call("admin_reset")).unwrap();
     let basic = format!("Bearer {}", double.token(&resource, "mcp:tools"));
-    for path in [
-        "/mcp/",
-        "/mcp/x",
-        "/mcp/.",
-        "/mcp//",
-        "/mcp/%2e",
-        "/mcp/..;/mcp",
-        "/other",
-    ] {
+    for path in mcp_authz_testkit::client::PATHS_UNDER_MCP {
         let url = format!("{origin}{path}");
         let json = [
             ("content-type", "application/json"),
