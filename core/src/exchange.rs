@@ -148,8 +148,15 @@ pub struct Exchange<'g> {
     phase: Phase,
 }
 
+impl Guard {
+    /// Starts the exchange for one request (see [`Exchange`]).
+    pub fn exchange(&self) -> Exchange<'_> {
+        Exchange::new(self)
+    }
+}
+
 impl<'g> Exchange<'g> {
-    pub(crate) fn new(guard: &'g Guard) -> Self {
+    fn new(guard: &'g Guard) -> Self {
         Self {
             guard,
             phase: Phase::Start {

@@ -4,7 +4,7 @@
 //! specification's resource-server duties).
 //!
 //! Per request, an adapter describes the request head in a [`Request`] and drives the
-//! [`Exchange`] started by [`Guard::exchange`]: deny by default, every path the guard wraps needs
+//! [`Exchange`](crate::exchange::Exchange) started by [`Guard::exchange`]: deny by default, every path the guard wraps needs
 //! a valid token with the base scopes, except the protected-resource metadata documents, the CORS
 //! preflight of the resource, and the paths declared public with [`Guard::with_public_path`].
 //!
@@ -17,7 +17,6 @@ use alloc::vec::Vec;
 use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
 use crate::challenge::Challenger;
 use crate::error::Error;
-use crate::exchange::Exchange;
 use crate::http_message::Response;
 use crate::jose::jwk::JwkSet;
 use crate::resource_indicator::UriParts;
@@ -130,11 +129,6 @@ impl Guard {
     /// The paths served without a token.
     pub fn public_paths(&self) -> &[String] {
         &self.public_paths
-    }
-
-    /// Starts the exchange for one request (see [`Exchange`]).
-    pub fn exchange(&self) -> Exchange<'_> {
-        Exchange::new(self)
     }
 
     /// The verifier.
