@@ -80,6 +80,9 @@ pub struct VerifierConfig {
     kid: KidPolicy,
     max_token_len: usize,
     max_lifetime_secs: Option<u64>,
+    audiences: Vec<String>,
+    audienceless_clients: Vec<String>,
+    roles_as_scopes: Option<String>,
 }
 
 impl VerifierConfig {
@@ -96,6 +99,9 @@ impl VerifierConfig {
             kid: KidPolicy::default(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_lifetime_secs: None,
+            audiences: Vec::new(),
+            audienceless_clients: Vec::new(),
+            roles_as_scopes: None,
         }
     }
 
@@ -146,6 +152,51 @@ impl VerifierConfig {
     /// The longest token lifetime accepted, if any.
     pub fn max_lifetime_secs(&self) -> Option<u64> {
         self.max_lifetime_secs
+    }
+
+    /// Also accepts tokens whose `aud` names one of `audiences` exactly (byte for byte): what
+    /// providers issue instead of the RFC 8707 resource, e.g. an Entra application ID
+    /// (a GUID or `api://…`), an Auth0 API identifier or a Keycloak client id. The resource itself
+    /// stays accepted.
+    #[must_use]
+    pub fn with_audiences<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        audiences: I,
+    ) -> Self {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// **Accepts tokens that carry no `aud` at all** when their `client_id` (or `azp`) is one of
+    /// `clients` — for authorization servers that issue none (Amazon Cognito, Keycloak clients
+    /// registered dynamically). Off by default, and never implied: without an audience, a token
+    /// issued to a listed client for *any* resource of this issuer is accepted here. A token
+    /// whose `aud` names something else is still refused.
+    #[must_use]
+    pub fn with_audienceless_clients<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        clients: I,
+    ) -> Self {
+        self.audienceless_clients = clients.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also reads the `roles` claim (Entra ID app roles, a string array) as scopes, each with
+    /// `prefix` in front (`""` for as-is). Off (`None`) by default.
+    #[must_use]
+    pub fn with_roles_as_scopes(mut self, prefix: Option<String>) -> Self {
+        self.roles_as_scopes = prefix;
+        self
+    }
+
+    /// The audiences accepted besides the resource.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The clients whose tokens are accepted without `aud`.
+    pub fn audienceless_clients(&self) -> &[String] {
+        &self.audienceless_clients
     }
 
     /// The trusted issuer.
@@ -388,19 +439,32 @@ fn check_time(
     Ok(())
 }
 
-/// `iss` exactly the configured issuer; `aud` naming the configured resource.
+/// `iss` exactly the configured issuer; `aud` naming the configured resource (RFC 8707
+/// equivalence) or one of the extra audiences (exactly); without any `aud`, a client of the
+/// audienceless list.
 fn check_issuer_audience<A: AsRef<str>>(
     config: &VerifierConfig,
     issuer: &str,
-    mut audience: impl Iterator<Item = A>,
+    audience: Option<impl Iterator<Item = A>>,
+    client_id: Option<&str>,
 ) -> Result<(), TokenError> {
     if issuer != config.issuer {
         return Err(TokenError::WrongIssuer);
     }
-    if !audience.any(|a| same_resource(a.as_ref(), &config.resource)) {
-        return Err(TokenError::WrongAudience);
+    let Some(mut audience) = audience else {
+        let listed = client_id.is_some_and(|c| config.audienceless_clients.iter().any(|a| a == c));
+        return match listed {
+            true => Ok(()),
+            false => Err(TokenError::MissingAudience),
+        };
+    };
+    let ours =
+        |a: &str| same_resource(a, &config.resource) || config.audiences.iter().any(|x| x == a);
+    // An empty array names no audience: not this resource either.
+    match audience.any(|a| ours(a.as_ref())) {
+        true => Ok(()),
+        false => Err(TokenError::WrongAudience),
     }
-    Ok(())
 }
 
 impl Principal {
@@ -417,7 +481,10 @@ impl Principal {
             self.not_before,
             self.issued_at,
         )?;
-        check_issuer_audience(config, self.issuer(), self.audience())
+        // A kept principal without `aud` was accepted as an audienceless client (an empty
+        // array is refused before it is kept).
+        let audience = (!self.audience.is_empty()).then(|| self.audience());
+        check_issuer_audience(config, self.issuer(), audience, self.client_id())
     }
 
     /// Where each claim this type reads goes; the others are only checked for duplicates.
@@ -434,6 +501,8 @@ impl Principal {
             "azp" => 8,
             "scope" => 9,
             "scp" => 10,
+            "roles" => 11,
+            "cid" => 12,
             _ => return None,
         })
     }
@@ -443,7 +512,7 @@ impl Principal {
         config: &VerifierConfig,
         now: UnixTime,
     ) -> Result<Self, TokenError> {
-        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp] =
+        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid] =
             read_object(&payload, Self::claim_slot)?;
         // Types first: a registered claim of the wrong type is an error, never "absent".
         let exp = numeric_date(exp.as_ref(), false)?;
@@ -455,8 +524,15 @@ impl Principal {
         let jwt_id = string_claim(jti.as_ref())?;
         let client_id = string_claim(client_id.as_ref())?;
         let azp = string_claim(azp.as_ref())?;
+        // Okta's name for the client.
+        let cid = string_claim(cid.as_ref())?;
         let scope = string_claim(scope.as_ref())?;
         let scp = string_or_array(scp.as_ref())?;
+        // `roles` is read only when configured: other providers put other things there.
+        let roles = match config.roles_as_scopes {
+            Some(_) => string_or_array(roles.as_ref())?,
+            None => None,
+        };
 
         let exp = exp.ok_or(TokenError::MissingExp)?;
         check_time(config, now, exp, nbf, iat)?;
@@ -464,17 +540,26 @@ impl Principal {
         if issuer != config.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        let audience = aud.ok_or(TokenError::MissingAudience)?;
-        check_issuer_audience(config, issuer, audience.iter())?;
+        let client_id = client_id.or(azp).or(cid);
+        check_issuer_audience(config, issuer, aud.map(|a| a.iter()), client_id)?;
+        let audience = aud.unwrap_or_default();
         let text = |s: &str| Text::new(&payload, s);
         let mut scopes: Vec<Text> = match (scope, scp) {
             (Some(scope), _) => split_scopes(scope).map(text).collect(),
             (None, Some(scp)) => scp.iter().flat_map(|s| split_scopes(s)).map(text).collect(),
             (None, None) => Vec::new(),
         };
+        if let (Some(prefix), Some(roles)) = (&config.roles_as_scopes, roles) {
+            for role in roles.iter().filter(|r| !r.is_empty()) {
+                scopes.push(match prefix.is_empty() {
+                    true => text(role),
+                    false => Text::Owned(alloc::format!("{prefix}{role}").into_boxed_str()),
+                });
+            }
+        }
         scopes.dedup_by(|a, b| a.get(&payload) == b.get(&payload));
         let subject = subject.map(text);
-        let client_id = client_id.or(azp).map(text);
+        let client_id = client_id.map(text);
         let jwt_id = jwt_id.map(text);
         let issuer = text(issuer);
         let audience = audience.iter().map(|a| text(a)).collect();
@@ -500,12 +585,13 @@ impl Principal {
         self.subject.as_ref().map(|t| t.get(&self.payload))
     }
 
-    /// `client_id` (RFC 9068 §2.2), or `azp` when the token has no `client_id`.
+    /// `client_id` (RFC 9068 §2.2), or else `azp` (OIDC), or else `cid` (Okta).
     pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_ref().map(|t| t.get(&self.payload))
     }
 
-    /// The granted scopes: `scope` split on spaces, or else `scp` (a string or an array).
+    /// The granted scopes: `scope` split on spaces, or else `scp` (a string of space-separated
+    /// scopes, or an array of them); then, when configured, each of `roles` with its prefix.
     pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
         self.scopes.iter().map(|t| t.get(&self.payload))
     }

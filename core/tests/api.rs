@@ -24,6 +24,8 @@ mod jwks;
 mod policies;
 #[path = "api/properties.rs"]
 mod properties;
+#[path = "api/providers.rs"]
+mod providers;
 #[path = "api/rejections.rs"]
 mod rejections;
 #[path = "api/rfc_examples.rs"]
