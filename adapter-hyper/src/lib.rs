@@ -170,6 +170,7 @@ impl AuthzBuilder {
             &options.metadata_policy,
         )
         .await?;
+        options.warn_about_relaxations();
         let config = options.verifier_config(metadata.issuer(), &self.resource);
         let guard = options.guard(config, "");
         let jwks_uri = metadata.jwks_uri().to_owned();

@@ -205,6 +205,7 @@ impl LambdaAuthzBuilder {
             &self.options.metadata_policy,
         )
         .await?;
+        self.options.warn_about_relaxations();
         let jwks_uri = metadata.jwks_uri().to_owned();
         let keys = Keys::Live {
             policy: Mutex::new(JwksRefresh::new(self.options.refresh)),

@@ -64,6 +64,17 @@ pub struct ProxyArgs {
     /// [default: no limit].
     #[arg(long, value_name = "SECONDS")]
     max_token_lifetime: Option<u64>,
+    /// Also accept tokens whose aud is exactly VALUE (repeatable): an Entra application ID, an
+    /// Auth0 API identifier, a Keycloak client id.
+    #[arg(long = "audience", value_name = "VALUE")]
+    audience: Vec<String>,
+    /// Accept tokens WITHOUT any aud when their client_id/azp is CLIENT_ID (repeatable; Cognito,
+    /// Keycloak dynamic clients). Such a token is valid for every resource of its issuer.
+    #[arg(long = "client-id-audience", value_name = "CLIENT_ID")]
+    client_id_audience: Vec<String>,
+    /// Also read the roles claim as scopes, each with PREFIX in front ("" for as-is).
+    #[arg(long, value_name = "PREFIX")]
+    roles_as_scopes: Option<String>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -95,6 +106,11 @@ struct FileConfig {
     #[serde(default)]
     lenient_typ: bool,
     max_token_lifetime: Option<u64>,
+    #[serde(default)]
+    audience: Vec<String>,
+    #[serde(default)]
+    client_id_audience: Vec<String>,
+    roles_as_scopes: Option<String>,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
 }
@@ -124,6 +140,12 @@ pub struct ProxyConfig {
     pub lenient_typ: bool,
     /// The longest token lifetime accepted, in seconds.
     pub max_token_lifetime: Option<u64>,
+    /// Exact audiences accepted besides the resource.
+    pub audiences: Vec<String>,
+    /// Clients whose tokens are accepted without any `aud`.
+    pub audienceless_clients: Vec<String>,
+    /// The prefix under which `roles` become scopes.
+    pub roles_as_scopes: Option<String>,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -208,6 +230,17 @@ impl ProxyArgs {
             allow_http_loopback: self.allow_http_loopback || file.allow_http_loopback,
             lenient_typ: self.lenient_typ || file.lenient_typ,
             max_token_lifetime: self.max_token_lifetime.or(file.max_token_lifetime),
+            audiences: if self.audience.is_empty() {
+                file.audience
+            } else {
+                self.audience
+            },
+            audienceless_clients: if self.client_id_audience.is_empty() {
+                file.client_id_audience
+            } else {
+                self.client_id_audience
+            },
+            roles_as_scopes: self.roles_as_scopes.or(file.roles_as_scopes),
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
                     .or(file.upstream_timeout)
@@ -356,6 +389,9 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
             TypPolicy::AccessToken
         })
         .max_token_lifetime(config.max_token_lifetime.map(Duration::from_secs))
+        .audiences(config.audiences.clone())
+        .audienceless_clients(config.audienceless_clients.clone())
+        .roles_as_scopes(config.roles_as_scopes.clone())
         .resource_metadata(move |m| match &name {
             Some(n) => m.with_resource_name(n.clone()),
             None => m,

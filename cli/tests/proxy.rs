@@ -164,6 +164,9 @@ async fn start_with(
         allow_http_loopback: true,
         lenient_typ: false,
         max_token_lifetime: None,
+        audiences: Vec::new(),
+        audienceless_clients: Vec::new(),
+        roles_as_scopes: None,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -463,6 +466,9 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allow_http_loopback: true,
         lenient_typ: false,
         max_token_lifetime: None,
+        audiences: Vec::new(),
+        audienceless_clients: Vec::new(),
+        roles_as_scopes: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -500,6 +506,9 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allow_http_loopback: true,
         lenient_typ: false,
         max_token_lifetime: None,
+        audiences: Vec::new(),
+        audienceless_clients: Vec::new(),
+        roles_as_scopes: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -531,4 +540,30 @@ async fn max_token_lifetime_refuses_long_lived_tokens() {
         .unwrap()
         .contains("the access token lives longer than this resource accepts"));
     assert_eq!(rig.hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn extra_audiences_are_accepted_exactly() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.audiences = vec!["api://mcp-server".into()]
+    })
+    .await;
+    let json = |auth: &str| {
+        [
+            ("authorization", auth.to_owned()),
+            ("content-type", "application/json".to_owned()),
+        ]
+    };
+    for (aud, want) in [
+        ("api://mcp-server", 200),
+        (rig.resource.as_str(), 200),
+        ("api://mcp-server/", 401),
+        ("api://other", 401),
+    ] {
+        let token = rig.auth.mint("cli-test", "mcp:tools", aud).unwrap();
+        let headers = json(&format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, _) = send("POST", &rig.resource, &headers, b"{}").await;
+        assert_eq!(status, want, "{aud}");
+    }
 }

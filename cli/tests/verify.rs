@@ -198,6 +198,42 @@ fn max_token_lifetime() {
 }
 
 #[test]
+fn extra_audiences_and_roles() {
+    let f = fixture("audiences");
+    let (token, _) = f.tokens.iter().find(|(_, e)| e == "valid").unwrap();
+    // The token's aud is https://mcp.example.com/mcp: for another resource it is refused,
+    // unless that aud is listed as an extra audience.
+    let other = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-authz"));
+        cmd.args(["verify", "--jwks"])
+            .arg(&f.jwks)
+            .args([
+                "--issuer",
+                "https://auth.example.com",
+                "--resource",
+                "https://other.example.com/mcp",
+            ])
+            .args(["--now", "1700000060"])
+            .args(extra)
+            .arg(token);
+        cmd.output().unwrap()
+    };
+    assert_eq!(json_line(&other(&[]))["reason"], "wrong_aud");
+    let out = other(&["--audience", "https://mcp.example.com/mcp"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The no-aud mode does not accept a token whose aud names another resource.
+    assert_eq!(
+        json_line(&other(&["--client-id-audience", "client-abc"]))["reason"],
+        "wrong_aud"
+    );
+}
+
+#[test]
 fn unusable_inputs_exit_2_with_a_message() {
     let f = fixture("bad");
     let (token, _) = f.tokens.first().unwrap();

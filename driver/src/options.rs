@@ -56,6 +56,12 @@ pub struct AuthzOptions {
     pub public_paths: Vec<String>,
     /// The largest JSON-RPC body read for the scope policy (default 1 MiB).
     pub max_body_bytes: Option<usize>,
+    /// Exact audiences accepted besides the resource.
+    pub audiences: Vec<String>,
+    /// Clients whose tokens are accepted without any `aud`.
+    pub audienceless_clients: Vec<String>,
+    /// The prefix under which `roles` become scopes (`None`: roles are not read).
+    pub roles_as_scopes: Option<String>,
 }
 
 impl Default for AuthzOptions {
@@ -78,6 +84,9 @@ impl Default for AuthzOptions {
             edit_metadata: None,
             public_paths: Vec::new(),
             max_body_bytes: None,
+            audiences: Vec::new(),
+            audienceless_clients: Vec::new(),
+            roles_as_scopes: None,
         }
     }
 }
@@ -106,11 +115,25 @@ impl AuthzOptions {
     pub fn verifier_config(&self, issuer: &str, resource: &str) -> VerifierConfig {
         let mut config = VerifierConfig::new(issuer, resource)
             .with_typ_policy(self.typ)
-            .with_max_lifetime_secs(self.max_token_lifetime.map(|d| d.as_secs()));
+            .with_max_lifetime_secs(self.max_token_lifetime.map(|d| d.as_secs()))
+            .with_audiences(self.audiences.clone())
+            .with_audienceless_clients(self.audienceless_clients.clone())
+            .with_roles_as_scopes(self.roles_as_scopes.clone());
         if let Some(l) = self.leeway_secs {
             config = config.with_leeway_secs(l);
         }
         config
+    }
+
+    /// Logs, loudly, what the options accept beyond the MCP specification's rules (once, at
+    /// start-up).
+    pub fn warn_about_relaxations(&self) {
+        if !self.audienceless_clients.is_empty() {
+            tracing::warn!(target: "mcp_authz", clients = ?self.audienceless_clients, "tokens WITHOUT an audience are accepted from these clients: such a token is valid for every resource of its issuer, not only this one");
+        }
+        if !self.audiences.is_empty() {
+            tracing::info!(target: "mcp_authz", audiences = ?self.audiences, "audiences accepted besides the resource");
+        }
     }
 
     /// The guard for `config`: the scope policy, the metadata edits and `resource_name`, the
@@ -273,6 +296,39 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn public_path(mut self, path: impl Into<String>) -> Self {
             self.options.public_paths.push(path.into());
+            self
+        }
+
+        /// Also accepts tokens whose `aud` is exactly one of `audiences` (the resource itself
+        /// stays accepted): an Entra application ID (a GUID or `api://…`), an Auth0 API
+        /// identifier, a Keycloak client id set by an audience mapper.
+        #[must_use]
+        pub fn audiences<I: IntoIterator<Item = S>, S: Into<String>>(
+            mut self,
+            audiences: I,
+        ) -> Self {
+            self.options.audiences = audiences.into_iter().map(Into::into).collect();
+            self
+        }
+
+        /// **Accepts tokens without any `aud`** when their `client_id` (or `azp`, `cid`) is
+        /// one of `clients`: for authorization servers that issue none (Amazon Cognito,
+        /// Keycloak dynamic clients). Never implied; logged as a warning at start-up, since
+        /// such a token is valid for every resource of its issuer.
+        #[must_use]
+        pub fn audienceless_clients<I: IntoIterator<Item = S>, S: Into<String>>(
+            mut self,
+            clients: I,
+        ) -> Self {
+            self.options.audienceless_clients = clients.into_iter().map(Into::into).collect();
+            self
+        }
+
+        /// Also reads the `roles` claim (Entra ID app roles) as scopes, each with `prefix` in
+        /// front (`""` for as-is); `None` (the default) does not read it.
+        #[must_use]
+        pub fn roles_as_scopes(mut self, prefix: Option<String>) -> Self {
+            self.options.roles_as_scopes = prefix;
             self
         }
 

@@ -68,6 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allow_http_loopback: true,
         lenient_typ: false,
         max_token_lifetime: None,
+        audiences: Vec::new(),
+        audienceless_clients: Vec::new(),
+        roles_as_scopes: None,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
