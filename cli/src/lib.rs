@@ -14,6 +14,23 @@ pub mod dev_auth;
 pub mod proxy;
 pub mod verify;
 
+/// The audience rules `proxy` and `verify` share (the flags, once).
+#[derive(Debug, clap::Args, Default, Clone)]
+pub struct AudienceArgs {
+    /// Also accept tokens whose aud is exactly VALUE (repeatable): an Entra application ID, an
+    /// Auth0 API identifier, a Keycloak client id.
+    #[arg(long = "audience", value_name = "VALUE")]
+    pub audience: Vec<String>,
+    /// Accept tokens WITHOUT any aud when their client_id/azp is CLIENT_ID (repeatable;
+    /// Cognito, Keycloak dynamic clients). Such a token is valid for every resource of its
+    /// issuer.
+    #[arg(long = "client-id-audience", value_name = "CLIENT_ID")]
+    pub client_id_audience: Vec<String>,
+    /// Also read the roles claim as scopes, each with PREFIX in front ("" for as-is).
+    #[arg(long, value_name = "PREFIX")]
+    pub roles_as_scopes: Option<String>,
+}
+
 /// Logs to stderr; `RUST_LOG` filters (default: info for mcp-authz, warn for the rest).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

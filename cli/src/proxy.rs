@@ -64,17 +64,8 @@ pub struct ProxyArgs {
     /// [default: no limit].
     #[arg(long, value_name = "SECONDS")]
     max_token_lifetime: Option<u64>,
-    /// Also accept tokens whose aud is exactly VALUE (repeatable): an Entra application ID, an
-    /// Auth0 API identifier, a Keycloak client id.
-    #[arg(long = "audience", value_name = "VALUE")]
-    audience: Vec<String>,
-    /// Accept tokens WITHOUT any aud when their client_id/azp is CLIENT_ID (repeatable; Cognito,
-    /// Keycloak dynamic clients). Such a token is valid for every resource of its issuer.
-    #[arg(long = "client-id-audience", value_name = "CLIENT_ID")]
-    client_id_audience: Vec<String>,
-    /// Also read the roles claim as scopes, each with PREFIX in front ("" for as-is).
-    #[arg(long, value_name = "PREFIX")]
-    roles_as_scopes: Option<String>,
+    #[command(flatten)]
+    audience: crate::AudienceArgs,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -230,17 +221,17 @@ impl ProxyArgs {
             allow_http_loopback: self.allow_http_loopback || file.allow_http_loopback,
             lenient_typ: self.lenient_typ || file.lenient_typ,
             max_token_lifetime: self.max_token_lifetime.or(file.max_token_lifetime),
-            audiences: if self.audience.is_empty() {
+            audiences: if self.audience.audience.is_empty() {
                 file.audience
             } else {
-                self.audience
+                self.audience.audience
             },
-            audienceless_clients: if self.client_id_audience.is_empty() {
+            audienceless_clients: if self.audience.client_id_audience.is_empty() {
                 file.client_id_audience
             } else {
-                self.client_id_audience
+                self.audience.client_id_audience
             },
-            roles_as_scopes: self.roles_as_scopes.or(file.roles_as_scopes),
+            roles_as_scopes: self.audience.roles_as_scopes.or(file.roles_as_scopes),
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
                     .or(file.upstream_timeout)

@@ -39,18 +39,8 @@ pub struct VerifyArgs {
     /// Refuse tokens that live longer than this (exp - iat, or exp - now without iat).
     #[arg(long, value_name = "SECONDS")]
     max_token_lifetime: Option<u64>,
-    /// Also accept tokens whose aud is exactly VALUE (repeatable): an Entra application ID,
-    /// an Auth0 API identifier, a Keycloak client id.
-    #[arg(long = "audience", value_name = "VALUE")]
-    audience: Vec<String>,
-    /// Accept tokens WITHOUT any aud when their client_id/azp is CLIENT_ID (repeatable; for
-    /// Cognito and Keycloak dynamic clients; such a token is accepted for any resource).
-    #[arg(long = "client-id-audience", value_name = "CLIENT_ID")]
-    client_id_audience: Vec<String>,
-    /// Also read the roles claim as scopes (Entra app roles), each with PREFIX in front
-    /// (give an empty string for as-is).
-    #[arg(long, value_name = "PREFIX")]
-    roles_as_scopes: Option<String>,
+    #[command(flatten)]
+    audience: crate::AudienceArgs,
     /// A scope the token must grant (repeatable).
     #[arg(long = "require-scope", value_name = "SCOPE")]
     require_scope: Vec<String>,
@@ -101,9 +91,9 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     let config = VerifierConfig::new(args.issuer, args.resource)
         .with_leeway_secs(args.leeway)
         .with_max_lifetime_secs(args.max_token_lifetime)
-        .with_audiences(args.audience.clone())
-        .with_audienceless_clients(args.client_id_audience.clone())
-        .with_roles_as_scopes(args.roles_as_scopes.clone())
+        .with_audiences(args.audience.audience.clone())
+        .with_audienceless_clients(args.audience.client_id_audience.clone())
+        .with_roles_as_scopes(args.audience.roles_as_scopes.clone())
         .with_typ_policy(typ);
     let verifier = AccessTokenVerifier::new(config);
     let check = |token: &str| {
