@@ -69,10 +69,56 @@ impl TypPolicy {
     }
 }
 
+/// The placeholder of a tenant-templated issuer, as Entra ID's multi-tenant metadata
+/// (`common`, `organizations`, `consumers`) states it:
+/// `https://login.microsoftonline.com/{tenantid}/v2.0`.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// Which tenants a tenant-templated issuer accepts (see [`VerifierConfig::with_tenants`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TenantPolicy {
+    /// Only these tenant ids (`tid`), compared ASCII-case-insensitively (they are GUIDs). The
+    /// default is an empty list: a templated issuer accepts no token until tenants are given.
+    Listed(Vec<String>),
+    /// Every tenant: any organisation's users can call this resource (a multi-tenant SaaS).
+    Any,
+}
+
+impl Default for TenantPolicy {
+    fn default() -> Self {
+        Self::Listed(Vec::new())
+    }
+}
+
+impl TenantPolicy {
+    fn allows(&self, tid: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Listed(list) => list.iter().any(|t| t.eq_ignore_ascii_case(tid)),
+        }
+    }
+}
+
+/// `pattern` split around its [`TENANT_PLACEHOLDER`], when it has one.
+fn split_template(pattern: &str) -> Option<(&str, &str)> {
+    pattern.split_once(TENANT_PLACEHOLDER)
+}
+
+/// Whether `iss` has the shape of `prefix{tenantid}suffix`: a non-empty tenant segment without
+/// `/` between the two.
+fn fits_template(iss: &str, prefix: &str, suffix: &str) -> bool {
+    iss.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(suffix))
+        .is_some_and(|tid| !tid.is_empty() && !tid.contains('/'))
+}
+
 /// What a token must satisfy to be accepted by this resource server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierConfig {
     issuer: String,
+    additional_issuers: Vec<String>,
+    tenants: TenantPolicy,
     resource: String,
     algorithms: AlgorithmSet,
     leeway_secs: u64,
@@ -92,6 +138,8 @@ impl VerifierConfig {
     pub fn new(issuer: impl Into<String>, resource: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
+            additional_issuers: Vec::new(),
+            tenants: TenantPolicy::default(),
             resource: resource.into(),
             algorithms: AlgorithmSet::all(),
             leeway_secs: DEFAULT_LEEWAY_SECS,
@@ -189,6 +237,98 @@ impl VerifierConfig {
         self
     }
 
+    /// Also accepts tokens whose `iss` is `issuer`, verified with the same keys: for an
+    /// authorization server that signs under two issuer names, as Entra ID does for v1 tokens
+    /// (`https://sts.windows.net/{tenantid}/`) next to v2 ones. It may hold
+    /// [`TENANT_PLACEHOLDER`].
+    #[must_use]
+    pub fn with_additional_issuer(mut self, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        if issuer != self.issuer && !self.additional_issuers.contains(&issuer) {
+            self.additional_issuers.push(issuer);
+        }
+        self
+    }
+
+    /// The tenants a tenant-templated issuer accepts (an issuer holding
+    /// [`TENANT_PLACEHOLDER`], e.g. Entra ID's `https://login.microsoftonline.com/{tenantid}/v2.0`).
+    /// A token from such an issuer is accepted only when its `iss` is the template with the
+    /// token's own `tid` claim in place of the placeholder, and that `tid` is one of `tenants`.
+    #[must_use]
+    pub fn with_tenants<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tenants: I) -> Self {
+        self.tenants = TenantPolicy::Listed(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// **Accepts every tenant** of a tenant-templated issuer (the `iss`/`tid` match is still
+    /// required): users of any organisation can call this resource.
+    #[must_use]
+    pub fn with_any_tenant(mut self) -> Self {
+        self.tenants = TenantPolicy::Any;
+        self
+    }
+
+    /// The tenants a tenant-templated issuer accepts.
+    pub fn tenant_policy(&self) -> &TenantPolicy {
+        &self.tenants
+    }
+
+    /// Every issuer accepted: the configured one, then the additional ones.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> + '_ {
+        core::iter::once(self.issuer.as_str())
+            .chain(self.additional_issuers.iter().map(String::as_str))
+    }
+
+    /// Whether an accepted issuer is a tenant template (holds [`TENANT_PLACEHOLDER`]).
+    pub fn has_tenant_template(&self) -> bool {
+        self.issuers().any(|i| split_template(i).is_some())
+    }
+
+    /// Whether `iss` is, or has the shape of, one of this configuration's issuers: how a guard
+    /// with several authorization servers chooses the verifier before any signature is checked.
+    /// The full check (`tid`, the allow-list) comes after the signature.
+    pub fn routes(&self, iss: &str) -> bool {
+        self.issuers().any(|pattern| match split_template(pattern) {
+            None => pattern == iss,
+            Some((prefix, suffix)) => fits_template(iss, prefix, suffix),
+        })
+    }
+
+    /// `iss` (and `tid`, for a tenant template) against the accepted issuers.
+    fn check_issuer(&self, iss: &str, tid: Option<&str>) -> Result<(), TokenError> {
+        let mut templated = false;
+        for pattern in self.issuers() {
+            match split_template(pattern) {
+                None if pattern == iss => return Ok(()),
+                None => {}
+                Some((prefix, suffix)) if fits_template(iss, prefix, suffix) => {
+                    templated = true;
+                    let own = tid.is_some_and(|t| {
+                        iss.len() == prefix.len() + t.len() + suffix.len()
+                            && iss.get(prefix.len()..iss.len() - suffix.len()) == Some(t)
+                    });
+                    if own {
+                        return match tid.is_some_and(|t| self.tenants.allows(t)) {
+                            true => Ok(()),
+                            false => Err(TokenError::TenantNotAllowed),
+                        };
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        match templated {
+            true => Err(TokenError::IssuerTenantMismatch),
+            false => Err(TokenError::WrongIssuer),
+        }
+    }
+
+    pub(crate) fn set_resource(&mut self, resource: &str) {
+        if self.resource != resource {
+            self.resource = String::from(resource);
+        }
+    }
+
     /// The audiences accepted besides the resource.
     pub fn audiences(&self) -> &[String] {
         &self.audiences
@@ -199,7 +339,8 @@ impl VerifierConfig {
         &self.audienceless_clients
     }
 
-    /// The trusted issuer.
+    /// The trusted issuer (the authorization server's, as its metadata states it; possibly a
+    /// tenant template).
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
@@ -207,6 +348,11 @@ impl VerifierConfig {
     /// This resource's identifier.
     pub fn resource(&self) -> &str {
         &self.resource
+    }
+
+    /// The largest token accepted, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
     }
 
     /// The accepted algorithms.
@@ -294,6 +440,7 @@ pub struct Principal {
     issued_at: Option<UnixTime>,
     jwt_id: Option<Text>,
     issuer: Text,
+    tenant: Option<Text>,
     audience: Vec<Text>,
     key_id: Option<String>,
     key_fingerprint: [u8; 32],
@@ -439,18 +586,17 @@ fn check_time(
     Ok(())
 }
 
-/// `iss` exactly the configured issuer; `aud` naming the configured resource (RFC 8707
-/// equivalence) or one of the extra audiences (exactly); without any `aud`, a client of the
-/// audienceless list.
+/// `iss` exactly an accepted issuer (a tenant template with the token's `tid`, from the
+/// allow-list); `aud` naming the configured resource (RFC 8707 equivalence) or one of the extra
+/// audiences (exactly); without any `aud`, a client of the audienceless list.
 fn check_issuer_audience<A: AsRef<str>>(
     config: &VerifierConfig,
     issuer: &str,
+    tenant: Option<&str>,
     audience: Option<impl Iterator<Item = A>>,
     client_id: Option<&str>,
 ) -> Result<(), TokenError> {
-    if issuer != config.issuer {
-        return Err(TokenError::WrongIssuer);
-    }
+    config.check_issuer(issuer, tenant)?;
     let Some(mut audience) = audience else {
         let listed = client_id.is_some_and(|c| config.audienceless_clients.iter().any(|a| a == c));
         return match listed {
@@ -484,7 +630,13 @@ impl Principal {
         // A kept principal without `aud` was accepted as an audienceless client (an empty
         // array is refused before it is kept).
         let audience = (!self.audience.is_empty()).then(|| self.audience());
-        check_issuer_audience(config, self.issuer(), audience, self.client_id())
+        check_issuer_audience(
+            config,
+            self.issuer(),
+            self.tenant(),
+            audience,
+            self.client_id(),
+        )
     }
 
     /// Where each claim this type reads goes; the others are only checked for duplicates.
@@ -503,6 +655,7 @@ impl Principal {
             "scp" => 10,
             "roles" => 11,
             "cid" => 12,
+            "tid" => 13,
             _ => return None,
         })
     }
@@ -512,7 +665,7 @@ impl Principal {
         config: &VerifierConfig,
         now: UnixTime,
     ) -> Result<Self, TokenError> {
-        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid] =
+        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid, tid] =
             read_object(&payload, Self::claim_slot)?;
         // Types first: a registered claim of the wrong type is an error, never "absent".
         let exp = numeric_date(exp.as_ref(), false)?;
@@ -533,15 +686,17 @@ impl Principal {
             Some(_) => string_or_array(roles.as_ref())?,
             None => None,
         };
+        // `tid` (Entra ID's tenant) likewise, only for a tenant-templated issuer.
+        let tid = match config.has_tenant_template() {
+            true => string_claim(tid.as_ref())?,
+            false => None,
+        };
 
         let exp = exp.ok_or(TokenError::MissingExp)?;
         check_time(config, now, exp, nbf, iat)?;
         let issuer = iss.ok_or(TokenError::MissingIssuer)?;
-        if issuer != config.issuer {
-            return Err(TokenError::WrongIssuer);
-        }
         let client_id = client_id.or(azp).or(cid);
-        check_issuer_audience(config, issuer, aud.map(|a| a.iter()), client_id)?;
+        check_issuer_audience(config, issuer, tid, aud.map(|a| a.iter()), client_id)?;
         let audience = aud.unwrap_or_default();
         let text = |s: &str| Text::new(&payload, s);
         let mut scopes: Vec<Text> = match (scope, scp) {
@@ -562,8 +717,10 @@ impl Principal {
         let client_id = client_id.map(text);
         let jwt_id = jwt_id.map(text);
         let issuer = text(issuer);
+        let tenant = tid.map(text);
         let audience = audience.iter().map(|a| text(a)).collect();
         Ok(Self {
+            tenant,
             subject,
             client_id,
             scopes,
@@ -578,6 +735,11 @@ impl Principal {
             algorithm: Algorithm::Rs256,
             payload,
         })
+    }
+
+    /// `tid`, the Entra ID tenant, when the issuer is a tenant template (read only then).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// `sub`: the resource owner (or the client, for client-credentials tokens).

@@ -162,6 +162,11 @@ reasons! {
         MissingIssuer => "missing_iss", "the access token has no issuer";
         /// `iss` is not exactly the configured issuer.
         WrongIssuer => "wrong_iss", "the access token issuer is not trusted";
+        /// The issuer is a tenant template (`{tenantid}`) and `iss` is not that template with the
+        /// token's own `tid` claim in it (or the token has no `tid`).
+        IssuerTenantMismatch => "iss_tid_mismatch", "the access token issuer does not match its tenant";
+        /// `tid` is not in the configured tenant allow-list.
+        TenantNotAllowed => "tenant_not_allowed", "the access token tenant is not allowed";
         /// The token has no `aud` claim.
         MissingAudience => "missing_aud", "the access token has no audience";
         /// `aud` does not name this resource.

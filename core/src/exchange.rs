@@ -63,7 +63,7 @@ use crate::access_token::Principal;
 use crate::challenge::{bearer_token, form_has_access_token};
 use crate::error::{Error, RequestError, TokenError};
 use crate::guard::Guard;
-use crate::http_message::{KeyState, Request, Response};
+use crate::http_message::{KeySource, KeyState, Request, Response};
 use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
@@ -88,6 +88,9 @@ pub enum Step {
     /// The token names a key the set lacks: refresh (as the refresh policy allows), report,
     /// poll again.
     RefreshKeys {
+        /// Whose keys: the issuer number (0 for the first authorization server; see
+        /// [`KeySource`]).
+        issuer: usize,
         /// The unknown `kid`.
         kid: String,
     },
@@ -165,12 +168,13 @@ impl<'g> Exchange<'g> {
         }
     }
 
-    /// The next step for `req` (the same request head every time), with the keys as they are
-    /// `now` and an optional verified-token cache.
+    /// The next step for `req` (the same request head every time), with the keys of each
+    /// authorization server as they are `now` (one [`KeyState`] for a guard with one) and an
+    /// optional verified-token cache.
     pub fn poll(
         &mut self,
         req: &Request<'_>,
-        keys: KeyState<'_>,
+        keys: impl KeySource,
         now: UnixTime,
         cache: Option<&dyn PrincipalCache>,
     ) -> Step {
@@ -233,7 +237,7 @@ impl<'g> Exchange<'g> {
     fn start(
         &mut self,
         req: &Request<'_>,
-        keys: KeyState<'_>,
+        keys: impl KeySource,
         now: UnixTime,
         cache: Option<&dyn PrincipalCache>,
         refresh: Refresh,
@@ -269,6 +273,18 @@ impl<'g> Exchange<'g> {
             }
             Err(e) => return self.reject(e),
         };
+        // Several authorization servers: the unverified `iss` chooses whose verifier and keys
+        // check the token; an `iss` none of them has is refused here, before any key is looked
+        // at.
+        let issuer = match guard.route(token) {
+            Ok(i) => i,
+            Err(e) => return self.reject(e),
+        };
+        let (Some(verifier), Some(keys)) = (guard.verifier_at(issuer), keys.keys_for(issuer))
+        else {
+            // The adapter has no keys for this issuer: deny, never verify with others' keys.
+            return Step::Respond(no_decision());
+        };
         let keys = match keys {
             KeyState::Ready(keys) => keys,
             KeyState::Unavailable { retry_after_secs } => {
@@ -276,13 +292,14 @@ impl<'g> Exchange<'g> {
             }
         };
         let mut unknown_kid = None;
-        let principal = match guard.verify(token, keys, now, cache, &mut unknown_kid) {
+        let principal = match Guard::verify(verifier, token, keys, now, cache, &mut unknown_kid) {
             Ok(p) => p,
             Err(Error::InvalidToken(TokenError::UnknownKid)) if refresh == Refresh::NotAsked => {
                 self.phase = Phase::Start {
                     refresh: Refresh::Asked,
                 };
                 return Step::RefreshKeys {
+                    issuer,
                     kid: unknown_kid.unwrap_or_default(),
                 };
             }

@@ -16,9 +16,10 @@ use alloc::vec::Vec;
 
 use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
 use crate::challenge::Challenger;
-use crate::error::Error;
+use crate::error::{Error, TokenError};
 use crate::http_message::Response;
 use crate::jose::jwk::JwkSet;
+use crate::jose::jws::peek_issuer;
 use crate::resource_indicator::UriParts;
 use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResourceMetadata};
 use crate::scope_policy::ScopePolicy;
@@ -33,6 +34,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Guard {
     verifier: AccessTokenVerifier,
+    /// The verifiers of the other authorization servers, in the configured order.
+    more: Vec<AccessTokenVerifier>,
     scopes: ScopePolicy,
     metadata: ProtectedResourceMetadata,
     metadata_json: Vec<u8>,
@@ -56,6 +59,7 @@ impl Guard {
         let challenger = Challenger::new(well_known_urls(config.resource()).0);
         let mut guard = Self {
             verifier: AccessTokenVerifier::new(config),
+            more: Vec::new(),
             scopes,
             metadata_json: Vec::new(),
             well_known_paths: well_known_paths(metadata.resource()),
@@ -79,12 +83,73 @@ impl Guard {
         let resource = String::from(self.metadata.resource());
         self.metadata = edit(self.metadata);
         if self.metadata.resource() != resource {
-            self.metadata =
-                ProtectedResourceMetadata::new(resource, self.verifier.config().issuer())
-                    .with_scopes_supported(self.scopes.all_scopes());
+            self.metadata = self.default_metadata(resource);
         }
         self.metadata_json = self.metadata.to_json();
         self
+    }
+
+    fn default_metadata(&self, resource: String) -> ProtectedResourceMetadata {
+        let mut issuers = self.verifiers().map(|v| v.config().issuer());
+        let first = issuers.next().unwrap_or_default();
+        issuers
+            .fold(ProtectedResourceMetadata::new(resource, first), |m, i| {
+                m.with_authorization_server(i)
+            })
+            .with_scopes_supported(self.scopes.all_scopes())
+    }
+
+    /// Trusts one more authorization server: tokens whose `iss` it
+    /// [routes](VerifierConfig::routes) are verified under `config`, with that issuer's keys
+    /// alone (the adapter gives one key set per issuer, in the order they were added: see
+    /// [`KeySource`](crate::http_message::KeySource)). Its issuer is added to the metadata's
+    /// `authorization_servers`, after the ones before it. `config`'s resource is replaced by
+    /// this guard's.
+    ///
+    /// A token is routed by its `iss`, read before anything is verified only to choose the
+    /// verifier; an `iss` that no issuer routes is refused (`wrong_iss`) before any key is
+    /// looked at, so it never causes a key fetch.
+    #[must_use]
+    pub fn with_issuer(mut self, mut config: VerifierConfig) -> Self {
+        config.set_resource(self.verifier.config().resource());
+        let issuer = String::from(config.issuer());
+        self.more.push(AccessTokenVerifier::new(config));
+        self.metadata = self.metadata.with_authorization_server(issuer);
+        self.metadata_json = self.metadata.to_json();
+        self
+    }
+
+    /// Every verifier, one per authorization server, in the configured order (the index is the
+    /// issuer number of [`Step::RefreshKeys`](crate::exchange::Step::RefreshKeys) and of
+    /// [`KeySource`](crate::http_message::KeySource)).
+    pub fn verifiers(&self) -> impl Iterator<Item = &AccessTokenVerifier> + '_ {
+        core::iter::once(&self.verifier).chain(self.more.iter())
+    }
+
+    /// The verifier of issuer number `index`.
+    pub fn verifier_at(&self, index: usize) -> Option<&AccessTokenVerifier> {
+        match index {
+            0 => Some(&self.verifier),
+            i => self.more.get(i - 1),
+        }
+    }
+
+    /// The issuer number whose verifier checks `token`: 0 with one authorization server (its
+    /// verifier checks `iss`), else the first whose issuer routes the token's unverified `iss`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`]: a token that cannot be read, one without `iss`
+    /// ([`TokenError::MissingIssuer`]), or one whose `iss` no issuer routes
+    /// ([`TokenError::WrongIssuer`]).
+    pub fn route(&self, token: &str) -> Result<usize, Error> {
+        if self.more.is_empty() {
+            return Ok(0);
+        }
+        let max = self.verifier.config().max_token_len();
+        let iss = peek_issuer(token, max)?.ok_or(TokenError::MissingIssuer)?;
+        self.verifiers()
+            .position(|v| v.config().routes(&iss))
+            .ok_or(Error::InvalidToken(TokenError::WrongIssuer))
     }
 
     /// Points the challenges' `resource_metadata` at `url` instead of the path-aware well-known
@@ -131,7 +196,7 @@ impl Guard {
         &self.public_paths
     }
 
-    /// The verifier.
+    /// The verifier of the first authorization server.
     pub fn verifier(&self) -> &AccessTokenVerifier {
         &self.verifier
     }
@@ -209,27 +274,24 @@ impl Guard {
         self.challenger.reject(error, &self.base_scopes())
     }
 
-    /// Verifies `token` (from the cache when it can); on an unknown `kid`, `unknown_kid` gets
-    /// the token's `kid`.
+    /// Verifies `token` with `verifier` (from the cache when it can); on an unknown `kid`,
+    /// `unknown_kid` gets the token's `kid`.
     pub(crate) fn verify(
-        &self,
+        verifier: &AccessTokenVerifier,
         token: &str,
         keys: &JwkSet,
         now: UnixTime,
         cache: Option<&dyn PrincipalCache>,
         unknown_kid: &mut Option<String>,
     ) -> Result<Arc<Principal>, Error> {
-        if let Some(p) = cache.and_then(|c| c.get(&self.verifier, token, now)) {
+        if let Some(p) = cache.and_then(|c| c.get(verifier, token, now)) {
             if keys.contains_fingerprint(p.key_fingerprint()) {
                 return Ok(p);
             }
         }
-        let p = Arc::new(
-            self.verifier
-                .verify_noting_unknown_kid(token, keys, now, unknown_kid)?,
-        );
+        let p = Arc::new(verifier.verify_noting_unknown_kid(token, keys, now, unknown_kid)?);
         if let Some(c) = cache {
-            c.insert(&self.verifier, token, p.clone(), now);
+            c.insert(verifier, token, p.clone(), now);
         }
         Ok(p)
     }

@@ -60,6 +60,43 @@ impl<'a> KeyState<'a> {
     }
 }
 
+/// Where the exchange finds the keys of each authorization server the guard trusts: issuer
+/// number `i` is the `i`-th configured (0 for the first, then in the order of
+/// [`Guard::with_issuer`](crate::Guard::with_issuer)).
+///
+/// A single [`KeyState`] is the source of a guard with one authorization server; a slice of
+/// them, or of what key sources answer (`JwksRefresh::current`), serves several. A source
+/// without keys for the issuer a token routes to gets the request refused (500), never
+/// verified with another issuer's keys.
+pub trait KeySource {
+    /// The keys of issuer number `issuer`, or `None` when this source has none for it.
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>>;
+}
+
+impl KeySource for KeyState<'_> {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        (issuer == 0).then_some(*self)
+    }
+}
+
+impl KeySource for [KeyState<'_>] {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        self.get(issuer).copied()
+    }
+}
+
+impl KeySource for [Result<Arc<JwkSet>, u32>] {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        self.get(issuer).map(KeyState::of)
+    }
+}
+
+impl<T: KeySource + ?Sized> KeySource for &T {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        (**self).keys_for(issuer)
+    }
+}
+
 /// What the adapter knows of one request: its head, never its body (the exchange asks for the
 /// body when the scope policy needs it, after the token was verified).
 #[derive(Debug, Clone, Copy, Default)]

@@ -60,6 +60,27 @@ impl ProtectedResourceMetadata {
         self
     }
 
+    /// Replaces `authorization_servers` with `issuers`, in this order (duplicates dropped); an
+    /// empty list leaves it as it was (the document must name one).
+    #[must_use]
+    pub fn with_authorization_servers<I, S>(mut self, issuers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for issuer in issuers {
+            let issuer = issuer.into();
+            if !list.contains(&issuer) {
+                list.push(issuer);
+            }
+        }
+        if !list.is_empty() {
+            self.authorization_servers = list;
+        }
+        self
+    }
+
     /// Sets `scopes_supported` (duplicates and `offline_access` are dropped; order is kept).
     #[must_use]
     pub fn with_scopes_supported<I, S>(mut self, scopes: I) -> Self

@@ -6,7 +6,9 @@
 //! against `now` and the issuer and audience against the verifier's configuration
 //! ([`Principal::recheck`]); the required scopes are checked per request by the caller as for any
 //! other principal. Entries go when the key that verified them leaves the key set
-//! ([`TokenCache::retain_keys`]) and all of them go when the verifier's configuration changes.
+//! ([`TokenCache::retain_keys`], or [`TokenCache::retain_keys_of`] for one issuer's keys), and an
+//! entry is used only under the verifier configuration it was verified with: a guard with several
+//! authorization servers shares one cache among its verifiers.
 //!
 //! Like the rest of the core it takes `now` as an argument and does no IO. It needs `&mut self`
 //! to insert; adapters share one behind a lock held only for the lookup or the insert, never
@@ -30,6 +32,7 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
@@ -75,7 +78,12 @@ struct Entry {
     principal: Arc<Principal>,
     evict_at: UnixTime,
     bytes: usize,
+    /// Index in `configs` of the configuration it was verified under.
+    config: usize,
 }
+
+/// The most verifier configurations one cache tells apart; beyond it, the cache starts over.
+const MAX_CONFIGS: usize = 16;
 
 /// The verified-token cache (see the module docs).
 #[derive(Debug)]
@@ -85,7 +93,7 @@ pub struct TokenCache {
     /// Insertion order, for eviction when full.
     order: VecDeque<[u8; 32]>,
     bytes: usize,
-    config: Option<VerifierConfig>,
+    configs: Vec<VerifierConfig>,
     hits: u64,
     misses: u64,
 }
@@ -111,7 +119,7 @@ impl TokenCache {
             entries: BTreeMap::new(),
             order: VecDeque::new(),
             bytes: 0,
-            config: None,
+            configs: Vec::new(),
             hits: 0,
             misses: 0,
         }
@@ -144,25 +152,31 @@ impl TokenCache {
         self.bytes = 0;
     }
 
-    fn sync_config(&mut self, config: &VerifierConfig) {
-        if self.config.as_ref() != Some(config) {
-            self.clear();
-            self.config = Some(config.clone());
+    /// The index of `config` among the configurations seen, added when new.
+    fn config_index(&mut self, config: &VerifierConfig) -> usize {
+        if let Some(i) = self.configs.iter().position(|c| c == config) {
+            return i;
         }
+        if self.configs.len() >= MAX_CONFIGS {
+            self.clear();
+            self.configs.clear();
+        }
+        self.configs.push(config.clone());
+        self.configs.len() - 1
     }
 
-    /// The cached principal for `token`, if it was verified before and still holds at `now`
-    /// under `verifier`'s configuration. A changed configuration empties the cache.
+    /// The cached principal for `token`, if it was verified before under `verifier`'s
+    /// configuration (exactly) and still holds at `now`.
     pub fn get(
         &mut self,
         verifier: &AccessTokenVerifier,
         token: &str,
         now: UnixTime,
     ) -> Option<Arc<Principal>> {
-        self.sync_config(verifier.config());
+        let config = self.config_index(verifier.config());
         let key = digest(token);
         let hit = match self.entries.get(&key) {
-            Some(e) if e.token == token && now < e.evict_at => e
+            Some(e) if e.token == token && e.config == config && now < e.evict_at => e
                 .principal
                 .recheck(verifier.config(), now)
                 .is_ok()
@@ -192,7 +206,7 @@ impl TokenCache {
         principal: Arc<Principal>,
         now: UnixTime,
     ) {
-        self.sync_config(verifier.config());
+        let config = self.config_index(verifier.config());
         let evict_at = principal
             .expires_at()
             .min(now.saturating_add(self.limits.max_ttl_secs));
@@ -217,6 +231,7 @@ impl TokenCache {
                 principal,
                 evict_at,
                 bytes,
+                config,
             },
         );
         self.order.push_back(key);
@@ -253,6 +268,16 @@ impl TokenCache {
     pub fn retain_keys(&mut self, keys: &JwkSet) {
         let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
         self.remove_where(|e| !live.contains(e.principal.key_fingerprint()));
+    }
+
+    /// Drops the entries that `verifier` verified with a key that `keys` no longer holds: what
+    /// a guard with several authorization servers calls when one issuer's key set changes.
+    pub fn retain_keys_of(&mut self, verifier: &AccessTokenVerifier, keys: &JwkSet) {
+        let Some(config) = self.configs.iter().position(|c| c == verifier.config()) else {
+            return;
+        };
+        let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
+        self.remove_where(|e| e.config == config && !live.contains(e.principal.key_fingerprint()));
     }
 
     /// Drops entries past their eviction time.

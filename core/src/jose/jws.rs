@@ -212,6 +212,23 @@ pub(crate) fn verify_compact<'k>(
     Ok((header, key, payload))
 }
 
+/// The `iss` claim of `token`, read before anything is verified, for one purpose only: to choose
+/// which issuer's verifier (and keys) checks it. `Ok(None)` when it has none.
+///
+/// # Errors
+/// What [`CompactJws::parse`] would say of the framing or the payload's base64 and JSON, or
+/// [`TokenError::InvalidClaimType`] for an `iss` that is not a string.
+pub(crate) fn peek_issuer(token: &str, max_len: usize) -> Result<Option<String>, TokenError> {
+    let segments = Segments::split(token, max_len)?;
+    let payload = decode_segment(segments.payload)?;
+    let [iss] = read_object(&payload, |name| (name == "iss").then_some(0))?;
+    match iss {
+        None => Ok(None),
+        Some(Member::Str(s)) => Ok(Some(s.into_owned())),
+        Some(_) => Err(TokenError::InvalidClaimType),
+    }
+}
+
 fn check_signature(
     header: &Header,
     key: &Jwk,

@@ -655,7 +655,10 @@ fn an_unknown_kid_asks_for_one_refresh() {
     let mut x = g.exchange();
     assert_eq!(
         x.poll(&req, KeyState::Ready(&empty), NOW, None),
-        Step::RefreshKeys { kid: "p256".into() }
+        Step::RefreshKeys {
+            issuer: 0,
+            kid: "p256".into()
+        }
     );
     x.handle_keys_refreshed(false);
     let Step::Respond(r) = x.poll(&req, KeyState::Ready(&empty), NOW, None) else {
@@ -778,4 +781,102 @@ proptest! {
             _ => {}
         }
     }
+}
+
+/// Drives an exchange with per-issuer keys, answering every refresh with "none"; returns the
+/// refreshes asked for and the verdict.
+fn run_keys(g: &Guard, token: &str, keys: &[KeyState<'_>]) -> (Vec<(usize, String)>, Step) {
+    let auth = format!("Bearer {token}");
+    let values: [&[u8]; 1] = [auth.as_bytes()];
+    let req = Request::new("GET", "/mcp").with_authorization(&values);
+    let mut x = g.exchange();
+    let mut refreshes = Vec::new();
+    loop {
+        match x.poll(&req, keys, NOW, None) {
+            Step::RefreshKeys { issuer, kid } => {
+                refreshes.push((issuer, kid));
+                x.handle_keys_refreshed(false);
+            }
+            verdict => return (refreshes, verdict),
+        }
+    }
+}
+
+#[test]
+fn several_issuers_route_by_iss_and_verify_with_their_own_keys_alone() {
+    const OTHER: &str = "https://login.other.example";
+    let g = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    )
+    .with_issuer(VerifierConfig::new(OTHER, "https://elsewhere.example/x"));
+    assert_eq!(g.metadata().authorization_servers(), [ISSUER, OTHER]);
+    assert_eq!(g.verifier_at(1).unwrap().config().resource(), RESOURCE);
+    assert!(g.verifier_at(2).is_none());
+    let all = jwk_values();
+    // The first issuer publishes the P-256 key, the second the RSA key.
+    let (first, second) = (
+        jwks_with(vec![all[1].clone()]),
+        jwks_with(vec![all[0].clone()]),
+    );
+    let keys = [KeyState::Ready(&first), KeyState::Ready(&second)];
+    let token = |alg: &str, iss: Option<&str>| {
+        let mut c = claims();
+        match iss {
+            Some(i) => c["iss"] = json!(i),
+            None => drop(c.as_object_mut().unwrap().remove("iss")),
+        }
+        forge(&header(alg), &c)
+    };
+    let status = |s: &Step| match s {
+        Step::Respond(r) => (r.status, r.reason),
+        Step::Allow(p) => (
+            200,
+            Some(if p.issuer() == OTHER {
+                "other"
+            } else {
+                "first"
+            }),
+        ),
+        other => panic!("{other:?}"),
+    };
+    // Each issuer's own tokens, with its own keys.
+    let (asked, v) = run_keys(&g, &token("ES256", Some(ISSUER)), &keys);
+    assert_eq!((asked.len(), status(&v)), (0, (200, Some("first"))));
+    let (asked, v) = run_keys(&g, &token("RS256", Some(OTHER)), &keys);
+    assert_eq!((asked.len(), status(&v)), (0, (200, Some("other"))));
+    // A token naming one issuer, signed with the other's key: only the named issuer's keys are
+    // tried (its refresh is asked for), and it is refused.
+    let (asked, v) = run_keys(&g, &token("ES256", Some(OTHER)), &keys);
+    assert_eq!(asked, [(1, "p256".to_owned())]);
+    assert_eq!(status(&v), (401, Some("unknown_kid")));
+    let (asked, v) = run_keys(&g, &token("RS256", Some(ISSUER)), &keys);
+    assert_eq!(asked, [(0, "rsa".to_owned())]);
+    assert_eq!(status(&v), (401, Some("unknown_kid")));
+    // An `iss` no issuer has, or none: refused before any key is looked at, so no fetch.
+    for (t, reason) in [
+        (token("ES256", Some("https://evil.example")), "wrong_iss"),
+        (token("ES256", None), "missing_iss"),
+        ("not-a-token".to_owned(), "malformed_jws"),
+    ] {
+        let (asked, v) = run_keys(&g, &t, &keys);
+        assert!(asked.is_empty());
+        assert_eq!(status(&v), (401, Some(reason)));
+    }
+    // A second issuer without keys: its tokens get 503, the first's still pass.
+    let partial = [
+        KeyState::Ready(&first),
+        KeyState::Unavailable {
+            retry_after_secs: 7,
+        },
+    ];
+    let (_, v) = run_keys(&g, &token("RS256", Some(OTHER)), &partial);
+    assert_eq!(status(&v).0, 503);
+    let (_, v) = run_keys(&g, &token("ES256", Some(ISSUER)), &partial);
+    assert_eq!(status(&v).0, 200);
+    // A key source that has no keys for the issuer the token routes to: denied (500), never
+    // verified with another issuer's keys.
+    let one = [KeyState::Ready(&first)];
+    let (_, v) = run_keys(&g, &token("RS256", Some(OTHER)), &one);
+    assert_eq!(status(&v), (500, Some("no_decision")));
 }

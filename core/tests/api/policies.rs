@@ -112,7 +112,7 @@ fn request(
     let mut exchange = g.exchange();
     loop {
         match exchange.poll(&req, policy.keys(now), now, Some(cache)) {
-            Step::RefreshKeys { kid } => {
+            Step::RefreshKeys { kid, .. } => {
                 let refreshed = match policy.handle_unknown_kid(now, &kid) {
                     KidMiss::AwaitFetch => {
                         drive(policy, fake, now);
@@ -495,7 +495,14 @@ fn token_cache_hits_misses_and_rechecks() {
         "https://other.example/mcp",
     ));
     assert!(cache.get(&other, &token, NOW).is_none());
-    assert!(cache.is_empty(), "a configuration change empties the cache");
+    // ... and the entry made under the first stays for it (a guard with several issuers
+    // shares one cache among its verifiers).
+    assert_eq!(cache.get(&verifier, &token, NOW).as_deref(), Some(&*p));
+    // One issuer's key change drops only that verifier's entries.
+    cache.retain_keys_of(&other, &mcp_authz_core::JwkSet::default());
+    assert_eq!(cache.len(), 1);
+    cache.retain_keys_of(&verifier, &mcp_authz_core::JwkSet::default());
+    assert!(cache.is_empty(), "its key left the set");
     // Same token, different required scope: the principal comes back and the scope check is
     // the caller's, every time.
     cache.insert(&verifier, &token, p.clone(), NOW);

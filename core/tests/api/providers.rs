@@ -220,3 +220,115 @@ fn roles_are_read_only_when_configured() {
         TokenError::InvalidClaimType
     );
 }
+
+#[test]
+fn entra_id_multi_tenant_issuer_template() {
+    // The issuer the `common` / `organizations` metadata states.
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let ours = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let theirs = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let app = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+    let v2 = |tid: &str| format!("https://login.microsoftonline.com/{tid}/v2.0");
+    let token = |tid: Option<Value>, iss: String| {
+        let mut c = json!({"iss": iss, "aud": app, "azp": "client-app", "scp": "mcp.tools",
+            "sub": "u1", "ver": "2.0"});
+        if let Some(t) = tid {
+            c["tid"] = t;
+        }
+        forge(&header_typ(Some("JWT")), &times(c))
+    };
+    let config = || {
+        VerifierConfig::new(template, RESOURCE)
+            .with_typ_policy(TypPolicy::Lenient)
+            .with_audiences([app])
+    };
+    let right = token(Some(json!(ours)), v2(ours));
+    // No allow-list: nothing is accepted (the adapters refuse to start this way).
+    assert_eq!(refused(config(), &right), TokenError::TenantNotAllowed);
+    // The right tenant; GUIDs compare case-insensitively.
+    let p = verify_with(config().with_tenants([ours]), &right).unwrap();
+    assert_eq!(p.tenant(), Some(ours));
+    assert_eq!(p.issuer(), v2(ours));
+    assert!(verify_with(config().with_tenants([ours.to_uppercase()]), &right).is_ok());
+    // A tenant outside the list.
+    let other = token(Some(json!(theirs)), v2(theirs));
+    assert_eq!(
+        refused(config().with_tenants([ours]), &other),
+        TokenError::TenantNotAllowed
+    );
+    // `iss` and `tid` disagree (either way round), or there is no `tid`.
+    for t in [
+        token(Some(json!(ours)), v2(theirs)),
+        token(Some(json!(theirs)), v2(ours)),
+        token(None, v2(ours)),
+        token(Some(json!("")), v2(ours)),
+    ] {
+        assert_eq!(
+            refused(config().with_tenants([ours, theirs]), &t),
+            TokenError::IssuerTenantMismatch
+        );
+    }
+    // A `tid` that is not a string.
+    assert_eq!(
+        refused(
+            config().with_tenants([ours]),
+            &token(Some(json!(7)), v2(ours))
+        ),
+        TokenError::InvalidClaimType
+    );
+    // Another host, or a tenant segment with a `/` in it: not this issuer at all.
+    let evil = token(
+        Some(json!(ours)),
+        format!("https://login.example.com/{ours}/v2.0"),
+    );
+    assert_eq!(
+        refused(config().with_any_tenant(), &evil),
+        TokenError::WrongIssuer
+    );
+    let slash = format!("{ours}/x");
+    assert_eq!(
+        refused(
+            config().with_any_tenant(),
+            &token(Some(json!(slash)), v2(&slash))
+        ),
+        TokenError::WrongIssuer
+    );
+    // Any tenant: both accepted, the `iss`/`tid` match still required.
+    assert!(verify_with(config().with_any_tenant(), &other).is_ok());
+    assert_eq!(
+        refused(
+            config().with_any_tenant(),
+            &token(Some(json!(ours)), v2(theirs))
+        ),
+        TokenError::IssuerTenantMismatch
+    );
+    // A v1 token (`sts.windows.net`) against the v2 configuration: refused; accepted once its
+    // issuer form is configured as an additional issuer.
+    let v1 = {
+        let c = json!({"iss": format!("https://sts.windows.net/{ours}/"), "aud": "api://mcp-server",
+            "appid": "client-app", "tid": ours, "scp": "mcp.tools", "sub": "u1", "ver": "1.0"});
+        forge(&header_typ(Some("JWT")), &times(c))
+    };
+    let v1_too = || {
+        config()
+            .with_tenants([ours])
+            .with_audiences([app, "api://mcp-server"])
+            .with_additional_issuer("https://sts.windows.net/{tenantid}/")
+    };
+    assert_eq!(
+        refused(
+            config()
+                .with_tenants([ours])
+                .with_audiences(["api://mcp-server"]),
+            &v1
+        ),
+        TokenError::WrongIssuer
+    );
+    assert!(verify_with(v1_too(), &v1).is_ok());
+    assert!(verify_with(v1_too(), &right).is_ok());
+    // A single-tenant configuration never reads `tid`.
+    let single = VerifierConfig::new(v2(ours), RESOURCE)
+        .with_typ_policy(TypPolicy::Lenient)
+        .with_audiences([app]);
+    assert_eq!(verify_with(single, &right).unwrap().tenant(), None);
+}

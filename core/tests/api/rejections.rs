@@ -472,7 +472,30 @@ fn configured_cases() -> Vec<(
         AccessTokenVerifier::new(VerifierConfig::new(ISSUER, RESOURCE).with_algorithms(only_rs256));
     let mut twins = jwk_values();
     twins.push(p256_twin());
+    // Entra ID multi-tenant: a tenant-templated issuer.
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let entra = |tid: &str, iss_tid: &str| {
+        let mut c = claims();
+        c["iss"] = json!(format!("https://login.microsoftonline.com/{iss_tid}/v2.0"));
+        c["tid"] = json!(tid);
+        forge(&header("ES256"), &c)
+    };
+    let templated = || VerifierConfig::new(template, RESOURCE).with_tenants(["tenant-a"]);
     vec![
+        (
+            "a tenant outside the allow-list",
+            entra("tenant-b", "tenant-b"),
+            jwks(),
+            AccessTokenVerifier::new(templated()),
+            TokenError::TenantNotAllowed,
+        ),
+        (
+            "iss names another tenant than tid",
+            entra("tenant-a", "tenant-b"),
+            jwks(),
+            AccessTokenVerifier::new(templated()),
+            TokenError::IssuerTenantMismatch,
+        ),
         (
             "ES256 with only RS256 allowed",
             valid_token("ES256"),
