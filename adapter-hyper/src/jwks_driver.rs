@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use mcp_authz_core::jwks_refresh::{FetchFailure, JwksRefresh, JwksRefreshConfig, KidMiss};
-use mcp_authz_core::token_cache::TokenCacheLimits;
-use mcp_authz_core::JwkSet;
+use mcp_authz_core::{AccessTokenVerifier, JwkSet};
 use mcp_authz_driver::{fetch_due, now, HttpFetcher, SharedCache};
 use tokio::sync::{watch, Notify};
 
@@ -38,8 +37,13 @@ enum Source {
 
 struct Shared {
     source: Source,
-    cache: Option<SharedCache>,
+    /// The guard's verified-token cache, and this issuer's verifier, whose entries go when a
+    /// key leaves this set.
+    cache: Option<(Arc<SharedCache>, AccessTokenVerifier)>,
 }
+
+/// The guard's verified-token cache and the verifier of one issuer.
+pub(crate) type IssuerCache = Option<(Arc<SharedCache>, AccessTokenVerifier)>;
 
 /// The keys of one issuer: fetched and kept fresh by a background task, or fixed (offline).
 #[derive(Clone)]
@@ -64,7 +68,7 @@ impl KeyStore {
         jwks_uri: String,
         fetcher: HttpFetcher,
         config: JwksRefreshConfig,
-        cache: Option<TokenCacheLimits>,
+        cache: IssuerCache,
     ) -> Self {
         let (completed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
@@ -75,7 +79,7 @@ impl KeyStore {
                 wake: Notify::new(),
                 completed,
             }),
-            cache: cache.map(SharedCache::new),
+            cache,
         });
         run_due_fetch(&shared).await;
         tokio::spawn(background(Arc::downgrade(&shared)));
@@ -83,11 +87,11 @@ impl KeyStore {
     }
 
     /// A store that always holds `keys` and fetches nothing.
-    pub(crate) fn fixed(keys: JwkSet, cache: Option<TokenCacheLimits>) -> Self {
+    pub(crate) fn fixed(keys: JwkSet) -> Self {
         Self {
             shared: Arc::new(Shared {
                 source: Source::Fixed(Arc::new(keys)),
-                cache: cache.map(SharedCache::new),
+                cache: None,
             }),
         }
     }
@@ -132,11 +136,6 @@ impl KeyStore {
         }
     }
 
-    /// The verified-token cache, when enabled.
-    pub(crate) fn cache(&self) -> Option<&SharedCache> {
-        self.shared.cache.as_ref()
-    }
-
     /// A token named `kid`, which the current keys lack. Returns `true` when a fetch completed
     /// while waiting (decide again), `false` when the token should be rejected now.
     pub(crate) async fn await_kid(&self, kid: &str, max_wait: Duration) -> bool {
@@ -171,8 +170,8 @@ async fn run_due_fetch(shared: &Shared) -> bool {
     };
     let cache = shared.cache.as_ref();
     let ran = fetch_due(&live.policy, &live.fetcher, &live.jwks_uri, |keys| {
-        if let Some(cache) = cache {
-            cache.retain_keys(keys);
+        if let Some((cache, verifier)) = cache {
+            cache.retain_keys_of(verifier, keys);
         }
     })
     .await;

@@ -51,7 +51,7 @@ use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use mcp_authz_driver::{json_error, now, to_http, CoreHeaders};
+use mcp_authz_driver::{json_error, now, to_http, CoreHeaders, SharedCache};
 
 use crate::jwks_driver::KeyStore;
 
@@ -59,7 +59,10 @@ use crate::jwks_driver::KeyStore;
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) guard: Guard,
-    pub(crate) keys: KeyStore,
+    /// One key store per authorization server, in the guard's order.
+    pub(crate) keys: Vec<KeyStore>,
+    /// The verified-token cache all issuers share.
+    pub(crate) cache: Option<Arc<SharedCache>>,
     pub(crate) keep_authorization: bool,
     pub(crate) kid_wait: Duration,
 }
@@ -149,10 +152,17 @@ where
                         parts.uri.query(),
                         has_body,
                     );
-                    let keys = state.keys.current();
-                    let key_state = KeyState::of(&keys);
-                    let cache = state.keys.cache().map(|c| c as &dyn PrincipalCache);
-                    exchange.poll(&core_req, key_state, now(), cache)
+                    let cache = state.cache.as_deref().map(|c| c as &dyn PrincipalCache);
+                    match state.keys.as_slice() {
+                        // One authorization server: no list to build.
+                        [only] => {
+                            exchange.poll(&core_req, KeyState::of(&only.current()), now(), cache)
+                        }
+                        stores => {
+                            let keys: Vec<_> = stores.iter().map(KeyStore::current).collect();
+                            exchange.poll(&core_req, keys.as_slice(), now(), cache)
+                        }
+                    }
                 };
                 match step {
                     Step::ReadBody { max_bytes } => match body.take() {
@@ -174,8 +184,11 @@ where
                         },
                         None => exchange.handle_body_failed(BodyFailure::Unreadable),
                     },
-                    Step::RefreshKeys { kid } => {
-                        let refreshed = state.keys.await_kid(&kid, state.kid_wait).await;
+                    Step::RefreshKeys { issuer, kid } => {
+                        let refreshed = match state.keys.get(issuer) {
+                            Some(store) => store.await_kid(&kid, state.kid_wait).await,
+                            None => false,
+                        };
                         exchange.handle_keys_refreshed(refreshed);
                     }
                     verdict => break verdict,
@@ -196,8 +209,7 @@ where
                 Step::AllowPublic => None,
                 Step::Respond(r) => {
                     if let Some(reason) = r.reason {
-                        let issuer = guard.verifier().config().issuer();
-                        tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, issuer, method = %method, path = %path);
+                        tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method = %method, path = %path);
                     }
                     return Ok(to_http(r, head).map(Either::Left));
                 }

@@ -134,7 +134,7 @@ mod layer;
 use std::sync::Arc;
 
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_driver::{discover, AuthzOptions};
+use mcp_authz_driver::{discover_all, AuthzOptions, SharedCache, TrustedServer};
 
 pub use jwks_driver::KeyStore;
 pub use layer::{AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, ResponseFuture};
@@ -154,7 +154,8 @@ pub struct AuthzBuilder {
 impl AuthzBuilder {
     mcp_authz_driver::authz_options_setters!();
 
-    /// Fetches and validates the metadata, fetches the keys, and returns the ready middleware.
+    /// Fetches and validates the metadata of every authorization server, fetches their keys,
+    /// and returns the ready middleware.
     ///
     /// # Errors
     /// A [`StartupError`] naming what is wrong; the server should not start.
@@ -163,28 +164,35 @@ impl AuthzBuilder {
         let fetcher = options
             .fetcher()
             .map_err(|e| StartupError::Config(e.to_string()))?;
-        let (_, metadata) = discover(
-            &fetcher,
-            options.metadata_url.as_deref(),
-            options.issuer.as_deref(),
-            &options.metadata_policy,
-        )
-        .await?;
+        let found = discover_all(&fetcher, &options.servers, &options.metadata_policy).await?;
+        let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
+        let guard = options.guard(&servers, &self.resource, "")?;
         options.warn_about_relaxations();
-        let config = options.verifier_config(metadata.issuer(), &self.resource);
-        let guard = options.guard(config, "");
-        let jwks_uri = metadata.jwks_uri().to_owned();
-        let keys = KeyStore::start(jwks_uri.clone(), fetcher, options.refresh, options.cache).await;
-        if let Some(failure) = keys.first_failure() {
-            if options.require_keys {
-                return Err(StartupError::Jwks {
-                    url: jwks_uri,
-                    failure,
-                });
+        let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
+        let mut keys = Vec::with_capacity(found.len());
+        for (discovered, verifier) in found.iter().zip(guard.verifiers()) {
+            let jwks_uri = discovered.metadata.jwks_uri().to_owned();
+            let issuer_cache = cache.clone().map(|c| (c, verifier.clone()));
+            let store = KeyStore::start(
+                jwks_uri.clone(),
+                fetcher.clone(),
+                options.refresh,
+                issuer_cache,
+            )
+            .await;
+            if let Some(failure) = store.first_failure() {
+                if options.require_keys {
+                    return Err(StartupError::Jwks {
+                        url: jwks_uri,
+                        failure,
+                    });
+                }
+                tracing::warn!(target: "mcp_authz", jwks_uri = %jwks_uri, failure = %failure, "no keys yet: requests with a token from this issuer get 503 until a fetch succeeds");
             }
-            tracing::warn!(target: "mcp_authz", jwks_uri = %jwks_uri, failure = %failure, "no keys yet: requests with a token get 503 until a fetch succeeds");
+            keys.push(store);
         }
-        Ok(Authz::new(guard, keys, &options, Some(metadata)))
+        let metadata = found.into_iter().map(|d| Arc::new(d.metadata)).collect();
+        Ok(Authz::new(guard, keys, cache, &options, metadata))
     }
 
     /// The middleware with fixed `keys` and the issuer set with [`AuthzBuilder::issuer`]:
@@ -192,18 +200,36 @@ impl AuthzBuilder {
     /// For tests of your own server behind the layer, and for deployments that pin their keys.
     ///
     /// # Errors
-    /// [`StartupError::Config`] without an issuer.
+    /// [`StartupError::Config`] without an issuer, or with more than one (see
+    /// [`AuthzBuilder::build_offline_per_issuer`]).
     pub fn build_offline(self, keys: JwkSet) -> Result<Authz, StartupError> {
-        let options = self.options;
-        let Some(issuer) = options.issuer.as_deref() else {
+        if self.options.servers.len() > 1 {
             return Err(StartupError::Config(
-                "build_offline needs the issuer tokens must name: set .issuer(…)".into(),
+                "build_offline takes one issuer's keys: use build_offline_per_issuer".into(),
             ));
-        };
-        let config = options.verifier_config(issuer, &self.resource);
-        let guard = options.guard(config, "");
-        let keys = KeyStore::fixed(keys, options.cache);
-        Ok(Authz::new(guard, keys, &options, None))
+        }
+        self.build_offline_per_issuer(vec![keys])
+    }
+
+    /// [`AuthzBuilder::build_offline`] for several issuers: `keys[i]` are the keys of the
+    /// `i`-th issuer set with [`AuthzBuilder::issuer`].
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] without an issuer, or when the counts differ.
+    pub fn build_offline_per_issuer(self, keys: Vec<JwkSet>) -> Result<Authz, StartupError> {
+        let options = self.options;
+        let servers = options.offline_servers()?;
+        if servers.len() != keys.len() {
+            return Err(StartupError::Config(format!(
+                "{} issuers but {} key sets",
+                servers.len(),
+                keys.len()
+            )));
+        }
+        let guard = options.guard(&servers, &self.resource, "")?;
+        let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
+        let keys = keys.into_iter().map(KeyStore::fixed).collect();
+        Ok(Authz::new(guard, keys, cache, &options, Vec::new()))
     }
 }
 
@@ -211,7 +237,7 @@ impl AuthzBuilder {
 #[derive(Clone, Debug)]
 pub struct Authz {
     state: Arc<layer::State>,
-    metadata: Option<Arc<AuthorizationServerMetadata>>,
+    metadata: Vec<Arc<AuthorizationServerMetadata>>,
 }
 
 impl Authz {
@@ -227,20 +253,19 @@ impl Authz {
 
     fn new(
         guard: mcp_authz_core::Guard,
-        keys: KeyStore,
+        keys: Vec<KeyStore>,
+        cache: Option<Arc<SharedCache>>,
         options: &AuthzOptions,
-        metadata: Option<AuthorizationServerMetadata>,
+        metadata: Vec<Arc<AuthorizationServerMetadata>>,
     ) -> Self {
         let state = Arc::new(layer::State {
             guard,
             keys,
+            cache,
             keep_authorization: options.keep_authorization,
             kid_wait: options.kid_wait,
         });
-        Self {
-            state,
-            metadata: metadata.map(Arc::new),
-        }
+        Self { state, metadata }
     }
 
     /// The tower layer.
@@ -253,13 +278,30 @@ impl Authz {
         &self.state.guard
     }
 
-    /// The authorization server's validated metadata (none when built offline).
+    /// The first authorization server's validated metadata (none when built offline).
     pub fn authorization_server(&self) -> Option<&AuthorizationServerMetadata> {
-        self.metadata.as_deref()
+        self.metadata.first().map(|m| &**m)
     }
 
-    /// The keys.
+    /// Every authorization server's validated metadata, in the configured order (empty when
+    /// built offline).
+    pub fn authorization_servers(&self) -> impl Iterator<Item = &AuthorizationServerMetadata> {
+        self.metadata.iter().map(|m| &**m)
+    }
+
+    /// The first authorization server's keys.
     pub fn keys(&self) -> &KeyStore {
+        // `new` is never given an empty list: the guard needs a server, and each has keys.
+        &self.state.keys[0]
+    }
+
+    /// Every authorization server's keys, in the configured order.
+    pub fn key_stores(&self) -> &[KeyStore] {
         &self.state.keys
+    }
+
+    /// The verified-token cache's lookups so far: (hits, misses); `None` when it is off.
+    pub fn token_cache_stats(&self) -> Option<(u64, u64)> {
+        self.state.cache.as_ref().map(|c| c.stats())
     }
 }

@@ -110,8 +110,8 @@ use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Step};
 use mcp_authz_driver::{
-    build, discover, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
-    SharedCache,
+    build, discover_all, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
+    SharedCache, TrustedServer,
 };
 use tower_service::Service;
 
@@ -138,6 +138,16 @@ enum Keys {
     Fixed(Arc<JwkSet>),
 }
 
+impl Keys {
+    /// The keys to verify with now, or the `Retry-After` seconds when there are none.
+    fn current(&self) -> Result<Arc<JwkSet>, u32> {
+        match self {
+            Keys::Live { policy, .. } => policy.lock().map_or(Err(30), |p| p.current(now())),
+            Keys::Fixed(keys) => Ok(keys.clone()),
+        }
+    }
+}
+
 /// One public resource URL's guard, with its own verified-token cache: two origins (a custom
 /// domain and execute-api, two ALB hosts) never empty each other's.
 struct Origin {
@@ -146,11 +156,13 @@ struct Origin {
 }
 
 struct Shared {
-    issuer: String,
+    /// The authorization servers, in the configured order.
+    servers: Vec<TrustedServer>,
     options: AuthzOptions,
     resource_path: String,
     urls: PublicUrls,
-    keys: Keys,
+    /// One key source per authorization server, in the same order.
+    keys: Vec<Keys>,
     origins: Mutex<BTreeMap<String, Arc<Origin>>>,
 }
 
@@ -189,7 +201,8 @@ impl LambdaAuthzBuilder {
         self
     }
 
-    /// Cold start: fetch and validate the metadata, fetch the keys.
+    /// Cold start: fetch and validate the metadata of every authorization server, fetch their
+    /// keys.
     ///
     /// # Errors
     /// A [`StartupError`] naming what is wrong (the function should not serve).
@@ -198,34 +211,42 @@ impl LambdaAuthzBuilder {
             .options
             .fetcher()
             .map_err(|e| StartupError::Config(e.to_string()))?;
-        let (_, metadata) = discover(
+        let found = discover_all(
             &fetcher,
-            self.options.metadata_url.as_deref(),
-            self.options.issuer.as_deref(),
+            &self.options.servers,
             &self.options.metadata_policy,
         )
         .await?;
+        let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
+        self.check(&servers)?;
         self.options.warn_about_relaxations();
-        let jwks_uri = metadata.jwks_uri().to_owned();
-        let keys = Keys::Live {
-            policy: Mutex::new(JwksRefresh::new(self.options.refresh)),
-            fetcher,
-            jwks_uri: jwks_uri.clone(),
-        };
+        let keys = found
+            .iter()
+            .map(|d| Keys::Live {
+                policy: Mutex::new(JwksRefresh::new(self.options.refresh)),
+                fetcher: fetcher.clone(),
+                jwks_uri: d.metadata.jwks_uri().to_owned(),
+            })
+            .collect();
         let require_keys = self.options.require_keys;
-        let shared = Arc::new(self.into_shared(metadata.issuer().to_owned(), keys));
-        refresh_if_due(&shared).await;
-        if let Keys::Live { policy, .. } = &shared.keys {
-            let failure = policy
-                .lock()
-                .ok()
-                .filter(|p| p.last_good_keys().is_none())
-                .and_then(|p| p.last_failure());
-            if let (true, Some(failure)) = (require_keys, failure) {
-                return Err(StartupError::Jwks {
-                    url: jwks_uri,
-                    failure,
-                });
+        let shared = Arc::new(self.into_shared(servers, keys));
+        for (issuer, keys) in shared.keys.iter().enumerate() {
+            refresh_if_due(&shared, issuer).await;
+            if let Keys::Live {
+                policy, jwks_uri, ..
+            } = keys
+            {
+                let failure = policy
+                    .lock()
+                    .ok()
+                    .filter(|p| p.last_good_keys().is_none())
+                    .and_then(|p| p.last_failure());
+                if let (true, Some(failure)) = (require_keys, failure) {
+                    return Err(StartupError::Jwks {
+                        url: jwks_uri.clone(),
+                        failure,
+                    });
+                }
             }
         }
         Ok(LambdaAuthz { shared })
@@ -236,22 +257,48 @@ impl LambdaAuthzBuilder {
     /// and for deployments that pin their keys.
     ///
     /// # Errors
-    /// [`StartupError::Config`] without an issuer.
+    /// [`StartupError::Config`] without an issuer, or with more than one (see
+    /// [`LambdaAuthzBuilder::build_offline_per_issuer`]).
     pub fn build_offline(self, keys: JwkSet) -> Result<LambdaAuthz, StartupError> {
-        let Some(issuer) = self.options.issuer.clone() else {
+        if self.options.servers.len() > 1 {
             return Err(StartupError::Config(
-                "build_offline needs the issuer tokens must name: set .issuer(…)".into(),
+                "build_offline takes one issuer's keys: use build_offline_per_issuer".into(),
             ));
-        };
-        let shared = self.into_shared(issuer, Keys::Fixed(Arc::new(keys)));
+        }
+        self.build_offline_per_issuer(vec![keys])
+    }
+
+    /// [`LambdaAuthzBuilder::build_offline`] for several issuers: `keys[i]` are the keys of the
+    /// `i`-th issuer set with [`LambdaAuthzBuilder::issuer`].
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] without an issuer, or when the counts differ.
+    pub fn build_offline_per_issuer(self, keys: Vec<JwkSet>) -> Result<LambdaAuthz, StartupError> {
+        let servers = self.options.offline_servers()?;
+        if servers.len() != keys.len() {
+            return Err(StartupError::Config(format!(
+                "{} issuers but {} key sets",
+                servers.len(),
+                keys.len()
+            )));
+        }
+        self.check(&servers)?;
+        let keys = keys.into_iter().map(|k| Keys::Fixed(Arc::new(k))).collect();
         Ok(LambdaAuthz {
-            shared: Arc::new(shared),
+            shared: Arc::new(self.into_shared(servers, keys)),
         })
     }
 
-    fn into_shared(self, issuer: String, keys: Keys) -> Shared {
+    /// Refuses, at start-up, what every origin's guard would refuse (a tenant template without
+    /// tenants): guards are built per public origin, later.
+    fn check(&self, servers: &[TrustedServer]) -> Result<(), StartupError> {
+        let resource = format!("https://start-up.invalid{}", self.resource_path);
+        self.options.guard(servers, &resource, "").map(drop)
+    }
+
+    fn into_shared(self, servers: Vec<TrustedServer>, keys: Vec<Keys>) -> Shared {
         Shared {
-            issuer,
+            servers,
             options: self.options,
             resource_path: self.resource_path,
             urls: self.urls,
@@ -261,22 +308,24 @@ impl LambdaAuthzBuilder {
     }
 }
 
-/// Runs the fetch the core policy wants now, inline (there is no background task on Lambda),
-/// and keeps every origin's token cache in step with the new keys.
-async fn refresh_if_due(shared: &Shared) {
-    let Keys::Live {
+/// Runs the fetch the core policy of issuer number `issuer` wants now, inline (there is no
+/// background task on Lambda), and keeps every origin's token cache in step with the new keys.
+async fn refresh_if_due(shared: &Shared, issuer: usize) {
+    let Some(Keys::Live {
         policy,
         fetcher,
         jwks_uri,
-    } = &shared.keys
+    }) = shared.keys.get(issuer)
     else {
         return;
     };
     fetch_due(policy, fetcher, jwks_uri, |keys| {
         if let Ok(origins) = shared.origins.lock() {
             for origin in origins.values() {
-                if let Some(cache) = &origin.cache {
-                    cache.retain_keys(keys);
+                if let (Some(cache), Some(verifier)) =
+                    (&origin.cache, origin.guard.verifier_at(issuer))
+                {
+                    cache.retain_keys_of(verifier, keys);
                 }
             }
         }
@@ -293,7 +342,7 @@ pub struct LambdaAuthz {
 impl std::fmt::Debug for LambdaAuthz {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LambdaAuthz")
-            .field("issuer", &self.shared.issuer)
+            .field("servers", &self.shared.servers)
             .finish_non_exhaustive()
     }
 }
@@ -309,17 +358,29 @@ impl LambdaAuthz {
         }
     }
 
-    /// The issuer tokens must come from.
+    /// The issuer of the first authorization server.
     pub fn issuer(&self) -> &str {
-        &self.shared.issuer
+        self.shared
+            .servers
+            .first()
+            .map_or("", |s| s.issuer.as_str())
     }
 
-    /// How many JWK Set fetches were started (the cold start's included).
+    /// The issuers tokens may come from, in the configured order.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.shared.servers.iter().map(|s| s.issuer.as_str())
+    }
+
+    /// How many JWK Set fetches were started (the cold start's included), over every issuer.
     pub fn jwks_fetches(&self) -> u64 {
-        match &self.shared.keys {
-            Keys::Live { policy, .. } => policy.lock().map_or(0, |p| p.fetches_started()),
-            Keys::Fixed(_) => 0,
-        }
+        self.shared
+            .keys
+            .iter()
+            .map(|k| match k {
+                Keys::Live { policy, .. } => policy.lock().map_or(0, |p| p.fetches_started()),
+                Keys::Fixed(_) => 0,
+            })
+            .sum()
     }
 
     /// Verified-token cache lookups so far, over every public origin: (hits, misses).
@@ -342,7 +403,7 @@ impl LambdaAuthz {
     }
 }
 
-fn origin_for(shared: &Shared, view: &PublicView) -> Arc<Origin> {
+fn origin_for(shared: &Shared, view: &PublicView) -> Result<Arc<Origin>, StartupError> {
     let resource = format!("{}{}{}", view.origin, view.prefix, shared.resource_path);
     if let Some(o) = shared
         .origins
@@ -350,10 +411,11 @@ fn origin_for(shared: &Shared, view: &PublicView) -> Arc<Origin> {
         .ok()
         .and_then(|o| o.get(&resource).cloned())
     {
-        return o;
+        return Ok(o);
     }
-    let config = shared.options.verifier_config(&shared.issuer, &resource);
-    let mut guard = shared.options.guard(config, &view.prefix);
+    let mut guard = shared
+        .options
+        .guard(&shared.servers, &resource, &view.prefix)?;
     if !view.prefix.is_empty() {
         // The root well-known URL cannot reach a named stage; point clients at the prefixed one,
         // which this adapter answers too.
@@ -370,7 +432,7 @@ fn origin_for(shared: &Shared, view: &PublicView) -> Arc<Origin> {
         }
         origins.insert(resource, origin.clone());
     }
-    origin
+    Ok(origin)
 }
 
 /// The wrapped handler.
@@ -436,7 +498,15 @@ where
                 }
             }
             tracing::debug!(target: "mcp_authz", origin = %view.origin, prefix = %view.prefix, path = %view.path, "public view of the event");
-            let origin = origin_for(&shared, &view);
+            let Ok(origin) = origin_for(&shared, &view) else {
+                // Checked at start-up, so this cannot happen; if it does, deny.
+                return Ok(json_error_with(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "no authorization decision",
+                    lambda_body,
+                ));
+            };
             let guard = &origin.guard;
             // The well-known documents are answered with and without the stage prefix.
             let well_known_prefixed = format!("{}{PRM_WELL_KNOWN}", view.prefix);
@@ -454,7 +524,9 @@ where
             {
                 path = guard.metadata().well_known_paths().0;
             }
-            refresh_if_due(&shared).await;
+            for issuer in 0..shared.keys.len() {
+                refresh_if_due(&shared, issuer).await;
+            }
             let (mut parts, body) = req.into_parts();
             let head = parts.method == http::Method::HEAD;
             let has_body = !body.is_empty();
@@ -465,15 +537,17 @@ where
                     let headers = CoreHeaders::new(&parts.headers);
                     let core_req =
                         headers.request(parts.method.as_str(), &path, parts.uri.query(), has_body);
-                    let keys = match &shared.keys {
-                        Keys::Live { policy, .. } => {
-                            policy.lock().map_or(Err(30), |p| p.current(now()))
-                        }
-                        Keys::Fixed(keys) => Ok(keys.clone()),
-                    };
-                    let key_state = KeyState::of(&keys);
                     let cache = origin.cache.as_ref().map(|c| c as &dyn PrincipalCache);
-                    exchange.poll(&core_req, key_state, now(), cache)
+                    match shared.keys.as_slice() {
+                        // One authorization server: no list to build.
+                        [only] => {
+                            exchange.poll(&core_req, KeyState::of(&only.current()), now(), cache)
+                        }
+                        all => {
+                            let keys: Vec<_> = all.iter().map(Keys::current).collect();
+                            exchange.poll(&core_req, keys.as_slice(), now(), cache)
+                        }
+                    }
                 };
                 match step {
                     // The event carries the whole body already.
@@ -481,18 +555,18 @@ where
                         exchange.handle_body_failed(BodyFailure::TooLarge)
                     }
                     Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
-                    Step::RefreshKeys { kid } => {
-                        let miss = match &shared.keys {
-                            Keys::Live { policy, .. } => policy
+                    Step::RefreshKeys { issuer, kid } => {
+                        let miss = match shared.keys.get(issuer) {
+                            Some(Keys::Live { policy, .. }) => policy
                                 .lock()
                                 .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid)),
-                            Keys::Fixed(_) => KidMiss::Reject,
+                            Some(Keys::Fixed(_)) | None => KidMiss::Reject,
                         };
                         let refreshed = match miss {
                             // Inline, bounded like the hyper adapter's wait for the fetch.
                             KidMiss::AwaitFetch => tokio::time::timeout(
                                 shared.options.kid_wait,
-                                refresh_if_due(&shared),
+                                refresh_if_due(&shared, issuer),
                             )
                             .await
                             .is_ok(),

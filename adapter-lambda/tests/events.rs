@@ -486,3 +486,65 @@ async fn two_origins_alternating_keep_their_cache() {
     // One verification per origin; every other request is a cache hit.
     assert_eq!(rig.authz.token_cache_stats(), (18, 2));
 }
+
+/// Two issuers, offline: each issuer's tokens pass with its own keys; a token naming one
+/// issuer but signed by the other's key, or naming neither, is refused.
+#[tokio::test]
+async fn two_issuers_offline_each_with_its_own_keys() {
+    let resource = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/mcp";
+    let server = |issuer: &str| {
+        DevAuthServer::new(issuer.into(), resource.into(), vec!["mcp:tools".into()]).unwrap()
+    };
+    let (a, b) = (
+        server("https://a.example.com"),
+        server("https://b.example.com"),
+    );
+    let keys = |s: &DevAuthServer| {
+        mcp_authz_core::JwkSet::parse(s.jwk_set().to_string().as_bytes(), &Default::default())
+            .unwrap()
+    };
+    let authz = LambdaAuthz::builder()
+        .issuer(a.issuer())
+        .issuer(b.issuer())
+        .scopes(ScopePolicy::new(["mcp:tools"]))
+        .build_offline_per_issuer(vec![keys(&a), keys(&b)])
+        .unwrap();
+    assert_eq!(
+        authz.issuers().collect::<Vec<_>>(),
+        [a.issuer(), b.issuer()]
+    );
+    // One key set for two issuers is a configuration error, not a guess.
+    assert!(LambdaAuthz::builder()
+        .issuer(a.issuer())
+        .issuer(b.issuer())
+        .build_offline(keys(&a))
+        .is_err());
+    let mut svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
+    let with_token = |token: &str| {
+        let mut e = rest("/mcp");
+        set_header(&mut e, "authorization", &format!("Bearer {token}"));
+        e
+    };
+    for s in [&a, &b] {
+        let token = s.mint("c", "mcp:tools", resource).unwrap();
+        let (status, _, body) = call_service(&mut svc, &with_token(&token)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let imposter = server("https://a.example.com");
+    let stranger = server("https://c.example.com");
+    for token in [
+        imposter.mint("c", "mcp:tools", resource).unwrap(),
+        stranger.mint("c", "mcp:tools", resource).unwrap(),
+    ] {
+        assert_eq!(call_service(&mut svc, &with_token(&token)).await.0, 401);
+    }
+    // The metadata lists both issuers, in order.
+    let mut wk = with_method(rest("/.well-known/oauth-protected-resource/mcp"), "GET");
+    wk["requestContext"]["path"] = json!("/prod/.well-known/oauth-protected-resource/mcp");
+    let (status, _, body) = call_service(&mut svc, &wk).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["authorization_servers"],
+        json!([a.issuer(), b.issuer()])
+    );
+}

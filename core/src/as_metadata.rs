@@ -377,6 +377,24 @@ pub fn metadata_urls_for_issuer(issuer: &str) -> Vec<String> {
     }
 }
 
+/// The tenant segments under which Entra ID serves its multi-tenant metadata, whose `issuer` is
+/// a tenant template (`https://login.microsoftonline.com/{tenantid}/v2.0`).
+pub const MULTI_TENANT_SEGMENTS: [&str; 3] = ["common", "organizations", "consumers"];
+
+/// Whether `issuer` is a tenant template (holding
+/// [`TENANT_PLACEHOLDER`](crate::access_token::TENANT_PLACEHOLDER)) that becomes `expected` with
+/// one of the [`MULTI_TENANT_SEGMENTS`] in its place: Entra ID's `common`, `organizations` and
+/// `consumers` metadata, which state the template rather than the URL they are served under.
+/// Tokens then name their own tenant, and the verifier requires a tenant allow-list.
+pub fn tenant_template_matches(issuer: &str, expected: &str) -> bool {
+    let Some((prefix, suffix)) = issuer.split_once(crate::access_token::TENANT_PLACEHOLDER) else {
+        return false;
+    };
+    MULTI_TENANT_SEGMENTS
+        .iter()
+        .any(|segment| issuer_matches(&alloc::format!("{prefix}{segment}{suffix}"), expected))
+}
+
 /// Whether `issuer` (as a document states it) is the issuer `expected` (implied by the metadata
 /// URL or configured): byte-equal after removing one terminating `/` from each — RFC 8414 §3.1
 /// removes it before building the URL, so `https://tenant.auth0.com/` is served at the root —
@@ -492,7 +510,11 @@ pub fn validate(document: &[u8], expected_issuer: &str, policy: &MetadataPolicy)
             Some(Value::String(s)) if s.is_empty() => Some(ProblemKind::Empty),
             Some(Value::String(s)) => match check_url(s, is_issuer, policy) {
                 Err(kind) => Some(kind),
-                Ok(()) if is_issuer && !issuer_matches(s, expected_issuer) => {
+                Ok(())
+                    if is_issuer
+                        && !issuer_matches(s, expected_issuer)
+                        && !tenant_template_matches(s, expected_issuer) =>
+                {
                     Some(ProblemKind::IssuerMismatch)
                 }
                 Ok(()) => {

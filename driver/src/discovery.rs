@@ -9,6 +9,7 @@ use mcp_authz_core::as_metadata::{
 use mcp_authz_core::jwks_refresh::FetchFailure;
 
 use crate::fetch::{FetchError, HttpFetcher};
+use crate::options::{ServerSource, TrustedServer};
 
 /// Why the resource server could not start.
 #[derive(Debug)]
@@ -152,4 +153,64 @@ pub async fn discover(
         }
     }
     Err(last.unwrap_or_else(|| StartupError::Config("no metadata found".into())))
+}
+
+/// One authorization server found at start-up.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Discovered {
+    /// The URL that answered.
+    pub metadata_url: String,
+    /// The validated metadata.
+    pub metadata: AuthorizationServerMetadata,
+    /// The issuer tokens name and the issuer clients are told about.
+    pub server: TrustedServer,
+}
+
+/// Finds and validates the metadata of every server of `sources`, in order ([`discover`] for
+/// each). A tenant-templated issuer (Entra ID's `common` / `organizations` / `consumers`
+/// metadata) is advertised as the issuer its metadata URL implies.
+///
+/// # Errors
+/// The first [`StartupError`], or [`StartupError::Config`] when there is no source or two name
+/// the same issuer.
+pub async fn discover_all(
+    fetcher: &HttpFetcher,
+    sources: &[ServerSource],
+    policy: &MetadataPolicy,
+) -> Result<Vec<Discovered>, StartupError> {
+    if sources.is_empty() {
+        return Err(StartupError::Config(
+            "give a metadata URL or an issuer".into(),
+        ));
+    }
+    let mut found: Vec<Discovered> = Vec::with_capacity(sources.len());
+    for source in sources {
+        let (metadata_url, issuer) = match source {
+            ServerSource::MetadataUrl(url) => (Some(url.as_str()), None),
+            ServerSource::Issuer(issuer) => (None, Some(issuer.as_str())),
+        };
+        let (url, metadata) = discover(fetcher, metadata_url, issuer, policy).await?;
+        let mut server = TrustedServer::new(metadata.issuer());
+        if metadata
+            .issuer()
+            .contains(mcp_authz_core::access_token::TENANT_PLACEHOLDER)
+        {
+            if let Ok(implied) = issuer_from_metadata_url(&url) {
+                server = server.advertised_as(implied);
+            }
+        }
+        if found.iter().any(|d| d.server.issuer == server.issuer) {
+            return Err(StartupError::Config(format!(
+                "two configured authorization servers have the issuer {}",
+                server.issuer
+            )));
+        }
+        found.push(Discovered {
+            metadata_url: url,
+            metadata,
+            server,
+        });
+    }
+    Ok(found)
 }

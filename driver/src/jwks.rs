@@ -40,6 +40,14 @@ impl SharedCache {
             c.retain_keys(keys);
         }
     }
+
+    /// Drops the entries `verifier` verified by keys that `keys` no longer holds (one issuer's
+    /// key set changed).
+    pub fn retain_keys_of(&self, verifier: &AccessTokenVerifier, keys: &JwkSet) {
+        if let Ok(mut c) = self.0.lock() {
+            c.retain_keys_of(verifier, keys);
+        }
+    }
 }
 
 impl PrincipalCache for SharedCache {

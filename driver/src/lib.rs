@@ -22,11 +22,11 @@ mod options;
 mod principal;
 mod response;
 
-pub use discovery::{discover, fetch_metadata, StartupError};
+pub use discovery::{discover, discover_all, fetch_metadata, Discovered, StartupError};
 pub use fetch::{https_connector, now, FetchError, FetchOptions, Fetched, HttpFetcher};
 pub use headers::CoreHeaders;
 pub use jwks::{fetch_due, random, SharedCache};
-pub use options::{AuthzOptions, MetadataEdit};
+pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit, ServerSource, TrustedServer};
 pub use principal::PrincipalExt;
 pub use response::{build, json_error, json_error_with, to_http};
 

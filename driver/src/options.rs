@@ -5,12 +5,67 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_authz_core::access_token::TenantPolicy;
 use mcp_authz_core::as_metadata::MetadataPolicy;
 use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
 use mcp_authz_core::token_cache::TokenCacheLimits;
 use mcp_authz_core::{Guard, ProtectedResourceMetadata, ScopePolicy, TypPolicy, VerifierConfig};
 
+use crate::discovery::StartupError;
 use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
+
+/// Where one authorization server's metadata is found (each builder call of `metadata_url` or
+/// `issuer` adds one, in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerSource {
+    /// At this RFC 8414 or OIDC Discovery URL; the document must name the issuer the URL
+    /// implies.
+    MetadataUrl(String),
+    /// At the well-known URLs of this issuer, in the order MCP clients try them; offline, the
+    /// issuer tokens must name.
+    Issuer(String),
+}
+
+/// One authorization server the resource trusts, once its metadata is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrustedServer {
+    /// The issuer tokens name, as the metadata states it (possibly a tenant template).
+    pub issuer: String,
+    /// The issuer the protected-resource metadata lists for clients: the same, except for a
+    /// tenant template, which clients cannot use, where it is the issuer the metadata URL
+    /// implies (e.g. `https://login.microsoftonline.com/organizations/v2.0`).
+    pub advertised: String,
+}
+
+impl TrustedServer {
+    /// A server whose tokens name `issuer`, advertised as itself.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            advertised: issuer.clone(),
+            issuer,
+        }
+    }
+
+    /// The same server, advertised as `advertised`.
+    #[must_use]
+    pub fn advertised_as(mut self, advertised: impl Into<String>) -> Self {
+        self.advertised = advertised.into();
+        self
+    }
+}
+
+/// Entra ID's v1 issuer for a v2 one (`https://login.microsoftonline.com/{t}/v2.0` →
+/// `https://sts.windows.net/{t}/`): the same keys sign both token versions.
+pub fn entra_v1_issuer(v2: &str) -> Option<String> {
+    let tenant = v2
+        .strip_prefix("https://login.microsoftonline.com/")?
+        .strip_suffix("/v2.0")?;
+    (!tenant.is_empty() && !tenant.contains('/'))
+        .then(|| format!("https://sts.windows.net/{tenant}/"))
+}
 
 /// Edits the protected-resource metadata document.
 pub type MetadataEdit =
@@ -22,10 +77,14 @@ pub type MetadataEdit =
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct AuthzOptions {
-    /// The authorization server's metadata URL.
-    pub metadata_url: Option<String>,
-    /// The authorization server's issuer.
-    pub issuer: Option<String>,
+    /// The authorization servers, in the configured order.
+    pub servers: Vec<ServerSource>,
+    /// The tenants a tenant-templated issuer accepts (Entra ID multi-tenant).
+    pub tenants: Vec<String>,
+    /// Accept every tenant of a tenant-templated issuer.
+    pub any_tenant: bool,
+    /// Also accept Entra ID v1 tokens (`https://sts.windows.net/{tid}/`) from Entra v2 issuers.
+    pub entra_v1_issuers: bool,
     /// The scope policy (default: no scope required).
     pub scopes: ScopePolicy,
     /// How the metadata is judged.
@@ -67,8 +126,10 @@ pub struct AuthzOptions {
 impl Default for AuthzOptions {
     fn default() -> Self {
         Self {
-            metadata_url: None,
-            issuer: None,
+            servers: Vec::new(),
+            tenants: Vec::new(),
+            any_tenant: false,
+            entra_v1_issuers: false,
             scopes: ScopePolicy::default(),
             metadata_policy: MetadataPolicy::new(),
             fetch: FetchOptions::default(),
@@ -94,8 +155,8 @@ impl Default for AuthzOptions {
 impl std::fmt::Debug for AuthzOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthzOptions")
-            .field("metadata_url", &self.metadata_url)
-            .field("issuer", &self.issuer)
+            .field("servers", &self.servers)
+            .field("tenants", &self.tenants)
             .field("scopes", &self.scopes)
             .field("public_paths", &self.public_paths)
             .finish_non_exhaustive()
@@ -122,25 +183,76 @@ impl AuthzOptions {
         if let Some(l) = self.leeway_secs {
             config = config.with_leeway_secs(l);
         }
+        config = match self.any_tenant {
+            true => config.with_any_tenant(),
+            false => config.with_tenants(self.tenants.clone()),
+        };
+        if self.entra_v1_issuers {
+            if let Some(v1) = entra_v1_issuer(issuer) {
+                config = config.with_additional_issuer(v1);
+            }
+        }
         config
     }
 
-    /// Logs, loudly, what the options accept beyond the MCP specification's rules (once, at
-    /// start-up).
-    pub fn warn_about_relaxations(&self) {
-        if !self.audienceless_clients.is_empty() {
-            tracing::warn!(target: "mcp_authz", clients = ?self.audienceless_clients, "tokens WITHOUT an audience are accepted from these clients: such a token is valid for every resource of its issuer, not only this one");
-        }
-        if !self.audiences.is_empty() {
-            tracing::info!(target: "mcp_authz", audiences = ?self.audiences, "audiences accepted besides the resource");
+    /// The servers of an offline build: every source must be an issuer.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] without any issuer, or with a metadata URL.
+    pub fn offline_servers(&self) -> Result<Vec<TrustedServer>, StartupError> {
+        let servers: Option<Vec<TrustedServer>> = self
+            .servers
+            .iter()
+            .map(|s| match s {
+                ServerSource::Issuer(i) => Some(TrustedServer::new(i.clone())),
+                ServerSource::MetadataUrl(_) => None,
+            })
+            .collect();
+        match servers {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(StartupError::Config(
+                "an offline build needs the issuers tokens must name, and no metadata URL: set .issuer(…)".into(),
+            )),
         }
     }
 
-    /// The guard for `config`: the scope policy, the metadata edits and `resource_name`, the
-    /// body limit, and the public paths, each behind `path_prefix` (a stage or base path the
-    /// adapter sees in front of the application's paths; empty when there is none).
-    pub fn guard(&self, config: VerifierConfig, path_prefix: &str) -> Guard {
-        let mut guard = Guard::new(config, self.scopes.clone());
+    /// The guard trusting `servers` (in order) for `resource`, with the scope policy, the
+    /// metadata edits and `resource_name`, the body limit, and the public paths, each behind
+    /// `path_prefix` (a stage or base path the adapter sees in front of the application's paths;
+    /// empty when there is none).
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] when there is no server, or a tenant-templated issuer has
+    /// neither a tenant allow-list nor `allow_any_tenant`.
+    pub fn guard(
+        &self,
+        servers: &[TrustedServer],
+        resource: &str,
+        path_prefix: &str,
+    ) -> Result<Guard, StartupError> {
+        let mut configs = servers
+            .iter()
+            .map(|s| self.verifier_config(&s.issuer, resource));
+        let Some(first) = configs.next() else {
+            return Err(StartupError::Config(
+                "no authorization server configured".into(),
+            ));
+        };
+        let mut guard = Guard::new(first, self.scopes.clone());
+        for config in configs {
+            guard = guard.with_issuer(config);
+        }
+        if let Some(v) = guard.verifiers().find(|v| {
+            v.config().has_tenant_template()
+                && *v.config().tenant_policy() == TenantPolicy::Listed(Vec::new())
+        }) {
+            return Err(StartupError::Config(format!(
+                "the issuer {} is a tenant template (multi-tenant metadata): give the tenants to accept (tenants / --tenant TID), or accept every tenant explicitly (allow_any_tenant / --allow-any-tenant)",
+                v.config().issuer()
+            )));
+        }
+        let advertised: Vec<&str> = servers.iter().map(|s| s.advertised.as_str()).collect();
+        guard = guard.with_metadata(|m| m.with_authorization_servers(advertised));
         if let Some(name) = &self.resource_name {
             guard = guard.with_metadata(|m| m.with_resource_name(name.clone()));
         }
@@ -153,7 +265,21 @@ impl AuthzOptions {
         for path in &self.public_paths {
             guard = guard.with_public_path(format!("{path_prefix}{path}"));
         }
-        guard
+        Ok(guard)
+    }
+
+    /// Logs, loudly, what the options accept beyond the MCP specification's rules (once, at
+    /// start-up).
+    pub fn warn_about_relaxations(&self) {
+        if !self.audienceless_clients.is_empty() {
+            tracing::warn!(target: "mcp_authz", clients = ?self.audienceless_clients, "tokens WITHOUT an audience are accepted from these clients: such a token is valid for every resource of its issuer, not only this one");
+        }
+        if self.any_tenant {
+            tracing::warn!(target: "mcp_authz", "EVERY tenant of the tenant-templated issuers is accepted: users of any organisation can call this resource");
+        }
+        if !self.audiences.is_empty() {
+            tracing::info!(target: "mcp_authz", audiences = ?self.audiences, "audiences accepted besides the resource");
+        }
     }
 }
 
@@ -163,18 +289,56 @@ impl AuthzOptions {
 #[macro_export]
 macro_rules! authz_options_setters {
     () => {
-        /// The authorization server's RFC 8414 (or OIDC Discovery) metadata URL.
+        /// An authorization server's RFC 8414 (or OIDC Discovery) metadata URL. Repeatable:
+        /// each call adds a server (as does [`issuer`](Self::issuer)), listed in the
+        /// protected-resource metadata in the order given. Each has its own metadata, keys and
+        /// refresh policy; a token is verified by the server its `iss` names, with that
+        /// server's keys alone.
         #[must_use]
         pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
-            self.options.metadata_url = Some(url.into());
+            self.options
+                .servers
+                .push($crate::ServerSource::MetadataUrl(url.into()));
             self
         }
 
-        /// The authorization server's issuer: its metadata is looked up at the well-known URLs
-        /// MCP clients try, in their order. With `build_offline`, the issuer tokens must name.
+        /// An authorization server by its issuer: its metadata is looked up at the well-known
+        /// URLs MCP clients try, in their order. Repeatable, like
+        /// [`metadata_url`](Self::metadata_url). With `build_offline`, the issuer tokens must name.
         #[must_use]
         pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-            self.options.issuer = Some(issuer.into());
+            self.options
+                .servers
+                .push($crate::ServerSource::Issuer(issuer.into()));
+            self
+        }
+
+        /// The tenants (`tid`) accepted from a tenant-templated issuer: Entra ID's multi-tenant
+        /// metadata (`…/common/v2.0`, `…/organizations/v2.0`), whose issuer is
+        /// `https://login.microsoftonline.com/{tenantid}/v2.0`. A token is accepted only when its
+        /// `iss` is that template with its own `tid`, and the `tid` is listed. Without tenants
+        /// (or [`allow_any_tenant`](Self::allow_any_tenant)), such a server refuses to start.
+        #[must_use]
+        pub fn tenants<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tenants: I) -> Self {
+            self.options.tenants = tenants.into_iter().map(Into::into).collect();
+            self
+        }
+
+        /// **Accepts every tenant** of a tenant-templated issuer (the `iss`/`tid` match is still
+        /// required); logged as a warning at start-up.
+        #[must_use]
+        pub fn allow_any_tenant(mut self, yes: bool) -> Self {
+            self.options.any_tenant = yes;
+            self
+        }
+
+        /// Also accepts Entra ID v1 tokens (`iss` = `https://sts.windows.net/{tid}/`) from each
+        /// Entra ID v2 issuer (`https://login.microsoftonline.com/{tid}/v2.0`, or its tenant
+        /// template): an application whose manifest has `accessTokenAcceptedVersion` 1 or
+        /// unset gets v1 tokens, signed by the same keys.
+        #[must_use]
+        pub fn entra_v1_issuers(mut self, yes: bool) -> Self {
+            self.options.entra_v1_issuers = yes;
             self
         }
 

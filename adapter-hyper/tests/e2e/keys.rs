@@ -213,3 +213,54 @@ async fn two_rotations_within_one_cooldown() {
     assert_eq!(post_with(&resource, &k1_fresh).await.0, 401);
     assert_eq!(post_with(&resource, &t2).await.0, 200);
 }
+
+/// Two authorization servers: each token is checked with the keys of the issuer it names, and
+/// only that issuer's JWK Set is ever fetched for it; an unknown issuer fetches nothing.
+#[tokio::test]
+async fn two_issuers_each_fetched_and_used_alone() {
+    let (a, b) = (AsDouble::start().await, AsDouble::start().await);
+    let (listener, resource) = bind().await;
+    let authz = Authz::builder(resource.clone())
+        .metadata_url(a.metadata_url())
+        .metadata_url(b.metadata_url())
+        .allow_http_loopback(true)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(authz.key_stores().len(), 2);
+    assert_eq!(authz.authorization_servers().count(), 2);
+    assert_eq!(
+        authz.guard().metadata().authorization_servers(),
+        [a.issuer(), b.issuer()]
+    );
+    serve(&authz, listener).await;
+    assert_eq!((a.fetches(), b.fetches()), (1, 1));
+    assert_eq!(post_with(&resource, &a.token(&resource, "")).await.0, 200);
+    assert_eq!(post_with(&resource, &b.token(&resource, "")).await.0, 200);
+    // Both publish a `p256` key, but not the same one: a token naming A, signed by B's key.
+    let mut forged = b.claims(&resource, "");
+    forged["iss"] = a.issuer().into();
+    let forged = b.sign(&forged);
+    assert_eq!(post_with(&resource, &forged).await.0, 401);
+    // An issuer nobody configured: refused without a fetch anywhere.
+    let mut stranger = a.claims(&resource, "");
+    stranger["iss"] = "https://stranger.example".into();
+    let stranger = a.sign(&stranger);
+    let (status, headers) = post_with(&resource, &stranger).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("issuer is not trusted"));
+    // B rotates: a token with B's new kid fetches B's set, and only B's.
+    let new_key = Arc::new(new_ed25519());
+    b.set(|k| k.keys.push(ed_jwk(&new_key, "rotated")));
+    let rotated = sign_eddsa(&new_key, "rotated", &b.claims(&resource, ""));
+    assert_eq!(post_with(&resource, &rotated).await.0, 200);
+    // A's kid-miss for the same kid: A is asked (and does not have it).
+    let mut a_rotated = a.claims(&resource, "");
+    a_rotated["jti"] = "x".into();
+    let a_rotated = sign_eddsa(&new_key, "rotated", &a_rotated);
+    assert_eq!(post_with(&resource, &a_rotated).await.0, 401);
+    assert_eq!((a.fetches(), b.fetches()), (2, 2));
+}

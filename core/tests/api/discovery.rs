@@ -350,3 +350,43 @@ fn protected_resource_metadata_document() {
         .to_json_value();
     assert!(min.get("scopes_supported").is_none() && min.get("resource_name").is_none());
 }
+
+#[test]
+fn a_tenant_template_issuer_only_from_the_multi_tenant_metadata() {
+    use mcp_authz_core::as_metadata::tenant_template_matches;
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    for segment in ["common", "organizations", "consumers"] {
+        assert!(tenant_template_matches(
+            template,
+            &format!("https://login.microsoftonline.com/{segment}/v2.0")
+        ));
+    }
+    // A tenant's own metadata states its own issuer: a template there is a mismatch, and so
+    // is a template on another host or path.
+    assert!(!tenant_template_matches(
+        template,
+        "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+    ));
+    assert!(!tenant_template_matches(
+        "https://evil.example/{tenantid}/v2.0",
+        "https://login.microsoftonline.com/common/v2.0"
+    ));
+    assert!(!tenant_template_matches(
+        "https://login.microsoftonline.com/common/v2.0",
+        "https://login.microsoftonline.com/common/v2.0"
+    ));
+    let doc = data("as-metadata/entra-common.json");
+    let tenant_url = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
+    let r = validate(
+        doc.as_bytes(),
+        tenant_url,
+        &MetadataPolicy::new().allow_missing_registration(true),
+    );
+    assert_eq!(
+        r.problems
+            .iter()
+            .map(|p| (p.field, p.kind.reason()))
+            .collect::<Vec<_>>(),
+        [("issuer", "issuer_mismatch")]
+    );
+}
