@@ -31,6 +31,21 @@ pub struct AudienceArgs {
     pub roles_as_scopes: Option<String>,
 }
 
+/// The tenant rules of a tenant-templated issuer (Entra ID multi-tenant), shared by `proxy` and
+/// `verify`.
+#[derive(Debug, clap::Args, Default, Clone)]
+pub struct TenantArgs {
+    /// Accept tokens of tenant TID (repeatable) from an issuer holding {tenantid}, e.g. Entra
+    /// ID's https://login.microsoftonline.com/organizations/v2.0 metadata: iss must be the
+    /// issuer with the token's own tid claim, and tid must be listed.
+    #[arg(long = "tenant", value_name = "TID")]
+    pub tenant: Vec<String>,
+    /// Accept tokens of EVERY tenant from an issuer holding {tenantid} (the iss/tid match is
+    /// still required). Without it, such an issuer needs --tenant.
+    #[arg(long)]
+    pub allow_any_tenant: bool,
+}
+
 /// Logs to stderr; `RUST_LOG` filters (default: info for mcp-authz, warn for the rest).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

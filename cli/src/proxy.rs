@@ -30,9 +30,11 @@ use serde::Deserialize;
 /// Arguments of `mcp-authz proxy` (every one may also come from `--config FILE`; flags win).
 #[derive(Debug, Args, Default, Clone)]
 pub struct ProxyArgs {
-    /// The authorization server's RFC 8414 metadata URL.
+    /// An authorization server's RFC 8414 metadata URL (repeatable: each is trusted, and listed
+    /// in the protected-resource metadata in this order; a token is verified by the one its iss
+    /// names, with that server's keys alone).
     #[arg(long, value_name = "URL")]
-    metadata_url: Option<String>,
+    metadata_url: Vec<String>,
     /// The public URL of the protected MCP endpoint (what clients connect to; tokens' aud).
     #[arg(long, value_name = "URL")]
     resource: Option<String>,
@@ -66,6 +68,12 @@ pub struct ProxyArgs {
     max_token_lifetime: Option<u64>,
     #[command(flatten)]
     audience: crate::AudienceArgs,
+    #[command(flatten)]
+    tenants: crate::TenantArgs,
+    /// Also accept Entra ID v1 tokens (iss https://sts.windows.net/{tid}/) from each Entra ID
+    /// v2 authorization server: the same keys sign both.
+    #[arg(long)]
+    entra_v1_tokens: bool,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -81,7 +89,7 @@ pub struct ProxyArgs {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
-    metadata_url: Option<String>,
+    metadata_url: Option<OneOrMany>,
     resource: Option<String>,
     upstream: Option<String>,
     listen: Option<SocketAddr>,
@@ -102,15 +110,38 @@ struct FileConfig {
     #[serde(default)]
     client_id_audience: Vec<String>,
     roles_as_scopes: Option<String>,
+    #[serde(default)]
+    tenant: Vec<String>,
+    #[serde(default)]
+    allow_any_tenant: bool,
+    #[serde(default)]
+    entra_v1_tokens: bool,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
+}
+
+/// A TOML value that is one string or an array of them (`metadata-url`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
 }
 
 /// The merged, checked configuration.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// The authorization server's metadata URL.
-    pub metadata_url: String,
+    /// The authorization servers' metadata URLs, in order.
+    pub metadata_urls: Vec<String>,
     /// The public URL of the protected MCP endpoint.
     pub resource: String,
     /// The MCP server requests are forwarded to.
@@ -137,6 +168,12 @@ pub struct ProxyConfig {
     pub audienceless_clients: Vec<String>,
     /// The prefix under which `roles` become scopes.
     pub roles_as_scopes: Option<String>,
+    /// The tenants a tenant-templated issuer accepts.
+    pub tenants: Vec<String>,
+    /// Accept every tenant of a tenant-templated issuer.
+    pub allow_any_tenant: bool,
+    /// Accept Entra ID v1 tokens from Entra ID v2 servers.
+    pub entra_v1_tokens: bool,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -158,7 +195,16 @@ impl ProxyArgs {
             flag.or(file)
                 .ok_or_else(|| format!("--{name} is required (or `{name}` in --config)"))
         };
-        let metadata_url = required(self.metadata_url, file.metadata_url, "metadata-url")?;
+        let metadata_urls = match self.metadata_url.is_empty() {
+            false => self.metadata_url,
+            true => file
+                .metadata_url
+                .map(OneOrMany::into_vec)
+                .unwrap_or_default(),
+        };
+        if metadata_urls.is_empty() {
+            return Err("--metadata-url is required (or `metadata-url` in --config)".into());
+        }
         let resource = required(self.resource, file.resource, "resource")?;
         let upstream_text = required(self.upstream, file.upstream, "upstream")?;
         let upstream: http::Uri = upstream_text
@@ -206,7 +252,7 @@ impl ProxyArgs {
             })?;
         }
         Ok(ProxyConfig {
-            metadata_url,
+            metadata_urls,
             resource,
             upstream,
             listen: self
@@ -232,6 +278,13 @@ impl ProxyArgs {
                 self.audience.client_id_audience
             },
             roles_as_scopes: self.audience.roles_as_scopes.or(file.roles_as_scopes),
+            tenants: if self.tenants.tenant.is_empty() {
+                file.tenant
+            } else {
+                self.tenants.tenant
+            },
+            allow_any_tenant: self.tenants.allow_any_tenant || file.allow_any_tenant,
+            entra_v1_tokens: self.entra_v1_tokens || file.entra_v1_tokens,
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
                     .or(file.upstream_timeout)
@@ -369,9 +422,15 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         scopes = scopes.with_tool_scopes(tool.clone(), [scope.clone()]);
     }
     let name = config.resource_name.clone();
-    let authz = Authz::builder(config.resource.clone())
-        .metadata_url(config.metadata_url.clone())
+    let mut builder = Authz::builder(config.resource.clone());
+    for url in &config.metadata_urls {
+        builder = builder.metadata_url(url.clone());
+    }
+    let authz = builder
         .scopes(scopes)
+        .tenants(config.tenants.clone())
+        .allow_any_tenant(config.allow_any_tenant)
+        .entra_v1_issuers(config.entra_v1_tokens)
         .allow_missing_registration(config.allow_missing_registration)
         .allow_http_loopback(config.allow_http_loopback)
         .typ_policy(if config.lenient_typ {
@@ -500,10 +559,16 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
         // Handlers before the start line: a signal right after it is a graceful stop.
         let stop = shutdown_signal();
         eprintln!(
-            "mcp-authz proxy: {} -> {} (authorization server {})",
+            "mcp-authz proxy: {} -> {} (authorization servers: {})",
             config.resource,
             config.upstream,
-            proxy.authz.guard().verifier().config().issuer()
+            proxy
+                .authz
+                .guard()
+                .verifiers()
+                .map(|v| v.config().issuer())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         match axum::serve(listener, proxy.app)
             .with_graceful_shutdown(stop)

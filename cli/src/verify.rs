@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use mcp_authz_core::{
-    AccessTokenVerifier, Error, JwkSet, JwksLimits, Principal, TypPolicy, UnixTime, VerifierConfig,
+    Error, Guard, JwkSet, JwksLimits, Principal, ScopePolicy, TypPolicy, UnixTime, VerifierConfig,
 };
 use serde::Serialize;
 
@@ -19,11 +19,14 @@ use serde::Serialize;
 #[command(group(clap::ArgGroup::new("input").required(true).args(["token", "tokens"])))]
 pub struct VerifyArgs {
     /// A JWK Set document (`{"keys":[…]}`) holding the authorization server's public keys.
-    #[arg(long, value_name = "FILE")]
-    jwks: PathBuf,
-    /// The trusted issuer; `iss` must equal it byte for byte.
-    #[arg(long, value_name = "URL")]
-    issuer: String,
+    /// Repeatable: the n-th --jwks holds the keys of the n-th --issuer.
+    #[arg(long, value_name = "FILE", required = true)]
+    jwks: Vec<PathBuf>,
+    /// A trusted issuer; `iss` must equal it byte for byte (or, holding {tenantid}, be it with
+    /// the token's own tid: see --tenant). Repeatable, paired with --jwks: a token is routed by
+    /// its iss and verified with that issuer's keys alone.
+    #[arg(long, value_name = "URL", required = true)]
+    issuer: Vec<String>,
     /// This resource's identifier; `aud` must name it.
     #[arg(long, value_name = "URL")]
     resource: String,
@@ -41,6 +44,8 @@ pub struct VerifyArgs {
     max_token_lifetime: Option<u64>,
     #[command(flatten)]
     audience: crate::AudienceArgs,
+    #[command(flatten)]
+    tenants: crate::TenantArgs,
     /// A scope the token must grant (repeatable).
     #[arg(long = "require-scope", value_name = "SCOPE")]
     require_scope: Vec<String>,
@@ -59,22 +64,33 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 /// `mcp-authz verify`.
 pub fn run(args: VerifyArgs) -> ExitCode {
-    let jwks = match std::fs::read(&args.jwks) {
-        Ok(bytes) => bytes,
-        Err(e) => return fail(format_args!("cannot read {}: {e}", args.jwks.display())),
-    };
-    let keys = match JwkSet::parse(&jwks, &JwksLimits::default()) {
-        Ok(keys) => keys,
-        Err(e) => return fail(format_args!("{}: {e}", args.jwks.display())),
-    };
-    for skipped in keys.skipped() {
-        eprintln!(
-            "mcp-authz verify: skipping key #{} (kid {:?}): {}",
-            skipped.index, skipped.kid, skipped.reason
-        );
+    if args.jwks.len() != args.issuer.len() {
+        return fail(format_args!(
+            "{} --issuer but {} --jwks: give them in pairs, the n-th --jwks for the n-th --issuer",
+            args.issuer.len(),
+            args.jwks.len()
+        ));
     }
-    if keys.is_empty() {
-        return fail(format_args!("{}: no usable key", args.jwks.display()));
+    let mut key_sets = Vec::with_capacity(args.jwks.len());
+    for path in &args.jwks {
+        let jwks = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => return fail(format_args!("cannot read {}: {e}", path.display())),
+        };
+        let keys = match JwkSet::parse(&jwks, &JwksLimits::default()) {
+            Ok(keys) => keys,
+            Err(e) => return fail(format_args!("{}: {e}", path.display())),
+        };
+        for skipped in keys.skipped() {
+            eprintln!(
+                "mcp-authz verify: skipping key #{} (kid {:?}): {}",
+                skipped.index, skipped.kid, skipped.reason
+            );
+        }
+        if keys.is_empty() {
+            return fail(format_args!("{}: no usable key", path.display()));
+        }
+        key_sets.push(keys);
     }
     let now = match args.now {
         Some(secs) => UnixTime::from_secs(secs),
@@ -88,16 +104,44 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     } else {
         TypPolicy::AccessToken
     };
-    let config = VerifierConfig::new(args.issuer, args.resource)
-        .with_leeway_secs(args.leeway)
-        .with_max_lifetime_secs(args.max_token_lifetime)
-        .with_audiences(args.audience.audience.clone())
-        .with_audienceless_clients(args.audience.client_id_audience.clone())
-        .with_roles_as_scopes(args.audience.roles_as_scopes.clone())
-        .with_typ_policy(typ);
-    let verifier = AccessTokenVerifier::new(config);
+    let config = |issuer: &str| {
+        let config = VerifierConfig::new(issuer, args.resource.clone())
+            .with_leeway_secs(args.leeway)
+            .with_max_lifetime_secs(args.max_token_lifetime)
+            .with_audiences(args.audience.audience.clone())
+            .with_audienceless_clients(args.audience.client_id_audience.clone())
+            .with_roles_as_scopes(args.audience.roles_as_scopes.clone())
+            .with_typ_policy(typ);
+        match args.tenants.allow_any_tenant {
+            true => config.with_any_tenant(),
+            false => config.with_tenants(args.tenants.tenant.clone()),
+        }
+    };
+    let mut issuers = args.issuer.iter();
+    let first = issuers.next().map(|i| config(i));
+    let Some(first) = first else {
+        return fail("--issuer is required");
+    };
+    // The server's own routing: the token's iss chooses the issuer, whose keys alone verify it.
+    let guard = issuers.fold(Guard::new(first, ScopePolicy::default()), |g, i| {
+        g.with_issuer(config(i))
+    });
+    if let Some(v) = guard.verifiers().find(|v| {
+        v.config().has_tenant_template()
+            && args.tenants.tenant.is_empty()
+            && !args.tenants.allow_any_tenant
+    }) {
+        return fail(format_args!(
+            "the issuer {} holds {{tenantid}}: give --tenant TID (repeatable) or --allow-any-tenant",
+            v.config().issuer()
+        ));
+    }
     let check = |token: &str| {
-        verifier.verify(token, &keys, now).and_then(|principal| {
+        let issuer = guard.route(token)?;
+        let (Some(verifier), Some(keys)) = (guard.verifier_at(issuer), key_sets.get(issuer)) else {
+            return Err(Error::InvalidToken(mcp_authz_core::TokenError::WrongIssuer));
+        };
+        verifier.verify(token, keys, now).and_then(|principal| {
             principal.require_scopes(args.require_scope.iter().map(String::as_str))?;
             Ok(principal)
         })
@@ -150,6 +194,8 @@ struct Valid<'a> {
     iat: Option<u64>,
     jti: Option<&'a str>,
     iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<&'a str>,
     aud: Vec<&'a str>,
     kid: Option<&'a str>,
     alg: &'a str,
@@ -176,6 +222,7 @@ fn report(result: &Result<Principal, Error>) -> String {
             iat: p.issued_at().map(UnixTime::as_secs),
             jti: p.jwt_id(),
             iss: p.issuer(),
+            tid: p.tenant(),
             aud: p.audience().collect(),
             kid: p.key_id(),
             alg: p.algorithm().name(),

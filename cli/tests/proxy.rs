@@ -153,7 +153,7 @@ async fn start_with(
     let app = upstream_app(hits.clone(), admin_runs.clone());
     tokio::spawn(async move { axum::serve(up_l, app).await });
     let config = ProxyConfig {
-        metadata_url: format!("{issuer}/.well-known/oauth-authorization-server"),
+        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
         resource: resource.clone(),
         upstream: format!("http://{up_a}{upstream_path}").parse().unwrap(),
         listen: px_a,
@@ -167,6 +167,9 @@ async fn start_with(
         audiences: Vec::new(),
         audienceless_clients: Vec::new(),
         roles_as_scopes: None,
+        tenants: Vec::new(),
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -455,7 +458,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
     let router = auth_server.router();
     tokio::spawn(async move { axum::serve(as_l, router).await });
     let config = ProxyConfig {
-        metadata_url: format!("{issuer}/.well-known/oauth-authorization-server"),
+        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
         resource: resource.clone(),
         upstream: format!("http://{dead_addr}/mcp").parse().unwrap(),
         listen: px_a,
@@ -469,6 +472,9 @@ async fn upstream_down_is_502_and_slow_is_504() {
         audiences: Vec::new(),
         audienceless_clients: Vec::new(),
         roles_as_scopes: None,
+        tenants: Vec::new(),
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -495,7 +501,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
     );
     tokio::spawn(async move { axum::serve(l, app).await });
     let config = ProxyConfig {
-        metadata_url: format!("http://{a}/.well-known/oauth-authorization-server"),
+        metadata_urls: vec![format!("http://{a}/.well-known/oauth-authorization-server")],
         resource: "http://127.0.0.1:9/mcp".into(),
         upstream: "http://127.0.0.1:9/mcp".parse().unwrap(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -509,6 +515,9 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         audiences: Vec::new(),
         audienceless_clients: Vec::new(),
         roles_as_scopes: None,
+        tenants: Vec::new(),
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -566,4 +575,144 @@ async fn extra_audiences_are_accepted_exactly() {
         let (status, _, _) = send("POST", &rig.resource, &headers, b"{}").await;
         assert_eq!(status, want, "{aud}");
     }
+}
+
+/// Two authorization servers behind one proxy: each one's tokens pass, verified with its own
+/// keys; a token naming one but signed by another key, or naming neither, never reaches the
+/// upstream.
+#[tokio::test]
+async fn two_authorization_servers_each_with_its_own_keys() {
+    let (b_l, b_a) = listener().await;
+    let b_issuer = format!("http://{b_a}");
+    let second =
+        DevAuthServer::new(b_issuer.clone(), String::new(), vec!["mcp:tools".into()]).unwrap();
+    let router = second.router();
+    tokio::spawn(async move { axum::serve(b_l, router).await });
+    let b_metadata = format!("{b_issuer}/.well-known/oauth-authorization-server");
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.scopes = vec!["mcp:tools".into()];
+        c.metadata_urls.push(b_metadata);
+    })
+    .await;
+    let a_issuer = rig.auth.issuer().to_owned();
+    // The protected-resource metadata lists both, in the configured order.
+    let origin = rig.resource.trim_end_matches("/mcp");
+    let (status, _, body) = send(
+        "GET",
+        &format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(body).await["authorization_servers"],
+        serde_json::json!([a_issuer, b_issuer])
+    );
+    let call = |token: String| {
+        let resource = rig.resource.clone();
+        async move {
+            let auth = format!("Bearer {token}");
+            send(
+                "POST",
+                &resource,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            )
+            .await
+            .0
+        }
+    };
+    let before = rig.hits.load(Ordering::SeqCst);
+    assert_eq!(
+        call(rig.auth.mint("c", "mcp:tools", &rig.resource).unwrap()).await,
+        200
+    );
+    assert_eq!(
+        call(second.mint("c", "mcp:tools", &rig.resource).unwrap()).await,
+        200
+    );
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 2);
+    // A token that names the first server but is signed with another key (an imposter with the
+    // same issuer name), and one from a server nobody configured.
+    let imposter = DevAuthServer::new(a_issuer.clone(), String::new(), vec![]).unwrap();
+    let unknown = DevAuthServer::new("http://127.0.0.1:9".into(), String::new(), vec![]).unwrap();
+    for token in [
+        imposter.mint("c", "mcp:tools", &rig.resource).unwrap(),
+        unknown.mint("c", "mcp:tools", &rig.resource).unwrap(),
+    ] {
+        assert_eq!(call(token).await, 401);
+    }
+    assert_eq!(
+        rig.hits.load(Ordering::SeqCst),
+        before + 2,
+        "never forwarded"
+    );
+}
+
+/// Entra ID's multi-tenant metadata states a tenant template as its issuer: the proxy refuses to
+/// start without a tenant allow-list, and with one advertises the URL the metadata came from.
+#[tokio::test]
+async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url() {
+    let (l, a) = listener().await;
+    let base = format!("http://{a}");
+    let doc = serde_json::json!({
+        "issuer": format!("{base}/{{tenantid}}/v2.0"),
+        "authorization_endpoint": format!("{base}/organizations/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/organizations/oauth2/v2.0/token"),
+        "jwks_uri": format!("{base}/organizations/discovery/v2.0/keys"),
+        "response_types_supported": ["code"],
+    });
+    let keys = serde_json::json!({"keys": []});
+    let app = axum::Router::new()
+        .route(
+            "/organizations/v2.0/.well-known/openid-configuration",
+            get(move || async move { axum::Json(doc) }),
+        )
+        .route(
+            "/organizations/discovery/v2.0/keys",
+            get(move || async move { axum::Json(keys) }),
+        );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let (_, px_a) = listener().await;
+    let config = |tenants: Vec<String>| ProxyConfig {
+        metadata_urls: vec![format!(
+            "{base}/organizations/v2.0/.well-known/openid-configuration"
+        )],
+        resource: format!("http://{px_a}/mcp"),
+        upstream: "http://127.0.0.1:9/mcp".parse().unwrap(),
+        listen: px_a,
+        scopes: vec![],
+        tool_scopes: vec![],
+        resource_name: None,
+        allow_missing_registration: true,
+        allow_http_loopback: true,
+        lenient_typ: true,
+        max_token_lifetime: None,
+        audiences: Vec::new(),
+        audienceless_clients: Vec::new(),
+        roles_as_scopes: None,
+        tenants,
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
+        upstream_timeout: Duration::from_secs(5),
+        identity_header_prefix: "X-Mcp-Authz-".into(),
+    };
+    let refused = proxy::build(&config(vec![])).await.err().unwrap();
+    assert!(refused.contains("--tenant"), "{refused}");
+    let built = proxy::build(&config(vec!["72f988bf-86f1-41af-91ab-2d7cd011db47".into()]))
+        .await
+        .unwrap();
+    let guard = built.authz.guard();
+    assert_eq!(
+        guard.verifier().config().issuer(),
+        format!("{base}/{{tenantid}}/v2.0")
+    );
+    assert_eq!(
+        guard.metadata().authorization_servers(),
+        [format!("{base}/organizations/v2.0")]
+    );
 }

@@ -121,6 +121,30 @@ tool-scope = ["admin_reset=mcp:admin"]
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Several servers as an array, and the tenant keys: accepted (it gets to the first fetch).
+    std::fs::write(
+        &cfg,
+        r#"
+metadata-url = ["http://127.0.0.1:4/.well-known/oauth-authorization-server", "http://127.0.0.1:5/.well-known/openid-configuration"]
+resource = "http://127.0.0.1:1/mcp"
+upstream = "http://127.0.0.1:2/mcp"
+allow-http-loopback = true
+tenant = ["72f988bf-86f1-41af-91ab-2d7cd011db47"]
+allow-any-tenant = false
+entra-v1-tokens = true
+"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:4/.well-known"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Unknown keys are refused.
     std::fs::write(&cfg, "metadata_url = \"x\"\n").unwrap();
     let out = bin()

@@ -266,3 +266,81 @@ fn unusable_inputs_exit_2_with_a_message() {
         Some(2)
     );
 }
+
+#[test]
+fn several_issuers_each_with_its_own_keys() {
+    let f = fixture("issuers");
+    let jwcrypto: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("jwcrypto.json")).unwrap()).unwrap();
+    let other_keys = f.dir.join("jwcrypto-jwks.json");
+    std::fs::write(&other_keys, serde_json::to_vec(&jwcrypto["jwks"]).unwrap()).unwrap();
+    let token_of = |expect: &str| {
+        f.tokens
+            .iter()
+            .find(|(_, e)| e == expect)
+            .map(|(t, _)| t.clone())
+            .unwrap()
+    };
+    let jwcrypto_valid = jwcrypto["tokens"][0]["token"].as_str().unwrap().to_owned();
+    let two = |token: &str, pairs: &[(&str, &PathBuf)], extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-authz"));
+        cmd.arg("verify");
+        for (issuer, jwks) in pairs {
+            cmd.args(["--issuer", issuer]).arg("--jwks").arg(jwks);
+        }
+        cmd.args([
+            "--resource",
+            "https://mcp.example.com/mcp",
+            "--now",
+            "1700000060",
+        ])
+        .args(extra)
+        .arg(token);
+        cmd.output().unwrap()
+    };
+    let (ours, evil) = ("https://auth.example.com", "https://evil.example.com");
+    let pairs = [(ours, &f.jwks), (evil, &other_keys)];
+    // PyJWT's token names auth.example.com, whose keys are PyJWT's: valid.
+    let out = two(&token_of("valid"), &pairs, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_line(&out)["iss"], ours);
+    // jwcrypto's token names auth.example.com too, but is signed by a key of the other issuer's
+    // set: only auth.example.com's keys are tried.
+    assert_eq!(
+        json_line(&two(&jwcrypto_valid, &pairs, &[]))["reason"],
+        "unknown_kid"
+    );
+    // With jwcrypto's keys as auth.example.com's, it is valid.
+    let swapped = [(ours, &other_keys), (evil, &f.jwks)];
+    assert_eq!(two(&jwcrypto_valid, &swapped, &[]).status.code(), Some(0));
+    // The token naming evil.example.com is checked with evil.example.com's keys alone: with
+    // jwcrypto's keys it names an unknown key; with PyJWT's (which signed it), it is valid.
+    assert_eq!(
+        json_line(&two(&token_of("wrong_iss"), &pairs, &[]))["reason"],
+        "unknown_kid"
+    );
+    assert_eq!(
+        two(&token_of("wrong_iss"), &swapped, &[]).status.code(),
+        Some(0)
+    );
+    // An issuer no pair names: wrong_iss.
+    assert_eq!(
+        json_line(&two(&token_of("wrong_iss"), &pairs[..1], &[]))["reason"],
+        "wrong_iss"
+    );
+    // Unpaired flags, and a tenant template without tenants: usage errors.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-authz"));
+    cmd.args(["verify", "--issuer", ours, "--issuer", evil, "--jwks"])
+        .arg(&f.jwks)
+        .args(["--resource", "https://mcp.example.com/mcp"])
+        .arg(token_of("valid"));
+    assert_eq!(cmd.output().unwrap().status.code(), Some(2));
+    let template = [("https://login.microsoftonline.com/{tenantid}/v2.0", &f.jwks)];
+    let out = two(&token_of("valid"), &template, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tenant"));
+    assert_eq!(
+        json_line(&two(&token_of("valid"), &template, &["--allow-any-tenant"]))["reason"],
+        "wrong_iss"
+    );
+}

@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(cached_l, b).await });
     tokio::spawn(async move { axum::serve(uncached_l, c).await });
     let proxy_config = mcp_authz_cli::proxy::ProxyConfig {
-        metadata_url: metadata.clone(),
+        metadata_urls: vec![metadata.clone()],
         resource: format!("{proxied}/mcp"),
         upstream: format!("{open}/mcp").parse()?,
         listen: proxy_l.local_addr()?,
@@ -71,6 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         audiences: Vec::new(),
         audienceless_clients: Vec::new(),
         roles_as_scopes: None,
+        tenants: Vec::new(),
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

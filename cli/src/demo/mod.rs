@@ -90,7 +90,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
 
     // 3. The proxy in front of it.
     let config = ProxyConfig {
-        metadata_url: format!("{issuer}/.well-known/oauth-authorization-server"),
+        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
         resource: resource.clone(),
         upstream: upstream
             .parse()
@@ -106,6 +106,9 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         audiences: Vec::new(),
         audienceless_clients: Vec::new(),
         roles_as_scopes: None,
+        tenants: Vec::new(),
+        allow_any_tenant: false,
+        entra_v1_tokens: false,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
