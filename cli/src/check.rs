@@ -13,6 +13,8 @@ use mcp_authz_core::as_metadata::{
 use mcp_authz_driver::{fetch_metadata, FetchOptions, HttpFetcher};
 use serde::Serialize;
 
+use crate::provider::{advice, recognise, Advice, Provider};
+
 /// Arguments of `mcp-authz check`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("expected").args(["metadata_url", "issuer"])))]
@@ -127,6 +129,21 @@ struct JsonReport<'a> {
     issuer: Option<&'a str>,
     problems: Vec<JsonProblem>,
     warnings: Vec<JsonWarning>,
+    provider: Option<&'static str>,
+    advice: Vec<JsonAdvice>,
+}
+
+#[derive(Serialize)]
+struct JsonAdvice {
+    flag: Option<&'static str>,
+    why: &'static str,
+}
+
+/// The provider the document comes from, and what to configure for it.
+fn provider_advice(report: &Report) -> Option<(Provider, Vec<Advice>)> {
+    let (issuer, doc) = (report.issuer.as_deref()?, report.document.as_ref()?);
+    let provider = recognise(issuer, doc)?;
+    Some((provider, advice(provider, issuer, doc)))
 }
 
 #[derive(Serialize)]
@@ -165,7 +182,20 @@ fn print_json(report: &Report) -> std::io::Result<()> {
                 message: w.as_str(),
             })
             .collect(),
+        provider: None,
+        advice: Vec::new(),
     };
+    let mut out = out;
+    if let Some((provider, advice)) = provider_advice(report) {
+        out.provider = Some(provider.name());
+        out.advice = advice
+            .into_iter()
+            .map(|a| JsonAdvice {
+                flag: a.flag,
+                why: a.why,
+            })
+            .collect();
+    }
     let line = serde_json::to_string(&out).map_err(std::io::Error::other)?;
     use std::io::Write;
     writeln!(std::io::stdout(), "{line}")
@@ -207,8 +237,22 @@ fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
         writeln!(out, "  ! {w}")?;
     }
     match report.problems.len() {
-        0 => writeln!(out, "valid"),
-        1 => writeln!(out, "NOT valid: 1 problem"),
-        n => writeln!(out, "NOT valid: {n} problems"),
+        0 => writeln!(out, "valid")?,
+        1 => writeln!(out, "NOT valid: 1 problem")?,
+        n => writeln!(out, "NOT valid: {n} problems")?,
     }
+    if let Some((provider, advice)) = provider_advice(report) {
+        writeln!(
+            out,
+            "\n{}: for its real tokens, `mcp-authz proxy` may need",
+            provider.title()
+        )?;
+        for a in advice {
+            match a.flag {
+                Some(flag) => writeln!(out, "  {flag:<34} {}", a.why)?,
+                None => writeln!(out, "  note: {}", a.why)?,
+            }
+        }
+    }
+    Ok(())
 }

@@ -37,7 +37,10 @@ fn json_output_and_exit_codes() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [], "warnings": []})
+        json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [], "warnings": [],
+            "provider": "okta", "advice": [
+                {"flag": "--audience AUDIENCE", "why": "a custom authorization server sets aud to its configured audience (api://default for the default one)"},
+                {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"}]})
     );
 
     let entra = doc("entra.json");
@@ -78,7 +81,11 @@ fn explicit_issuer_and_mismatch() {
     assert_eq!(ok.status.code(), Some(0));
     let text = String::from_utf8(ok.stdout).unwrap();
     assert!(text.contains("✓ jwks_uri"), "{text}");
-    assert!(text.trim_end().ends_with("valid"));
+    assert!(text.contains("\nvalid\n"), "{text}");
+    // The provider is recognised, and what its tokens need is printed after the verdict.
+    let advice = text.split_once("\nvalid\n").unwrap().1;
+    assert!(advice.contains("Auth0: for its real tokens"), "{text}");
+    assert!(advice.contains("--audience API_IDENTIFIER"), "{text}");
     let bad = check(&[
         "--file",
         auth0.to_str().unwrap(),
@@ -221,4 +228,52 @@ fn check_fetches_a_metadata_url() {
     let out = check(&[&missing, "--allow-http-loopback"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 404"));
+}
+
+#[test]
+fn entra_multi_tenant_metadata_asks_for_tenants() {
+    let common = doc("entra-common.json");
+    let out = check(&[
+        "--file",
+        common.to_str().unwrap(),
+        "--metadata-url",
+        "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+        "--allow-missing-registration",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "entra");
+    assert_eq!(
+        v["issuer"],
+        "https://login.microsoftonline.com/{tenantid}/v2.0"
+    );
+    let flags: Vec<&str> = v["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["flag"].as_str())
+        .collect();
+    for f in [
+        "--audience APPLICATION_ID",
+        "--lenient-typ",
+        "--tenant TID",
+        "--allow-any-tenant",
+        "--allow-missing-registration",
+    ] {
+        assert!(flags.contains(&f), "{f}: {flags:?}");
+    }
+    // The same template served from a tenant's own URL is a mismatch.
+    let out = check(&[
+        "--file",
+        common.to_str().unwrap(),
+        "--metadata-url",
+        ENTRA_URL,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
 }
