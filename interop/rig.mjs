@@ -11,11 +11,15 @@
 //   4. key rotation at the provider with a session open: new tokens (new key) are accepted
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
+//   7. fail closed: the admin tool under sub-paths and as a form body never runs
+// And, against the proxy with two oidc-provider instances (two --metadata-url):
+//   8. the SDK completes the flow through either one (each listed first in turn); a token naming
+//      one issuer but signed with the other's key, and a token from neither, are refused
 // Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
 // it starts is stopped by PID.
 
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import net from "node:net";
 import { OidcAs, completeForms } from "./oidc-provider-as.mjs";
 import { SdkSession } from "./sdk-client.mjs";
@@ -286,9 +290,77 @@ async function runFrontEnd(name, make) {
   }
 }
 
+// A JWS of `payload` under `header`, signed RS256 with the private JWK `jwk`.
+function signRs256(header, payload, jwk) {
+  const input = `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+  const sig = sign("sha256", Buffer.from(input), createPrivateKey({ key: jwk, format: "jwk" }));
+  return `${input}.${sig.toString("base64url")}`;
+}
+
+async function startProxy(metadataUrls) {
+  const [u, p] = [await freePort(), await freePort()];
+  const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
+  const mcp = `http://127.0.0.1:${p}/mcp`;
+  const proxy = start(MCP_AUTHZ, [
+    "proxy", ...metadataUrls.flatMap((m) => ["--metadata-url", m]), "--resource", mcp,
+    "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
+    "--scope", "mcp:tools", "--allow-http-loopback",
+  ]);
+  await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
+  return { mcp, processes: [upstream, proxy] };
+}
+
+// 8. Two authorization servers behind one proxy.
+async function runTwoIssuers() {
+  const name = "proxy, two authorization servers";
+  const a = new OidcAs({ port: await freePort(), alg: "RS256", log });
+  const b = new OidcAs({ port: await freePort(), alg: "RS256", log });
+  await a.start();
+  await b.start();
+  const meta = (as) => `${as.issuer}/.well-known/openid-configuration`;
+  for (const [first, second] of [[a, b], [b, a]]) {
+    const fe = await startProxy([meta(first), meta(second)]);
+    await scenario(name, `8. SDK flow through the first listed (${first === a ? "A" : "B"})`, async () => {
+      const prm = await (await fetch(fe.mcp.replace("/mcp", "/.well-known/oauth-protected-resource/mcp"))).json();
+      if (JSON.stringify(prm.authorization_servers) !== JSON.stringify([first.issuer, second.issuer])) {
+        throw new Error(`authorization_servers ${JSON.stringify(prm.authorization_servers)}`);
+      }
+      const s = await fullFlow(fe.mcp, { stepUp: false });
+      const iss = JSON.parse(Buffer.from(s.provider.tokens().access_token.split(".")[1], "base64url")).iss;
+      await s.close();
+      if (iss !== first.issuer) throw new Error(`the SDK's token came from ${iss}`);
+      // The other server's tokens pass too.
+      const { status } = await callWith(fe.mcp, await tokenFor(second, fe.mcp));
+      if (status !== 200) throw new Error(`a token from the second server: ${status}`);
+    });
+    if (first === a) {
+      await scenario(name, "8. a token naming A signed with B's key, and one from neither -> 401", async () => {
+        const real = await tokenFor(b, fe.mcp);
+        const [h, p] = real.split(".").slice(0, 2).map((x) => JSON.parse(Buffer.from(x, "base64url")));
+        const signer = b.keys.find((k) => k.kid === h.kid);
+        if (!signer) throw new Error(`no private key for ${h.kid}`);
+        // B's own token, re-signed by B: still accepted (the signing helper is right) ...
+        const resigned = signRs256(h, p, signer);
+        if ((await callWith(fe.mcp, resigned)).status !== 200) throw new Error("B's re-signed token was refused");
+        // ... but naming A, it is verified with A's keys alone.
+        const forged = signRs256(h, { ...p, iss: a.issuer }, signer);
+        const r1 = await callWith(fe.mcp, forged);
+        if (r1.status !== 401 || !r1.www.includes('error="invalid_token"')) throw new Error(`forged: ${r1.status} ${r1.www}`);
+        const stranger = signRs256(h, { ...p, iss: "http://127.0.0.1:1" }, signer);
+        const r2 = await callWith(fe.mcp, stranger);
+        if (r2.status !== 401 || !r2.www.includes("issuer is not trusted")) throw new Error(`stranger: ${r2.status} ${r2.www}`);
+      });
+    }
+    for (const p of fe.processes) await stop(p);
+  }
+  await a.stop();
+  await b.stop();
+}
+
 const started = Date.now();
 try {
   for (const [name, make] of Object.entries(FRONT_ENDS)) await runFrontEnd(name, make);
+  await runTwoIssuers();
 } finally {
   for (const c of [...children]) await stop(c);
 }
