@@ -24,6 +24,9 @@
 //! The operator gives one URL: the authorization server's RFC 8414 metadata. [`Authz::builder`]
 //! fetches and validates it (refusing to start, with every problem listed, when it is not
 //! acceptable), fetches the JWK Set from its `jwks_uri`, and only then returns.
+//! `.metadata_url(…)` may be given more than once: each server is trusted, with its own keys
+//! and refresh policy, and a token is verified by the one its `iss` names, with that server's
+//! keys alone.
 //!
 //! ```no_run
 //! use mcp_authz_hyper::{Authz, ScopePolicy};

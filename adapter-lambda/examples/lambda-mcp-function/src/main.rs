@@ -2,7 +2,10 @@
 //! responses) behind API Gateway, a Function URL or ALB.
 //!
 //! Configuration (environment):
-//! - `MCP_AUTHZ_METADATA_URL` (required): the authorization server's metadata URL;
+//! - `MCP_AUTHZ_METADATA_URL` (required): the authorization server's metadata URL, or several,
+//!   separated by spaces (each trusted, listed in this order);
+//! - `MCP_AUTHZ_AUDIENCES`, `MCP_AUTHZ_TENANTS`: space-separated extra audiences and Entra ID
+//!   tenants (see the README's provider table);
 //! - `MCP_AUTHZ_PUBLIC_BASE_URL`: the public base URL (needed behind custom domains with a base
 //!   path and CloudFront; otherwise inferred from each event);
 //! - `MCP_AUTHZ_RESOURCE_PATH`: the MCP path after any stage (default `/mcp`);
@@ -34,9 +37,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let metadata_url = env("MCP_AUTHZ_METADATA_URL").ok_or("MCP_AUTHZ_METADATA_URL is required")?;
     let resource_path = env("MCP_AUTHZ_RESOURCE_PATH").unwrap_or_else(|| "/mcp".into());
     // Cold start: metadata and keys, once per execution environment.
-    let mut builder = LambdaAuthz::builder()
-        .resource_path(resource_path.clone())
-        .metadata_url(metadata_url)
+    let list = |name: &str| {
+        env(name)
+            .map(|v| v.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let mut builder = LambdaAuthz::builder().resource_path(resource_path.clone());
+    for url in metadata_url.split_whitespace() {
+        builder = builder.metadata_url(url);
+    }
+    let mut builder = builder
+        .audiences(list("MCP_AUTHZ_AUDIENCES"))
+        .tenants(list("MCP_AUTHZ_TENANTS"))
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
         .allow_http_loopback(env("MCP_AUTHZ_ALLOW_HTTP_LOOPBACK").as_deref() == Some("1"));
     if let Some(base) = env("MCP_AUTHZ_PUBLIC_BASE_URL") {
