@@ -38,7 +38,7 @@ pub struct AudienceArgs {
 #[derive(Debug, clap::Args, Default, Clone)]
 pub struct TenantArgs {
     /// Accept tokens of tenant TID (repeatable) from an issuer holding {tenantid}, e.g. Entra
-    /// ID's https://login.microsoftonline.com/organizations/v2.0 metadata: iss must be the
+    /// ID's organizations (or common) v2.0 metadata: iss must be the
     /// issuer with the token's own tid claim, and tid must be listed.
     #[arg(long = "tenant", value_name = "TID")]
     pub tenant: Vec<String>,

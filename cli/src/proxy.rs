@@ -70,7 +70,7 @@ pub struct ProxyArgs {
     audience: crate::AudienceArgs,
     #[command(flatten)]
     tenants: crate::TenantArgs,
-    /// Also accept Entra ID v1 tokens (iss https://sts.windows.net/{tid}/) from each Entra ID
+    /// Also accept Entra ID v1 tokens (iss sts.windows.net/{tid}) from each Entra ID
     /// v2 authorization server: the same keys sign both.
     #[arg(long)]
     entra_v1_tokens: bool,
