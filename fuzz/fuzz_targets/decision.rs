@@ -28,6 +28,8 @@ struct Input<'a> {
     body_fails: bool,
     keys_available: bool,
     refreshed: bool,
+    /// A second, tenant-templated issuer behind the same guard (routing by `iss`).
+    two_issuers: bool,
 }
 
 fuzz_target!(|input: Input<'_>| {
@@ -36,6 +38,13 @@ fuzz_target!(|input: Input<'_>| {
         ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]).with_method_scopes("resources/read", ["r"]),
     )
     .with_public_path("/healthz");
+    let guard = match input.two_issuers {
+        true => guard.with_issuer(
+            VerifierConfig::new("https://login.example/{tenantid}/v2.0", common::RESOURCE)
+                .with_tenants(["t1"]),
+        ),
+        false => guard,
+    };
     let (auth, m, n) = (cap(&input.authorization), cap(&input.mcp_method), cap(&input.mcp_name));
     let (ct, ce) = (cap(&input.content_type), cap(&input.content_encoding));
     let mut req = Request::new(input.method, input.path)
@@ -54,7 +63,8 @@ fuzz_target!(|input: Input<'_>| {
     };
     let mut exchange = guard.exchange();
     for _ in 0..4 {
-        match exchange.poll(&req, keys(), common::NOW, None) {
+        let both = [keys(), keys()];
+        match exchange.poll(&req, &both[..], common::NOW, None) {
             Step::ReadBody { .. } => match (input.body, input.body_fails) {
                 (Some(b), false) => exchange.handle_body(b),
                 _ => exchange.handle_body_failed(BodyFailure::Unreadable),

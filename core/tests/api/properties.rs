@@ -99,3 +99,50 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A guard with an exact issuer and a tenant template: the verdict on any `iss`/`tid` pair is
+    /// the rule as stated here, independently of how routing and the tenant check implement it.
+    #[test]
+    fn issuer_routing_and_tenants_agree_with_their_statement(
+        kind in 0..5u8, tid in "[a-z0-9/-]{0,5}", other in "[ -~]{0,24}", with_tid in any::<bool>(),
+    ) {
+        use mcp_authz_core::exchange::Step;
+        use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, VerifierConfig};
+        const TEMPLATE: &str = "https://login.example/{tenantid}/v2.0";
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), ScopePolicy::default())
+            .with_issuer(VerifierConfig::new(TEMPLATE, RESOURCE).with_tenants(["t1", "t2"]));
+        let of = |t: &str| format!("https://login.example/{t}/v2.0");
+        let iss = match kind {
+            0 => Some(ISSUER.to_owned()),
+            1 => Some(of(&tid)),
+            2 => Some(of("t1")),
+            3 => Some(other.clone()),
+            _ => None,
+        };
+        let mut c = claims();
+        let obj = c.as_object_mut().unwrap();
+        match &iss {
+            Some(i) => { obj.insert("iss".into(), json!(i)); }
+            None => { obj.remove("iss"); }
+        }
+        if with_tid {
+            obj.insert("tid".into(), json!(tid));
+        }
+        let token = format!("Bearer {}", forge(&header("ES256"), &c));
+        let auth: [&[u8]; 1] = [token.as_bytes()];
+        let req = Request::new("GET", "/mcp").with_authorization(&auth);
+        let keys = jwks();
+        let both = [KeyState::Ready(&keys), KeyState::Ready(&keys)];
+        let step = guard.exchange().poll(&req, &both[..], NOW, None);
+        let listed = ["t1", "t2"].contains(&tid.as_str());
+        let expected = match iss.as_deref() {
+            Some(i) if i == ISSUER => true,
+            Some(i) => with_tid && !tid.is_empty() && !tid.contains('/') && i == of(&tid) && listed,
+            None => false,
+        };
+        prop_assert_eq!(matches!(step, Step::Allow(_)), expected, "{:?} {:?}", iss, step);
+    }
+}
