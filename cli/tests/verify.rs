@@ -344,3 +344,71 @@ fn several_issuers_each_with_its_own_keys() {
         "wrong_iss"
     );
 }
+
+#[test]
+fn an_entra_tenant_template_with_tenants() {
+    use mcp_authz_testkit::jwt::{new_p256, p256_jwk, sign_es256};
+    let dir = std::env::temp_dir().join(format!("mcp-authz-cli-tenant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = new_p256().unwrap();
+    let jwks = dir.join("entra.json");
+    std::fs::write(
+        &jwks,
+        serde_json::json!({"keys": [p256_jwk(&key, "k1")]}).to_string(),
+    )
+    .unwrap();
+    let (ours, theirs) = (
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "9188040d-6c67-4c5b-b112-36a304b66dad",
+    );
+    let token = |tid: &str, iss_tid: &str| {
+        let claims = serde_json::json!({
+            "iss": format!("https://login.microsoftonline.com/{iss_tid}/v2.0"), "tid": tid,
+            "aud": "6e74172b-be56-4843-9ff4-e66a39bb12e3", "sub": "u1", "azp": "client-app",
+            "scp": "mcp.tools", "iat": 1_700_000_000u64, "exp": 1_700_003_600u64,
+        });
+        sign_es256(&key, "k1", &claims).unwrap()
+    };
+    let verify = |token: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+            .args([
+                "verify",
+                "--issuer",
+                "https://login.microsoftonline.com/{tenantid}/v2.0",
+                "--jwks",
+            ])
+            .arg(&jwks)
+            .args([
+                "--resource",
+                "https://mcp.example.com/mcp",
+                "--now",
+                "1700000060",
+                "--lenient-typ",
+            ])
+            .args(["--audience", "6e74172b-be56-4843-9ff4-e66a39bb12e3"])
+            .args(extra)
+            .arg(token)
+            .output()
+            .unwrap();
+        json_line(&out)
+    };
+    let v = verify(&token(ours, ours), &["--tenant", ours]);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["tid"], ours);
+    assert_eq!(v["scopes"], serde_json::json!(["mcp.tools"]));
+    assert_eq!(
+        verify(&token(theirs, theirs), &["--tenant", ours])["reason"],
+        "tenant_not_allowed"
+    );
+    assert_eq!(
+        verify(
+            &token(ours, theirs),
+            &["--tenant", ours, "--tenant", theirs]
+        )["reason"],
+        "iss_tid_mismatch"
+    );
+    assert_eq!(
+        verify(&token(theirs, theirs), &["--allow-any-tenant"])["valid"],
+        true
+    );
+}
