@@ -225,7 +225,7 @@ fn report(result: &Result<Principal, Error>) -> String {
             tid: p.tenant(),
             aud: p.audience().collect(),
             kid: p.key_id(),
-            alg: p.algorithm().name(),
+            alg: p.algorithm().map_or("none", |a| a.name()),
         }),
         Err(e) => serde_json::to_string(&Rejected {
             valid: false,

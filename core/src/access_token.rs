@@ -416,11 +416,20 @@ impl AccessTokenVerifier {
             selected
         })?;
         let mut principal = Principal::from_payload(payload, config, now)?;
-        principal.algorithm = header.alg();
+        principal.algorithm = Some(header.alg());
         principal.key_fingerprint = *key.fingerprint();
         principal.key_id = header.into_kid();
         Ok(principal)
     }
+}
+
+/// Which claims a claims set must carry ([`Principal::from_claims`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimRules {
+    /// `exp` is required.
+    pub(crate) require_exp: bool,
+    /// `iss` is required.
+    pub(crate) require_iss: bool,
 }
 
 /// The verified identity a request carries: the claims of a valid access token.
@@ -444,7 +453,8 @@ pub struct Principal {
     audience: Vec<Text>,
     key_id: Option<String>,
     key_fingerprint: [u8; 32],
-    algorithm: Algorithm,
+    /// `None` for a token the authorization server introspected (no signature was checked).
+    algorithm: Option<Algorithm>,
 }
 
 /// A string claim of a [`Principal`]: where it lies in the kept claims set, or its own copy.
@@ -665,6 +675,26 @@ impl Principal {
         config: &VerifierConfig,
         now: UnixTime,
     ) -> Result<Self, TokenError> {
+        Self::from_claims(
+            payload,
+            config,
+            now,
+            ClaimRules {
+                require_exp: true,
+                require_iss: true,
+            },
+        )
+    }
+
+    /// The principal of a claims set — a JWT's payload, or an introspection response (RFC 7662
+    /// §2.2 shares the claim names) — checked under `config` at `now`, with `rules` saying which
+    /// claims must be there.
+    pub(crate) fn from_claims(
+        payload: Vec<u8>,
+        config: &VerifierConfig,
+        now: UnixTime,
+        rules: ClaimRules,
+    ) -> Result<Self, TokenError> {
         let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid, tid] =
             read_object(&payload, Self::claim_slot)?;
         // Types first: a registered claim of the wrong type is an error, never "absent".
@@ -692,9 +722,21 @@ impl Principal {
             false => None,
         };
 
-        let exp = exp.ok_or(TokenError::MissingExp)?;
+        let exp = match (exp, rules.require_exp) {
+            (Some(exp), _) => exp,
+            (None, true) => return Err(TokenError::MissingExp),
+            // An introspected token without `exp` (allowed by configuration): it lives as long
+            // as the introspection cache keeps it.
+            (None, false) => UnixTime::from_secs(MAX_INTEROPERABLE_INTEGER),
+        };
         check_time(config, now, exp, nbf, iat)?;
-        let issuer = iss.ok_or(TokenError::MissingIssuer)?;
+        // Without `iss` (allowed in an introspection response), the authorization server that
+        // answered vouches for the token: its issuer stands in.
+        let issuer = match (iss, rules.require_iss) {
+            (Some(iss), _) => iss,
+            (None, true) => return Err(TokenError::MissingIssuer),
+            (None, false) => config.issuer(),
+        };
         let client_id = client_id.or(azp).or(cid);
         check_issuer_audience(config, issuer, tid, aud.map(|a| a.iter()), client_id)?;
         let audience = aud.unwrap_or_default();
@@ -732,7 +774,7 @@ impl Principal {
             audience,
             key_id: None,
             key_fingerprint: [0; 32],
-            algorithm: Algorithm::Rs256,
+            algorithm: None,
             payload,
         })
     }
@@ -817,8 +859,9 @@ impl Principal {
         &self.key_fingerprint
     }
 
-    /// The algorithm the token was signed with.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm the token was signed with; `None` for a token the authorization server
+    /// vouched for by introspection (RFC 7662), whose signature, if any, was not checked here.
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.algorithm
     }
 

@@ -264,8 +264,8 @@ impl Challenger {
     /// - [`Error::InvalidRequest`] about the credentials: `400`, `error="invalid_request"`.
     /// - [`Error::InvalidRequest`] about a body or MCP header the scope policy cannot use: its
     ///   status (400, 413, 415) and a JSON error, without a challenge.
-    /// - [`Error::KeysUnavailable`], [`Error::InvalidJwks`]: `503` with `Retry-After` and no
-    ///   challenge: the client did nothing wrong.
+    /// - [`Error::KeysUnavailable`], [`Error::IntrospectionUnavailable`], [`Error::InvalidJwks`]:
+    ///   `503` with `Retry-After` and no challenge: the client did nothing wrong.
     pub fn reject(&self, error: &Error, scopes: &[&str]) -> Response {
         let status = error.http_status();
         match error.bearer_error() {
@@ -283,7 +283,8 @@ impl Challenger {
             ),
             None => {
                 let retry_after = match error {
-                    Error::KeysUnavailable { retry_after_secs } => *retry_after_secs,
+                    Error::KeysUnavailable { retry_after_secs }
+                    | Error::IntrospectionUnavailable { retry_after_secs } => *retry_after_secs,
                     _ => 30,
                 };
                 let mut r = Self::response(

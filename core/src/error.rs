@@ -71,6 +71,13 @@ pub enum Error {
         /// Seconds after which the client may retry.
         retry_after_secs: u32,
     },
+    /// The token needs introspection (RFC 7662) and the authorization server did not answer
+    /// usably: down, slow, an error status, or a response that is not an introspection response
+    /// (HTTP 503 with `Retry-After`; never 401 for a token that could not be checked).
+    IntrospectionUnavailable {
+        /// Seconds after which the client may retry.
+        retry_after_secs: u32,
+    },
 }
 
 reasons! {
@@ -162,6 +169,11 @@ reasons! {
         MissingIssuer => "missing_iss", "the access token has no issuer";
         /// `iss` is not exactly the configured issuer.
         WrongIssuer => "wrong_iss", "the access token issuer is not trusted";
+        /// The authorization server's introspection says the token is not active (RFC 7662
+        /// §2.2 `active: false`: expired, revoked, or never issued).
+        Inactive => "token_inactive", "the access token is not active";
+        /// The introspection response's `token_type` is not an access token type.
+        NotAnAccessToken => "not_an_access_token", "the token is not an access token";
         /// The issuer is a tenant template (`{tenantid}`) and `iss` is not that template with the
         /// token's own `tid` claim in it (or the token has no `tid`).
         IssuerTenantMismatch => "iss_tid_mismatch", "the access token issuer does not match its tenant";
@@ -240,6 +252,7 @@ impl Error {
             Self::InvalidJwks(e) => e.reason(),
             Self::InvalidRequest(e) => e.reason(),
             Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::IntrospectionUnavailable { .. } => "introspection_unavailable",
         }
     }
 
@@ -257,7 +270,9 @@ impl Error {
             // challenge (which would send the client back to the authorization server).
             Self::InvalidRequest(_) => None,
             // No keys is the server's problem, never the client's.
-            Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => None,
+            Self::InvalidJwks(_)
+            | Self::KeysUnavailable { .. }
+            | Self::IntrospectionUnavailable { .. } => None,
         }
     }
 
@@ -268,7 +283,9 @@ impl Error {
             Self::InsufficientScope => 403,
             Self::InvalidRequest(e) => e.http_status(),
             // No usable keys: the resource cannot verify anything right now.
-            Self::InvalidJwks(_) | Self::KeysUnavailable { .. } => 503,
+            Self::InvalidJwks(_)
+            | Self::KeysUnavailable { .. }
+            | Self::IntrospectionUnavailable { .. } => 503,
         }
     }
 
@@ -280,6 +297,9 @@ impl Error {
             Self::InvalidJwks(e) => e.description(),
             Self::InvalidRequest(e) => e.description(),
             Self::KeysUnavailable { .. } => "the resource cannot verify access tokens right now",
+            Self::IntrospectionUnavailable { .. } => {
+                "the resource cannot check access tokens with the authorization server right now"
+            }
         }
     }
 }

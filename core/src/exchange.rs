@@ -85,6 +85,15 @@ pub enum Step {
         /// [`BodyFailure::TooLarge`].
         max_bytes: usize,
     },
+    /// The token is to be introspected (RFC 7662; the guard's
+    /// [`IntrospectionMode`](crate::token_introspection::IntrospectionMode)): ask the
+    /// [`IntrospectionCache`](crate::token_introspection::IntrospectionCache) of the first
+    /// authorization server, call the endpoint on a miss, report with
+    /// [`Exchange::handle_introspected`], poll again.
+    Introspect {
+        /// The bearer token (its `Debug` shows nothing of it).
+        token: BearerToken,
+    },
     /// The token names a key the set lacks: refresh (as the refresh policy allows), report,
     /// poll again.
     RefreshKeys {
@@ -94,6 +103,23 @@ pub enum Step {
         /// The unknown `kid`.
         kid: String,
     },
+}
+
+/// A bearer token handed to the adapter for introspection. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
 }
 
 /// Why the adapter could not read a body the exchange asked for.
@@ -110,6 +136,10 @@ pub enum BodyFailure {
 enum Phase {
     /// Nothing decided yet; `refresh` says where the one key refresh stands.
     Start { refresh: Refresh },
+    /// [`Step::Introspect`] was returned; no report yet.
+    AwaitIntrospection,
+    /// The adapter reported the introspection.
+    Introspected(Result<Arc<Principal>, Error>),
     /// Verified; waiting for the body.
     AwaitBody {
         principal: Arc<Principal>,
@@ -181,9 +211,13 @@ impl<'g> Exchange<'g> {
         match core::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start { refresh } => self.start(req, keys, now, cache, refresh),
             Phase::BodyRead { principal, body } => self.finish(req, principal, body),
-            // Polled while the body was awaited, or after a verdict: the adapter broke the
-            // protocol, so nothing is allowed.
-            Phase::AwaitBody { .. } | Phase::Done => Step::Respond(no_decision()),
+            Phase::Introspected(Ok(principal)) => self.authorized(req, principal),
+            Phase::Introspected(Err(e)) => self.reject(e),
+            // Polled while the body or the introspection was awaited, or after a verdict: the
+            // adapter broke the protocol, so nothing is allowed.
+            Phase::AwaitBody { .. } | Phase::AwaitIntrospection | Phase::Done => {
+                Step::Respond(no_decision())
+            }
         }
     }
 
@@ -199,6 +233,15 @@ impl<'g> Exchange<'g> {
                 true => Refresh::Refreshed,
                 false => Refresh::NotRefreshed,
             };
+        }
+    }
+
+    /// Reports the outcome of [`Step::Introspect`]: the principal of an active, acceptable
+    /// token, or why it is refused (an [`Error::InvalidToken`] reason, or
+    /// [`Error::IntrospectionUnavailable`] when the authorization server could not be asked).
+    pub fn handle_introspected(&mut self, outcome: Result<Arc<Principal>, Error>) {
+        if let Phase::AwaitIntrospection = self.phase {
+            self.phase = Phase::Introspected(outcome);
         }
     }
 
@@ -273,6 +316,12 @@ impl<'g> Exchange<'g> {
             }
             Err(e) => return self.reject(e),
         };
+        if guard.introspection().applies_to(token) {
+            self.phase = Phase::AwaitIntrospection;
+            return Step::Introspect {
+                token: BearerToken(String::from(token)),
+            };
+        }
         // Several authorization servers: the unverified `iss` chooses whose verifier and keys
         // check the token; an `iss` none of them has is refused here, before any key is looked
         // at.
@@ -305,6 +354,12 @@ impl<'g> Exchange<'g> {
             }
             Err(e) => return self.reject(e),
         };
+        self.authorized(req, principal)
+    }
+
+    /// The checks after the token: scopes the headers announce, the body policy.
+    fn authorized(&mut self, req: &Request<'_>, principal: Arc<Principal>) -> Step {
+        let guard = self.guard;
         let policy = guard.scope_policy();
         if !policy.reads_body() {
             // The body cannot change the scopes; only a form body is looked at, for a token.

@@ -25,6 +25,7 @@ use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResou
 use crate::scope_policy::ScopePolicy;
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
+use crate::token_introspection::IntrospectionMode;
 
 /// The default largest JSON-RPC body the adapters buffer for the scope policy.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -44,6 +45,7 @@ pub struct Guard {
     challenger: Challenger,
     max_body_bytes: usize,
     public_paths: Vec<String>,
+    introspection: IntrospectionMode,
 }
 
 impl Guard {
@@ -68,6 +70,7 @@ impl Guard {
             challenger,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             public_paths: Vec::new(),
+            introspection: IntrospectionMode::Never,
         };
         guard.metadata_json = guard.metadata.to_json();
         guard
@@ -189,6 +192,23 @@ impl Guard {
             self.public_paths.push(path);
         }
         self
+    }
+
+    /// Which tokens are introspected (RFC 7662) by the first authorization server instead of
+    /// verified as JWTs (default [`IntrospectionMode::Never`]). The adapter answers
+    /// [`Step::Introspect`](crate::exchange::Step::Introspect) with an
+    /// [`IntrospectionCache`](crate::token_introspection::IntrospectionCache) and the first
+    /// verifier's configuration ([`Guard::verifier`]), so the introspected claims meet the same
+    /// rules as a JWT's.
+    #[must_use]
+    pub fn with_introspection(mut self, mode: IntrospectionMode) -> Self {
+        self.introspection = mode;
+        self
+    }
+
+    /// Which tokens are introspected.
+    pub fn introspection(&self) -> IntrospectionMode {
+        self.introspection
     }
 
     /// The paths served without a token.

@@ -61,7 +61,9 @@ pub(crate) enum Member<'de> {
     F64(f64),
     /// An array whose every element is a string (possibly empty).
     Strings(Vec<Cow<'de, str>>),
-    /// Anything else: `null`, a boolean, an object, an array holding a non-string.
+    /// `true` or `false`.
+    Bool(bool),
+    /// Anything else: `null`, an object, an array holding a non-string.
     Other,
 }
 
@@ -227,8 +229,8 @@ impl<'de> Visitor<'de> for MemberVisitor {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Member<'de>, E> {
-        Ok(Member::Other)
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Member<'de>, E> {
+        Ok(Member::Bool(v))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Member<'de>, E> {
@@ -562,6 +564,7 @@ pub(crate) mod tests {
                             Some(Value::Number(n)) if n.is_u64() => n.as_u64().map(Member::U64),
                             Some(Value::Number(n)) if n.is_i64() => n.as_i64().map(Member::I64),
                             Some(Value::Number(n)) => n.as_f64().map(Member::F64),
+                            Some(Value::Bool(b)) => Some(Member::Bool(*b)),
                             Some(Value::Array(a)) if a.iter().all(Value::is_string) => Some(
                                 Member::Strings(a.iter().filter_map(|v| v.as_str()).map(|s| Cow::Owned(s.into())).collect()),
                             ),

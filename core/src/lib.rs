@@ -39,6 +39,8 @@
 //! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
 //! - [`jwks_refresh`]: the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
 //! - [`token_cache`]: the verified-token cache.
+//! - [`token_introspection`]: opaque tokens by RFC 7662 introspection: the request, the
+//!   response's rules, the cache with single flight.
 //! - [`challenge`]: bearer extraction and `WWW-Authenticate` challenges (RFC 6750, RFC 9728 §5.1).
 //! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864).
 //! - [`access_token`]: JWT claims (RFC 7519) under the access-token profile (RFC 9068).
@@ -73,6 +75,7 @@ pub mod resource_metadata;
 pub mod scope_policy;
 pub mod time;
 pub mod token_cache;
+pub mod token_introspection;
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
@@ -88,3 +91,4 @@ pub use resource_metadata::ProtectedResourceMetadata;
 pub use scope_policy::ScopePolicy;
 pub use time::UnixTime;
 pub use token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};
+pub use token_introspection::{IntrospectionCache, IntrospectionConfig, IntrospectionMode};

@@ -181,7 +181,7 @@ fn id_value(m: Option<Member<'_>>) -> Option<Value> {
         Member::U64(n) => Some(Value::from(n)),
         Member::I64(n) => Some(Value::from(n)),
         Member::F64(n) => serde_json::Number::from_f64(n).map(Value::Number),
-        Member::Strings(_) | Member::Other => None,
+        Member::Strings(_) | Member::Bool(_) | Member::Other => None,
     }
 }
 

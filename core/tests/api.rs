@@ -18,6 +18,8 @@ mod discovery;
 mod exchange;
 #[path = "api/interop.rs"]
 mod interop;
+#[path = "api/introspection.rs"]
+mod introspection;
 #[path = "api/jwks.rs"]
 mod jwks;
 #[path = "api/policies.rs"]

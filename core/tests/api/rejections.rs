@@ -524,13 +524,60 @@ fn configured_cases_are_rejected_for_their_reason() {
     }
 }
 
+/// The reasons only an introspection response can give (RFC 7662): (what, response, verdict).
+fn introspection_cases() -> Vec<(&'static str, Value, TokenError)> {
+    let active = |extra: Value| {
+        let mut v = json!({"active": true, "iss": ISSUER, "aud": RESOURCE, "exp": IAT + 3600});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    vec![
+        (
+            "active: false",
+            json!({"active": false}),
+            TokenError::Inactive,
+        ),
+        (
+            "a refresh token",
+            active(json!({"token_type": "refresh_token"})),
+            TokenError::NotAnAccessToken,
+        ),
+    ]
+}
+
+#[test]
+fn introspection_cases_are_rejected_for_their_reason() {
+    use mcp_authz_core::token_introspection::{parse_response, ClientAuthentication};
+    let config = mcp_authz_core::IntrospectionConfig::new(
+        "https://auth.example.com/introspect",
+        ClientAuthentication::ClientSecretPost {
+            client_id: "rs".into(),
+            client_secret: "s".into(),
+        },
+    );
+    for (what, body, expected) in introspection_cases() {
+        let body = serde_json::to_vec(&body).unwrap();
+        let verdict = parse_response(
+            200,
+            &body,
+            &VerifierConfig::new(ISSUER, RESOURCE),
+            &config,
+            NOW,
+        );
+        assert_eq!(verdict, Ok(Err(expected)), "{what}");
+    }
+}
+
 #[test]
 fn every_reason_is_covered() {
-    // Every verdict of both lists is asserted by the two tests above; here they are counted.
+    // Every verdict of the three lists is asserted by the tests above; here they are counted.
     let covered: BTreeSet<&str> = cases()
         .iter()
         .map(|(_, _, e)| e.reason())
         .chain(configured_cases().iter().map(|(_, _, _, _, e)| e.reason()))
+        .chain(introspection_cases().iter().map(|(_, _, e)| e.reason()))
         .collect();
     for reason in TokenError::ALL {
         assert!(
@@ -547,7 +594,7 @@ fn the_valid_token_is_valid_for_every_algorithm() {
         "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519",
     ] {
         let p = verify(&valid_token(alg)).unwrap_or_else(|e| panic!("{alg}: {e}"));
-        assert_eq!(p.algorithm().name(), alg);
+        assert_eq!(p.algorithm().unwrap().name(), alg);
         assert_eq!(p.subject(), Some("user-1"));
         assert_eq!(p.client_id(), Some("client-1"));
         assert!(p.scopes().eq(["mcp:tools", "mcp:read"]));
