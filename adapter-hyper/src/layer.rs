@@ -51,7 +51,7 @@ use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use mcp_authz_driver::{json_error, now, to_http, CoreHeaders, SharedCache};
+use mcp_authz_driver::{json_error, now, to_http, CoreHeaders, Introspector, SharedCache};
 
 use crate::jwks_driver::KeyStore;
 
@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub(crate) keys: Vec<KeyStore>,
     /// The verified-token cache all issuers share.
     pub(crate) cache: Option<Arc<SharedCache>>,
+    /// Introspection at the first authorization server, when configured.
+    pub(crate) introspector: Option<Arc<Introspector>>,
     pub(crate) keep_authorization: bool,
     pub(crate) kid_wait: Duration,
 }
@@ -184,6 +186,19 @@ where
                         },
                         None => exchange.handle_body_failed(BodyFailure::Unreadable),
                     },
+                    Step::Introspect { token } => {
+                        let outcome = match &state.introspector {
+                            Some(i) => {
+                                i.introspect(token.as_str(), guard.verifier().config())
+                                    .await
+                            }
+                            // Built without an introspector: nothing can check the token.
+                            None => Err(mcp_authz_core::Error::IntrospectionUnavailable {
+                                retry_after_secs: 30,
+                            }),
+                        };
+                        exchange.handle_introspected(outcome);
+                    }
                     Step::RefreshKeys { issuer, kid } => {
                         let refreshed = match state.keys.get(issuer) {
                             Some(store) => store.await_kid(&kid, state.kid_wait).await,

@@ -137,13 +137,14 @@ mod layer;
 use std::sync::Arc;
 
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_driver::{discover_all, AuthzOptions, SharedCache, TrustedServer};
+use mcp_authz_driver::{discover_all, AuthzOptions, Introspector, SharedCache, TrustedServer};
 
 pub use jwks_driver::KeyStore;
 pub use layer::{AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, ResponseFuture};
 pub use mcp_authz_driver::{
-    colon_hierarchy, FetchOptions, JwkSet, JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy,
-    StartupError, TokenCacheLimits, TypPolicy,
+    colon_hierarchy, ClientAuthentication, FetchOptions, IntrospectionMode, JwkSet,
+    JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
+    TypPolicy,
 };
 
 /// Builds an [`Authz`] (see the crate docs). The options are those of every mcp-authz adapter,
@@ -194,8 +195,16 @@ impl AuthzBuilder {
             }
             keys.push(store);
         }
+        let introspector = options.introspector(found.first().map(|d| &d.metadata), &fetcher)?;
         let metadata = found.into_iter().map(|d| Arc::new(d.metadata)).collect();
-        Ok(Authz::new(guard, keys, cache, &options, metadata))
+        Ok(Authz::new(
+            guard,
+            keys,
+            cache,
+            introspector,
+            &options,
+            metadata,
+        ))
     }
 
     /// The middleware with fixed `keys` and the issuer set with [`AuthzBuilder::issuer`]:
@@ -232,7 +241,19 @@ impl AuthzBuilder {
         let guard = options.guard(&servers, &self.resource, "")?;
         let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
         let keys = keys.into_iter().map(KeyStore::fixed).collect();
-        Ok(Authz::new(guard, keys, cache, &options, Vec::new()))
+        // Introspection still calls out, at the configured endpoint.
+        let fetcher = options
+            .fetcher()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let introspector = options.introspector(None, &fetcher)?;
+        Ok(Authz::new(
+            guard,
+            keys,
+            cache,
+            introspector,
+            &options,
+            Vec::new(),
+        ))
     }
 }
 
@@ -258,6 +279,7 @@ impl Authz {
         guard: mcp_authz_core::Guard,
         keys: Vec<KeyStore>,
         cache: Option<Arc<SharedCache>>,
+        introspector: Option<Arc<Introspector>>,
         options: &AuthzOptions,
         metadata: Vec<Arc<AuthorizationServerMetadata>>,
     ) -> Self {
@@ -265,6 +287,7 @@ impl Authz {
             guard,
             keys,
             cache,
+            introspector,
             keep_authorization: options.keep_authorization,
             kid_wait: options.kid_wait,
         });
@@ -301,6 +324,15 @@ impl Authz {
     /// Every authorization server's keys, in the configured order.
     pub fn key_stores(&self) -> &[KeyStore] {
         &self.state.keys
+    }
+
+    /// Introspection calls made so far, and answers served from its cache: (calls, hits);
+    /// `None` when nothing is introspected.
+    pub fn introspection_stats(&self) -> Option<(u64, u64)> {
+        self.state
+            .introspector
+            .as_ref()
+            .map(|i| (i.calls(), i.hits()))
     }
 
     /// The verified-token cache's lookups so far: (hits, misses); `None` when it is off.

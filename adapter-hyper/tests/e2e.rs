@@ -13,6 +13,8 @@ mod support;
 
 #[path = "e2e/axum_app.rs"]
 mod axum_app;
+#[path = "e2e/introspection.rs"]
+mod introspection;
 #[path = "e2e/keys.rs"]
 mod keys;
 #[path = "e2e/rmcp_app.rs"]

@@ -111,13 +111,14 @@ use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Step};
 use mcp_authz_driver::{
     build, discover_all, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
-    SharedCache, TrustedServer,
+    Introspector, SharedCache, TrustedServer,
 };
 use tower_service::Service;
 
 pub use mcp_authz_driver::{
-    colon_hierarchy, FetchOptions, JwkSet, JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy,
-    StartupError, TokenCacheLimits, TypPolicy,
+    colon_hierarchy, ClientAuthentication, FetchOptions, IntrospectionMode, JwkSet,
+    JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
+    TypPolicy,
 };
 pub use urls::{PublicUrls, PublicView, UrlError};
 
@@ -163,6 +164,9 @@ struct Shared {
     urls: PublicUrls,
     /// One key source per authorization server, in the same order.
     keys: Vec<Keys>,
+    /// Introspection at the first authorization server (its cache lives as long as the
+    /// execution environment), when configured.
+    introspector: Option<Arc<Introspector>>,
     origins: Mutex<BTreeMap<String, Arc<Origin>>>,
 }
 
@@ -219,6 +223,9 @@ impl LambdaAuthzBuilder {
         .await?;
         let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
         self.check(&servers)?;
+        let introspector = self
+            .options
+            .introspector(found.first().map(|d| &d.metadata), &fetcher)?;
         self.options.warn_about_relaxations();
         let keys = found
             .iter()
@@ -229,7 +236,7 @@ impl LambdaAuthzBuilder {
             })
             .collect();
         let require_keys = self.options.require_keys;
-        let shared = Arc::new(self.into_shared(servers, keys));
+        let shared = Arc::new(self.into_shared(servers, keys, introspector));
         for (issuer, keys) in shared.keys.iter().enumerate() {
             refresh_if_due(&shared, issuer).await;
             if let Keys::Live {
@@ -284,8 +291,14 @@ impl LambdaAuthzBuilder {
         }
         self.check(&servers)?;
         let keys = keys.into_iter().map(|k| Keys::Fixed(Arc::new(k))).collect();
+        // Introspection still calls out, at the configured endpoint.
+        let fetcher = self
+            .options
+            .fetcher()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let introspector = self.options.introspector(None, &fetcher)?;
         Ok(LambdaAuthz {
-            shared: Arc::new(self.into_shared(servers, keys)),
+            shared: Arc::new(self.into_shared(servers, keys, introspector)),
         })
     }
 
@@ -296,9 +309,15 @@ impl LambdaAuthzBuilder {
         self.options.guard(servers, &resource, "").map(drop)
     }
 
-    fn into_shared(self, servers: Vec<TrustedServer>, keys: Vec<Keys>) -> Shared {
+    fn into_shared(
+        self,
+        servers: Vec<TrustedServer>,
+        keys: Vec<Keys>,
+        introspector: Option<Arc<Introspector>>,
+    ) -> Shared {
         Shared {
             servers,
+            introspector,
             options: self.options,
             resource_path: self.resource_path,
             urls: self.urls,
@@ -381,6 +400,15 @@ impl LambdaAuthz {
                 Keys::Fixed(_) => 0,
             })
             .sum()
+    }
+
+    /// Introspection calls made so far, and answers served from its cache: (calls, hits);
+    /// `None` when nothing is introspected.
+    pub fn introspection_stats(&self) -> Option<(u64, u64)> {
+        self.shared
+            .introspector
+            .as_ref()
+            .map(|i| (i.calls(), i.hits()))
     }
 
     /// Verified-token cache lookups so far, over every public origin: (hits, misses).
@@ -555,6 +583,19 @@ where
                         exchange.handle_body_failed(BodyFailure::TooLarge)
                     }
                     Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
+                    Step::Introspect { token } => {
+                        let outcome = match &shared.introspector {
+                            Some(i) => {
+                                i.introspect(token.as_str(), guard.verifier().config())
+                                    .await
+                            }
+                            // Built without an introspector: nothing can check the token.
+                            None => Err(mcp_authz_core::Error::IntrospectionUnavailable {
+                                retry_after_secs: 30,
+                            }),
+                        };
+                        exchange.handle_introspected(outcome);
+                    }
                     Step::RefreshKeys { issuer, kid } => {
                         let miss = match shared.keys.get(issuer) {
                             Some(Keys::Live { policy, .. }) => policy

@@ -248,6 +248,15 @@ impl AuthorizationServerMetadata {
         &self.jwks_uri
     }
 
+    /// `introspection_endpoint` ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2),
+    /// RFC 7662), when the document has one as a string.
+    pub fn introspection_endpoint(&self) -> Option<&str> {
+        self.document
+            .get("introspection_endpoint")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
     /// `scopes_supported` (empty when absent or not an array of strings).
     pub fn scopes_supported(&self) -> &[String] {
         &self.scopes_supported

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -103,7 +103,7 @@ impl std::error::Error for FetchError {}
 /// The HTTPS client.
 #[derive(Clone, Debug)]
 pub struct HttpFetcher {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     options: FetchOptions,
 }
 
@@ -185,12 +185,49 @@ impl HttpFetcher {
         let uri = self.check_url(url)?;
         let request = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::USER_AGENT,
-                concat!("mcp-authz/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::new())
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .body(Full::new(Bytes::new()))
             .map_err(|_| FetchError::InvalidUrl)?;
+        self.send(request, max_bytes).await
+    }
+
+    /// `POST url` with a form `body` (`application/x-www-form-urlencoded`) and, when given, an
+    /// `Authorization` header: an RFC 7662 introspection call. Reads at most `max_bytes`.
+    ///
+    /// # Errors
+    /// A [`FetchError`] when there is no complete response.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        body: String,
+        max_bytes: usize,
+    ) -> Result<Fetched, FetchError> {
+        let uri = self.check_url(url)?;
+        let mut request = http::Request::post(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if let Some(value) = authorization {
+            let mut value =
+                http::HeaderValue::from_str(value).map_err(|_| FetchError::InvalidUrl)?;
+            value.set_sensitive(true);
+            request = request.header(http::header::AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| FetchError::InvalidUrl)?;
+        self.send(request, max_bytes).await
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        max_bytes: usize,
+    ) -> Result<Fetched, FetchError> {
         let exchange = async {
             let response = self
                 .client
@@ -232,6 +269,8 @@ impl HttpFetcher {
             .unwrap_or(Err(FetchError::Timeout))
     }
 }
+
+const USER_AGENT: &str = concat!("mcp-authz/", env!("CARGO_PKG_VERSION"));
 
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -17,6 +17,7 @@
 mod discovery;
 mod fetch;
 mod headers;
+mod introspection;
 mod jwks;
 mod options;
 mod principal;
@@ -25,6 +26,7 @@ mod response;
 pub use discovery::{discover, discover_all, fetch_metadata, Discovered, StartupError};
 pub use fetch::{https_connector, now, FetchError, FetchOptions, Fetched, HttpFetcher};
 pub use headers::CoreHeaders;
+pub use introspection::Introspector;
 pub use jwks::{fetch_due, random, SharedCache};
 pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit, ServerSource, TrustedServer};
 pub use principal::PrincipalExt;
@@ -34,4 +36,7 @@ pub use response::{build, json_error, json_error_with, to_http};
 pub use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
 pub use mcp_authz_core::scope_policy::colon_hierarchy;
 pub use mcp_authz_core::token_cache::TokenCacheLimits;
-pub use mcp_authz_core::{JwkSet, Principal, ProtectedResourceMetadata, ScopePolicy, TypPolicy};
+pub use mcp_authz_core::token_introspection::ClientAuthentication;
+pub use mcp_authz_core::{
+    IntrospectionMode, JwkSet, Principal, ProtectedResourceMetadata, ScopePolicy, TypPolicy,
+};

@@ -13,6 +13,10 @@ use mcp_authz_core::{Guard, ProtectedResourceMetadata, ScopePolicy, TypPolicy, V
 
 use crate::discovery::StartupError;
 use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
+use crate::introspection::Introspector;
+use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
+use mcp_authz_core::token_introspection::ClientAuthentication;
+use mcp_authz_core::{IntrospectionConfig, IntrospectionMode};
 
 /// Where one authorization server's metadata is found (each builder call of `metadata_url` or
 /// `issuer` adds one, in order).
@@ -121,6 +125,16 @@ pub struct AuthzOptions {
     pub audienceless_clients: Vec<String>,
     /// The prefix under which `roles` become scopes (`None`: roles are not read).
     pub roles_as_scopes: Option<String>,
+    /// Which tokens are introspected (RFC 7662; default: none).
+    pub introspection: IntrospectionMode,
+    /// How the resource server authenticates to the introspection endpoint.
+    pub introspection_client: Option<ClientAuthentication>,
+    /// The introspection endpoint, instead of the metadata's.
+    pub introspection_endpoint: Option<String>,
+    /// Accept introspection responses without `exp`.
+    pub introspection_allow_missing_exp: bool,
+    /// How long positive and negative introspection answers are kept.
+    pub introspection_ttl: Option<(Duration, Duration)>,
 }
 
 impl Default for AuthzOptions {
@@ -148,6 +162,11 @@ impl Default for AuthzOptions {
             audiences: Vec::new(),
             audienceless_clients: Vec::new(),
             roles_as_scopes: None,
+            introspection: IntrospectionMode::Never,
+            introspection_client: None,
+            introspection_endpoint: None,
+            introspection_allow_missing_exp: false,
+            introspection_ttl: None,
         }
     }
 }
@@ -238,7 +257,8 @@ impl AuthzOptions {
                 "no authorization server configured".into(),
             ));
         };
-        let mut guard = Guard::new(first, self.scopes.clone());
+        let mut guard =
+            Guard::new(first, self.scopes.clone()).with_introspection(self.introspection);
         for config in configs {
             guard = guard.with_issuer(config);
         }
@@ -266,6 +286,50 @@ impl AuthzOptions {
             guard = guard.with_public_path(format!("{path_prefix}{path}"));
         }
         Ok(guard)
+    }
+
+    /// The introspector the options ask for: `None` when nothing is introspected, else one for
+    /// the first authorization server, at the configured endpoint or the one its `metadata`
+    /// states.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] when introspection is asked for without an endpoint (none
+    /// configured, none in the metadata), without client credentials, or at a URL the fetcher
+    /// refuses.
+    pub fn introspector(
+        &self,
+        metadata: Option<&AuthorizationServerMetadata>,
+        fetcher: &HttpFetcher,
+    ) -> Result<Option<Arc<Introspector>>, StartupError> {
+        if self.introspection == IntrospectionMode::Never {
+            return Ok(None);
+        }
+        let mode = self.introspection.name();
+        let endpoint = self
+            .introspection_endpoint
+            .as_deref()
+            .or_else(|| metadata.and_then(|m| m.introspection_endpoint()))
+            .ok_or_else(|| {
+                StartupError::Config(format!(
+                    "introspection ({mode}) needs the authorization server's introspection_endpoint, and its metadata has none"
+                ))
+            })?;
+        fetcher.check_url(endpoint).map_err(|e| {
+            StartupError::Config(format!("the introspection endpoint {endpoint}: {e}"))
+        })?;
+        let client = self.introspection_client.clone().ok_or_else(|| {
+            StartupError::Config(format!(
+                "introspection ({mode}) needs the resource server's client credentials at the authorization server"
+            ))
+        })?;
+        let mut config = IntrospectionConfig::new(endpoint, client)
+            .allow_missing_exp(self.introspection_allow_missing_exp);
+        if let Some((positive, negative)) = self.introspection_ttl {
+            config = config
+                .with_max_ttl_secs(positive.as_secs())
+                .with_negative_ttl_secs(negative.as_secs());
+        }
+        Ok(Some(Arc::new(Introspector::new(config, fetcher.clone()))))
     }
 
     /// Logs, loudly, what the options accept beyond the MCP specification's rules (once, at
@@ -493,6 +557,55 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn roles_as_scopes(mut self, prefix: Option<String>) -> Self {
             self.options.roles_as_scopes = prefix;
+            self
+        }
+
+        /// Which access tokens are introspected (RFC 7662) at the first authorization server's
+        /// `introspection_endpoint` instead of verified as JWTs: `Never` (the default),
+        /// `NonJwt` (tokens that are not compact JWS), `Always`. Needs
+        /// [`introspection_client`](Self::introspection_client); answers are cached (positive
+        /// until `min(exp, 300 s)`, negative 10 s), one call per token at a time, and an
+        /// authorization server that cannot answer gives 503, never 401.
+        #[must_use]
+        pub fn introspection(mut self, mode: $crate::IntrospectionMode) -> Self {
+            self.options.introspection = mode;
+            self
+        }
+
+        /// The resource server's credentials at the introspection endpoint
+        /// (`client_secret_basic` or `client_secret_post`). Never logged.
+        #[must_use]
+        pub fn introspection_client(mut self, auth: $crate::ClientAuthentication) -> Self {
+            self.options.introspection_client = Some(auth);
+            self
+        }
+
+        /// The introspection endpoint, instead of the metadata's `introspection_endpoint`
+        /// (needed offline).
+        #[must_use]
+        pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
+            self.options.introspection_endpoint = Some(url.into());
+            self
+        }
+
+        /// Accept introspection responses without `exp` (off by default: such a token then
+        /// lives here as long as its cache entry).
+        #[must_use]
+        pub fn introspection_allow_missing_exp(mut self, yes: bool) -> Self {
+            self.options.introspection_allow_missing_exp = yes;
+            self
+        }
+
+        /// How long introspection answers are kept: positive ones at most `positive` (default
+        /// 300 s; a revoked token is refused at most this long after its revocation), negative
+        /// ones `negative` (default 10 s).
+        #[must_use]
+        pub fn introspection_cache_ttl(
+            mut self,
+            positive: std::time::Duration,
+            negative: std::time::Duration,
+        ) -> Self {
+            self.options.introspection_ttl = Some((positive, negative));
             self
         }
 

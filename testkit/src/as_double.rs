@@ -1,7 +1,10 @@
 //! A test double of an authorization server: RFC 8414 metadata and a JWK Set on 127.0.0.1,
 //! with knobs for key rotation, downtime, slow answers, error statuses, garbage and oversize
 //! bodies and `Cache-Control`. It publishes a P-256 key (`kid` `p256`) and an Ed25519 key (`ed`),
-//! made at start, and signs tokens with the first. It runs no OAuth flow: for that, use
+//! made at start, and signs tokens with the first. It also introspects opaque tokens (RFC 7662)
+//! it was told about ([`AsDouble::opaque_token`], [`AsDouble::revoke`]), for the client
+//! [`INTROSPECTION_CLIENT`] authenticated by HTTP Basic, with knobs of its own (status, garbage,
+//! delay, downtime). It runs no OAuth flow: for that, use
 //! [`DevAuthServer`](crate::auth_server::DevAuthServer).
 
 use std::net::SocketAddr;
@@ -17,6 +20,9 @@ use ring::signature::EcdsaKeyPair;
 use serde_json::{json, Value};
 
 use crate::jwt::{ed_jwk, new_ed25519, new_p256, p256_jwk, random, sign_es256, unix_now};
+
+/// The resource server's credentials at the double's introspection endpoint (HTTP Basic).
+pub const INTROSPECTION_CLIENT: (&str, &str) = ("rs-client", "rs secret:&=");
 
 /// What the double serves, changed with [`AsDouble::set`].
 #[derive(Debug)]
@@ -38,6 +44,16 @@ pub struct Knobs {
     pub delay: Duration,
     /// A metadata document to serve instead of the default one.
     pub metadata: Option<Value>,
+    /// The introspection response for each token the double knows (others are inactive).
+    pub introspection: std::collections::BTreeMap<String, Value>,
+    /// The status the introspection endpoint answers with (200 by default).
+    pub introspection_status: u16,
+    /// A body the introspection endpoint answers with instead of the response.
+    pub introspection_body: Option<Vec<u8>>,
+    /// How long the introspection endpoint waits before answering.
+    pub introspection_delay: Duration,
+    /// The introspection endpoint closes connections without an answer.
+    pub introspection_down: bool,
 }
 
 /// The running double (see the module docs).
@@ -46,6 +62,7 @@ pub struct AsDouble {
     addr: SocketAddr,
     knobs: Arc<Mutex<Knobs>>,
     jwks_fetches: Arc<AtomicUsize>,
+    introspections: Arc<AtomicUsize>,
     p256: Arc<EcdsaKeyPair>,
 }
 
@@ -66,23 +83,29 @@ impl AsDouble {
             cache_control: Some("max-age=600".into()),
             delay: Duration::ZERO,
             metadata: None,
+            introspection: Default::default(),
+            introspection_status: 200,
+            introspection_body: None,
+            introspection_delay: Duration::ZERO,
+            introspection_down: false,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
         let addr = listener.local_addr().expect("a bound address");
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
-        let (k, f) = (knobs.clone(), jwks_fetches.clone());
+        let introspections = Arc::new(AtomicUsize::new(0));
+        let (k, f, i) = (knobs.clone(), jwks_fetches.clone(), introspections.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (k, f) = (k.clone(), f.clone());
+                let (k, f, i) = (k.clone(), f.clone(), i.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (k, f) = (k.clone(), f.clone());
-                        async move { answer(req, addr, &k, &f).await }
+                        let (k, f, i) = (k.clone(), f.clone(), i.clone());
+                        async move { answer(req, addr, &k, &f, &i).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -94,8 +117,34 @@ impl AsDouble {
             addr,
             knobs,
             jwks_fetches,
+            introspections,
             p256,
         }
+    }
+
+    /// An opaque (non-JWT) access token the introspection endpoint calls active, for `aud` with
+    /// `scope`, ten minutes.
+    pub fn opaque_token(&self, aud: &str, scope: &str) -> String {
+        let token = format!("opaque-{}", random(16));
+        let mut claims = self.claims(aud, scope);
+        claims["active"] = json!(true);
+        claims["token_type"] = json!("Bearer");
+        self.set(|k| {
+            k.introspection.insert(token.clone(), claims);
+        });
+        token
+    }
+
+    /// Revokes `token`: introspection calls it inactive from now on.
+    pub fn revoke(&self, token: &str) {
+        self.set(|k| {
+            k.introspection.remove(token);
+        });
+    }
+
+    /// How many introspection calls arrived (authenticated or not).
+    pub fn introspections(&self) -> usize {
+        self.introspections.load(Ordering::SeqCst)
     }
 
     /// The issuer, `http://127.0.0.1:PORT`.
@@ -146,9 +195,20 @@ async fn answer(
     addr: SocketAddr,
     knobs: &Mutex<Knobs>,
     fetches: &AtomicUsize,
+    introspections: &AtomicUsize,
 ) -> Result<http::Response<Full<Bytes>>, std::io::Error> {
     let path = req.uri().path().to_owned();
-    let _ = req.into_body().collect().await;
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let issuer = format!("http://{addr}");
     let (delay, jwks_down, metadata_down, status, jwks, cache_control, metadata) = {
         let k = knobs.lock().expect("the knobs");
@@ -195,6 +255,7 @@ async fn answer(
                     "code_challenge_methods_supported": ["S256"],
                     "response_types_supported": ["code"],
                     "scopes_supported": ["mcp:tools", "mcp:admin"],
+                    "introspection_endpoint": format!("{issuer}/introspect"),
                 })
             });
             Ok(respond(200, serde_json::to_vec(&doc).unwrap(), None))
@@ -208,6 +269,57 @@ async fn answer(
                 tokio::time::sleep(delay).await;
             }
             Ok(respond(status, jwks, cache_control))
+        }
+        "/introspect" => {
+            introspections.fetch_add(1, Ordering::SeqCst);
+            let (down, delay, status, override_body, response) = {
+                let k = knobs.lock().expect("the knobs");
+                let form: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                let token = form
+                    .iter()
+                    .find(|(n, _)| n == "token")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let response = k
+                    .introspection
+                    .get(&token)
+                    .cloned()
+                    .unwrap_or_else(|| json!({"active": false}));
+                (
+                    k.introspection_down,
+                    k.introspection_delay,
+                    k.introspection_status,
+                    k.introspection_body.clone(),
+                    response,
+                )
+            };
+            if down {
+                return Err(std::io::Error::other("down"));
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            // RFC 6749 §2.3.1: Basic over the form-encoded id and secret.
+            let expected = {
+                let enc = |s: &str| serde_urlencoded::to_string([("", s)]).unwrap_or_default();
+                let (id, secret) = INTROSPECTION_CLIENT;
+                let pair = format!("{}:{}", &enc(id)[1..], &enc(secret)[1..]);
+                format!(
+                    "Basic {}",
+                    <base64ct::Base64 as base64ct::Encoding>::encode_string(pair.as_bytes())
+                )
+            };
+            if authorization.as_deref() != Some(expected.as_str()) {
+                return Ok(respond(
+                    401,
+                    br#"{"error":"invalid_client"}"#.to_vec(),
+                    None,
+                ));
+            }
+            let body =
+                override_body.unwrap_or_else(|| serde_json::to_vec(&response).unwrap_or_default());
+            Ok(respond(status, body, None))
         }
         _ => Ok(respond(404, b"{}".to_vec(), None)),
     }

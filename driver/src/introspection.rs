@@ -1,0 +1,151 @@
+//! The tokio driver of the core's introspection cache
+//! ([`mcp_authz_core::token_introspection::IntrospectionCache`]): the answer to
+//! `Step::Introspect`, for both adapters.
+//!
+//! A lookup under a short lock; on a miss, the one call for that token (single flight: the
+//! others wait for it, bounded by the in-flight timeout), `POST`ed with the shared fetcher, read
+//! by the core, kept by the core. No lock is held across the call. Neither the token nor the
+//! client secret is ever logged.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_authz_core::token_introspection::{
+    parse_response, IntrospectionFailure, Lookup, MAX_RESPONSE_BYTES,
+};
+use mcp_authz_core::{Error, IntrospectionCache, IntrospectionConfig, Principal, VerifierConfig};
+use tokio::sync::watch;
+
+use crate::fetch::{now, FetchError, HttpFetcher};
+
+/// Introspection for one authorization server: its cache, and the client that calls it.
+#[derive(Debug)]
+pub struct Introspector {
+    cache: Mutex<IntrospectionCache>,
+    fetcher: HttpFetcher,
+    /// Counts completed calls; requests waiting on another's call watch it.
+    completed: watch::Sender<u64>,
+    in_flight_wait: Duration,
+}
+
+impl Introspector {
+    /// An introspector for `config`, calling out with `fetcher`.
+    pub fn new(config: IntrospectionConfig, fetcher: HttpFetcher) -> Self {
+        let (completed, _) = watch::channel(0);
+        // Wait for another request's call as long as that call may take.
+        let in_flight_wait = fetcher.options().total_timeout;
+        Self {
+            cache: Mutex::new(IntrospectionCache::new(config)),
+            fetcher,
+            completed,
+            in_flight_wait,
+        }
+    }
+
+    /// Calls made so far (cache misses that went to the authorization server).
+    pub fn calls(&self) -> u64 {
+        self.cache.lock().map_or(0, |c| c.calls())
+    }
+
+    /// Answers served from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.cache.lock().map_or(0, |c| c.hits())
+    }
+
+    fn unavailable(&self) -> Error {
+        self.cache.lock().map_or(
+            Error::IntrospectionUnavailable {
+                retry_after_secs: 5,
+            },
+            |c| c.config().unavailable(),
+        )
+    }
+
+    /// The answer for `token` under `verifier` (the guard's first verifier): from the cache, from
+    /// another request's call in flight, or from a call of its own.
+    ///
+    /// # Errors
+    /// The refusal ([`Error::InvalidToken`]) or [`Error::IntrospectionUnavailable`].
+    pub async fn introspect(
+        &self,
+        token: &str,
+        verifier: &VerifierConfig,
+    ) -> Result<Arc<Principal>, Error> {
+        // A waiter looks again after each completed call; a few rounds are plenty.
+        for _ in 0..4 {
+            let mut completed = self.completed.subscribe();
+            completed.borrow_and_update();
+            let lookup = match self.cache.lock() {
+                Ok(mut c) => c.lookup(token, verifier, now()),
+                Err(_) => return Err(self.unavailable()),
+            };
+            match lookup {
+                Lookup::Active(p) => return Ok(p),
+                Lookup::Refused(e) => return Err(Error::InvalidToken(e)),
+                Lookup::InFlight => {
+                    let waited =
+                        tokio::time::timeout(self.in_flight_wait, completed.changed()).await;
+                    if !matches!(waited, Ok(Ok(()))) {
+                        return Err(self.unavailable());
+                    }
+                }
+                Lookup::Miss => {
+                    if let Some(answer) = self.call(token, verifier).await {
+                        return answer;
+                    }
+                    // Another request started the call between the lookup and ours: wait
+                    // for it on the next round.
+                }
+                // A later kind of answer: deny.
+                _ => return Err(self.unavailable()),
+            }
+        }
+        Err(self.unavailable())
+    }
+
+    /// The call for `token`; `None` when another request's call is already out.
+    async fn call(
+        &self,
+        token: &str,
+        verifier: &VerifierConfig,
+    ) -> Option<Result<Arc<Principal>, Error>> {
+        let started = match self.cache.lock() {
+            Ok(mut c) => c.start(token, now()),
+            Err(_) => return Some(Err(self.unavailable())),
+        };
+        let (ticket, request) = started?;
+        let fetched = self
+            .fetcher
+            .post_form(
+                &request.url,
+                request.authorization.as_deref(),
+                request.body,
+                MAX_RESPONSE_BYTES,
+            )
+            .await;
+        let outcome = match &fetched {
+            Ok(f) => {
+                let config = self.cache.lock().map(|c| c.config().clone());
+                match config {
+                    Ok(config) => parse_response(f.status, &f.body, verifier, &config, now()),
+                    Err(_) => Err(IntrospectionFailure::NoResponse),
+                }
+            }
+            Err(_) => Err(IntrospectionFailure::NoResponse),
+        };
+        if let Err(failure) = &outcome {
+            let error = match &fetched {
+                Err(FetchError::Timeout) => "timeout".to_owned(),
+                Err(e) => e.to_string(),
+                Ok(f) => format!("HTTP {}", f.status),
+            };
+            tracing::warn!(target: "mcp_authz", endpoint = %request.url, failure = failure.reason(), error = %error, "token introspection failed: requests needing it get 503");
+        }
+        let answer = match self.cache.lock() {
+            Ok(mut c) => c.finish(ticket, token, outcome, now()),
+            Err(_) => Err(self.unavailable()),
+        };
+        self.completed.send_modify(|n| *n += 1);
+        Some(answer)
+    }
+}
