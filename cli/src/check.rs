@@ -131,12 +131,24 @@ struct JsonReport<'a> {
     warnings: Vec<JsonWarning>,
     provider: Option<&'static str>,
     advice: Vec<JsonAdvice>,
+    /// RFC 7662: where opaque tokens can be introspected (`null`: they cannot).
+    introspection_endpoint: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct JsonAdvice {
     flag: Option<&'static str>,
     why: &'static str,
+}
+
+/// The document's `introspection_endpoint` (RFC 8414 §2), when it is a string.
+fn introspection_endpoint(report: &Report) -> Option<&str> {
+    report
+        .document
+        .as_ref()?
+        .get("introspection_endpoint")?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }
 
 /// The provider the document comes from, and what to configure for it.
@@ -184,6 +196,7 @@ fn print_json(report: &Report) -> std::io::Result<()> {
             .collect(),
         provider: None,
         advice: Vec::new(),
+        introspection_endpoint: introspection_endpoint(report),
     };
     let mut out = out;
     if let Some((provider, advice)) = provider_advice(report) {
@@ -232,6 +245,19 @@ fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
                 }
             }
         }
+    }
+    match introspection_endpoint(report) {
+        Some(url) => writeln!(
+            out,
+            "  · {:<24} {url} (opaque tokens can be checked: --introspect non-jwt)",
+            "introspection_endpoint"
+        )?,
+        None if document_problems.is_empty() => writeln!(
+            out,
+            "  · {:<24} absent: only JWT access tokens can be verified",
+            "introspection_endpoint"
+        )?,
+        None => {}
     }
     for w in &report.warnings {
         writeln!(out, "  ! {w}")?;

@@ -22,7 +22,8 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use mcp_authz_core::{Principal, ScopePolicy, TypPolicy};
+use mcp_authz_core::token_introspection::ClientAuthentication;
+use mcp_authz_core::{IntrospectionMode, Principal, ScopePolicy, TypPolicy};
 use mcp_authz_driver::https_connector;
 use mcp_authz_hyper::Authz;
 use serde::Deserialize;
@@ -74,6 +75,21 @@ pub struct ProxyArgs {
     /// v2 authorization server: the same keys sign both.
     #[arg(long)]
     entra_v1_tokens: bool,
+    /// Which access tokens are introspected (RFC 7662) at the first authorization server's
+    /// introspection_endpoint: never, non-jwt (tokens that are not JWTs), always [default: never].
+    #[arg(long, value_name = "MODE")]
+    introspect: Option<String>,
+    /// This resource server's client id at the introspection endpoint.
+    #[arg(long, value_name = "ID")]
+    introspection_client_id: Option<String>,
+    /// A file holding the client secret (one line); else the environment variable
+    /// MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET. Never a command-line argument.
+    #[arg(long, value_name = "FILE")]
+    introspection_client_secret_file: Option<PathBuf>,
+    /// How the client authenticates: basic (client_secret_basic) or post (client_secret_post)
+    /// [default: basic].
+    #[arg(long, value_name = "METHOD")]
+    introspection_auth: Option<String>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -116,8 +132,70 @@ struct FileConfig {
     allow_any_tenant: bool,
     #[serde(default)]
     entra_v1_tokens: bool,
+    introspect: Option<String>,
+    introspection_client_id: Option<String>,
+    introspection_client_secret_file: Option<PathBuf>,
+    introspection_auth: Option<String>,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
+}
+
+/// The environment variable the introspection client secret may come from.
+pub const CLIENT_SECRET_ENV: &str = "MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET";
+
+/// The introspection settings: the mode, and (when it is not `never`) the client id and the
+/// secret, read from its file or from [`CLIENT_SECRET_ENV`], never from an argument.
+fn introspection(
+    mode: Option<String>,
+    client_id: Option<String>,
+    secret_file: Option<PathBuf>,
+    auth: Option<String>,
+) -> Result<Option<(IntrospectionMode, ClientAuthentication)>, String> {
+    let mode = match mode.as_deref() {
+        None => IntrospectionMode::Never,
+        Some(name) => IntrospectionMode::from_name(name)
+            .ok_or_else(|| format!("--introspect {name}: expected never, non-jwt or always"))?,
+    };
+    if mode == IntrospectionMode::Never {
+        return Ok(None);
+    }
+    let client_id = client_id.ok_or_else(|| {
+        format!(
+            "--introspect {} needs --introspection-client-id",
+            mode.name()
+        )
+    })?;
+    let secret = match secret_file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| {
+            format!(
+                "--introspect {} needs the client secret: --introspection-client-secret-file FILE or {CLIENT_SECRET_ENV}",
+                mode.name()
+            )
+        })?,
+    };
+    if secret.is_empty() {
+        return Err("the introspection client secret is empty".into());
+    }
+    let auth = match auth.as_deref().unwrap_or("basic") {
+        "basic" => ClientAuthentication::ClientSecretBasic {
+            client_id,
+            client_secret: secret,
+        },
+        "post" => ClientAuthentication::ClientSecretPost {
+            client_id,
+            client_secret: secret,
+        },
+        other => {
+            return Err(format!(
+                "--introspection-auth {other}: expected basic or post"
+            ))
+        }
+    };
+    Ok(Some((mode, auth)))
 }
 
 /// A TOML value that is one string or an array of them (`metadata-url`).
@@ -174,6 +252,9 @@ pub struct ProxyConfig {
     pub allow_any_tenant: bool,
     /// Accept Entra ID v1 tokens from Entra ID v2 servers.
     pub entra_v1_tokens: bool,
+    /// Opaque tokens: the introspection mode and this resource server's credentials (`None`:
+    /// JWTs only).
+    pub introspection: Option<(IntrospectionMode, ClientAuthentication)>,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -251,7 +332,16 @@ impl ProxyArgs {
                 format!("--identity-header-prefix {prefix}: not a header name prefix")
             })?;
         }
+        let introspection = introspection(
+            self.introspect.or(file.introspect),
+            self.introspection_client_id
+                .or(file.introspection_client_id),
+            self.introspection_client_secret_file
+                .or(file.introspection_client_secret_file),
+            self.introspection_auth.or(file.introspection_auth),
+        )?;
         Ok(ProxyConfig {
+            introspection,
             metadata_urls,
             resource,
             upstream,
@@ -425,6 +515,11 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
     let mut builder = Authz::builder(config.resource.clone());
     for url in &config.metadata_urls {
         builder = builder.metadata_url(url.clone());
+    }
+    if let Some((mode, client)) = &config.introspection {
+        builder = builder
+            .introspection(*mode)
+            .introspection_client(client.clone());
     }
     let authz = builder
         .scopes(scopes)

@@ -40,7 +40,8 @@ fn json_output_and_exit_codes() {
         json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [], "warnings": [],
             "provider": "okta", "advice": [
                 {"flag": "--audience AUDIENCE", "why": "a custom authorization server sets aud to its configured audience (api://default for the default one)"},
-                {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"}]})
+                {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"}],
+            "introspection_endpoint": "https://dev-123456.okta.com/oauth2/default/v1/introspect"})
     );
 
     let entra = doc("entra.json");
@@ -276,4 +277,30 @@ fn entra_multi_tenant_metadata_asks_for_tenants() {
         ENTRA_URL,
     ]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn whether_opaque_tokens_can_be_introspected() {
+    let keycloak = doc("keycloak.json");
+    let out = check(&[
+        "--file",
+        keycloak.to_str().unwrap(),
+        "--metadata-url",
+        "https://keycloak.example.com/realms/mcp/.well-known/openid-configuration",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("introspection_endpoint   https://keycloak.example.com/realms/mcp/protocol/openid-connect/token/introspect (opaque tokens can be checked"),
+        "{text}"
+    );
+    let auth0 = doc("auth0.json");
+    let out = check(&[
+        "--file",
+        auth0.to_str().unwrap(),
+        "--issuer",
+        "https://example-tenant.us.auth0.com/",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["introspection_endpoint"], Value::Null);
 }

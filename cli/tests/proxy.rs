@@ -170,6 +170,7 @@ async fn start_with(
         tenants: Vec::new(),
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -475,6 +476,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         tenants: Vec::new(),
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -518,6 +520,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         tenants: Vec::new(),
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -698,6 +701,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         tenants,
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -715,4 +719,58 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         guard.metadata().authorization_servers(),
         [format!("{base}/organizations/v2.0")]
     );
+}
+
+/// Opaque tokens through the proxy: introspected at the authorization server (the test kit's
+/// double, HTTP Basic), the identity goes upstream, an unknown token never does.
+#[tokio::test]
+async fn opaque_tokens_are_introspected_and_their_identity_goes_upstream() {
+    use mcp_authz_core::token_introspection::ClientAuthentication;
+    use mcp_authz_core::IntrospectionMode;
+    use mcp_authz_testkit::as_double::{AsDouble, INTROSPECTION_CLIENT};
+    let double = AsDouble::start().await;
+    let metadata = double.metadata_url();
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.metadata_urls = vec![metadata];
+        c.scopes = vec!["mcp:tools".into()];
+        c.introspection = Some((
+            IntrospectionMode::NonJwt,
+            ClientAuthentication::ClientSecretBasic {
+                client_id: INTROSPECTION_CLIENT.0.into(),
+                client_secret: INTROSPECTION_CLIENT.1.into(),
+            },
+        ));
+    })
+    .await;
+    let token = double.opaque_token(&rig.resource, "mcp:tools");
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = json(body).await;
+    assert_eq!(seen["headers"]["x-mcp-authz-subject"], "alice");
+    assert_eq!(seen["headers"]["x-mcp-authz-client-id"], "test-client");
+    assert!(seen["headers"].get("authorization").is_none());
+    let before = rig.hits.load(Ordering::SeqCst);
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", "Bearer opaque-nobody-issued-this"),
+            ("content-type", "application/json"),
+        ],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before);
+    assert_eq!(double.introspections(), 2);
 }

@@ -196,3 +196,69 @@ fn demo_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn introspection_settings_are_checked_and_the_secret_never_comes_from_an_argument() {
+    let base = [
+        "proxy",
+        "--metadata-url",
+        "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        "--resource",
+        "http://127.0.0.1:1/mcp",
+        "--upstream",
+        "http://127.0.0.1:2/mcp",
+        "--allow-http-loopback",
+    ];
+    let run = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = bin();
+        cmd.args(base).args(extra);
+        cmd.env_remove("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET");
+        if let Some(secret) = env {
+            cmd.env("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET", secret);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--introspect", "sometimes"], None);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("never, non-jwt or always"), "{err}");
+    let (code, err) = run(&["--introspect", "non-jwt"], None);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--introspection-client-id"), "{err}");
+    let (code, err) = run(
+        &["--introspect", "non-jwt", "--introspection-client-id", "rs"],
+        None,
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET"),
+        "{err}"
+    );
+    // There is no flag for the secret itself.
+    let (code, _) = run(&["--introspection-client-secret", "s3cret"], None);
+    assert_eq!(code, Some(2));
+    // From the environment: it gets as far as the (unreachable) authorization server, and the
+    // secret is printed nowhere.
+    let (code, err) = run(
+        &["--introspect", "always", "--introspection-client-id", "rs"],
+        Some("s3cret-value"),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains("s3cret-value"));
+    let (code, err) = run(
+        &[
+            "--introspect",
+            "non-jwt",
+            "--introspection-client-id",
+            "rs",
+            "--introspection-auth",
+            "digest",
+        ],
+        Some("s"),
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("basic or post"), "{err}");
+}

@@ -74,6 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tenants: Vec::new(),
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

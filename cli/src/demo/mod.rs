@@ -109,6 +109,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         tenants: Vec::new(),
         allow_any_tenant: false,
         entra_v1_tokens: false,
+        introspection: None,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
