@@ -548,3 +548,52 @@ async fn two_issuers_offline_each_with_its_own_keys() {
         json!([a.issuer(), b.issuer()])
     );
 }
+
+/// Opaque tokens on Lambda: introspected at the authorization server, the answer kept across
+/// invocations of the environment.
+#[tokio::test]
+async fn opaque_tokens_are_introspected_and_cached_across_invocations() {
+    use mcp_authz_lambda::{ClientAuthentication, IntrospectionMode};
+    use mcp_authz_testkit::as_double::{AsDouble, INTROSPECTION_CLIENT};
+    let double = AsDouble::start().await;
+    let authz = LambdaAuthz::builder()
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]))
+        .introspection(IntrospectionMode::NonJwt)
+        .introspection_client(ClientAuthentication::ClientSecretPost {
+            client_id: INTROSPECTION_CLIENT.0.into(),
+            client_secret: INTROSPECTION_CLIENT.1.into(),
+        })
+        .build()
+        .await
+        .unwrap();
+    let mut svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
+    let resource = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/mcp";
+    let token = double.opaque_token(resource, "mcp:tools");
+    let mut event = rest("/mcp");
+    set_header(&mut event, "authorization", &format!("Bearer {token}"));
+    // client_secret_post: the double wants Basic, so it refuses us: 503, never 401 or 200.
+    assert_eq!(call_service(&mut svc, &event).await.0, 503);
+    // With Basic, as the double expects.
+    let authz = LambdaAuthz::builder()
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]))
+        .introspection(IntrospectionMode::NonJwt)
+        .introspection_client(ClientAuthentication::ClientSecretBasic {
+            client_id: INTROSPECTION_CLIENT.0.into(),
+            client_secret: INTROSPECTION_CLIENT.1.into(),
+        })
+        .build()
+        .await
+        .unwrap();
+    let mut svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
+    let calls_before = double.introspections();
+    for _ in 0..3 {
+        let (status, _, body) = call_service(&mut svc, &event).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(double.introspections(), calls_before + 1);
+    assert_eq!(authz.introspection_stats(), Some((1, 2)));
+}
