@@ -36,10 +36,15 @@ class MemoryAdapter {
   async revokeByGrantId(grantId) { for (const [k, v] of storage) if (v && v.grantId === grantId) storage.delete(k); }
 }
 
+// The resource servers' client at the introspection endpoint (client_secret_basic).
+export const RS_CLIENT = { id: "mcp-authz-rs", secret: "rs-secret-0f9a" };
+
 export class OidcAs {
-  constructor({ port, alg = "RS256", log = () => {} }) {
+  // `opaque`: access tokens are opaque (checked by introspection), not JWTs.
+  constructor({ port, alg = "RS256", log = () => {}, opaque = false }) {
     this.port = port;
     this.alg = alg;
+    this.opaque = opaque;
     this.issuer = `http://127.0.0.1:${port}`;
     this.keys = newKeys();
     this.log = log;
@@ -47,13 +52,20 @@ export class OidcAs {
 
   provider() {
     const alg = this.alg;
+    const accessTokenFormat = this.opaque ? "opaque" : "jwt";
     const provider = new Provider(this.issuer, {
       adapter: MemoryAdapter,
+      clients: [{
+        client_id: RS_CLIENT.id, client_secret: RS_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
+        grant_types: [], response_types: [], redirect_uris: [],
+      }],
       jwks: { keys: this.keys },
       scopes: SCOPES,
       features: {
         devInteractions: { enabled: true },
         registration: { enabled: true },
+        introspection: { enabled: true },
+        revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,
           defaultResource: () => undefined,
@@ -62,8 +74,8 @@ export class OidcAs {
             scope: "mcp:tools mcp:admin",
             audience: resourceIndicator,
             accessTokenTTL: 900,
-            accessTokenFormat: "jwt",
-            jwt: { sign: { alg } },
+            accessTokenFormat,
+            ...(accessTokenFormat === "jwt" ? { jwt: { sign: { alg } } } : {}),
           }),
         },
       },

@@ -12,6 +12,9 @@
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
 //   7. fail closed: the admin tool under sub-paths and as a form body never runs
+//   9. opaque access tokens (oidc-provider's accessTokenFormat 'opaque'), checked by RFC 7662
+//      introspection: the SDK completes the flow; a token revoked at the provider's revocation
+//      endpoint is refused once its cache entry (2 s here) expires; an unknown token is refused
 // And, against the proxy with two oidc-provider instances (two --metadata-url):
 //   8. the SDK completes the flow through either one (each listed first in turn); a token naming
 //      one issuer but signed with the other's key, and a token from neither, are refused
@@ -21,7 +24,7 @@
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import net from "node:net";
-import { OidcAs, completeForms } from "./oidc-provider-as.mjs";
+import { OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
 import { SdkSession } from "./sdk-client.mjs";
 
 const arg = (name, dflt) => {
@@ -53,8 +56,8 @@ async function freePort() {
   });
 }
 
-function start(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...env } });
   child.stderrText = "";
   child.stdout.on("data", (d) => { child.stderrText += d; });
   child.stderr.on("data", (d) => { child.stderrText += d; });
@@ -84,9 +87,14 @@ async function waitFor(url, child, seconds = 120) {
   throw new Error(`not ready: ${url}`);
 }
 
+// With { introspect: true }, the front ends introspect non-JWT tokens as RS_CLIENT, keeping
+// answers 2 s.
+const INTROSPECT_ARGS = ["--introspect", "non-jwt", "--introspection-client-id", RS_CLIENT.id, "--introspection-cache-ttl", "2"];
+const SECRET_ENV = { MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET: RS_CLIENT.secret };
+
 // The two front ends: each starts against an issuer and returns the MCP URL and its processes.
 const FRONT_ENDS = {
-  async proxy(as) {
+  async proxy(as, { introspect = false } = {}) {
     const [u, p] = [await freePort(), await freePort()];
     const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
     const mcp = `http://127.0.0.1:${p}/mcp`;
@@ -94,17 +102,18 @@ const FRONT_ENDS = {
       "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
       "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
       "--scope", "mcp:tools", "--tool-scope", "admin_reset=mcp:admin", "--allow-http-loopback",
-    ]);
+      ...(introspect ? INTROSPECT_ARGS : []),
+    ], introspect ? SECRET_ENV : {});
     await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
     return { mcp, processes: [upstream, proxy], main: proxy };
   },
-  async "rmcp example"(as) {
+  async "rmcp example"(as, { introspect = false } = {}) {
     const r = await freePort();
     const mcp = `http://127.0.0.1:${r}/mcp`;
     const server = start(RMCP_SERVER, [
       "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
-      "--listen", `127.0.0.1:${r}`, "--allow-http-loopback",
-    ]);
+      "--listen", `127.0.0.1:${r}`, "--allow-http-loopback", ...(introspect ? INTROSPECT_ARGS : []),
+    ], introspect ? SECRET_ENV : {});
     await waitFor(`http://127.0.0.1:${r}/.well-known/oauth-protected-resource/mcp`, server);
     return { mcp, processes: [server], main: server };
   },
@@ -112,13 +121,17 @@ const FRONT_ENDS = {
 if (LAMBDA) {
   // The function behind cargo-lambda's Runtime-API emulator (Function-URL events). A function
   // whose cold start fails cannot serve: its first invocation errors instead of "not starting".
-  FRONT_ENDS["lambda (cargo-lambda emulator)"] = async (as) => {
+  FRONT_ENDS["lambda (cargo-lambda emulator)"] = async (as, { introspect = false } = {}) => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}/lambda-url/lambda_mcp`;
+    const introspection = introspect
+      ? ["MCP_AUTHZ_INTROSPECT=non-jwt", `MCP_AUTHZ_INTROSPECTION_CLIENT_ID=${RS_CLIENT.id}`,
+        `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET=${RS_CLIENT.secret}`, "MCP_AUTHZ_INTROSPECTION_CACHE_TTL=2"]
+      : [];
     const watch = start("cargo", [
       "lambda", "watch", "--manifest-path", LAMBDA_MANIFEST, "--invoke-address", "127.0.0.1", "--invoke-port", String(port),
       "--env-var", [`MCP_AUTHZ_METADATA_URL=${as.issuer}/.well-known/openid-configuration`, "MCP_AUTHZ_ALLOW_HTTP_LOOPBACK=1",
-        `MCP_AUTHZ_PUBLIC_BASE_URL=${base}`].join(","),
+        `MCP_AUTHZ_PUBLIC_BASE_URL=${base}`, ...introspection].join(","),
     ]);
     const metadata = `${base}/.well-known/oauth-protected-resource/lambda-url/lambda_mcp/mcp`;
     const deadline = Date.now() + 600_000;
@@ -163,6 +176,11 @@ function decodeHeader(token) {
 
 // The authorization-code flow with PKCE, without the SDK, for a chosen resource.
 async function tokenFor(as, resource, scope = "mcp:tools") {
+  return (await grantFor(as, resource, scope)).token;
+}
+
+// The same, returning the token and the client it was issued to.
+async function grantFor(as, resource, scope = "mcp:tools") {
   const meta = await (await fetch(`${as.issuer}/.well-known/openid-configuration`)).json();
   const redirect = "http://127.0.0.1:1/cb";
   const reg = await (await fetch(meta.registration_endpoint, {
@@ -182,7 +200,7 @@ async function tokenFor(as, resource, scope = "mcp:tools") {
   });
   const body = await res.json();
   if (!body.access_token) throw new Error(`token: ${JSON.stringify(body)}`);
-  return body.access_token;
+  return { token: body.access_token, clientId: reg.client_id, meta };
 }
 
 async function callWith(mcp, token) {
@@ -273,6 +291,31 @@ async function runFrontEnd(name, make) {
     for (const p of started.processes) await stop(p);
     throw new Error("it started");
   });
+
+  // 9. Opaque access tokens, introspected.
+  const as9 = new OidcAs({ port: await freePort(), opaque: true, log });
+  await as9.start();
+  const fe9 = await make(as9, { introspect: true });
+  await scenario(name, "9. opaque tokens: SDK flow by introspection; revoked -> refused after the cache entry", async () => {
+    const s = await fullFlow(fe9.mcp, { stepUp: false });
+    const sdkToken = s.provider.tokens().access_token;
+    await s.close();
+    if (sdkToken.split(".").length === 3) throw new Error("the provider issued a JWT, not an opaque token");
+    const { token, clientId, meta } = await grantFor(as9, fe9.mcp);
+    if ((await callWith(fe9.mcp, token)).status !== 200) throw new Error("a fresh opaque token was refused");
+    const revoked = await fetch(meta.revocation_endpoint, {
+      method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token, token_type_hint: "access_token", client_id: clientId }),
+    });
+    if (revoked.status !== 200) throw new Error(`revocation: ${revoked.status} ${await revoked.text()}`);
+    await new Promise((r) => setTimeout(r, 3200));
+    const after = await callWith(fe9.mcp, token);
+    if (after.status !== 401 || !after.www.includes('error="invalid_token"')) throw new Error(`revoked: ${after.status} ${after.www}`);
+    const unknown = await callWith(fe9.mcp, "not-a-token-anyone-issued");
+    if (unknown.status !== 401) throw new Error(`unknown: ${unknown.status}`);
+  });
+  for (const p of fe9.processes) await stop(p);
+  await as9.stop();
 
   // 2. ES256 and EdDSA access tokens, fresh stacks.
   for (const alg of ["ES256", "EdDSA"]) {

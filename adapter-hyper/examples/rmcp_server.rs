@@ -9,7 +9,9 @@
 //! Flags: `--metadata-url URL` (or `--issuer URL`), `--resource URL`, `--listen ADDR`,
 //! `--allow-http-loopback` (development authorization servers on 127.0.0.1), `--lenient-typ`
 //! (authorization servers that issue `typ: JWT`), `--unprotected` (no authorization at all: the
-//! baseline for benchmarks).
+//! baseline for benchmarks), `--introspect never|non-jwt|always` with
+//! `--introspection-client-id ID` (the secret from `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET`) and
+//! `--introspection-cache-ttl SECONDS` (opaque tokens, RFC 7662).
 
 #![allow(missing_docs)]
 
@@ -18,7 +20,7 @@ use mcp_authz_testkit::demo_mcp;
 use std::net::SocketAddr;
 
 use mcp_authz_core::{ScopePolicy, TypPolicy};
-use mcp_authz_hyper::Authz;
+use mcp_authz_hyper::{Authz, ClientAuthentication, IntrospectionMode};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -47,6 +49,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .allow_http_loopback(args.iter().any(|a| a == "--allow-http-loopback"));
         if args.iter().any(|a| a == "--lenient-typ") {
             builder = builder.typ_policy(TypPolicy::Lenient);
+        }
+        if let Some(mode) = arg(&args, "--introspect") {
+            let mode = IntrospectionMode::from_name(&mode)
+                .ok_or("--introspect: expected never, non-jwt or always")?;
+            let client_id = arg(&args, "--introspection-client-id")
+                .ok_or("--introspection-client-id is required")?;
+            let client_secret = std::env::var("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET")
+                .map_err(|_| "MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET is required")?;
+            builder = builder.introspection(mode).introspection_client(
+                ClientAuthentication::ClientSecretBasic {
+                    client_id,
+                    client_secret,
+                },
+            );
+            if let Some(ttl) = arg(&args, "--introspection-cache-ttl") {
+                let ttl = std::time::Duration::from_secs(ttl.parse()?);
+                builder = builder
+                    .introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));
+            }
         }
         builder = match (arg(&args, "--metadata-url"), arg(&args, "--issuer")) {
             (Some(url), _) => builder.metadata_url(url),

@@ -90,6 +90,10 @@ pub struct ProxyArgs {
     /// [default: basic].
     #[arg(long, value_name = "METHOD")]
     introspection_auth: Option<String>,
+    /// The longest an introspection answer is kept: a revoked token is refused at most this
+    /// long after its revocation [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    introspection_cache_ttl: Option<u64>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -136,8 +140,20 @@ struct FileConfig {
     introspection_client_id: Option<String>,
     introspection_client_secret_file: Option<PathBuf>,
     introspection_auth: Option<String>,
+    introspection_cache_ttl: Option<u64>,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
+}
+
+/// How the proxy introspects tokens (RFC 7662).
+#[derive(Debug, Clone)]
+pub struct ProxyIntrospection {
+    /// Which tokens.
+    pub mode: IntrospectionMode,
+    /// This resource server's credentials (`Debug` shows no secret).
+    pub client: ClientAuthentication,
+    /// The longest a positive answer is kept (default 300 s).
+    pub cache_ttl: Option<Duration>,
 }
 
 /// The environment variable the introspection client secret may come from.
@@ -150,7 +166,8 @@ fn introspection(
     client_id: Option<String>,
     secret_file: Option<PathBuf>,
     auth: Option<String>,
-) -> Result<Option<(IntrospectionMode, ClientAuthentication)>, String> {
+    cache_ttl: Option<u64>,
+) -> Result<Option<ProxyIntrospection>, String> {
     let mode = match mode.as_deref() {
         None => IntrospectionMode::Never,
         Some(name) => IntrospectionMode::from_name(name)
@@ -195,7 +212,11 @@ fn introspection(
             ))
         }
     };
-    Ok(Some((mode, auth)))
+    Ok(Some(ProxyIntrospection {
+        mode,
+        client: auth,
+        cache_ttl: cache_ttl.map(Duration::from_secs),
+    }))
 }
 
 /// A TOML value that is one string or an array of them (`metadata-url`).
@@ -252,9 +273,8 @@ pub struct ProxyConfig {
     pub allow_any_tenant: bool,
     /// Accept Entra ID v1 tokens from Entra ID v2 servers.
     pub entra_v1_tokens: bool,
-    /// Opaque tokens: the introspection mode and this resource server's credentials (`None`:
-    /// JWTs only).
-    pub introspection: Option<(IntrospectionMode, ClientAuthentication)>,
+    /// Opaque tokens (`None`: JWTs only).
+    pub introspection: Option<ProxyIntrospection>,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -339,6 +359,8 @@ impl ProxyArgs {
             self.introspection_client_secret_file
                 .or(file.introspection_client_secret_file),
             self.introspection_auth.or(file.introspection_auth),
+            self.introspection_cache_ttl
+                .or(file.introspection_cache_ttl),
         )?;
         Ok(ProxyConfig {
             introspection,
@@ -516,10 +538,13 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
     for url in &config.metadata_urls {
         builder = builder.metadata_url(url.clone());
     }
-    if let Some((mode, client)) = &config.introspection {
+    if let Some(i) = &config.introspection {
         builder = builder
-            .introspection(*mode)
-            .introspection_client(client.clone());
+            .introspection(i.mode)
+            .introspection_client(i.client.clone());
+        if let Some(ttl) = i.cache_ttl {
+            builder = builder.introspection_cache_ttl(ttl, ttl.min(Duration::from_secs(10)));
+        }
     }
     let authz = builder
         .scopes(scopes)

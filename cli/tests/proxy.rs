@@ -733,13 +733,14 @@ async fn opaque_tokens_are_introspected_and_their_identity_goes_upstream() {
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
         c.metadata_urls = vec![metadata];
         c.scopes = vec!["mcp:tools".into()];
-        c.introspection = Some((
-            IntrospectionMode::NonJwt,
-            ClientAuthentication::ClientSecretBasic {
+        c.introspection = Some(mcp_authz_cli::proxy::ProxyIntrospection {
+            mode: IntrospectionMode::NonJwt,
+            client: ClientAuthentication::ClientSecretBasic {
                 client_id: INTROSPECTION_CLIENT.0.into(),
                 client_secret: INTROSPECTION_CLIENT.1.into(),
             },
-        ));
+            cache_ttl: None,
+        });
     })
     .await;
     let token = double.opaque_token(&rig.resource, "mcp:tools");

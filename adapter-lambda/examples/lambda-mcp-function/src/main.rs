@@ -6,6 +6,9 @@
 //!   separated by spaces (each trusted, listed in this order);
 //! - `MCP_AUTHZ_AUDIENCES`, `MCP_AUTHZ_TENANTS`: space-separated extra audiences and Entra ID
 //!   tenants (see the README's provider table);
+//! - `MCP_AUTHZ_INTROSPECT` (`never`, `non-jwt`, `always`) with `MCP_AUTHZ_INTROSPECTION_CLIENT_ID`,
+//!   `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET` and optionally `MCP_AUTHZ_INTROSPECTION_CACHE_TTL`
+//!   (seconds): opaque tokens by RFC 7662 introspection;
 //! - `MCP_AUTHZ_PUBLIC_BASE_URL`: the public base URL (needed behind custom domains with a base
 //!   path and CloudFront; otherwise inferred from each event);
 //! - `MCP_AUTHZ_RESOURCE_PATH`: the MCP path after any stage (default `/mcp`);
@@ -22,7 +25,7 @@
 use mcp_authz_testkit::demo_mcp;
 
 use mcp_authz_core::ScopePolicy;
-use mcp_authz_lambda::LambdaAuthz;
+use mcp_authz_lambda::{ClientAuthentication, IntrospectionMode, LambdaAuthz};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -51,6 +54,25 @@ async fn main() -> Result<(), lambda_http::Error> {
         .tenants(list("MCP_AUTHZ_TENANTS"))
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
         .allow_http_loopback(env("MCP_AUTHZ_ALLOW_HTTP_LOOPBACK").as_deref() == Some("1"));
+    if let Some(mode) = env("MCP_AUTHZ_INTROSPECT") {
+        let mode = IntrospectionMode::from_name(&mode)
+            .ok_or("MCP_AUTHZ_INTROSPECT: expected never, non-jwt or always")?;
+        let client_id = env("MCP_AUTHZ_INTROSPECTION_CLIENT_ID")
+            .ok_or("MCP_AUTHZ_INTROSPECTION_CLIENT_ID is required")?;
+        let client_secret = env("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET")
+            .ok_or("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET is required")?;
+        builder = builder.introspection(mode).introspection_client(
+            ClientAuthentication::ClientSecretBasic {
+                client_id,
+                client_secret,
+            },
+        );
+        if let Some(ttl) = env("MCP_AUTHZ_INTROSPECTION_CACHE_TTL") {
+            let ttl = std::time::Duration::from_secs(ttl.parse()?);
+            builder =
+                builder.introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));
+        }
+    }
     if let Some(base) = env("MCP_AUTHZ_PUBLIC_BASE_URL") {
         builder = builder.public_base_url(base);
     }
