@@ -3,7 +3,9 @@
 //! - `verify/{alg}/ring`: `ring` verifying the same signature with the same, pre-decoded key;
 //! - `verify/{alg}/jsonwebtoken`: `jsonwebtoken` 9 (also ring-based) `decode` with the same
 //!   checks (iss, aud, exp), key pre-built;
-//! - `cache/hit` next to `cache/rs256_verify`, and the other pieces of a request.
+//! - `cache/hit` next to `cache/rs256_verify`, and the other pieces of a request;
+//! - `cache/introspection_hit`: an opaque token answered from the introspection cache (RFC 7662;
+//!   goal ≤ 1 µs), next to the same two.
 //!
 //! `cargo run -p mcp-authz-benches --bin report` turns the results into ratios.
 
@@ -54,6 +56,36 @@ fn cache_hit(c: &mut Criterion) {
     });
     group.bench_function("rs256_verify", |b| {
         b.iter(|| verifier.verify(black_box(&case.token), &keys, now).is_ok())
+    });
+    // An opaque token whose introspection answer is cached.
+    use mcp_authz_core::token_introspection::{parse_response, ClientAuthentication, Lookup};
+    use mcp_authz_core::{IntrospectionCache, IntrospectionConfig};
+    let config = IntrospectionConfig::new(
+        "https://as.example/introspect",
+        ClientAuthentication::ClientSecretBasic {
+            client_id: "rs".into(),
+            client_secret: "s".into(),
+        },
+    );
+    let opaque = "2YotnFZFEjr1zCsicMWpAA-opaque-access-token-of-43-chars";
+    let answer = serde_json::json!({
+        "active": true, "iss": verifier.config().issuer(), "aud": verifier.config().resource(),
+        "sub": "user-123", "client_id": "client-abc", "scope": "mcp:tools mcp:read",
+        "exp": now.as_secs() + 3000, "iat": now.as_secs(), "token_type": "Bearer",
+    });
+    let body = serde_json::to_vec(&answer).unwrap_or_default();
+    let mut introspection = IntrospectionCache::new(config.clone());
+    if let Some((ticket, _)) = introspection.start(opaque, now) {
+        let outcome = parse_response(200, &body, verifier.config(), &config, now);
+        let _ = introspection.finish(ticket, opaque, outcome, now);
+    }
+    group.bench_function("introspection_hit", |b| {
+        b.iter(|| {
+            matches!(
+                introspection.lookup(black_box(opaque), verifier.config(), now),
+                Lookup::Active(_)
+            )
+        })
     });
     group.finish();
 }
