@@ -146,3 +146,32 @@ proptest! {
         prop_assert_eq!(matches!(step, Step::Allow(_)), expected, "{:?} {:?}", iss, step);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// No introspection response makes the reader panic, and none that is not an object with
+    /// `"active": true` is ever accepted.
+    #[test]
+    fn introspection_responses_never_panic_and_only_active_true_passes(
+        body in any::<Vec<u8>>(), status in 100u16..600,
+        active in prop_oneof![Just(json!(true)), Just(json!(false)), Just(json!("true")), Just(json!(1)), Just(json!(null))],
+        exp in any::<i64>(), scope in any::<String>(),
+    ) {
+        use mcp_authz_core::token_introspection::{parse_response, ClientAuthentication};
+        use mcp_authz_core::{IntrospectionConfig, VerifierConfig};
+        let config = IntrospectionConfig::new("https://as/i", ClientAuthentication::ClientSecretPost {
+            client_id: "rs".into(), client_secret: "s".into() });
+        let v = VerifierConfig::new(ISSUER, RESOURCE);
+        let _ = parse_response(status, &body, &v, &config, NOW);
+        let doc = json!({"active": active, "aud": RESOURCE, "exp": exp, "scope": scope});
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let verdict = parse_response(status, &bytes, &v, &config, NOW);
+        if matches!(verdict, Ok(Ok(_))) {
+            prop_assert_eq!(status, 200);
+            prop_assert_eq!(&doc["active"], &json!(true));
+            // Not expired, with the 60 s leeway.
+            prop_assert!(exp > 0 && (exp as u64) + 60 > NOW.as_secs());
+        }
+    }
+}
