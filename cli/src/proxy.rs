@@ -22,6 +22,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use mcp_authz_core::mcp_request::encode_header_value;
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionMode, Principal, ScopePolicy, TypPolicy};
 use mcp_authz_driver::https_connector;
@@ -414,6 +415,27 @@ struct ProxyState {
     upstream: http::Uri,
     timeout: Duration,
     identity: [HeaderName; 3],
+    /// The identity headers' prefix, lower case: every client header starting with it is
+    /// removed.
+    identity_prefix: String,
+}
+
+/// Removes the hop-by-hop headers: the fixed ones and those the `Connection` header names
+/// (RFC 9110 §7.6.1).
+fn remove_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
 }
 
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
@@ -460,13 +482,17 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         );
     };
     let client_host = parts.headers.get(http::header::HOST).cloned();
-    // Nobody forges the identity headers: those from the client go first.
-    for name in &state.identity {
+    // Nobody forges the identity headers: every client header under the prefix goes first.
+    let forged: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with(&state.identity_prefix))
+        .cloned()
+        .collect();
+    for name in forged {
         parts.headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    remove_hop_by_hop(&mut parts.headers);
     parts.headers.remove(http::header::AUTHORIZATION);
     if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
         let values = [
@@ -474,9 +500,23 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
             p.client_id().unwrap_or(""),
             &p.scopes().collect::<Vec<_>>().join(" "),
         ];
+        // Any claim value travels: what is not plain visible ASCII goes in the MCP
+        // `=?base64?…?=` form (always a valid header value), never dropped or sent as raw bytes.
         for (name, value) in state.identity.iter().zip(values) {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                parts.headers.insert(name.clone(), v);
+            let encoded = encode_header_value(value);
+            match HeaderValue::from_str(&encoded) {
+                Ok(v) => {
+                    parts.headers.insert(name.clone(), v);
+                }
+                // Cannot happen (the encoding is visible ASCII); if it does, the request
+                // does not go out without its identity.
+                Err(_) => {
+                    return json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "the identity could not be sent",
+                    )
+                }
             }
         }
     }
@@ -497,9 +537,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     match tokio::time::timeout(state.timeout, state.client.request(request)).await {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(name);
-            }
+            remove_hop_by_hop(&mut parts.headers);
             // Streams through as it arrives (SSE included), with backpressure.
             Response::from_parts(parts, Body::new(body))
         }
@@ -580,6 +618,7 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         upstream: config.upstream.clone(),
         timeout: config.upstream_timeout,
         identity,
+        identity_prefix: config.identity_header_prefix.to_ascii_lowercase(),
     });
     let resource_path = authz.guard().resource_path().to_owned();
     let (aware, root) = authz.guard().metadata().well_known_paths();

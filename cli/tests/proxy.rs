@@ -775,3 +775,45 @@ async fn opaque_tokens_are_introspected_and_their_identity_goes_upstream() {
     assert_eq!(rig.hits.load(Ordering::SeqCst), before);
     assert_eq!(double.introspections(), 2);
 }
+
+/// Identity headers survive any claim value, and nothing under the identity prefix (or named
+/// hop-by-hop by `Connection`) from the client reaches the upstream.
+#[tokio::test]
+async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
+    use mcp_authz_core::mcp_request::decode_header_value;
+    use mcp_authz_testkit::as_double::AsDouble;
+    let double = AsDouble::start().await;
+    let metadata = double.metadata_url();
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.metadata_urls = vec![metadata])
+        .await;
+    for subject in ["alice", "Zoë Ünïcode", "evil\r\nX-Injected: 1", " padded ", "=?base64?YQ==?="] {
+        let mut claims = double.claims(&rig.resource, "mcp:tools");
+        claims["sub"] = serde_json::json!(subject);
+        let auth = format!("Bearer {}", double.sign(&claims));
+        let (status, _, body) = send(
+            "POST",
+            &rig.resource,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("x-mcp-authz-assertion", "forged"),
+                ("X-Mcp-Authz-Anything-Else", "forged"),
+                ("connection", "x-secret-hop"),
+                ("x-secret-hop", "for the next hop only"),
+            ],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{subject:?}");
+        let h = &json(body).await["headers"];
+        let sent = h["x-mcp-authz-subject"].as_str().unwrap();
+        assert_eq!(decode_header_value(sent.as_bytes()).unwrap(), subject, "{sent}");
+        if subject == "alice" {
+            assert_eq!(sent, "alice", "plain values stay plain");
+        }
+        assert!(h.get("x-injected").is_none());
+        assert!(h.get("x-mcp-authz-assertion").is_none());
+        assert!(h.get("x-mcp-authz-anything-else").is_none());
+        assert!(h.get("x-secret-hop").is_none());
+    }
+}

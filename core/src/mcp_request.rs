@@ -67,6 +67,26 @@ pub fn decode_header_value(raw: &[u8]) -> Result<Cow<'_, str>, RequestError> {
         .map_err(|_| RequestError::InvalidMcpHeader)
 }
 
+/// The header value carrying `value`, in the form [`decode_header_value`] reads back: `value`
+/// itself when it is plain visible ASCII (spaces inside, none at either end) and could not be
+/// taken for the encoded form, else `=?base64?{base64 of the UTF-8}?=` — so a value with CR/LF,
+/// non-ASCII characters or control bytes still travels, whole, instead of being dropped or
+/// mangled (how the proxy sends identity headers upstream).
+pub fn encode_header_value(value: &str) -> Cow<'_, str> {
+    let bytes = value.as_bytes();
+    let plain = bytes.iter().all(|b| (0x20..=0x7e).contains(b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !(bytes.starts_with(BASE64_PREFIX) && bytes.ends_with(BASE64_SUFFIX));
+    match plain {
+        true => Cow::Borrowed(value),
+        false => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            Cow::Owned(alloc::format!("=?base64?{encoded}?="))
+        }
+    }
+}
+
 /// The one value of a header that may appear at most once.
 ///
 /// # Errors

@@ -175,3 +175,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Every string survives the header encoding: it decodes back to itself, and the header
+    /// value is always plain visible ASCII (never CR/LF, never raw UTF-8).
+    #[test]
+    fn header_values_round_trip(s in any::<String>()) {
+        use mcp_authz_core::mcp_request::{decode_header_value, encode_header_value};
+        let encoded = encode_header_value(&s);
+        prop_assert!(encoded.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+        prop_assert_eq!(decode_header_value(encoded.as_bytes()).unwrap(), s.as_str());
+    }
+}
