@@ -74,10 +74,11 @@ pub fn decode_header_value(raw: &[u8]) -> Result<Cow<'_, str>, RequestError> {
 /// mangled (how the proxy sends identity headers upstream).
 pub fn encode_header_value(value: &str) -> Cow<'_, str> {
     let bytes = value.as_bytes();
+    let looks_encoded = bytes.starts_with(BASE64_PREFIX) && bytes.ends_with(BASE64_SUFFIX);
     let plain = bytes.iter().all(|b| (0x20..=0x7e).contains(b))
         && !value.starts_with(' ')
         && !value.ends_with(' ')
-        && !(bytes.starts_with(BASE64_PREFIX) && bytes.ends_with(BASE64_SUFFIX));
+        && !looks_encoded;
     match plain {
         true => Cow::Borrowed(value),
         false => {
