@@ -20,7 +20,7 @@ enum Command {
     /// Check an authorization server's RFC 8414 metadata the way the resource server will.
     Check(check::CheckArgs),
     /// Put OAuth in front of an existing MCP server (Streamable HTTP) as a reverse proxy.
-    Proxy(proxy::ProxyArgs),
+    Proxy(Box<proxy::ProxyArgs>),
     /// Run a development authorization server, an MCP server and the proxy on 127.0.0.1.
     Demo(demo::DemoArgs),
     /// DEVELOPMENT ONLY: the demo's authorization server alone, on loopback.
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Verify(args) => verify::run(args),
         Command::Check(args) => check::run(args),
-        Command::Proxy(args) => proxy::run(args),
+        Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::DevAuthorizationServer(args) => dev_auth::run(args),
     }

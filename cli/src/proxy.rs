@@ -95,6 +95,13 @@ pub struct ProxyArgs {
     /// long after its revocation [default: 300].
     #[arg(long, value_name = "SECONDS")]
     introspection_cache_ttl: Option<u64>,
+    /// Also serve browsers from ORIGIN (scheme://host[:port], repeatable). Without it, only the
+    /// resource's own origin and requests without Origin are served; others get 403.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origin: Vec<String>,
+    /// Also serve Origin: null (sandboxed frames, file: pages).
+    #[arg(long)]
+    allow_null_origin: bool,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -142,6 +149,10 @@ struct FileConfig {
     introspection_client_secret_file: Option<PathBuf>,
     introspection_auth: Option<String>,
     introspection_cache_ttl: Option<u64>,
+    #[serde(default)]
+    allowed_origin: Vec<String>,
+    #[serde(default)]
+    allow_null_origin: bool,
     upstream_timeout: Option<u64>,
     identity_header_prefix: Option<String>,
 }
@@ -276,6 +287,10 @@ pub struct ProxyConfig {
     pub entra_v1_tokens: bool,
     /// Opaque tokens (`None`: JWTs only).
     pub introspection: Option<ProxyIntrospection>,
+    /// Origins served besides the resource's own.
+    pub allowed_origins: Vec<String>,
+    /// Serve `Origin: null`.
+    pub allow_null_origin: bool,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Prefix of the identity headers sent upstream.
@@ -365,6 +380,12 @@ impl ProxyArgs {
         )?;
         Ok(ProxyConfig {
             introspection,
+            allowed_origins: if self.allowed_origin.is_empty() {
+                file.allowed_origin
+            } else {
+                self.allowed_origin
+            },
+            allow_null_origin: self.allow_null_origin || file.allow_null_origin,
             metadata_urls,
             resource,
             upstream,
@@ -585,6 +606,8 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         }
     }
     let authz = builder
+        .allowed_origins(config.allowed_origins.clone())
+        .allow_null_origin(config.allow_null_origin)
         .scopes(scopes)
         .tenants(config.tenants.clone())
         .allow_any_tenant(config.allow_any_tenant)

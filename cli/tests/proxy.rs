@@ -171,6 +171,8 @@ async fn start_with(
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -477,6 +479,8 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -521,6 +525,8 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -702,6 +708,8 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -784,9 +792,17 @@ async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
     use mcp_authz_testkit::as_double::AsDouble;
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.metadata_urls = vec![metadata])
-        .await;
-    for subject in ["alice", "Zoë Ünïcode", "evil\r\nX-Injected: 1", " padded ", "=?base64?YQ==?="] {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.metadata_urls = vec![metadata]
+    })
+    .await;
+    for subject in [
+        "alice",
+        "Zoë Ünïcode",
+        "evil\r\nX-Injected: 1",
+        " padded ",
+        "=?base64?YQ==?=",
+    ] {
         let mut claims = double.claims(&rig.resource, "mcp:tools");
         claims["sub"] = serde_json::json!(subject);
         let auth = format!("Bearer {}", double.sign(&claims));
@@ -807,7 +823,11 @@ async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
         assert_eq!(status, 200, "{subject:?}");
         let h = &json(body).await["headers"];
         let sent = h["x-mcp-authz-subject"].as_str().unwrap();
-        assert_eq!(decode_header_value(sent.as_bytes()).unwrap(), subject, "{sent}");
+        assert_eq!(
+            decode_header_value(sent.as_bytes()).unwrap(),
+            subject,
+            "{sent}"
+        );
         if subject == "alice" {
             assert_eq!(sent, "alice", "plain values stay plain");
         }
@@ -816,4 +836,41 @@ async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
         assert!(h.get("x-mcp-authz-anything-else").is_none());
         assert!(h.get("x-secret-hop").is_none());
     }
+}
+
+/// Browsers' requests are served only from allowed origins (MCP Streamable HTTP: validate
+/// `Origin`), before the upstream ever sees them.
+#[tokio::test]
+async fn origins_are_validated_before_the_upstream() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.allowed_origins = vec!["http://inspector.localhost:6274".into()];
+    })
+    .await;
+    let auth = rig.bearer("mcp:tools");
+    let own = rig.resource.trim_end_matches("/mcp").to_owned();
+    let before = rig.hits.load(Ordering::SeqCst);
+    for (origin, expected) in [
+        (None, 200),
+        (Some(own.as_str()), 200),
+        (Some("http://inspector.localhost:6274"), 200),
+        (Some("http://evil.localhost:6274"), 403),
+        (Some("null"), 403),
+    ] {
+        let mut headers = vec![
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        if let Some(o) = origin {
+            headers.push(("origin", o));
+        }
+        let (status, _, _) = send(
+            "POST",
+            &rig.resource,
+            &headers,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        )
+        .await;
+        assert_eq!(status, expected, "{origin:?}");
+    }
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 3);
 }

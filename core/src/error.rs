@@ -99,6 +99,9 @@ reasons! {
         /// The `Mcp-Method` or `Mcp-Name` header contradicts the JSON-RPC body (MCP 2026-07-28,
         /// Streamable HTTP: JSON-RPC error `-32020`, HeaderMismatch).
         McpHeaderMismatch => "mcp_header_mismatch", "the MCP request headers contradict the request body";
+        /// An `Origin` header names an origin this resource does not allow (MCP Streamable HTTP:
+        /// servers must validate `Origin`; 403).
+        OriginNotAllowed => "origin_not_allowed", "the request origin is not allowed";
         /// The JSON-RPC body is needed to decide the scopes and is not a JSON-RPC request.
         UnreadableBody => "unreadable_body", "the request body is not a JSON-RPC request";
         /// An `Mcp-Method` or `Mcp-Name` header is repeated, holds bytes that are not visible ASCII,
@@ -315,6 +318,7 @@ impl RequestError {
             | Self::TokenInQuery
             | Self::TokenInBody => true,
             Self::McpHeaderMismatch
+            | Self::OriginNotAllowed
             | Self::UnreadableBody
             | Self::InvalidMcpHeader
             | Self::UnsupportedMediaType
@@ -338,6 +342,7 @@ impl RequestError {
             | Self::UnreadableBody
             | Self::InvalidMcpHeader
             | Self::MultipleContentTypes => 400,
+            Self::OriginNotAllowed => 403,
         }
     }
 
@@ -445,7 +450,7 @@ mod tests {
                 assert_eq!(status, 400);
             } else {
                 assert_eq!(e.bearer_error(), None, "{e:?}");
-                assert!(matches!(status, 400 | 413 | 415), "{e:?}");
+                assert!(matches!(status, 400 | 403 | 413 | 415), "{e:?}");
             }
         }
         let e = Error::KeysUnavailable {

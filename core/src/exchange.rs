@@ -302,6 +302,11 @@ impl<'g> Exchange<'g> {
                 },
             });
         }
+        // Against DNS rebinding: a browser's request from an origin not allowed goes nowhere
+        // (the metadata documents above stay open to every origin, as CORS allows).
+        if !guard.origin_allowed(req.origin) {
+            return self.reject(RequestError::OriginNotAllowed);
+        }
         if guard.is_public(req.path) {
             return Step::AllowPublic;
         }

@@ -27,6 +27,31 @@ use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
 use crate::token_introspection::IntrospectionMode;
 
+/// The origin of `url` as a browser serializes it: `scheme://host[:port]`, lower case, without
+/// the scheme's default port; empty when `url` is not absolute.
+fn origin_of(url: &str) -> String {
+    let Some(u) = UriParts::split(url) else {
+        return String::new();
+    };
+    let scheme = u.scheme.to_ascii_lowercase();
+    let authority = u
+        .authority
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(":443"),
+        "http" => Some(":80"),
+        _ => None,
+    };
+    let host = match default_port {
+        Some(p) => authority.strip_suffix(p).unwrap_or(&authority),
+        None => &authority,
+    };
+    alloc::format!("{scheme}://{host}")
+}
+
 /// The default largest JSON-RPC body the adapters buffer for the scope policy.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -46,6 +71,10 @@ pub struct Guard {
     max_body_bytes: usize,
     public_paths: Vec<String>,
     introspection: IntrospectionMode,
+    /// The resource's own origin (`scheme://host[:port]`, lower case, default port omitted).
+    own_origin: String,
+    allowed_origins: Vec<String>,
+    allow_null_origin: bool,
 }
 
 impl Guard {
@@ -59,6 +88,7 @@ impl Guard {
             _ => String::from("/"),
         };
         let challenger = Challenger::new(well_known_urls(config.resource()).0);
+        let own_origin = origin_of(config.resource());
         let mut guard = Self {
             verifier: AccessTokenVerifier::new(config),
             more: Vec::new(),
@@ -71,6 +101,9 @@ impl Guard {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             public_paths: Vec::new(),
             introspection: IntrospectionMode::Never,
+            own_origin,
+            allowed_origins: Vec::new(),
+            allow_null_origin: false,
         };
         guard.metadata_json = guard.metadata.to_json();
         guard
@@ -204,6 +237,54 @@ impl Guard {
     pub fn with_introspection(mut self, mode: IntrospectionMode) -> Self {
         self.introspection = mode;
         self
+    }
+
+    /// Also serves requests whose `Origin` is one of `origins` (`scheme://host[:port]`, as
+    /// browsers send it; compared case-insensitively). By default only the resource's own origin
+    /// is, and requests without `Origin` (non-browser clients send none): MCP's Streamable HTTP
+    /// transport requires servers to validate `Origin`, against DNS rebinding. Any other origin
+    /// gets 403 `origin_not_allowed` on every path but the metadata documents (their CORS stays
+    /// open).
+    #[must_use]
+    pub fn with_allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        origins: I,
+    ) -> Self {
+        self.allowed_origins = origins
+            .into_iter()
+            .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Also serves `Origin: null` (sandboxed frames, `file:` pages). Off by default.
+    #[must_use]
+    pub fn with_null_origin(mut self, yes: bool) -> Self {
+        self.allow_null_origin = yes;
+        self
+    }
+
+    /// Whether a request with these `Origin` values may be served: none, or exactly one that is
+    /// the resource's own, a configured one, or `null` when allowed.
+    pub fn origin_allowed(&self, values: &[&[u8]]) -> bool {
+        let one = match values {
+            [] => return true,
+            [one] => *one,
+            // Browsers send one; several is not a browser to trust.
+            _ => return false,
+        };
+        let Ok(origin) = core::str::from_utf8(one) else {
+            return false;
+        };
+        let origin = origin.trim();
+        if origin == "null" {
+            return self.allow_null_origin;
+        }
+        origin.eq_ignore_ascii_case(&self.own_origin)
+            || self
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
     }
 
     /// Which tokens are introspected.

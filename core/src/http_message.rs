@@ -118,6 +118,8 @@ pub struct Request<'a> {
     pub content_type: &'a [&'a [u8]],
     /// Every `Content-Encoding` header value.
     pub content_encoding: &'a [&'a [u8]],
+    /// Every `Origin` header value.
+    pub origin: &'a [&'a [u8]],
     /// Whether the request may have a body: anything but a known-empty one (chunked bodies and
     /// bodies of unknown length count).
     pub has_body: bool,
@@ -144,6 +146,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn with_authorization(mut self, values: &'a [&'a [u8]]) -> Self {
         self.authorization = values;
+        self
+    }
+
+    /// Sets the `Origin` header values.
+    #[must_use]
+    pub fn with_origin(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.origin = values;
         self
     }
 

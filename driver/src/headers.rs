@@ -11,6 +11,7 @@ pub struct CoreHeaders<'a> {
     mcp_name: Vec<&'a [u8]>,
     content_type: Vec<&'a [u8]>,
     content_encoding: Vec<&'a [u8]>,
+    origin: Vec<&'a [u8]>,
 }
 
 impl<'a> CoreHeaders<'a> {
@@ -23,6 +24,7 @@ impl<'a> CoreHeaders<'a> {
             mcp_name: all("mcp-name"),
             content_type: all("content-type"),
             content_encoding: all("content-encoding"),
+            origin: all("origin"),
         }
     }
 
@@ -38,7 +40,8 @@ impl<'a> CoreHeaders<'a> {
         let req = CoreRequest::new(method, path)
             .with_query(query)
             .with_authorization(&self.authorization)
-            .with_mcp_headers(&self.mcp_method, &self.mcp_name);
+            .with_mcp_headers(&self.mcp_method, &self.mcp_name)
+            .with_origin(&self.origin);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

@@ -135,6 +135,10 @@ pub struct AuthzOptions {
     pub introspection_allow_missing_exp: bool,
     /// How long positive and negative introspection answers are kept.
     pub introspection_ttl: Option<(Duration, Duration)>,
+    /// Origins served besides the resource's own.
+    pub allowed_origins: Vec<String>,
+    /// Serve `Origin: null`.
+    pub allow_null_origin: bool,
 }
 
 impl Default for AuthzOptions {
@@ -167,6 +171,8 @@ impl Default for AuthzOptions {
             introspection_endpoint: None,
             introspection_allow_missing_exp: false,
             introspection_ttl: None,
+            allowed_origins: Vec::new(),
+            allow_null_origin: false,
         }
     }
 }
@@ -257,8 +263,10 @@ impl AuthzOptions {
                 "no authorization server configured".into(),
             ));
         };
-        let mut guard =
-            Guard::new(first, self.scopes.clone()).with_introspection(self.introspection);
+        let mut guard = Guard::new(first, self.scopes.clone())
+            .with_introspection(self.introspection)
+            .with_allowed_origins(self.allowed_origins.clone())
+            .with_null_origin(self.allow_null_origin);
         for config in configs {
             guard = guard.with_issuer(config);
         }
@@ -606,6 +614,25 @@ macro_rules! authz_options_setters {
             negative: std::time::Duration,
         ) -> Self {
             self.options.introspection_ttl = Some((positive, negative));
+            self
+        }
+
+        /// Also serves browsers' requests from these origins (`scheme://host[:port]`), e.g. an MCP
+        /// inspector's. By default only the resource's own origin is, and requests without
+        /// `Origin`; any other is 403 (MCP Streamable HTTP: servers must validate `Origin`).
+        #[must_use]
+        pub fn allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(
+            mut self,
+            origins: I,
+        ) -> Self {
+            self.options.allowed_origins = origins.into_iter().map(Into::into).collect();
+            self
+        }
+
+        /// Also serves `Origin: null` (sandboxed frames, `file:` pages); off by default.
+        #[must_use]
+        pub fn allow_null_origin(mut self, yes: bool) -> Self {
+            self.options.allow_null_origin = yes;
             self
         }
 

@@ -190,13 +190,23 @@ async fn public_paths_routes_beside_the_layer_and_preflights_need_no_token() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, headers, _) = send(
+    let (status, _, _) = send(
         "OPTIONS",
         &resource,
         &[
             ("origin", "https://app.example"),
             ("access-control-request-method", "POST"),
         ],
+        b"",
+    )
+    .await;
+    // An origin the resource does not allow gets 403, even for its preflight (MCP Streamable
+    // HTTP: validate Origin); the resource's own origin is allowed.
+    assert_eq!(status, 403);
+    let (status, headers, _) = send(
+        "OPTIONS",
+        &resource,
+        &[("origin", origin), ("access-control-request-method", "POST")],
         b"",
     )
     .await;

@@ -75,6 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

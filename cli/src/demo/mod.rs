@@ -110,6 +110,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         allow_any_tenant: false,
         entra_v1_tokens: false,
         introspection: None,
+        allowed_origins: Vec::new(),
+        allow_null_origin: false,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

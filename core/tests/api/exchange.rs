@@ -880,3 +880,79 @@ fn several_issuers_route_by_iss_and_verify_with_their_own_keys_alone() {
     let (_, v) = run_keys(&g, &token("RS256", Some(OTHER)), &one);
     assert_eq!(status(&v), (500, Some("no_decision")));
 }
+
+#[test]
+fn origin_is_validated_everywhere_but_the_metadata_documents() {
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let keys = jwks();
+    let verdict = |g: &Guard, path: &str, origin: &[&[u8]]| {
+        let req = Request::new("GET", path)
+            .with_authorization(&auth)
+            .with_origin(origin);
+        match g.exchange().poll(&req, KeyState::Ready(&keys), NOW, None) {
+            Step::Respond(r) => (r.status, r.reason),
+            Step::Allow(_) => (200, None),
+            Step::AllowPublic => (200, Some("public")),
+            other => panic!("{other:?}"),
+        }
+    };
+    let g = guard();
+    // No Origin (non-browser clients), and the resource's own origin (any case, default port
+    // omitted as browsers do).
+    assert_eq!(verdict(&g, "/mcp", &[]), (200, None));
+    assert_eq!(
+        verdict(&g, "/mcp", &[b"https://mcp.example.com"]),
+        (200, None)
+    );
+    assert_eq!(
+        verdict(&g, "/mcp", &[b"HTTPS://MCP.EXAMPLE.COM"]),
+        (200, None)
+    );
+    // Anything else is 403 before the token is even looked at, on public paths too.
+    for bad in [
+        &b"https://evil.example"[..],
+        b"http://mcp.example.com",
+        b"https://mcp.example.com:8443",
+        b"https://mcp.example.com.evil.example",
+        b"null",
+        b"\xff",
+    ] {
+        assert_eq!(
+            verdict(&g, "/mcp", &[bad]),
+            (403, Some("origin_not_allowed")),
+            "{bad:?}"
+        );
+        assert_eq!(verdict(&g, "/healthz", &[bad]).0, 403);
+    }
+    assert_eq!(
+        verdict(
+            &g,
+            "/mcp",
+            &[b"https://mcp.example.com", b"https://mcp.example.com"]
+        )
+        .0,
+        403,
+        "two Origin headers"
+    );
+    // The metadata documents stay open to every origin.
+    assert_eq!(
+        verdict(
+            &g,
+            "/.well-known/oauth-protected-resource/mcp",
+            &[b"https://evil.example"]
+        )
+        .0,
+        200
+    );
+    // Configured origins, and null when asked for.
+    let g = guard()
+        .with_allowed_origins(["https://Inspector.example:6274/"])
+        .with_null_origin(true);
+    assert_eq!(
+        verdict(&g, "/mcp", &[b"https://inspector.example:6274"]),
+        (200, None)
+    );
+    assert_eq!(verdict(&g, "/mcp", &[b"null"]), (200, None));
+    assert_eq!(verdict(&g, "/mcp", &[b"https://inspector.example"]).0, 403);
+}
