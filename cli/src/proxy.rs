@@ -105,6 +105,17 @@ pub struct ProxyArgs {
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
+    /// Seconds a client has to send a whole request head; the same bound applies to an idle
+    /// keep-alive connection waiting for its next request [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    header_timeout: Option<u64>,
+    /// Seconds a client may pause while sending a request body before it is cut off
+    /// [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    body_timeout: Option<u64>,
+    /// Connections served at once; more wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// Prefix of the identity headers sent upstream [default: X-Mcp-Authz-].
     #[arg(long, value_name = "PREFIX")]
     identity_header_prefix: Option<String>,
@@ -154,7 +165,171 @@ struct FileConfig {
     #[serde(default)]
     allow_null_origin: bool,
     upstream_timeout: Option<u64>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    max_connections: Option<usize>,
     identity_header_prefix: Option<String>,
+}
+
+/// How long clients may take, and how many are served at once (nginx's habits: 60 s for a
+/// request head, 60 s between body reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// The time to send a whole request head; also the longest an idle keep-alive connection
+    /// waits for its next request (hyper bounds both with one timer).
+    pub header_timeout: Duration,
+    /// The longest pause while a request body is sent.
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Serves `app` on `listener` under `limits` until `stop` completes, then lets in-flight
+/// requests finish. Connections beyond `max_connections` wait in the listen backlog.
+///
+/// # Errors
+/// When the listener fails for good.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(target: "mcp_authz", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, pause) = (app.clone(), limits.body_timeout);
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |req: http::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                async move {
+                    let req = req.map(|b| Body::new(ReadTimeout::new(b, pause)));
+                    tower::Service::call(&mut app, req).await
+                }
+            },
+        ));
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A request body that fails when the client pauses longer than `pause` between frames
+/// (nginx's `client_body_timeout`). Unlike tower-http's `TimeoutBody`, it keeps the body's
+/// `is_end_stream` and `size_hint`, which the authorization layer reads to know whether a
+/// body follows.
+struct ReadTimeout<B> {
+    body: B,
+    pause: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> ReadTimeout<B> {
+    fn new(body: B, pause: Duration) -> Self {
+        Self {
+            body,
+            pause,
+            sleep: None,
+        }
+    }
+}
+
+/// The error of a body whose client paused too long.
+#[derive(Debug)]
+struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client paused too long while sending the request body")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl<B> http_body::Body for ReadTimeout<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.sleep = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let pause = this.pause;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+                match std::future::Future::poll(sleep.as_mut(), cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// How the proxy introspects tokens (RFC 7662).
@@ -293,6 +468,8 @@ pub struct ProxyConfig {
     pub allow_null_origin: bool,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
+    /// The client connection limits.
+    pub limits: ServeLimits,
     /// Prefix of the identity headers sent upstream.
     pub identity_header_prefix: String,
 }
@@ -419,6 +596,19 @@ impl ProxyArgs {
             },
             allow_any_tenant: self.tenants.allow_any_tenant || file.allow_any_tenant,
             entra_v1_tokens: self.entra_v1_tokens || file.entra_v1_tokens,
+            limits: ServeLimits {
+                header_timeout: Duration::from_secs(
+                    self.header_timeout.or(file.header_timeout).unwrap_or(60),
+                ),
+                body_timeout: Duration::from_secs(
+                    self.body_timeout.or(file.body_timeout).unwrap_or(60),
+                ),
+                max_connections: self
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(1024)
+                    .max(1),
+            },
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
                     .or(file.upstream_timeout)
@@ -752,10 +942,7 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        match axum::serve(listener, proxy.app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        match serve(listener, proxy.app, config.limits, stop).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mcp-authz proxy: {e}");

@@ -173,13 +173,17 @@ async fn start_with(
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
     let mut config = config;
     edit(&mut config);
     let built = proxy::build(&config).await.unwrap();
-    tokio::spawn(async move { axum::serve(px_l, built.app).await });
+    let limits = config.limits;
+    tokio::spawn(
+        async move { proxy::serve(px_l, built.app, limits, std::future::pending()).await },
+    );
     Rig {
         resource,
         auth,
@@ -481,6 +485,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -527,6 +532,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -710,6 +716,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -873,4 +880,101 @@ async fn origins_are_validated_before_the_upstream() {
         assert_eq!(status, expected, "{origin:?}");
     }
     assert_eq!(rig.hits.load(Ordering::SeqCst), before + 3);
+}
+
+/// The proxy's connection limits: a half-sent head is cut off, a stalled body too, and
+/// connections beyond the maximum wait until one closes.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_connections_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = proxy::ServeLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_connections: 64,
+    };
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let addr = rig
+        .resource
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let closed_within = |mut s: tokio::net::TcpStream, d: Duration| async move {
+        let mut buf = [0u8; 256];
+        let start = Instant::now();
+        loop {
+            match tokio::time::timeout(d, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some((start.elapsed(), buf)),
+                Ok(Ok(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    };
+    // Half a request head, then silence: closed after the header timeout.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /mcp HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (after, _) = closed_within(s, Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert!(after < Duration::from_secs(4), "{after:?}");
+    // A whole head, a stalled body: answered (400, the body could not be read) and not forwarded.
+    let before = rig.hits.load(Ordering::SeqCst);
+    let auth = rig.bearer("mcp:tools");
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\"");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_maximum_wait() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = proxy::ServeLimits {
+        header_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(30),
+        max_connections: 2,
+    };
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let addr = rig
+        .resource
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let idle_a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _idle_b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(600), third.read(&mut buf)).await;
+    assert!(early.is_err(), "served beyond the maximum");
+    drop(idle_a);
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }

@@ -206,7 +206,10 @@ async fn public_paths_routes_beside_the_layer_and_preflights_need_no_token() {
     let (status, headers, _) = send(
         "OPTIONS",
         &resource,
-        &[("origin", origin), ("access-control-request-method", "POST")],
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+        ],
         b"",
     )
     .await;

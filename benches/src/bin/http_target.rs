@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

@@ -112,6 +112,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        limits: Default::default(),
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -120,8 +121,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     // Handlers first: a signal right after the walkthrough is a graceful stop.
     let stop = proxy::shutdown_signal();
     print_walkthrough(&issuer, &resource, &upstream, &sample);
-    axum::serve(proxy_listener, built.app)
-        .with_graceful_shutdown(stop)
+    proxy::serve(proxy_listener, built.app, proxy::ServeLimits::default(), stop)
         .await
         .map_err(|e| e.to_string())
 }
