@@ -148,6 +148,10 @@ impl KeyStore {
             Ok(mut p) => p.handle_unknown_kid(now(), kid),
             Err(_) => KidMiss::Reject,
         };
+        mcp_authz_driver::observe::kid_miss(match miss {
+            KidMiss::AwaitFetch => "fetch",
+            _ => "rejected",
+        });
         if miss != KidMiss::AwaitFetch {
             // The policy may have deferred a fetch to the end of the cooldown: the task re-arms
             // its timer from `poll_timeout`.
@@ -192,7 +196,14 @@ async fn background(shared: Weak<Shared>) {
             p.handle_timeout(now());
         }
         while run_due_fetch(&s).await {}
-        let wake_at = live.policy.lock().ok().map(|p| p.poll_timeout());
+        let (wake_at, fetched_at) = match live.policy.lock() {
+            Ok(p) => (Some(p.poll_timeout()), p.fetched_at()),
+            Err(_) => (None, None),
+        };
+        if let Some(at) = fetched_at {
+            let age = now().as_secs().saturating_sub(at.as_secs());
+            mcp_authz_driver::observe::jwks_age(&live.jwks_uri, age);
+        }
         let sleep = match wake_at {
             Some(at) => Duration::from_secs(at.as_secs().saturating_sub(now().as_secs()).max(1)),
             None => Duration::from_secs(60),

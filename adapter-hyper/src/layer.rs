@@ -51,7 +51,7 @@ use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use mcp_authz_driver::{json_error, now, to_http, CoreHeaders, Introspector, SharedCache};
+use mcp_authz_driver::{json_error, now, observe, to_http, CoreHeaders, Introspector, SharedCache};
 
 use crate::jwks_driver::KeyStore;
 
@@ -137,6 +137,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let (mut parts, body) = req.into_parts();
             let guard: &Guard = &state.guard;
             let head = parts.method == http::Method::HEAD;
@@ -218,11 +219,21 @@ where
             };
             let principal = match step {
                 Step::Allow(principal) => {
+                    observe::decision("allow", 200, None, started);
                     log_allow(&principal, &method, &path);
                     Some(principal)
                 }
-                Step::AllowPublic => None,
+                Step::AllowPublic => {
+                    observe::decision("public", 200, None, started);
+                    None
+                }
                 Step::Respond(r) => {
+                    let outcome = if r.reason.is_some() {
+                        "reject"
+                    } else {
+                        "served"
+                    };
+                    observe::decision(outcome, r.status, r.reason, started);
                     if let Some(reason) = r.reason {
                         tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method = %method, path = %path);
                     }

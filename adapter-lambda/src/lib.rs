@@ -505,6 +505,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let view =
                 match shared.urls.view(&req) {
                     Ok(v) => v,
@@ -603,6 +604,10 @@ where
                                 .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid)),
                             Some(Keys::Fixed(_)) | None => KidMiss::Reject,
                         };
+                        mcp_authz_driver::observe::kid_miss(match miss {
+                            KidMiss::AwaitFetch => "fetch",
+                            _ => "rejected",
+                        });
                         let refreshed = match miss {
                             // Inline, bounded like the hyper adapter's wait for the fetch.
                             KidMiss::AwaitFetch => tokio::time::timeout(
@@ -620,16 +625,26 @@ where
             };
             let principal = match step {
                 Step::Respond(r) => {
+                    let outcome = if r.reason.is_some() {
+                        "reject"
+                    } else {
+                        "served"
+                    };
+                    mcp_authz_driver::observe::decision(outcome, r.status, r.reason, started);
                     if let Some(reason) = r.reason {
                         tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, path = %path);
                     }
                     return Ok(build(r, head, lambda_body));
                 }
                 Step::Allow(principal) => {
+                    mcp_authz_driver::observe::decision("allow", 200, None, started);
                     tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
                     Some(principal)
                 }
-                Step::AllowPublic => None,
+                Step::AllowPublic => {
+                    mcp_authz_driver::observe::decision("public", 200, None, started);
+                    None
+                }
                 // Any other step is not a verdict that allows: deny, never pass through.
                 _ => {
                     return Ok(json_error_with(

@@ -116,6 +116,9 @@ pub struct ProxyArgs {
     /// Connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, a listener of its own [default: off].
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Prefix of the identity headers sent upstream [default: X-Mcp-Authz-].
     #[arg(long, value_name = "PREFIX")]
     identity_header_prefix: Option<String>,
@@ -168,7 +171,26 @@ struct FileConfig {
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
     max_connections: Option<usize>,
+    metrics_listen: Option<SocketAddr>,
     identity_header_prefix: Option<String>,
+}
+
+/// Installs the Prometheus exporter as the `metrics` recorder, serving `GET /metrics` on its own
+/// listener at `addr`; histograms get buckets from 100 µs to 10 s.
+///
+/// # Errors
+/// When the listener cannot be bound or a recorder is installed already.
+pub fn install_metrics(addr: SocketAddr) -> Result<(), String> {
+    let buckets = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0,
+    ];
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(&buckets)
+        .map_err(|e| e.to_string())?
+        .install()
+        .map_err(|e| e.to_string())
 }
 
 /// How long clients may take, and how many are served at once (nginx's habits: 60 s for a
@@ -470,6 +492,8 @@ pub struct ProxyConfig {
     pub upstream_timeout: Duration,
     /// The client connection limits.
     pub limits: ServeLimits,
+    /// Where Prometheus metrics are served (`None`: nowhere).
+    pub metrics_listen: Option<SocketAddr>,
     /// Prefix of the identity headers sent upstream.
     pub identity_header_prefix: String,
 }
@@ -596,6 +620,7 @@ impl ProxyArgs {
             },
             allow_any_tenant: self.tenants.allow_any_tenant || file.allow_any_tenant,
             entra_v1_tokens: self.entra_v1_tokens || file.entra_v1_tokens,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
             limits: ServeLimits {
                 header_timeout: Duration::from_secs(
                     self.header_timeout.or(file.header_timeout).unwrap_or(60),
@@ -745,8 +770,10 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
     let request = http::Request::from_parts(parts, body);
+    let sent = std::time::Instant::now();
     match tokio::time::timeout(state.timeout, state.client.request(request)).await {
         Ok(Ok(response)) => {
+            mcp_authz_driver::observe::upstream(response.status().as_u16(), sent);
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             // Streams through as it arrives (SSE included), with backpressure.
@@ -914,6 +941,13 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
         }
     };
     runtime.block_on(async move {
+        // The recorder first: start-up's own fetches are counted.
+        if let Some(addr) = config.metrics_listen {
+            if let Err(e) = install_metrics(addr) {
+                eprintln!("mcp-authz proxy: cannot serve metrics on {addr}: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
         let proxy = match build(&config).await {
             Ok(p) => p,
             Err(e) => {

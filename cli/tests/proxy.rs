@@ -174,6 +174,7 @@ async fn start_with(
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -486,6 +487,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -533,6 +535,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -717,6 +720,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

@@ -175,6 +175,20 @@ pub enum FetchFailure {
     NoUsableKey,
 }
 
+impl FetchFailure {
+    /// A stable snake_case name (for logs and metric labels: a fixed set).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::TooLarge => "too_large",
+            Self::Status(_) => "status",
+            Self::InvalidJwks(_) => "invalid_jwks",
+            Self::NoUsableKey => "no_usable_key",
+        }
+    }
+}
+
 impl fmt::Display for FetchFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -500,6 +514,11 @@ impl JwksRefresh {
             c.default_ttl
         };
         ttl.clamp(min, max)
+    }
+
+    /// When the current keys were fetched (`None` before the first success).
+    pub fn fetched_at(&self) -> Option<UnixTime> {
+        self.fetched_at
     }
 
     /// The keys requests verify with now: the last good set while it is no older than the

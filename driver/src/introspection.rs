@@ -141,6 +141,11 @@ impl Introspector {
             };
             tracing::warn!(target: "mcp_authz", endpoint = %request.url, failure = failure.reason(), error = %error, "token introspection failed: requests needing it get 503");
         }
+        crate::observe::introspection(match &outcome {
+            Ok(Ok(_)) => "active",
+            Ok(Err(_)) => "refused",
+            Err(failure) => failure.reason(),
+        });
         let answer = match self.cache.lock() {
             Ok(mut c) => c.finish(ticket, token, outcome, now()),
             Err(_) => Err(self.unavailable()),

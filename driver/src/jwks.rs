@@ -136,6 +136,13 @@ pub async fn fetch_due(
             tracing::warn!(target: "mcp_authz", jwks_uri, failure = %why, "JWK Set fetch failed; keeping the last good keys")
         }
     }
+    crate::observe::jwks_fetch(
+        jwks_uri,
+        match outcome {
+            None => Ok(p.last_good_keys().map_or(0, |k| k.keys().len())),
+            Some(why) => Err(why.reason()),
+        },
+    );
     if let Some(keys) = p.last_good_keys() {
         if p.generation() != generation_before {
             on_new_keys(keys);

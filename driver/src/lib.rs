@@ -19,6 +19,7 @@ mod fetch;
 mod headers;
 mod introspection;
 mod jwks;
+pub mod observe;
 mod options;
 mod principal;
 mod response;

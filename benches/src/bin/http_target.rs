@@ -78,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

@@ -113,6 +113,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         limits: Default::default(),
+        metrics_listen: None,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -121,9 +122,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     // Handlers first: a signal right after the walkthrough is a graceful stop.
     let stop = proxy::shutdown_signal();
     print_walkthrough(&issuer, &resource, &upstream, &sample);
-    proxy::serve(proxy_listener, built.app, proxy::ServeLimits::default(), stop)
-        .await
-        .map_err(|e| e.to_string())
+    proxy::serve(
+        proxy_listener,
+        built.app,
+        proxy::ServeLimits::default(),
+        stop,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn print_walkthrough(issuer: &str, resource: &str, upstream: &str, token: &str) {

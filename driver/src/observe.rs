@@ -1,0 +1,124 @@
+//! What the adapters report to the [`metrics`](https://docs.rs/metrics) facade, behind the
+//! `metrics` feature (without it every function here does nothing). Libraries emit; the binary
+//! chooses the exporter (`mcp-authz proxy --metrics-listen` serves Prometheus text).
+//!
+//! Every label value comes from a fixed set — the core's reason names, HTTP status classes, fetch
+//! outcomes — never from token or request bytes.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `mcp_authz_decisions_total` | counter | `outcome` (`allow`, `public`, `reject`, `served`), `status`, `reason` |
+//! | `mcp_authz_decision_seconds` | histogram | `outcome` |
+//! | `mcp_authz_jwks_fetches_total` | counter | `jwks_uri` (configured), `result` (`ok` or the failure's reason) |
+//! | `mcp_authz_kid_misses_total` | counter | `action` (`fetch`, `rejected`) |
+//! | `mcp_authz_jwks_keys` | gauge | `jwks_uri` |
+//! | `mcp_authz_jwks_age_seconds` | gauge | `jwks_uri` (since the keys in use were fetched) |
+//! | `mcp_authz_introspections_total` | counter | `result` (`active`, `refused`, or the failure's reason) |
+//! | `mcp_authz_upstream_seconds` | histogram | `status` (the proxy) |
+
+use std::time::Instant;
+
+/// The label of an HTTP status: its own digits for the statuses mcp-authz answers, else its
+/// class (`2xx` …): a fixed set.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        415 => "415",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// One decision of the request loop, `started` when the request arrived.
+pub fn decision(
+    outcome: &'static str,
+    status: u16,
+    reason: Option<&'static str>,
+    started: Instant,
+) {
+    #[cfg(feature = "metrics")]
+    {
+        let labels = [
+            ("outcome", outcome),
+            ("status", status_label(status)),
+            ("reason", reason.unwrap_or("none")),
+        ];
+        metrics::counter!("mcp_authz_decisions_total", &labels).increment(1);
+        metrics::histogram!("mcp_authz_decision_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (outcome, status, reason, started);
+}
+
+/// One fetch of the JWK Set at `jwks_uri` (a configured URL): `Ok(number of keys)` or the
+/// failure's reason.
+pub fn jwks_fetch(jwks_uri: &str, result: Result<usize, &'static str>) {
+    #[cfg(feature = "metrics")]
+    {
+        let uri = jwks_uri.to_owned();
+        match result {
+            Ok(keys) => {
+                metrics::counter!("mcp_authz_jwks_fetches_total", "jwks_uri" => uri.clone(), "result" => "ok")
+                    .increment(1);
+                metrics::gauge!("mcp_authz_jwks_keys", "jwks_uri" => uri.clone()).set(keys as f64);
+                metrics::gauge!("mcp_authz_jwks_age_seconds", "jwks_uri" => uri).set(0.0);
+            }
+            Err(reason) => {
+                metrics::counter!("mcp_authz_jwks_fetches_total", "jwks_uri" => uri, "result" => reason)
+                    .increment(1)
+            }
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (jwks_uri, result);
+}
+
+/// The age of the key set in use at `jwks_uri`, in seconds.
+pub fn jwks_age(jwks_uri: &str, secs: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("mcp_authz_jwks_age_seconds", "jwks_uri" => jwks_uri.to_owned())
+        .set(secs as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (jwks_uri, secs);
+}
+
+/// A token named a `kid` the keys lack: `fetch` (a fetch was awaited) or `rejected` (the
+/// cooldown or the negative cache refused it).
+pub fn kid_miss(action: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_kid_misses_total", "action" => action).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = action;
+}
+
+/// One introspection call: `active`, `refused`, or the failure's reason.
+pub fn introspection(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_introspections_total", "result" => result).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
+}
+
+/// One upstream exchange of the proxy, from the request sent to the response head.
+pub fn upstream(status: u16, started: Instant) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!("mcp_authz_upstream_seconds", "status" => status_label(status))
+        .record(started.elapsed().as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (status, started);
+}
