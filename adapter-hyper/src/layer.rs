@@ -69,6 +69,18 @@ pub(crate) struct State {
     pub(crate) kid_wait: Duration,
 }
 
+/// What the layer decided, in the extensions of every response it passes back (for access logs
+/// and metrics outside it): the refusal's reason name, or the principal the request was allowed
+/// with (`None` for public paths). Never the token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Decision {
+    /// The stable reason name of a refusal; `None` when the request was served.
+    pub reason: Option<&'static str>,
+    /// The verified principal of an allowed request.
+    pub principal: Option<Arc<Principal>>,
+}
+
 /// The body the inner service receives: the buffered bytes, or the original stream.
 pub type AuthzRequestBody<B> = Either<Full<Bytes>, B>;
 /// The body of the responses: ours, or the inner service's (streamed untouched).
@@ -237,7 +249,13 @@ where
                     if let Some(reason) = r.reason {
                         tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method = %method, path = %path);
                     }
-                    return Ok(to_http(r, head).map(Either::Left));
+                    let reason = r.reason;
+                    let mut response = to_http(r, head).map(Either::Left);
+                    response.extensions_mut().insert(Decision {
+                        reason,
+                        principal: None,
+                    });
+                    return Ok(response);
                 }
                 // Any other step is not a verdict that allows: deny, never pass through.
                 _ => {
@@ -252,10 +270,14 @@ where
             if !state.keep_authorization {
                 parts.headers.remove(http::header::AUTHORIZATION);
             }
-            if let Some(principal) = principal {
-                parts.extensions.insert::<Arc<Principal>>(principal);
+            if let Some(principal) = &principal {
+                parts.extensions.insert::<Arc<Principal>>(principal.clone());
             }
-            let resp = inner.call(Request::from_parts(parts, body)).await?;
+            let mut resp = inner.call(Request::from_parts(parts, body)).await?;
+            resp.extensions_mut().insert(Decision {
+                reason: None,
+                principal,
+            });
             Ok(resp.map(Either::Right))
         })
     }

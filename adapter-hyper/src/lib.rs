@@ -140,7 +140,9 @@ use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
 use mcp_authz_driver::{discover_all, AuthzOptions, Introspector, SharedCache, TrustedServer};
 
 pub use jwks_driver::KeyStore;
-pub use layer::{AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, ResponseFuture};
+pub use layer::{
+    AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
+};
 pub use mcp_authz_driver::{
     colon_hierarchy, ClientAuthentication, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,

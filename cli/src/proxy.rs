@@ -116,6 +116,11 @@ pub struct ProxyArgs {
     /// Connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Write one JSON line per request to stdout: time, method, path, status, decision reason,
+    /// issuer, kid, client id, subject, duration. Never a token or another header's value.
+    /// Values: off, json [default: off].
+    #[arg(long, value_name = "FORMAT")]
+    access_log: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics, a listener of its own [default: off].
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
@@ -172,6 +177,7 @@ struct FileConfig {
     body_timeout: Option<u64>,
     max_connections: Option<usize>,
     metrics_listen: Option<SocketAddr>,
+    access_log: Option<String>,
     identity_header_prefix: Option<String>,
 }
 
@@ -494,6 +500,8 @@ pub struct ProxyConfig {
     pub limits: ServeLimits,
     /// Where Prometheus metrics are served (`None`: nowhere).
     pub metrics_listen: Option<SocketAddr>,
+    /// One JSON line per request on stdout.
+    pub access_log: bool,
     /// Prefix of the identity headers sent upstream.
     pub identity_header_prefix: String,
 }
@@ -621,6 +629,11 @@ impl ProxyArgs {
             allow_any_tenant: self.tenants.allow_any_tenant || file.allow_any_tenant,
             entra_v1_tokens: self.entra_v1_tokens || file.entra_v1_tokens,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            access_log: match self.access_log.or(file.access_log).as_deref() {
+                None | Some("off") => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("--access-log {other}: expected off or json")),
+            },
             limits: ServeLimits {
                 header_timeout: Duration::from_secs(
                     self.header_timeout.or(file.header_timeout).unwrap_or(60),
@@ -885,7 +898,39 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         )
         .merge(protected)
         .fallback(not_found);
+    let app = match config.access_log {
+        true => app.layer(axum::middleware::from_fn(access_log)),
+        false => app,
+    };
     Ok(Proxy { app, authz })
+}
+
+/// One JSON line per request on stdout, after the response head: what the layer decided
+/// ([`mcp_authz_hyper::Decision`]), never a token or another header's value.
+async fn access_log(req: Request, next: axum::middleware::Next) -> Response {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+    let response = next.run(req).await;
+    let decision = response.extensions().get::<mcp_authz_hyper::Decision>();
+    let principal = decision.and_then(|d| d.principal.as_deref());
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let line = serde_json::json!({
+        "time": time,
+        "method": method,
+        "path": path,
+        "status": response.status().as_u16(),
+        "reason": decision.and_then(|d| d.reason),
+        "issuer": principal.map(Principal::issuer),
+        "kid": principal.and_then(Principal::key_id),
+        "client_id": principal.and_then(Principal::client_id),
+        "subject": principal.and_then(Principal::subject),
+        "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
+    });
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    response
 }
 
 /// Resolves when SIGINT or SIGTERM arrives. The handlers are installed when this is called, not

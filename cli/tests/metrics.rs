@@ -50,14 +50,23 @@ async fn a_scrape_counts_the_real_requests() {
         .args(["--resource", &resource, "--upstream", &upstream])
         .args(["--listen", &format!("127.0.0.1:{proxy_port}")])
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .args(["--scope", "mcp:tools", "--allow-http-loopback"])
-        .stdout(Stdio::null())
+        .args([
+            "--scope",
+            "mcp:tools",
+            "--allow-http-loopback",
+            "--access-log",
+            "json",
+        ])
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let prm = format!("http://127.0.0.1:{proxy_port}/.well-known/oauth-protected-resource/mcp");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", proxy_port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "the proxy did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -96,8 +105,38 @@ async fn a_scrape_counts_the_real_requests() {
     )
     .await;
     let _ = child.kill();
-    let _ = child.wait();
+    let output = child.wait_with_output().unwrap();
     assert_eq!(status, 200);
+    // The access log: one JSON line per request, the decision in it, never the token.
+    let log = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["path"] == "/mcp")
+        .collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    let allowed: Vec<_> = lines.iter().filter(|l| l["status"] == 200).collect();
+    assert_eq!(allowed.len(), 3);
+    assert_eq!(allowed[0]["subject"], "demo-user");
+    assert_eq!(allowed[0]["client_id"], "metrics-test");
+    assert_eq!(allowed[0]["issuer"], issuer);
+    assert!(allowed[0]["reason"].is_null() && allowed[0]["kid"].is_string());
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["reason"] == "no_credentials")
+            .count(),
+        2
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["reason"] == "wrong_aud").count(),
+        1
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l["method"] == "POST" && l["duration_ms"].is_number()));
+    assert!(!log.contains(token.trim_start_matches("Bearer ")));
+    assert!(!log.contains(wrong.trim_start_matches("Bearer ")));
     let text = String::from_utf8(scrape.to_vec()).unwrap();
     let decisions = "mcp_authz_decisions_total";
     assert_eq!(

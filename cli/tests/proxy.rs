@@ -175,6 +175,7 @@ async fn start_with(
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -488,6 +489,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -536,6 +538,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -721,6 +724,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

@@ -79,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: std::time::Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };

@@ -114,6 +114,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         allow_null_origin: false,
         limits: Default::default(),
         metrics_listen: None,
+        access_log: false,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
