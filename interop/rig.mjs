@@ -12,6 +12,7 @@
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
 //   7. fail closed: the admin tool under sub-paths and as a form body never runs
+//  10. (proxy) its Prometheus scrape counts the decisions and fetches of the scenarios before
 //   9. opaque access tokens (oidc-provider's accessTokenFormat 'opaque'), checked by RFC 7662
 //      introspection: the SDK completes the flow; a token revoked at the provider's revocation
 //      endpoint is refused once its cache entry (2 s here) expires; an unknown token is refused
@@ -95,17 +96,18 @@ const SECRET_ENV = { MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET: RS_CLIENT.secret };
 // The two front ends: each starts against an issuer and returns the MCP URL and its processes.
 const FRONT_ENDS = {
   async proxy(as, { introspect = false } = {}) {
-    const [u, p] = [await freePort(), await freePort()];
+    const [u, p, m] = [await freePort(), await freePort(), await freePort()];
     const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
     const mcp = `http://127.0.0.1:${p}/mcp`;
     const proxy = start(MCP_AUTHZ, [
       "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
       "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
       "--scope", "mcp:tools", "--tool-scope", "admin_reset=mcp:admin", "--allow-http-loopback",
+      "--metrics-listen", `127.0.0.1:${m}`,
       ...(introspect ? INTROSPECT_ARGS : []),
     ], introspect ? SECRET_ENV : {});
     await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
-    return { mcp, processes: [upstream, proxy], main: proxy };
+    return { mcp, processes: [upstream, proxy], main: proxy, metrics: `http://127.0.0.1:${m}/metrics` };
   },
   async "rmcp example"(as, { introspect = false } = {}) {
     const r = await freePort();
@@ -269,6 +271,26 @@ async function runFrontEnd(name, make) {
       }
     }
   });
+  if (fe.metrics) {
+    await scenario(name, "10. the Prometheus scrape counts what happened", async () => {
+      const text = await (await fetch(fe.metrics)).text();
+      const { writeFileSync } = await import("node:fs");
+      const { tmpdir } = await import("node:os");
+      const file = `${tmpdir()}/mcp-authz-interop-scrape.txt`;
+      writeFileSync(file, text);
+      log(`scrape saved to ${file}`);
+      const sum = (name, ...labels) => text.split("\n")
+        .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+        .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+      const allowed = sum("mcp_authz_decisions_total", 'outcome="allow"');
+      const refused = sum("mcp_authz_decisions_total", 'outcome="reject"', 'status="401"');
+      const forbidden = sum("mcp_authz_decisions_total", 'reason="insufficient_scope"');
+      const fetches = sum("mcp_authz_jwks_fetches_total", 'result="ok"');
+      if (allowed < 5 || refused < 2 || forbidden < 1 || fetches < 2) {
+        throw new Error(`allow ${allowed}, 401 ${refused}, 403 ${forbidden}, JWKS fetches ${fetches}`);
+      }
+    });
+  }
   await scenario(name, "6. provider down after startup -> cached keys keep working", async () => {
     await as.stop();
     await session.call("whoami");

@@ -3,12 +3,14 @@
 //!
 //! - [`verify`]: verify JWT access tokens offline against a JWK Set file (the black-box surface of
 //!   the core verifier; its interface is stable).
+//! - [`assertion`]: the proxy's signed identity for the upstream (`--identity-assertion`).
 //! - [`check`]: validate authorization-server metadata (fetched, or offline with `--file`).
 //! - [`provider`]: which provider a metadata document comes from, and the flags its tokens need.
 //! - [`proxy`]: OAuth 2.0 in front of an existing MCP server.
 //! - [`demo`]: a development authorization server, an MCP server and the proxy on 127.0.0.1.
 //! - [`dev_auth`]: the development authorization server alone (local deployment tests).
 
+pub mod assertion;
 pub mod check;
 pub mod demo;
 pub mod dev_auth;

@@ -116,6 +116,13 @@ pub struct ProxyArgs {
     /// Connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Also send the upstream a signed identity: a 60-second ES256 JWT in the header
+    /// {prefix}Assertion, verifiable with the JWK Set at /.well-known/mcp-authz/jwks.json.
+    #[arg(long)]
+    identity_assertion: bool,
+    /// The P-256 key (PKCS#8 PEM) that signs the identity assertions [default: made at start].
+    #[arg(long, value_name = "FILE")]
+    identity_assertion_key: Option<PathBuf>,
     /// Write one JSON line per request to stdout: time, method, path, status, decision reason,
     /// issuer, kid, client id, subject, duration. Never a token or another header's value.
     /// Values: off, json [default: off].
@@ -178,6 +185,9 @@ struct FileConfig {
     max_connections: Option<usize>,
     metrics_listen: Option<SocketAddr>,
     access_log: Option<String>,
+    #[serde(default)]
+    identity_assertion: bool,
+    identity_assertion_key: Option<PathBuf>,
     identity_header_prefix: Option<String>,
 }
 
@@ -502,6 +512,9 @@ pub struct ProxyConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// One JSON line per request on stdout.
     pub access_log: bool,
+    /// A signed identity for the upstream: `None` for none, `Some(None)` with a key made at
+    /// start, `Some(Some(file))` with the key of that file.
+    pub identity_assertion: Option<Option<PathBuf>>,
     /// Prefix of the identity headers sent upstream.
     pub identity_header_prefix: String,
 }
@@ -629,6 +642,10 @@ impl ProxyArgs {
             allow_any_tenant: self.tenants.allow_any_tenant || file.allow_any_tenant,
             entra_v1_tokens: self.entra_v1_tokens || file.entra_v1_tokens,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            identity_assertion: match self.identity_assertion || file.identity_assertion {
+                true => Some(self.identity_assertion_key.or(file.identity_assertion_key)),
+                false => None,
+            },
             access_log: match self.access_log.or(file.access_log).as_deref() {
                 None | Some("off") => false,
                 Some("json") => true,
@@ -667,6 +684,8 @@ struct ProxyState {
     /// The identity headers' prefix, lower case: every client header starting with it is
     /// removed.
     identity_prefix: String,
+    /// The signed identity, and its header.
+    assertion: Option<(Arc<crate::assertion::Asserter>, HeaderName)>,
 }
 
 /// Removes the hop-by-hop headers: the fixed ones and those the `Connection` header names
@@ -764,6 +783,25 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "server_error",
                         "the identity could not be sent",
+                    )
+                }
+            }
+        }
+        if let Some((asserter, name)) = &state.assertion {
+            let signed = asserter
+                .assert(p)
+                .ok()
+                .and_then(|jwt| HeaderValue::from_str(&jwt).ok());
+            match signed {
+                Some(v) => {
+                    parts.headers.insert(name.clone(), v);
+                }
+                // The upstream expects it: nothing goes out without it.
+                None => {
+                    return json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "the identity assertion could not be signed",
                     )
                 }
             }
@@ -866,12 +904,29 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         HeaderName::from_bytes(format!("{}{s}", config.identity_header_prefix).as_bytes())
             .unwrap_or(HeaderName::from_static("x-mcp-authz-unknown"))
     });
+    let assertion = match &config.identity_assertion {
+        Some(key_file) => {
+            let asserter = crate::assertion::Asserter::new(
+                &config.resource,
+                &config.upstream.to_string(),
+                key_file.as_deref(),
+                crate::assertion::MAX_LIFETIME,
+            )?;
+            let name = HeaderName::from_bytes(
+                format!("{}Assertion", config.identity_header_prefix).as_bytes(),
+            )
+            .map_err(|_| "--identity-header-prefix: not a header name prefix".to_owned())?;
+            Some((Arc::new(asserter), name))
+        }
+        None => None,
+    };
     let state = Arc::new(ProxyState {
         client: Client::builder(TokioExecutor::new()).build(https),
         upstream: config.upstream.clone(),
         timeout: config.upstream_timeout,
         identity,
         identity_prefix: config.identity_header_prefix.to_ascii_lowercase(),
+        assertion: assertion.clone(),
     });
     let resource_path = authz.guard().resource_path().to_owned();
     let (aware, root) = authz.guard().metadata().well_known_paths();
@@ -898,6 +953,26 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         )
         .merge(protected)
         .fallback(not_found);
+    let app = match &assertion {
+        // The assertions' public keys: served to anyone, like the metadata.
+        Some((asserter, _)) => {
+            let jwks = asserter.jwks().to_owned();
+            app.route(
+                crate::assertion::JWKS_PATH,
+                get(move || async move {
+                    (
+                        StatusCode::OK,
+                        [
+                            (http::header::CONTENT_TYPE, "application/json"),
+                            (http::header::CACHE_CONTROL, "public, max-age=300"),
+                        ],
+                        jwks,
+                    )
+                }),
+            )
+        }
+        None => app,
+    };
     let app = match config.access_log {
         true => app.layer(axum::middleware::from_fn(access_log)),
         false => app,

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 struct Rig {
     resource: String,
+    upstream: String,
     auth: Arc<DevAuthServer>,
     /// Requests that reached the upstream.
     hits: Arc<AtomicUsize>,
@@ -176,6 +177,7 @@ async fn start_with(
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
+        identity_assertion: None,
         upstream_timeout: timeout,
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -188,6 +190,7 @@ async fn start_with(
     );
     Rig {
         resource,
+        upstream: config.upstream.to_string(),
         auth,
         hits,
         admin_runs,
@@ -490,6 +493,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
+        identity_assertion: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -539,6 +543,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
+        identity_assertion: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -725,6 +730,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
+        identity_assertion: None,
         upstream_timeout: Duration::from_secs(5),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
@@ -985,4 +991,82 @@ async fn connections_beyond_the_maximum_wait() {
         .expect("served once a connection closed")
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+/// The signed identity: the upstream verifies it with mcp-authz-core and the proxy's JWK Set,
+/// and a client cannot send one of its own.
+#[tokio::test]
+async fn the_identity_assertion_verifies_upstream_and_cannot_be_forged() {
+    use mcp_authz_core::{AccessTokenVerifier, JwkSet, TypPolicy, UnixTime, VerifierConfig};
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.identity_assertion = Some(None);
+    })
+    .await;
+    let origin = rig.resource.trim_end_matches("/mcp").to_owned();
+    let (status, headers, jwks) =
+        send_all(&format!("{origin}/.well-known/mcp-authz/jwks.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let auth = rig.bearer("mcp:tools");
+    let (status, _, body) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("x-mcp-authz-assertion", "forged.by.client"),
+        ],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let assertion = json(body).await["headers"]["x-mcp-authz-assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(assertion, "forged.by.client");
+    // What the README shows an upstream doing.
+    let keys = JwkSet::parse(&jwks, &Default::default()).unwrap();
+    let verifier = AccessTokenVerifier::new(
+        VerifierConfig::new(rig.resource.clone(), rig.upstream.clone())
+            .with_typ_policy(TypPolicy::Lenient)
+            .with_max_lifetime_secs(Some(60)),
+    );
+    let now = UnixTime::from_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    let who = verifier.verify(&assertion, &keys, now).unwrap();
+    assert_eq!(who.subject(), Some("demo-user"));
+    assert_eq!(who.client_id(), Some("cli-test"));
+    assert!(who.has_scope("mcp:tools"));
+    assert_eq!(
+        who.claim("token_iss"),
+        Some(serde_json::json!(rig.auth.issuer()))
+    );
+    assert!(who.expires_at().as_secs() <= now.as_secs() + 60);
+    // Tampered, for another upstream, or a minute and more later: refused.
+    let mut tampered = assertion.clone();
+    tampered.pop();
+    tampered.push(if assertion.ends_with('A') { 'B' } else { 'A' });
+    assert!(verifier.verify(&tampered, &keys, now).is_err());
+    let elsewhere = AccessTokenVerifier::new(
+        VerifierConfig::new(rig.resource.clone(), "http://127.0.0.1:1/other")
+            .with_typ_policy(TypPolicy::Lenient),
+    );
+    assert!(elsewhere.verify(&assertion, &keys, now).is_err());
+    assert!(verifier
+        .verify(&assertion, &keys, now.saturating_add(130))
+        .is_err());
+}
+
+async fn send_all(url: &str) -> (u16, http::HeaderMap, Vec<u8>) {
+    let (status, headers, body) = send("GET", url, &[], b"").await;
+    (
+        status,
+        headers,
+        body.collect().await.unwrap().to_bytes().to_vec(),
+    )
 }

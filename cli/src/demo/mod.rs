@@ -115,6 +115,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
+        identity_assertion: None,
         upstream_timeout: Duration::from_secs(60),
         identity_header_prefix: "X-Mcp-Authz-".into(),
     };
