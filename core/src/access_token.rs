@@ -450,6 +450,8 @@ pub struct Principal {
     jwt_id: Option<Text>,
     issuer: Text,
     tenant: Option<Text>,
+    /// The token carries `cnf`: it is bound to a key.
+    bound: bool,
     audience: Vec<Text>,
     key_id: Option<String>,
     key_fingerprint: [u8; 32],
@@ -666,6 +668,7 @@ impl Principal {
             "roles" => 11,
             "cid" => 12,
             "tid" => 13,
+            "cnf" => 14,
             _ => return None,
         })
     }
@@ -695,8 +698,15 @@ impl Principal {
         now: UnixTime,
         rules: ClaimRules,
     ) -> Result<Self, TokenError> {
-        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid, tid] =
+        let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid, tid, cnf] =
             read_object(&payload, Self::claim_slot)?;
+        // `cnf` (RFC 7800): any confirmation binds the token to a key (DPoP `jkt`, mTLS
+        // `x5t#S256`); it must be an object.
+        let bound = match cnf {
+            None => false,
+            Some(Member::Other) => true,
+            Some(_) => return Err(TokenError::InvalidClaimType),
+        };
         // Types first: a registered claim of the wrong type is an error, never "absent".
         let exp = numeric_date(exp.as_ref(), false)?;
         let nbf = numeric_date(nbf.as_ref(), true)?;
@@ -762,6 +772,7 @@ impl Principal {
         let tenant = tid.map(text);
         let audience = audience.iter().map(|a| text(a)).collect();
         Ok(Self {
+            bound,
             tenant,
             subject,
             client_id,
@@ -777,6 +788,23 @@ impl Principal {
             algorithm: None,
             payload,
         })
+    }
+
+    /// Whether the token carries a confirmation (`cnf`, RFC 7800): it is bound to a key (DPoP,
+    /// mTLS) and is never usable as a bearer token.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.bound
+    }
+
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449 §6).
+    pub fn dpop_jkt(&self) -> Option<String> {
+        if !self.bound {
+            return None;
+        }
+        match self.claim("cnf")? {
+            Value::Object(cnf) => cnf.get("jkt").and_then(Value::as_str).map(String::from),
+            _ => None,
+        }
     }
 
     /// `tid`, the Entra ID tenant, when the issuer is a tenant template (read only then).

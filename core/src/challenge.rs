@@ -69,6 +69,44 @@ pub fn bearer_token<'a>(
     Ok(Some(token))
 }
 
+/// The credentials of the `Authorization` header: `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449
+/// §7.1) and the token, after the same checks as [`bearer_token`]. Other schemes are no
+/// credentials (`Ok(None)`).
+///
+/// # Errors
+/// As [`bearer_token`].
+pub fn credentials<'a>(
+    authorization: &[&'a [u8]],
+    query: Option<&str>,
+) -> Result<Option<Credentials<'a>>, RequestError> {
+    if query.is_some_and(query_has_access_token) {
+        return Err(RequestError::TokenInQuery);
+    }
+    let value = match authorization {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => return Err(RequestError::MultipleAuthorizationHeaders),
+    };
+    let value = core::str::from_utf8(value).map_err(|_| RequestError::MalformedAuthorization)?;
+    let value = value.trim_matches([' ', '\t']);
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Ok(None);
+    };
+    let token = rest.trim_start_matches(' ');
+    if token.contains(',') {
+        return Err(RequestError::MultipleCredentials);
+    }
+    if !is_token68(token) {
+        return Err(RequestError::MalformedAuthorization);
+    }
+    Ok(Some(Credentials { scheme, token }))
+}
+
 /// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110 §11.2).
 fn is_token68(s: &str) -> bool {
     let body = s.trim_end_matches('=');
@@ -153,11 +191,47 @@ pub fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// The authentication scheme a request used, and a rejection answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` with a `DPoP` proof (RFC 9449 §7.1).
+    Dpop,
+}
+
+/// Credentials from the `Authorization` header: the scheme and the token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The token (a token68).
+    pub token: &'a str,
+}
+
+impl core::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DpopChallenge {
+    /// The `algs` attribute (space-separated).
+    algs: String,
+    /// Bearer is refused: no Bearer challenge at all.
+    required: bool,
+}
+
 /// Builds the challenges of one protected resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenger {
     resource_metadata: String,
     realm: Option<String>,
+    dpop: Option<DpopChallenge>,
 }
 
 impl Challenger {
@@ -166,7 +240,26 @@ impl Challenger {
         Self {
             resource_metadata: resource_metadata.into(),
             realm: None,
+            dpop: None,
         }
+    }
+
+    /// Also challenges in the DPoP scheme (RFC 9449 §7.1), with `algs` (space-separated);
+    /// when `required`, in the DPoP scheme only.
+    #[must_use]
+    pub fn with_dpop(mut self, algs: impl Into<String>, required: bool) -> Self {
+        self.dpop = Some(DpopChallenge {
+            algs: algs.into(),
+            required,
+        });
+        self
+    }
+
+    /// The same challenges, pointing at `resource_metadata` instead.
+    #[must_use]
+    pub fn with_resource_metadata(mut self, resource_metadata: impl Into<String>) -> Self {
+        self.resource_metadata = resource_metadata.into();
+        self
     }
 
     /// Adds a `realm` attribute to every challenge.
@@ -187,7 +280,44 @@ impl Challenger {
     }
 
     fn header(&self, error: Option<&Error>, scopes: &[&str]) -> String {
-        let mut h = String::from("Bearer ");
+        self.challenge(
+            "Bearer",
+            error.and_then(|e| e.bearer_error().map(|b| (b.as_str(), e))),
+            scopes,
+            None,
+        )
+    }
+
+    /// The `WWW-Authenticate: DPoP …` challenge, with `error` when given.
+    fn dpop_header(&self, error: Option<&Error>, scopes: &[&str]) -> Option<String> {
+        let dpop = self.dpop.as_ref()?;
+        let coded = error.and_then(|e| e.dpop_error().map(|c| (c, e)));
+        Some(self.challenge("DPoP", coded, scopes, Some(&dpop.algs)))
+    }
+
+    /// The challenges for `error` (or none) to a request in `scheme`.
+    fn challenges(&self, scheme: Scheme, error: Option<&Error>, scopes: &[&str]) -> Vec<String> {
+        let dpop = self.dpop.as_ref();
+        match (scheme, dpop) {
+            (Scheme::Dpop, Some(_)) => self.dpop_header(error, scopes).into_iter().collect(),
+            (_, Some(d)) if d.required => self.dpop_header(error, scopes).into_iter().collect(),
+            // A Bearer request: its challenge with the error, and DPoP on offer.
+            (_, Some(_)) => core::iter::once(self.header(error, scopes))
+                .chain(self.dpop_header(None, scopes))
+                .collect(),
+            (_, None) => alloc::vec![self.header(error, scopes)],
+        }
+    }
+
+    fn challenge(
+        &self,
+        scheme: &str,
+        error: Option<(&str, &Error)>,
+        scopes: &[&str],
+        algs: Option<&str>,
+    ) -> String {
+        let mut h = String::from(scheme);
+        h.push(' ');
         let mut first = true;
         let mut attr = |h: &mut String, name: &str, value: &str| {
             if !first {
@@ -201,11 +331,12 @@ impl Challenger {
         if let Some(realm) = &self.realm {
             attr(&mut h, "realm", realm);
         }
-        if let Some(code) = error.and_then(Error::bearer_error) {
-            attr(&mut h, "error", code.as_str());
-            if let Some(e) = error {
-                attr(&mut h, "error_description", e.description());
-            }
+        if let Some((code, e)) = error {
+            attr(&mut h, "error", code);
+            attr(&mut h, "error_description", e.description());
+        }
+        if let Some(algs) = algs {
+            attr(&mut h, "algs", algs);
         }
         attr(&mut h, "resource_metadata", &self.resource_metadata);
         if !scopes.is_empty() {
@@ -224,12 +355,12 @@ impl Challenger {
 
     fn response(
         status: u16,
-        www_authenticate: Option<String>,
+        www_authenticate: Vec<String>,
         body: Vec<u8>,
         reason: &'static str,
     ) -> Response {
         let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(6);
-        if let Some(h) = www_authenticate {
+        for h in www_authenticate {
             headers.push(("www-authenticate", h));
         }
         headers.push(("content-type", "application/json".into()));
@@ -249,7 +380,7 @@ impl Challenger {
     pub fn no_credentials(&self, scopes: &[&str]) -> Response {
         Self::response(
             401,
-            Some(self.header(None, scopes)),
+            self.challenges(Scheme::Bearer, None, scopes),
             Self::json_body("unauthorized", "an access token is required"),
             "no_credentials",
         )
@@ -267,17 +398,23 @@ impl Challenger {
     /// - [`Error::KeysUnavailable`], [`Error::IntrospectionUnavailable`], [`Error::InvalidJwks`]:
     ///   `503` with `Retry-After` and no challenge: the client did nothing wrong.
     pub fn reject(&self, error: &Error, scopes: &[&str]) -> Response {
+        self.reject_in(Scheme::Bearer, error, scopes)
+    }
+
+    /// [`Challenger::reject`] for a request made in `scheme`: a DPoP request's challenge is in
+    /// the DPoP scheme (RFC 9449 §7.1), with `invalid_dpop_proof` for a bad proof.
+    pub fn reject_in(&self, scheme: Scheme, error: &Error, scopes: &[&str]) -> Response {
         let status = error.http_status();
-        match error.bearer_error() {
+        match error.dpop_error() {
             Some(code) => Self::response(
                 status,
-                Some(self.header(Some(error), scopes)),
-                Self::json_body(code.as_str(), error.description()),
+                self.challenges(scheme, Some(error), scopes),
+                Self::json_body(code, error.description()),
                 error.reason(),
             ),
             None if matches!(error, Error::InvalidRequest(_)) => Self::response(
                 status,
-                None,
+                Vec::new(),
                 Self::json_body("invalid_request", error.description()),
                 error.reason(),
             ),
@@ -289,7 +426,7 @@ impl Challenger {
                 };
                 let mut r = Self::response(
                     status,
-                    None,
+                    Vec::new(),
                     Self::json_body("temporarily_unavailable", error.description()),
                     error.reason(),
                 );
@@ -322,7 +459,7 @@ impl Challenger {
         m.insert("id".into(), id.cloned().unwrap_or(serde_json::Value::Null));
         m.insert("error".into(), err.into());
         let body = serde_json::to_vec(&m).unwrap_or_default();
-        Self::response(error.http_status(), None, body, error.reason())
+        Self::response(error.http_status(), Vec::new(), body, error.reason())
     }
 }
 

@@ -71,6 +71,9 @@ pub enum Error {
         /// Seconds after which the client may retry.
         retry_after_secs: u32,
     },
+    /// The DPoP proof is not acceptable (RFC 9449 §7.1: `WWW-Authenticate: DPoP
+    /// error="invalid_dpop_proof"`, HTTP 401).
+    InvalidDpopProof(DpopError),
     /// The token needs introspection (RFC 7662) and the authorization server did not answer
     /// usably: down, slow, an error status, or a response that is not an introspection response
     /// (HTTP 503 with `Retry-After`; never 401 for a token that could not be checked).
@@ -79,6 +82,53 @@ pub enum Error {
         retry_after_secs: u32,
     },
 }
+
+reasons! {
+    /// Why a DPoP proof was refused ([RFC 9449 §4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3):
+    /// `WWW-Authenticate: DPoP error="invalid_dpop_proof"`, HTTP 401).
+    #[non_exhaustive]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum DpopError {
+        /// A DPoP-bound token (or `Authorization: DPoP`) came without a `DPoP` header.
+        MissingProof => "dpop_missing_proof", "a DPoP proof is required";
+        /// More than one `DPoP` header, or a comma-joined value.
+        MultipleProofs => "dpop_multiple_proofs", "exactly one DPoP proof is required";
+        /// Not a compact JWS with a strict JSON header and claims.
+        Malformed => "dpop_malformed", "the DPoP proof is not a well-formed JWT";
+        /// `typ` is not `dpop+jwt`.
+        InvalidTyp => "dpop_invalid_typ", "the DPoP proof typ is not dpop+jwt";
+        /// `alg` is not one of the accepted asymmetric algorithms.
+        AlgNotAllowed => "dpop_alg_not_allowed", "the DPoP proof algorithm is not accepted";
+        /// `jwk` is missing, not a usable public key, or does not fit `alg`.
+        InvalidJwk => "dpop_invalid_jwk", "the DPoP proof key is not a usable public key";
+        /// `jwk` carries private key members.
+        PrivateJwk => "dpop_private_jwk", "the DPoP proof key contains private key material";
+        /// The signature does not verify with `jwk`.
+        InvalidSignature => "dpop_invalid_signature", "the DPoP proof signature is invalid";
+        /// `htm` is missing or not the request's method.
+        MethodMismatch => "dpop_htm_mismatch", "the DPoP proof is for another HTTP method";
+        /// `htu` is missing or not the request's URI.
+        UriMismatch => "dpop_htu_mismatch", "the DPoP proof is for another URI";
+        /// `iat` is missing or outside the accepted window.
+        IatOutOfWindow => "dpop_iat_out_of_window", "the DPoP proof is too old or from the future";
+        /// `jti` is missing, empty or too long.
+        MissingJti => "dpop_missing_jti", "the DPoP proof has no usable jti";
+        /// The proof was accepted before.
+        Replayed => "dpop_replayed", "the DPoP proof was used before";
+        /// `ath` is missing or not the hash of the presented token.
+        AthMismatch => "dpop_ath_mismatch", "the DPoP proof is for another access token";
+        /// A claim has the wrong JSON type.
+        InvalidClaim => "dpop_invalid_claim", "a DPoP proof claim has the wrong type";
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl core::error::Error for DpopError {}
 
 reasons! {
     /// Why a request was refused as malformed (RFC 6750 `invalid_request`).
@@ -170,6 +220,13 @@ reasons! {
         IssuedInFuture => "issued_in_future", "the access token was issued in the future";
         /// The token has no `iss` claim.
         MissingIssuer => "missing_iss", "the access token has no issuer";
+        /// The token is bound to a key (`cnf`, RFC 7800; DPoP or mTLS) but was presented as a
+        /// bearer token: a bound token is never usable as one (RFC 9449 §7.1).
+        BoundTokenAsBearer => "bound_token_as_bearer", "a sender-constrained access token must be presented with its proof";
+        /// The resource requires DPoP, and the token came as a bearer token (RFC 9449 §7.1).
+        BearerNotAccepted => "bearer_not_accepted", "this resource accepts DPoP-bound access tokens only";
+        /// The token's `cnf.jkt` is not the thumbprint of the DPoP proof's key (RFC 9449 §6.1).
+        DpopKeyMismatch => "dpop_key_mismatch", "the access token is bound to another DPoP key";
         /// `iss` is not exactly the configured issuer.
         WrongIssuer => "wrong_iss", "the access token issuer is not trusted";
         /// The authorization server's introspection says the token is not active (RFC 7662
@@ -256,6 +313,7 @@ impl Error {
             Self::InvalidRequest(e) => e.reason(),
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::IntrospectionUnavailable { .. } => "introspection_unavailable",
+            Self::InvalidDpopProof(e) => e.reason(),
         }
     }
 
@@ -276,13 +334,24 @@ impl Error {
             Self::InvalidJwks(_)
             | Self::KeysUnavailable { .. }
             | Self::IntrospectionUnavailable { .. } => None,
+            // Answered in the DPoP scheme only ([`Error::dpop_error`]).
+            Self::InvalidDpopProof(_) => None,
+        }
+    }
+
+    /// The error code a `WWW-Authenticate: DPoP` challenge for this error carries (RFC 9449
+    /// §7.1): `invalid_dpop_proof` for a bad proof, else the RFC 6750 code.
+    pub fn dpop_error(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            other => other.bearer_error().map(|b| b.as_str()),
         }
     }
 
     /// The HTTP status a response for this error carries.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidToken(_) => 401,
+            Self::InvalidToken(_) | Self::InvalidDpopProof(_) => 401,
             Self::InsufficientScope => 403,
             Self::InvalidRequest(e) => e.http_status(),
             // No usable keys: the resource cannot verify anything right now.
@@ -303,6 +372,7 @@ impl Error {
             Self::IntrospectionUnavailable { .. } => {
                 "the resource cannot check access tokens with the authorization server right now"
             }
+            Self::InvalidDpopProof(e) => e.description(),
         }
     }
 }
@@ -395,6 +465,12 @@ impl core::error::Error for JwksError {}
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         Self::InvalidToken(e)
+    }
+}
+
+impl From<DpopError> for Error {
+    fn from(e: DpopError) -> Self {
+        Self::InvalidDpopProof(e)
     }
 }
 

@@ -60,7 +60,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::access_token::Principal;
-use crate::challenge::{bearer_token, form_has_access_token};
+use crate::challenge::{credentials, form_has_access_token, Credentials, Scheme};
+use crate::dpop::{verify_proof, DpopMode, ProofRequest, ReplayCache};
 use crate::error::{Error, RequestError, TokenError};
 use crate::guard::Guard;
 use crate::http_message::{KeySource, KeyState, Request, Response};
@@ -175,10 +176,21 @@ enum BodyContent {
 }
 
 /// One request's way through the guard (see the module docs).
-#[derive(Debug)]
 pub struct Exchange<'g> {
     guard: &'g Guard,
     phase: Phase,
+    /// The scheme of the request's credentials: rejections answer in it.
+    scheme: Scheme,
+    replay: Option<&'g dyn ReplayCache>,
+}
+
+impl core::fmt::Debug for Exchange<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("phase", &self.phase)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Guard {
@@ -195,7 +207,17 @@ impl<'g> Exchange<'g> {
             phase: Phase::Start {
                 refresh: Refresh::NotAsked,
             },
+            scheme: Scheme::Bearer,
+            replay: None,
         }
+    }
+
+    /// The DPoP replay cache this exchange records proofs in (RFC 9449 §11.1). A guard that
+    /// takes DPoP denies DPoP requests of an exchange without one.
+    #[must_use]
+    pub fn with_replay_cache(mut self, replay: &'g dyn ReplayCache) -> Self {
+        self.replay = Some(replay);
+        self
     }
 
     /// The next step for `req` (the same request head every time), with the keys of each
@@ -211,7 +233,10 @@ impl<'g> Exchange<'g> {
         match core::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start { refresh } => self.start(req, keys, now, cache, refresh),
             Phase::BodyRead { principal, body } => self.finish(req, principal, body),
-            Phase::Introspected(Ok(principal)) => self.authorized(req, principal),
+            Phase::Introspected(Ok(principal)) => match self.bind(req, &principal, now) {
+                Ok(()) => self.authorized(req, principal),
+                Err(step) => step,
+            },
             Phase::Introspected(Err(e)) => self.reject(e),
             // Polled while the body or the introspection was awaited, or after a verdict: the
             // adapter broke the protocol, so nothing is allowed.
@@ -274,7 +299,48 @@ impl<'g> Exchange<'g> {
     }
 
     fn reject(&self, error: impl Into<Error>) -> Step {
-        Step::Respond(self.guard.reject(&error.into()))
+        let base = self.guard.base_scopes();
+        Step::Respond(
+            self.guard
+                .challenger()
+                .reject_in(self.scheme, &error.into(), &base),
+        )
+    }
+
+    /// The token's binding against the request's scheme (RFC 9449 §7.1): a token bound to a
+    /// key is never a bearer token; a DPoP request needs its proof, for this request and this
+    /// token, made with the key the token names.
+    fn bind(&self, req: &Request<'_>, principal: &Principal, now: UnixTime) -> Result<(), Step> {
+        let guard = self.guard;
+        let token = match credentials(req.authorization, req.query) {
+            Ok(Some(c)) => c.token,
+            // Checked before the token was verified: cannot happen; deny.
+            _ => return Err(Step::Respond(no_decision())),
+        };
+        match self.scheme {
+            Scheme::Bearer if principal.is_sender_constrained() => {
+                Err(self.reject(TokenError::BoundTokenAsBearer))
+            }
+            Scheme::Bearer => Ok(()),
+            Scheme::Dpop => {
+                let Some(replay) = self.replay else {
+                    return Err(Step::Respond(no_decision()));
+                };
+                let uri = guard.public_uri(req.path);
+                let proof_request = ProofRequest {
+                    method: req.method,
+                    uri: &uri,
+                    access_token: token,
+                };
+                let proof =
+                    verify_proof(req.dpop, &proof_request, guard.dpop_config(), replay, now)
+                        .map_err(|e| self.reject(e))?;
+                match principal.dpop_jkt() {
+                    Some(jkt) if jkt == proof.jkt => Ok(()),
+                    _ => Err(self.reject(TokenError::DpopKeyMismatch)),
+                }
+            }
+        }
     }
 
     fn start(
@@ -313,13 +379,30 @@ impl<'g> Exchange<'g> {
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight());
         }
-        let token = match bearer_token(req.authorization, req.query, false) {
-            Ok(Some(token)) => token,
-            Ok(None) => {
+        let creds = match credentials(req.authorization, req.query) {
+            Ok(c) => c,
+            Err(e) => return self.reject(e),
+        };
+        let token = match (creds, guard.dpop()) {
+            // `Authorization: DPoP` where DPoP is off: not a credential here.
+            (None, _)
+            | (
+                Some(Credentials {
+                    scheme: Scheme::Dpop,
+                    ..
+                }),
+                DpopMode::Off,
+            ) => {
                 let base = guard.base_scopes();
                 return Step::Respond(guard.challenger().no_credentials(&base));
             }
-            Err(e) => return self.reject(e),
+            (Some(c), mode) => {
+                self.scheme = c.scheme;
+                if c.scheme == Scheme::Bearer && mode == DpopMode::Required {
+                    return self.reject(TokenError::BearerNotAccepted);
+                }
+                c.token
+            }
         };
         if guard.introspection().applies_to(token) {
             self.phase = Phase::AwaitIntrospection;
@@ -359,6 +442,9 @@ impl<'g> Exchange<'g> {
             }
             Err(e) => return self.reject(e),
         };
+        if let Err(step) = self.bind(req, &principal, now) {
+            return step;
+        }
         self.authorized(req, principal)
     }
 

@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 
 use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
 use crate::challenge::Challenger;
+use crate::dpop::{DpopConfig, DpopMode};
 use crate::error::{Error, TokenError};
 use crate::http_message::Response;
 use crate::jose::jwk::JwkSet;
@@ -75,6 +76,8 @@ pub struct Guard {
     own_origin: String,
     allowed_origins: Vec<String>,
     allow_null_origin: bool,
+    dpop: DpopMode,
+    dpop_config: DpopConfig,
 }
 
 impl Guard {
@@ -104,6 +107,8 @@ impl Guard {
             own_origin,
             allowed_origins: Vec::new(),
             allow_null_origin: false,
+            dpop: DpopMode::Off,
+            dpop_config: DpopConfig::default(),
         };
         guard.metadata_json = guard.metadata.to_json();
         guard
@@ -194,11 +199,7 @@ impl Guard {
     /// answers (see `mcp-authz-lambda`).
     #[must_use]
     pub fn with_resource_metadata_url(mut self, url: impl Into<String>) -> Self {
-        let realm = self.challenger.realm().map(String::from);
-        self.challenger = Challenger::new(url);
-        if let Some(r) = realm {
-            self.challenger = self.challenger.with_realm(r);
-        }
+        self.challenger = self.challenger.with_resource_metadata(url);
         self
     }
 
@@ -285,6 +286,41 @@ impl Guard {
                 .allowed_origins
                 .iter()
                 .any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Takes DPoP-bound tokens (RFC 9449) as `mode` says, checking proofs under `config`: the
+    /// challenges offer the DPoP scheme with its `algs` (only it, when required), and the
+    /// metadata states `dpop_signing_alg_values_supported` and
+    /// `dpop_bound_access_tokens_required`. The adapter gives the exchange a replay cache
+    /// ([`Exchange::with_replay_cache`](crate::exchange::Exchange::with_replay_cache)); without
+    /// one, a DPoP request is denied.
+    #[must_use]
+    pub fn with_dpop(mut self, mode: DpopMode, config: DpopConfig) -> Self {
+        self.dpop = mode;
+        let required = mode == DpopMode::Required;
+        if mode != DpopMode::Off {
+            let algs: Vec<&str> = config.algorithms().iter().map(|a| a.name()).collect();
+            self.challenger = self.challenger.with_dpop(algs.join(" "), required);
+            self.metadata = self.metadata.with_dpop(algs, required);
+            self.metadata_json = self.metadata.to_json();
+        }
+        self.dpop_config = config;
+        self
+    }
+
+    /// How DPoP-bound tokens are taken.
+    pub fn dpop(&self) -> DpopMode {
+        self.dpop
+    }
+
+    /// How DPoP proofs are checked.
+    pub fn dpop_config(&self) -> &DpopConfig {
+        &self.dpop_config
+    }
+
+    /// The public URI of `path` on this resource's origin: the `htu` a DPoP proof must name.
+    pub fn public_uri(&self, path: &str) -> String {
+        alloc::format!("{}{path}", self.own_origin)
     }
 
     /// Which tokens are introspected.

@@ -120,6 +120,8 @@ pub struct Request<'a> {
     pub content_encoding: &'a [&'a [u8]],
     /// Every `Origin` header value.
     pub origin: &'a [&'a [u8]],
+    /// Every `DPoP` header value (RFC 9449 proofs).
+    pub dpop: &'a [&'a [u8]],
     /// Whether the request may have a body: anything but a known-empty one (chunked bodies and
     /// bodies of unknown length count).
     pub has_body: bool,
@@ -146,6 +148,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn with_authorization(mut self, values: &'a [&'a [u8]]) -> Self {
         self.authorization = values;
+        self
+    }
+
+    /// Sets the `DPoP` header values.
+    #[must_use]
+    pub fn with_dpop(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.dpop = values;
         self
     }
 

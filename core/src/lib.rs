@@ -38,6 +38,7 @@
 //!   the well-known URL ↔ issuer mapping.
 //! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
 //! - [`jwks_refresh`]: the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
+//! - [`dpop`]: DPoP proofs (RFC 9449): the proof check, the thumbprint, the replay cache.
 //! - [`token_cache`]: the verified-token cache.
 //! - [`token_introspection`]: opaque tokens by RFC 7662 introspection: the request, the
 //!   response's rules, the cache with single flight.
@@ -62,6 +63,7 @@ extern crate std;
 pub mod access_token;
 pub mod as_metadata;
 pub mod challenge;
+pub mod dpop;
 pub mod error;
 pub mod exchange;
 pub mod guard;
@@ -80,7 +82,7 @@ pub mod token_introspection;
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
-pub use error::{Error, JwksError, RequestError, TokenError};
+pub use error::{DpopError, Error, JwksError, RequestError, TokenError};
 pub use exchange::{BodyFailure, Exchange, Step};
 pub use guard::Guard;
 pub use http_message::{KeyState, Request, Response};

@@ -33,6 +33,8 @@ pub struct ProtectedResourceMetadata {
     resource_documentation: Option<String>,
     resource_policy_uri: Option<String>,
     resource_tos_uri: Option<String>,
+    dpop_algs: Vec<String>,
+    dpop_required: bool,
 }
 
 impl ProtectedResourceMetadata {
@@ -47,6 +49,8 @@ impl ProtectedResourceMetadata {
             resource_documentation: None,
             resource_policy_uri: None,
             resource_tos_uri: None,
+            dpop_algs: Vec::new(),
+            dpop_required: false,
         }
     }
 
@@ -129,6 +133,20 @@ impl ProtectedResourceMetadata {
         self
     }
 
+    /// `dpop_signing_alg_values_supported` and `dpop_bound_access_tokens_required`
+    /// ([RFC 9728 §2](https://www.rfc-editor.org/rfc/rfc9728#section-2), RFC 9449): the
+    /// algorithms DPoP proofs may use, and whether only DPoP-bound tokens are accepted.
+    #[must_use]
+    pub fn with_dpop<I, S>(mut self, algs: I, required: bool) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.dpop_algs = algs.into_iter().map(Into::into).collect();
+        self.dpop_required = required;
+        self
+    }
+
     /// `resource`.
     pub fn resource(&self) -> &str {
         &self.resource
@@ -173,6 +191,16 @@ impl ProtectedResourceMetadata {
             if let Some(v) = value {
                 m.insert(name.into(), Value::from(v.as_str()));
             }
+        }
+        if !self.dpop_algs.is_empty() {
+            m.insert(
+                "dpop_signing_alg_values_supported".into(),
+                Value::from(self.dpop_algs.clone()),
+            );
+            m.insert(
+                "dpop_bound_access_tokens_required".into(),
+                Value::from(self.dpop_required),
+            );
         }
         Value::Object(m)
     }

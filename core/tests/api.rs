@@ -14,6 +14,8 @@ mod common;
 mod challenges;
 #[path = "api/discovery.rs"]
 mod discovery;
+#[path = "api/dpop.rs"]
+mod dpop;
 #[path = "api/exchange.rs"]
 mod exchange;
 #[path = "api/interop.rs"]

@@ -458,6 +458,15 @@ impl JwkSet {
     }
 }
 
+/// One public JWK object (a DPoP proof's `jwk`, RFC 9449 §4.2) as a usable key; `Err(true)`
+/// when it carries private key members, `Err(false)` when it is not a usable public key.
+pub(crate) fn parse_public_jwk(obj: &Map<String, Value>) -> Result<Jwk, bool> {
+    if PRIVATE_MEMBERS.iter().any(|m| obj.contains_key(*m)) {
+        return Err(true);
+    }
+    parse_key(obj).map_err(|_| false)
+}
+
 fn member_bytes(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, KeySkipReason> {
     obj.get(name)
         .and_then(Value::as_str)

@@ -578,6 +578,12 @@ fn every_reason_is_covered() {
         .map(|(_, _, e)| e.reason())
         .chain(configured_cases().iter().map(|(_, _, _, _, e)| e.reason()))
         .chain(introspection_cases().iter().map(|(_, _, e)| e.reason()))
+        // The binding verdicts only the exchange gives (DPoP), as observed there.
+        .chain(
+            crate::dpop::exchange::verdicts()
+                .into_iter()
+                .filter_map(|(_, r)| r),
+        )
         .collect();
     for reason in TokenError::ALL {
         assert!(

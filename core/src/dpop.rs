@@ -1,0 +1,352 @@
+//! Sender-constrained access tokens: DPoP proofs
+//! ([RFC 9449](https://www.rfc-editor.org/rfc/rfc9449)) as the resource server checks them, with
+//! no IO.
+//!
+//! [`verify_proof`] is the check of [§4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3)
+//! and [§7.1](https://www.rfc-editor.org/rfc/rfc9449#section-7.1), in this order:
+//! 1. exactly one `DPoP` header (a comma-joined value is two);
+//! 2. a compact JWS, at most 8 KiB, strict base64url and JSON (as access tokens);
+//! 3. `typ` is `dpop+jwt`; `alg` is an asymmetric algorithm of the configured set;
+//! 4. `jwk` is a public key only (a private member refuses it), fitting `alg`;
+//! 5. the signature verifies with that `jwk`;
+//! 6. `htm` is the request's method; `htu` is the request's URI without query and fragment
+//!    (compared as RFC 8707 audiences are: scheme and host case-insensitive, default port
+//!    omitted);
+//! 7. `iat` within the configured window of `now` (default ±300 s);
+//! 8. `jti` present, and never seen before within the window ([`ReplayCache`]);
+//! 9. `ath` is base64url(SHA-256(the access token)).
+//!
+//! The caller then compares the proof key's RFC 7638 thumbprint ([`VerifiedProof::jkt`]) with the
+//! token's `cnf.jkt` ([§6.1](https://www.rfc-editor.org/rfc/rfc9449#section-6.1)).
+//!
+//! The replay cache is per process. Across replicas, replay detection needs a shared store
+//! behind [`ReplayCache`] (Redis, DynamoDB: not shipped) or server nonces (not implemented).
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use core::cell::RefCell;
+
+use serde_json::{Map, Value};
+
+use crate::error::DpopError;
+use crate::jose::alg::AlgorithmSet;
+use crate::jose::jwk::parse_public_jwk;
+use crate::jose::jws::CompactJws;
+use crate::jose::{base64url_decode, base64url_encode};
+use crate::json;
+use crate::resource_indicator::same_resource;
+use crate::time::UnixTime;
+
+/// The default largest proof accepted, in bytes.
+pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
+/// The default window around `now` within which a proof's `iat` must lie, in seconds.
+pub const DEFAULT_IAT_WINDOW_SECS: u64 = 300;
+/// The longest `jti` accepted, in bytes.
+pub const MAX_JTI_LEN: usize = 256;
+
+/// Whether a resource takes DPoP-bound tokens (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DpopMode {
+    /// Bearer tokens only; `Authorization: DPoP` is not a credential here (the default). A
+    /// token bound to a key (`cnf`) is still refused as a bearer token.
+    #[default]
+    Off,
+    /// Bearer tokens, and DPoP-bound tokens with their proof.
+    Allowed,
+    /// DPoP-bound tokens with their proof only.
+    Required,
+}
+
+impl DpopMode {
+    /// The mode named `off`, `allowed` or `required`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "off" => Some(Self::Off),
+            "allowed" => Some(Self::Allowed),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
+
+/// How proofs are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopConfig {
+    algorithms: AlgorithmSet,
+    iat_window_secs: u64,
+    max_proof_len: usize,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: AlgorithmSet::all(),
+            iat_window_secs: DEFAULT_IAT_WINDOW_SECS,
+            max_proof_len: DEFAULT_MAX_PROOF_LEN,
+        }
+    }
+}
+
+impl DpopConfig {
+    /// Accept proofs signed with these algorithms only (all asymmetric ones by default).
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: AlgorithmSet) -> Self {
+        self.algorithms = algorithms;
+        self
+    }
+
+    /// The window around `now` within which `iat` must lie (default 300 s).
+    #[must_use]
+    pub fn with_iat_window_secs(mut self, secs: u64) -> Self {
+        self.iat_window_secs = secs;
+        self
+    }
+
+    /// The accepted algorithms (for `WWW-Authenticate: DPoP algs=…` and the metadata's
+    /// `dpop_signing_alg_values_supported`).
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// The `iat` window, in seconds.
+    pub fn iat_window_secs(&self) -> u64 {
+        self.iat_window_secs
+    }
+}
+
+/// The request a proof must be for.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The request's public URI without query and fragment (what the client called).
+    pub uri: &'a str,
+    /// The access token presented with the proof.
+    pub access_token: &'a str,
+}
+
+/// A proof that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedProof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what `cnf.jkt` must be.
+    pub jkt: String,
+    /// `iat`.
+    pub issued_at: UnixTime,
+}
+
+/// Remembers the `jti`s of proofs already accepted, so that none is accepted twice within the
+/// `iat` window. `&self`, so that an implementation can be a shared store; the lock, if any,
+/// is the implementor's.
+pub trait ReplayCache {
+    /// Records the proof `key` (a digest of its `jti` and `htu`) as used until `until`; `false`
+    /// when it is already recorded and not expired at `now` (a replay).
+    fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool;
+}
+
+/// The in-memory [`ReplayCache`]: bounded (default 100 000 proofs; when full, the oldest go
+/// first, so a sustained rate above `max / window` weakens replay detection for the oldest),
+/// entries dropped once their window has passed.
+#[derive(Debug)]
+pub struct MemoryReplayCache {
+    seen: BTreeMap<[u8; 32], UnixTime>,
+    order: VecDeque<([u8; 32], UnixTime)>,
+    max_entries: usize,
+}
+
+impl Default for MemoryReplayCache {
+    fn default() -> Self {
+        Self::new(100_000)
+    }
+}
+
+impl MemoryReplayCache {
+    /// A cache of at most `max_entries` proofs.
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            seen: BTreeMap::new(),
+            order: VecDeque::new(),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    /// Proofs held.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether no proof is held.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// [`ReplayCache::insert_new`], with `&mut self`.
+    pub fn insert(&mut self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
+        while let Some((old, at)) = self.order.front().copied() {
+            if at > now && self.seen.len() < self.max_entries {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&old) == Some(&at) {
+                self.seen.remove(&old);
+            }
+        }
+        match self.seen.get(&key) {
+            Some(at) if *at > now => false,
+            _ => {
+                self.seen.insert(key, until);
+                self.order.push_back((key, until));
+                true
+            }
+        }
+    }
+}
+
+impl ReplayCache for RefCell<MemoryReplayCache> {
+    fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
+        self.try_borrow_mut()
+            .is_ok_and(|mut c| c.insert(key, until, now))
+    }
+}
+
+/// The RFC 7638 thumbprint of a public JWK (its required members, lexicographic order, no
+/// whitespace, SHA-256, base64url), or `None` for a key type it does not define here.
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let s = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let canonical = match s("kty")? {
+        "EC" => alloc::format!(
+            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+            quote(s("crv")?),
+            quote(s("x")?),
+            quote(s("y")?)
+        ),
+        "RSA" => alloc::format!(
+            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
+            quote(s("e")?),
+            quote(s("n")?)
+        ),
+        "OKP" => alloc::format!(
+            r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+            quote(s("crv")?),
+            quote(s("x")?)
+        ),
+        _ => return None,
+    };
+    Some(base64url_encode(
+        ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref(),
+    ))
+}
+
+/// A JSON string literal for `s` (serde_json's escaping).
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// `ath`: base64url(SHA-256(the ASCII access token)) (RFC 9449 §4.2).
+pub fn access_token_hash(token: &str) -> String {
+    base64url_encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// Checks the `DPoP` header values `proofs` for `request` at `now` (see the module docs), and
+/// records the proof in `replay`.
+///
+/// # Errors
+/// The [`DpopError`] of the first check that fails.
+pub fn verify_proof(
+    proofs: &[&[u8]],
+    request: &ProofRequest<'_>,
+    config: &DpopConfig,
+    replay: &dyn ReplayCache,
+    now: UnixTime,
+) -> Result<VerifiedProof, DpopError> {
+    let proof = match proofs {
+        [] => return Err(DpopError::MissingProof),
+        [one] => *one,
+        _ => return Err(DpopError::MultipleProofs),
+    };
+    let proof = core::str::from_utf8(proof).map_err(|_| DpopError::Malformed)?;
+    if proof.contains(',') {
+        return Err(DpopError::MultipleProofs);
+    }
+    let jws =
+        CompactJws::parse(proof.trim(), config.max_proof_len).map_err(|_| DpopError::Malformed)?;
+    let typ_ok = jws.header().typ().is_some_and(|t| {
+        t.eq_ignore_ascii_case("dpop+jwt") || t.eq_ignore_ascii_case("application/dpop+jwt")
+    });
+    if !typ_ok {
+        return Err(DpopError::InvalidTyp);
+    }
+    let alg = jws.header().alg();
+    if !config.algorithms.contains(alg) {
+        return Err(DpopError::AlgNotAllowed);
+    }
+    // The `jwk` header member: the header is decoded again, whole, to read it.
+    let header_b64 = jws.signing_input().split('.').next().unwrap_or_default();
+    let header_bytes = base64url_decode(header_b64).ok_or(DpopError::Malformed)?;
+    let header = json::parse_object(&header_bytes).map_err(|_| DpopError::Malformed)?;
+    let Some(Value::Object(jwk)) = header.get("jwk") else {
+        return Err(DpopError::InvalidJwk);
+    };
+    let key = parse_public_jwk(jwk).map_err(|private| match private {
+        true => DpopError::PrivateJwk,
+        false => DpopError::InvalidJwk,
+    })?;
+    if !key.fits(alg) {
+        return Err(DpopError::InvalidJwk);
+    }
+    jws.verify(&key).map_err(|_| DpopError::InvalidSignature)?;
+    let jkt = jwk_thumbprint(jwk).ok_or(DpopError::InvalidJwk)?;
+
+    let claims = json::parse_object(jws.payload()).map_err(|_| DpopError::Malformed)?;
+    let text = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(DpopError::InvalidClaim),
+    };
+    let htm = text("htm")?.ok_or(DpopError::MethodMismatch)?;
+    if htm != request.method {
+        return Err(DpopError::MethodMismatch);
+    }
+    let htu = text("htu")?.ok_or(DpopError::UriMismatch)?;
+    let htu = htu.split(['?', '#']).next().unwrap_or_default();
+    let expected = request.uri.split(['?', '#']).next().unwrap_or_default();
+    if !same_resource(htu, expected) {
+        return Err(DpopError::UriMismatch);
+    }
+    let iat = match claims.get("iat") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            .ok_or(DpopError::InvalidClaim)?,
+        Some(_) => return Err(DpopError::InvalidClaim),
+        None => return Err(DpopError::IatOutOfWindow),
+    };
+    let window = config.iat_window_secs;
+    if iat > now.as_secs().saturating_add(window) || iat.saturating_add(window) < now.as_secs() {
+        return Err(DpopError::IatOutOfWindow);
+    }
+    let jti = text("jti")?.ok_or(DpopError::MissingJti)?;
+    if jti.is_empty() || jti.len() > MAX_JTI_LEN {
+        return Err(DpopError::MissingJti);
+    }
+    match text("ath")? {
+        Some(ath) if ath == access_token_hash(request.access_token) => {}
+        _ => return Err(DpopError::AthMismatch),
+    }
+    // Last, once the proof is otherwise good: a bad proof never fills the cache.
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(jti.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(expected.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    let until = UnixTime::from_secs(iat.saturating_add(window).saturating_add(1));
+    if !replay.insert_new(key, until, now) {
+        return Err(DpopError::Replayed);
+    }
+    Ok(VerifiedProof {
+        jkt,
+        issued_at: UnixTime::from_secs(iat),
+    })
+}
