@@ -51,7 +51,9 @@ use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use mcp_authz_driver::{json_error, now, observe, to_http, CoreHeaders, Introspector, SharedCache};
+use mcp_authz_driver::{
+    json_error, now, observe, to_http, CoreHeaders, Introspector, SharedCache, SharedReplayCache,
+};
 
 use crate::jwks_driver::KeyStore;
 
@@ -65,6 +67,8 @@ pub(crate) struct State {
     pub(crate) cache: Option<Arc<SharedCache>>,
     /// Introspection at the first authorization server, when configured.
     pub(crate) introspector: Option<Arc<Introspector>>,
+    /// The DPoP proofs seen (RFC 9449 replay detection).
+    pub(crate) replay: SharedReplayCache,
     pub(crate) keep_authorization: bool,
     pub(crate) kid_wait: Duration,
 }
@@ -156,7 +160,7 @@ where
             let has_body = may_have_body(&body);
             let mut body = Some(body);
             let mut buffered: Option<Bytes> = None;
-            let mut exchange = guard.exchange();
+            let mut exchange = guard.exchange().with_replay_cache(&state.replay);
             // The one request loop: the core decides, this drives its IO.
             let step = loop {
                 let step = {

@@ -137,14 +137,16 @@ mod layer;
 use std::sync::Arc;
 
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_driver::{discover_all, AuthzOptions, Introspector, SharedCache, TrustedServer};
+use mcp_authz_driver::{
+    discover_all, AuthzOptions, Introspector, SharedCache, SharedReplayCache, TrustedServer,
+};
 
 pub use jwks_driver::KeyStore;
 pub use layer::{
     AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
 };
 pub use mcp_authz_driver::{
-    colon_hierarchy, ClientAuthentication, FetchOptions, IntrospectionMode, JwkSet,
+    colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
     TypPolicy,
 };
@@ -290,6 +292,7 @@ impl Authz {
             keys,
             cache,
             introspector,
+            replay: SharedReplayCache::default(),
             keep_authorization: options.keep_authorization,
             kid_wait: options.kid_wait,
         });

@@ -111,12 +111,12 @@ use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Step};
 use mcp_authz_driver::{
     build, discover_all, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
-    Introspector, SharedCache, TrustedServer,
+    Introspector, SharedCache, SharedReplayCache, TrustedServer,
 };
 use tower_service::Service;
 
 pub use mcp_authz_driver::{
-    colon_hierarchy, ClientAuthentication, FetchOptions, IntrospectionMode, JwkSet,
+    colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
     TypPolicy,
 };
@@ -167,6 +167,8 @@ struct Shared {
     /// Introspection at the first authorization server (its cache lives as long as the
     /// execution environment), when configured.
     introspector: Option<Arc<Introspector>>,
+    /// The DPoP proofs seen in this environment (RFC 9449 replay detection).
+    replay: SharedReplayCache,
     origins: Mutex<BTreeMap<String, Arc<Origin>>>,
 }
 
@@ -318,6 +320,7 @@ impl LambdaAuthzBuilder {
         Shared {
             servers,
             introspector,
+            replay: SharedReplayCache::default(),
             options: self.options,
             resource_path: self.resource_path,
             urls: self.urls,
@@ -559,7 +562,7 @@ where
             let (mut parts, body) = req.into_parts();
             let head = parts.method == http::Method::HEAD;
             let has_body = !body.is_empty();
-            let mut exchange = guard.exchange();
+            let mut exchange = guard.exchange().with_replay_cache(&shared.replay);
             // The one request loop: the core decides; this drives its IO inline.
             let step = loop {
                 let step = {

@@ -22,6 +22,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use mcp_authz_core::dpop::DpopMode;
 use mcp_authz_core::mcp_request::encode_header_value;
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionMode, Principal, ScopePolicy, TypPolicy};
@@ -102,6 +103,11 @@ pub struct ProxyArgs {
     /// Also serve Origin: null (sandboxed frames, file: pages).
     #[arg(long)]
     allow_null_origin: bool,
+    /// DPoP-bound access tokens (RFC 9449): off (Bearer only), allowed (Bearer, and DPoP with
+    /// its proof), required (DPoP only) [default: off]. A token bound to a key is never accepted
+    /// as Bearer.
+    #[arg(long, value_name = "MODE")]
+    dpop: Option<String>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -179,6 +185,7 @@ struct FileConfig {
     allowed_origin: Vec<String>,
     #[serde(default)]
     allow_null_origin: bool,
+    dpop: Option<String>,
     upstream_timeout: Option<u64>,
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
@@ -504,6 +511,8 @@ pub struct ProxyConfig {
     pub allowed_origins: Vec<String>,
     /// Serve `Origin: null`.
     pub allow_null_origin: bool,
+    /// DPoP-bound tokens.
+    pub dpop: DpopMode,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// The client connection limits.
@@ -608,6 +617,11 @@ impl ProxyArgs {
                 self.allowed_origin
             },
             allow_null_origin: self.allow_null_origin || file.allow_null_origin,
+            dpop: match self.dpop.or(file.dpop).as_deref() {
+                None => DpopMode::Off,
+                Some(name) => DpopMode::from_name(name)
+                    .ok_or_else(|| format!("--dpop {name}: expected off, allowed or required"))?,
+            },
             metadata_urls,
             resource,
             upstream,
@@ -762,6 +776,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     }
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.remove(http::header::AUTHORIZATION);
+    // The proof was for this proxy's resource and is spent: the upstream gets the identity.
+    parts.headers.remove(HeaderName::from_static("dpop"));
     if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
         let values = [
             p.subject().unwrap_or(""),
@@ -876,6 +892,7 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
     let authz = builder
         .allowed_origins(config.allowed_origins.clone())
         .allow_null_origin(config.allow_null_origin)
+        .dpop(config.dpop)
         .scopes(scopes)
         .tenants(config.tenants.clone())
         .allow_any_tenant(config.allow_any_tenant)

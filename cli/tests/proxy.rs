@@ -174,6 +174,7 @@ async fn start_with(
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -490,6 +491,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -540,6 +542,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -727,6 +730,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -1069,4 +1073,107 @@ async fn send_all(url: &str) -> (u16, http::HeaderMap, Vec<u8>) {
         headers,
         body.collect().await.unwrap().to_bytes().to_vec(),
     )
+}
+
+/// DPoP through the proxy: a bound token with its proof reaches the upstream (without the proof
+/// or the token); replayed, for another key, or as Bearer it never does.
+#[tokio::test]
+async fn dpop_bound_tokens_need_their_proof() {
+    use mcp_authz_core::dpop::{access_token_hash, jwk_thumbprint, DpopMode};
+    use mcp_authz_testkit::as_double::AsDouble;
+    use mcp_authz_testkit::jwt::{b64u, new_p256, p256_jwk, unix_now};
+    use ring::rand::SystemRandom;
+    let double = AsDouble::start().await;
+    let metadata = double.metadata_url();
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.metadata_urls = vec![metadata];
+        c.dpop = DpopMode::Allowed;
+    })
+    .await;
+    // The client's DPoP key, and a token the AS bound to it.
+    let client_key = new_p256().unwrap();
+    let mut jwk = p256_jwk(&client_key, "unused");
+    jwk.as_object_mut().unwrap().remove("kid");
+    let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+    let mut claims = double.claims(&rig.resource, "mcp:tools");
+    claims["cnf"] = serde_json::json!({ "jkt": jkt });
+    let token = double.sign(&claims);
+    let proof = |jti: &str, htu: &str| {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let body = serde_json::json!({"jti": jti, "htm": "POST", "htu": htu, "iat": unix_now(),
+            "ath": access_token_hash(&token)});
+        let input = format!(
+            "{}.{}",
+            b64u(header.to_string().as_bytes()),
+            b64u(body.to_string().as_bytes())
+        );
+        let sig = client_key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64u(sig.as_ref()))
+    };
+    let call = |auth: String, dpop: Option<String>| {
+        let resource = rig.resource.clone();
+        async move {
+            let mut headers = vec![
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ];
+            if let Some(p) = &dpop {
+                headers.push(("dpop", p.as_str()));
+            }
+            let (status, h, body) = send(
+                "POST",
+                &resource,
+                &headers,
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            )
+            .await;
+            let www: Vec<String> = h
+                .get_all("www-authenticate")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            (status, www, body)
+        }
+    };
+    let before = rig.hits.load(Ordering::SeqCst);
+    let good = proof("j1", &rig.resource);
+    let (status, _, body) = call(format!("DPoP {token}"), Some(good.clone())).await;
+    assert_eq!(status, 200);
+    let upstream = &json(body).await["headers"];
+    assert_eq!(upstream["x-mcp-authz-subject"], "alice");
+    assert!(upstream.get("dpop").is_none() && upstream.get("authorization").is_none());
+    // The same proof again, a proof for another URI, the token as Bearer: refused.
+    let (status, www, _) = call(format!("DPoP {token}"), Some(good)).await;
+    assert_eq!(status, 401);
+    assert!(
+        www[0].starts_with("DPoP error=\"invalid_dpop_proof\""),
+        "{www:?}"
+    );
+    let elsewhere = proof("j2", "https://elsewhere.example/mcp");
+    assert_eq!(call(format!("DPoP {token}"), Some(elsewhere)).await.0, 401);
+    let (status, www, _) = call(format!("Bearer {token}"), None).await;
+    assert_eq!(status, 401);
+    assert!(
+        www.iter()
+            .any(|w| w.contains("must be presented with its proof")),
+        "{www:?}"
+    );
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 1);
+    // The metadata says DPoP is taken.
+    let origin = rig.resource.trim_end_matches("/mcp");
+    let (_, _, prm) = send(
+        "GET",
+        &format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+        &[],
+        b"",
+    )
+    .await;
+    let prm = json(prm).await;
+    assert_eq!(prm["dpop_bound_access_tokens_required"], false);
+    assert!(prm["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("ES256")));
 }

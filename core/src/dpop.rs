@@ -24,7 +24,6 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
-use core::cell::RefCell;
 
 use serde_json::{Map, Value};
 
@@ -137,9 +136,9 @@ pub struct VerifiedProof {
 }
 
 /// Remembers the `jti`s of proofs already accepted, so that none is accepted twice within the
-/// `iat` window. `&self`, so that an implementation can be a shared store; the lock, if any,
-/// is the implementor's.
-pub trait ReplayCache {
+/// `iat` window. `&self` and `Sync`, so that an implementation can be a shared store used from
+/// many tasks; the lock, if any, is the implementor's (`mcp-authz-driver` has a mutex one).
+pub trait ReplayCache: Sync {
     /// Records the proof `key` (a digest of its `jti` and `htu`) as used until `until`; `false`
     /// when it is already recorded and not expired at `now` (a replay).
     fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool;
@@ -200,13 +199,6 @@ impl MemoryReplayCache {
                 true
             }
         }
-    }
-}
-
-impl ReplayCache for RefCell<MemoryReplayCache> {
-    fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
-        self.try_borrow_mut()
-            .is_ok_and(|mut c| c.insert(key, until, now))
     }
 }
 

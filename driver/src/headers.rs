@@ -12,6 +12,7 @@ pub struct CoreHeaders<'a> {
     content_type: Vec<&'a [u8]>,
     content_encoding: Vec<&'a [u8]>,
     origin: Vec<&'a [u8]>,
+    dpop: Vec<&'a [u8]>,
 }
 
 impl<'a> CoreHeaders<'a> {
@@ -25,6 +26,7 @@ impl<'a> CoreHeaders<'a> {
             content_type: all("content-type"),
             content_encoding: all("content-encoding"),
             origin: all("origin"),
+            dpop: all("dpop"),
         }
     }
 
@@ -41,7 +43,8 @@ impl<'a> CoreHeaders<'a> {
             .with_query(query)
             .with_authorization(&self.authorization)
             .with_mcp_headers(&self.mcp_method, &self.mcp_name)
-            .with_origin(&self.origin);
+            .with_origin(&self.origin)
+            .with_dpop(&self.dpop);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

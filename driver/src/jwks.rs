@@ -73,6 +73,17 @@ impl PrincipalCache for SharedCache {
     }
 }
 
+/// The DPoP replay cache behind a `std` mutex (RFC 9449 §11.1; per process: see
+/// `mcp_authz_core::dpop`).
+#[derive(Debug, Default)]
+pub struct SharedReplayCache(Mutex<mcp_authz_core::dpop::MemoryReplayCache>);
+
+impl mcp_authz_core::dpop::ReplayCache for SharedReplayCache {
+    fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
+        self.0.lock().is_ok_and(|mut c| c.insert(key, until, now))
+    }
+}
+
 /// Randomness for the backoff jitter.
 pub fn random() -> u32 {
     let mut b = [0u8; 4];

@@ -28,12 +28,13 @@ pub use discovery::{discover, discover_all, fetch_metadata, Discovered, StartupE
 pub use fetch::{https_connector, now, FetchError, FetchOptions, Fetched, HttpFetcher};
 pub use headers::CoreHeaders;
 pub use introspection::Introspector;
-pub use jwks::{fetch_due, random, SharedCache};
+pub use jwks::{fetch_due, random, SharedCache, SharedReplayCache};
 pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit, ServerSource, TrustedServer};
 pub use principal::PrincipalExt;
 pub use response::{build, json_error, json_error_with, to_http};
 
 // The core types the options take, for the setters macro and the adapters' re-exports.
+pub use mcp_authz_core::dpop::DpopMode;
 pub use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
 pub use mcp_authz_core::scope_policy::colon_hierarchy;
 pub use mcp_authz_core::token_cache::TokenCacheLimits;

@@ -15,6 +15,7 @@ use crate::discovery::StartupError;
 use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
 use crate::introspection::Introspector;
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
+use mcp_authz_core::dpop::{DpopConfig, DpopMode};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionConfig, IntrospectionMode};
 
@@ -139,6 +140,8 @@ pub struct AuthzOptions {
     pub allowed_origins: Vec<String>,
     /// Serve `Origin: null`.
     pub allow_null_origin: bool,
+    /// Whether DPoP-bound tokens are taken (RFC 9449).
+    pub dpop: DpopMode,
 }
 
 impl Default for AuthzOptions {
@@ -173,6 +176,7 @@ impl Default for AuthzOptions {
             introspection_ttl: None,
             allowed_origins: Vec::new(),
             allow_null_origin: false,
+            dpop: DpopMode::Off,
         }
     }
 }
@@ -266,7 +270,8 @@ impl AuthzOptions {
         let mut guard = Guard::new(first, self.scopes.clone())
             .with_introspection(self.introspection)
             .with_allowed_origins(self.allowed_origins.clone())
-            .with_null_origin(self.allow_null_origin);
+            .with_null_origin(self.allow_null_origin)
+            .with_dpop(self.dpop, DpopConfig::default());
         for config in configs {
             guard = guard.with_issuer(config);
         }
@@ -626,6 +631,16 @@ macro_rules! authz_options_setters {
             origins: I,
         ) -> Self {
             self.options.allowed_origins = origins.into_iter().map(Into::into).collect();
+            self
+        }
+
+        /// Takes DPoP-bound access tokens (RFC 9449): `Off` (the default: Bearer only), `Allowed`
+        /// (Bearer, and DPoP with its proof), `Required` (DPoP only). In every mode a token bound
+        /// to a key (`cnf`) is refused as a bearer token. Proofs are checked against the public
+        /// URL, with a per-process replay cache (replicas do not share it).
+        #[must_use]
+        pub fn dpop(mut self, mode: $crate::DpopMode) -> Self {
+            self.options.dpop = mode;
             self
         }
 

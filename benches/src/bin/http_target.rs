@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,

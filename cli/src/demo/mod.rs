@@ -112,6 +112,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         introspection: None,
         allowed_origins: Vec::new(),
         allow_null_origin: false,
+        dpop: Default::default(),
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,

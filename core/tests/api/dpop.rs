@@ -1,7 +1,7 @@
 //! DPoP proofs (RFC 9449): the RFC's own example, proofs made by npm `jose` with fresh keys (one
 //! per algorithm, and one per refusal), replay, and no input that panics.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use mcp_authz_core::dpop::{
     access_token_hash, jwk_thumbprint, verify_proof, DpopConfig, MemoryReplayCache, ProofRequest,
@@ -12,11 +12,21 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
+/// The in-memory replay cache behind a mutex, as the adapters hold it.
+#[derive(Default)]
+pub struct Replay(Mutex<MemoryReplayCache>);
+
+impl mcp_authz_core::dpop::ReplayCache for Replay {
+    fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
+        self.0.lock().unwrap().insert(key, until, now)
+    }
+}
+
 /// RFC 9449 §4.2's example proof (a token-endpoint proof: no `ath`).
 const RFC_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
 
 fn check(proof: &str, method: &str, uri: &str, token: &str, now: u64) -> Result<String, DpopError> {
-    let replay = RefCell::new(MemoryReplayCache::default());
+    let replay = Replay::default();
     let req = ProofRequest {
         method,
         uri,
@@ -134,7 +144,7 @@ fn a_proof_is_accepted_once_and_only_alone() {
         uri,
         access_token: token,
     };
-    let replay = RefCell::new(MemoryReplayCache::default());
+    let replay = Replay::default();
     let config = DpopConfig::default();
     assert!(verify_proof(&[proof.as_bytes()], &req, &config, &replay, now).is_ok());
     assert_eq!(
@@ -153,7 +163,7 @@ fn a_proof_is_accepted_once_and_only_alone() {
         Err(DpopError::IatOutOfWindow)
     );
     // Two headers, a comma-joined value, none.
-    let fresh = RefCell::new(MemoryReplayCache::default());
+    let fresh = Replay::default();
     let joined = format!("{proof}, {proof}");
     for (values, expected) in [
         (
@@ -171,7 +181,7 @@ fn a_proof_is_accepted_once_and_only_alone() {
         );
     }
     assert!(
-        fresh.borrow().is_empty(),
+        fresh.0.lock().unwrap().is_empty(),
         "refused proofs are never recorded"
     );
     // An algorithm outside the configured set.
@@ -204,7 +214,7 @@ fn the_replay_cache_is_bounded_and_forgets_expired_proofs() {
 proptest! {
     #[test]
     fn no_proof_panics(bytes in any::<Vec<u8>>(), header in any::<Vec<u8>>(), claims in any::<Vec<u8>>()) {
-        let replay = RefCell::new(MemoryReplayCache::default());
+        let replay = Replay::default();
         let req = ProofRequest { method: "POST", uri: RESOURCE, access_token: "t" };
         let config = DpopConfig::default();
         let _ = verify_proof(&[&bytes], &req, &config, &replay, NOW);
@@ -254,7 +264,7 @@ pub mod exchange {
     /// (status, reason, the WWW-Authenticate values) of one request.
     fn run(
         g: &Guard,
-        replay: Option<&RefCell<MemoryReplayCache>>,
+        replay: Option<&Replay>,
         auth: &str,
         proofs: &[&str],
     ) -> (u16, Option<&'static str>, Vec<String>) {
@@ -290,7 +300,7 @@ pub mod exchange {
         let bound = bound_token(Some(&jkt));
         let unbound = bound_token(None);
         let other = bound_token(Some("not-the-proof-key-thumbprint"));
-        let replay = RefCell::new(MemoryReplayCache::default());
+        let replay = Replay::default();
         let allowed = guard(DpopMode::Allowed);
         let p1 = proof(&bound, "p1");
         let mut out = vec![
@@ -398,7 +408,7 @@ pub mod exchange {
     fn the_challenges_and_the_metadata_offer_dpop() {
         let (_, jkt) = proof_jwk();
         let bound = bound_token(Some(&jkt));
-        let replay = RefCell::new(MemoryReplayCache::default());
+        let replay = Replay::default();
         let allowed = guard(DpopMode::Allowed);
         // No credentials: both schemes offered, DPoP with its algorithms.
         let (status, _, www) = run(&allowed, Some(&replay), "", &[]);
