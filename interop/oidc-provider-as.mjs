@@ -65,6 +65,7 @@ export class OidcAs {
         devInteractions: { enabled: true },
         registration: { enabled: true },
         introspection: { enabled: true },
+        dPoP: { enabled: true },
         revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,

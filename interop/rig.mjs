@@ -12,6 +12,9 @@
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
 //   7. fail closed: the admin tool under sub-paths and as a form body never runs
+//  11. DPoP (RFC 9449): oidc-provider binds the token to the client's key (a jose-signed proof at
+//      the token endpoint); with a fresh proof per call it passes, a replayed proof, a proof for
+//      another URI and the token as Bearer are refused
 //  10. (proxy) its Prometheus scrape counts the decisions and fetches of the scenarios before
 //   9. opaque access tokens (oidc-provider's accessTokenFormat 'opaque'), checked by RFC 7662
 //      introspection: the SDK completes the flow; a token revoked at the provider's revocation
@@ -27,6 +30,7 @@ import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import net from "node:net";
 import { OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
 import { SdkSession } from "./sdk-client.mjs";
+import { SignJWT, exportJWK, generateKeyPair, base64url } from "jose";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -90,6 +94,17 @@ async function waitFor(url, child, seconds = 120) {
 
 // With { introspect: true }, the front ends introspect non-JWT tokens as RS_CLIENT, keeping
 // answers 2 s.
+// A client's DPoP key, and proofs signed with it by jose.
+async function dpopKey() {
+  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+  return { privateKey, jwk: await exportJWK(publicKey) };
+}
+async function dpopProof(key, htm, htu, token) {
+  const claims = { jti: randomBytes(12).toString("base64url"), htm, htu, iat: Math.floor(Date.now() / 1000) };
+  if (token) claims.ath = base64url.encode(createHash("sha256").update(token).digest());
+  return new SignJWT(claims).setProtectedHeader({ typ: "dpop+jwt", alg: "ES256", jwk: key.jwk }).sign(key.privateKey);
+}
+
 const INTROSPECT_ARGS = ["--introspect", "non-jwt", "--introspection-client-id", RS_CLIENT.id, "--introspection-cache-ttl", "2"];
 const SECRET_ENV = { MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET: RS_CLIENT.secret };
 
@@ -103,7 +118,7 @@ const FRONT_ENDS = {
       "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
       "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
       "--scope", "mcp:tools", "--tool-scope", "admin_reset=mcp:admin", "--allow-http-loopback",
-      "--metrics-listen", `127.0.0.1:${m}`,
+      "--metrics-listen", `127.0.0.1:${m}`, "--dpop", "allowed",
       ...(introspect ? INTROSPECT_ARGS : []),
     ], introspect ? SECRET_ENV : {});
     await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
@@ -114,7 +129,7 @@ const FRONT_ENDS = {
     const mcp = `http://127.0.0.1:${r}/mcp`;
     const server = start(RMCP_SERVER, [
       "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
-      "--listen", `127.0.0.1:${r}`, "--allow-http-loopback", ...(introspect ? INTROSPECT_ARGS : []),
+      "--listen", `127.0.0.1:${r}`, "--allow-http-loopback", "--dpop", "allowed", ...(introspect ? INTROSPECT_ARGS : []),
     ], introspect ? SECRET_ENV : {});
     await waitFor(`http://127.0.0.1:${r}/.well-known/oauth-protected-resource/mcp`, server);
     return { mcp, processes: [server], main: server };
@@ -133,7 +148,7 @@ if (LAMBDA) {
     const watch = start("cargo", [
       "lambda", "watch", "--manifest-path", LAMBDA_MANIFEST, "--invoke-address", "127.0.0.1", "--invoke-port", String(port),
       "--env-var", [`MCP_AUTHZ_METADATA_URL=${as.issuer}/.well-known/openid-configuration`, "MCP_AUTHZ_ALLOW_HTTP_LOOPBACK=1",
-        `MCP_AUTHZ_PUBLIC_BASE_URL=${base}`, ...introspection].join(","),
+        `MCP_AUTHZ_PUBLIC_BASE_URL=${base}`, "MCP_AUTHZ_DPOP=allowed", ...introspection].join(","),
     ]);
     const metadata = `${base}/.well-known/oauth-protected-resource/lambda-url/lambda_mcp/mcp`;
     const deadline = Date.now() + 600_000;
@@ -181,8 +196,9 @@ async function tokenFor(as, resource, scope = "mcp:tools") {
   return (await grantFor(as, resource, scope)).token;
 }
 
-// The same, returning the token and the client it was issued to.
-async function grantFor(as, resource, scope = "mcp:tools") {
+// The same, returning the token and the client it was issued to; with `dpop`, the token request
+// carries a DPoP proof of that key, and the token is bound to it.
+async function grantFor(as, resource, scope = "mcp:tools", dpop = null) {
   const meta = await (await fetch(`${as.issuer}/.well-known/openid-configuration`)).json();
   const redirect = "http://127.0.0.1:1/cb";
   const reg = await (await fetch(meta.registration_endpoint, {
@@ -196,8 +212,10 @@ async function grantFor(as, resource, scope = "mcp:tools") {
     code_challenge: challenge, code_challenge_method: "S256", state: "s" })) auth.searchParams.set(k, v);
   const back = new URL(await completeForms(auth, redirect));
   const code = back.searchParams.get("code");
+  const tokenHeaders = { "content-type": "application/x-www-form-urlencoded" };
+  if (dpop) tokenHeaders.dpop = await dpopProof(dpop, "POST", meta.token_endpoint);
   const res = await fetch(meta.token_endpoint, {
-    method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+    method: "POST", headers: tokenHeaders,
     body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: redirect, client_id: reg.client_id, code_verifier: verifier, resource }),
   });
   const body = await res.json();
@@ -205,10 +223,12 @@ async function grantFor(as, resource, scope = "mcp:tools") {
   return { token: body.access_token, clientId: reg.client_id, meta };
 }
 
-async function callWith(mcp, token) {
+async function callWith(mcp, token, { scheme = "Bearer", proof } = {}) {
+  const headers = { authorization: `${scheme} ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" };
+  if (proof) headers.dpop = proof;
   const res = await fetch(mcp, {
     method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+    headers,
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {} } }),
   });
   return { status: res.status, www: res.headers.get("www-authenticate") ?? "" };
@@ -250,6 +270,24 @@ async function runFrontEnd(name, make) {
     const token = await tokenFor(as, "http://127.0.0.1:1/other-mcp");
     const { status, www } = await callWith(fe.mcp, token);
     if (status !== 401 || !www.includes('error="invalid_token"')) throw new Error(`${status} ${www}`);
+  });
+  await scenario(name, "11. DPoP-bound token: its proof passes; replayed, elsewhere, or as Bearer refused", async () => {
+    const key = await dpopKey();
+    const { token } = await grantFor(as, fe.mcp, "mcp:tools", key);
+    const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url"));
+    if (!claims.cnf?.jkt) throw new Error("the provider did not bind the token");
+    const proof = await dpopProof(key, "POST", fe.mcp, token);
+    const ok = await callWith(fe.mcp, token, { scheme: "DPoP", proof });
+    if (ok.status !== 200) throw new Error(`with its proof: ${ok.status} ${ok.www}`);
+    const again = await callWith(fe.mcp, token, { scheme: "DPoP", proof });
+    if (again.status !== 401 || !again.www.includes('error="invalid_dpop_proof"')) throw new Error(`replayed: ${again.status} ${again.www}`);
+    const other = await callWith(fe.mcp, token, { scheme: "DPoP", proof: await dpopProof(key, "POST", "http://127.0.0.1:1/mcp", token) });
+    if (other.status !== 401) throw new Error(`elsewhere: ${other.status}`);
+    const bearer = await callWith(fe.mcp, token);
+    if (bearer.status !== 401) throw new Error(`as Bearer: ${bearer.status}`);
+    const stolenKey = await dpopKey();
+    const stolen = await callWith(fe.mcp, token, { scheme: "DPoP", proof: await dpopProof(stolenKey, "POST", fe.mcp, token) });
+    if (stolen.status !== 401 || !stolen.www.includes('error="invalid_token"')) throw new Error(`another key: ${stolen.status} ${stolen.www}`);
   });
   await scenario(name, "7. fail closed: admin_reset under sub-paths and as a form never runs", async () => {
     const basic = await tokenFor(as, fe.mcp);

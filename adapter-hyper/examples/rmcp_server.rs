@@ -11,7 +11,8 @@
 //! (authorization servers that issue `typ: JWT`), `--unprotected` (no authorization at all: the
 //! baseline for benchmarks), `--introspect never|non-jwt|always` with
 //! `--introspection-client-id ID` (the secret from `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET`) and
-//! `--introspection-cache-ttl SECONDS` (opaque tokens, RFC 7662).
+//! `--introspection-cache-ttl SECONDS` (opaque tokens, RFC 7662), `--dpop off|allowed|required`
+//! (DPoP-bound tokens, RFC 9449).
 
 #![allow(missing_docs)]
 
@@ -20,7 +21,7 @@ use mcp_authz_testkit::demo_mcp;
 use std::net::SocketAddr;
 
 use mcp_authz_core::{ScopePolicy, TypPolicy};
-use mcp_authz_hyper::{Authz, ClientAuthentication, IntrospectionMode};
+use mcp_authz_hyper::{Authz, ClientAuthentication, DpopMode, IntrospectionMode};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -49,6 +50,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .allow_http_loopback(args.iter().any(|a| a == "--allow-http-loopback"));
         if args.iter().any(|a| a == "--lenient-typ") {
             builder = builder.typ_policy(TypPolicy::Lenient);
+        }
+        if let Some(mode) = arg(&args, "--dpop") {
+            builder = builder.dpop(
+                DpopMode::from_name(&mode).ok_or("--dpop: expected off, allowed or required")?,
+            );
         }
         if let Some(mode) = arg(&args, "--introspect") {
             let mode = IntrospectionMode::from_name(&mode)

@@ -9,6 +9,7 @@
 //! - `MCP_AUTHZ_INTROSPECT` (`never`, `non-jwt`, `always`) with `MCP_AUTHZ_INTROSPECTION_CLIENT_ID`,
 //!   `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET` and optionally `MCP_AUTHZ_INTROSPECTION_CACHE_TTL`
 //!   (seconds): opaque tokens by RFC 7662 introspection;
+//! - `MCP_AUTHZ_DPOP` (`off`, `allowed`, `required`): DPoP-bound tokens (RFC 9449);
 //! - `MCP_AUTHZ_PUBLIC_BASE_URL`: the public base URL (needed behind custom domains with a base
 //!   path and CloudFront; otherwise inferred from each event);
 //! - `MCP_AUTHZ_RESOURCE_PATH`: the MCP path after any stage (default `/mcp`);
@@ -25,7 +26,7 @@
 use mcp_authz_testkit::demo_mcp;
 
 use mcp_authz_core::ScopePolicy;
-use mcp_authz_lambda::{ClientAuthentication, IntrospectionMode, LambdaAuthz};
+use mcp_authz_lambda::{ClientAuthentication, DpopMode, IntrospectionMode, LambdaAuthz};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -54,6 +55,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         .tenants(list("MCP_AUTHZ_TENANTS"))
         .scopes(ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin_reset", ["mcp:admin"]))
         .allow_http_loopback(env("MCP_AUTHZ_ALLOW_HTTP_LOOPBACK").as_deref() == Some("1"));
+    if let Some(mode) = env("MCP_AUTHZ_DPOP") {
+        builder = builder.dpop(
+            DpopMode::from_name(&mode)
+                .ok_or("MCP_AUTHZ_DPOP: expected off, allowed or required")?,
+        );
+    }
     if let Some(mode) = env("MCP_AUTHZ_INTROSPECT") {
         let mode = IntrospectionMode::from_name(&mode)
             .ok_or("MCP_AUTHZ_INTROSPECT: expected never, non-jwt or always")?;
