@@ -796,6 +796,11 @@ impl Principal {
         self.bound
     }
 
+    /// Marks the token as bound to a key (an introspected `token_type: DPoP`).
+    pub(crate) fn mark_sender_constrained(&mut self) {
+        self.bound = true;
+    }
+
     /// `cnf.jkt`: the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449 §6).
     pub fn dpop_jkt(&self) -> Option<String> {
         if !self.bound {

@@ -9,7 +9,8 @@
 //!   [§2.2](https://www.rfc-editor.org/rfc/rfc7662#section-2.2), strictly: `active` must be the
 //!   boolean `true`; `exp` is required unless configured otherwise; `nbf`/`iat`, `iss` (when
 //!   present), `aud` and the scope claims are checked exactly as for a JWT, under the same
-//!   [`VerifierConfig`]; a `token_type` other than an access token's is refused. An answer that is
+//!   [`VerifierConfig`]; a `token_type` other than an access token's (`Bearer`, `DPoP`) is
+//!   refused, and a `DPoP` one, like any with `cnf`, is bound to its key (RFC 9449 §7.1). An answer that is
 //!   not an introspection response (an error status, not JSON, `active` missing or not a boolean)
 //!   is the authorization server's failure: 503, never 401 for a token nobody could check.
 //! - [`IntrospectionCache`]: answers kept by the SHA-256 of the token, the token compared on a
@@ -349,17 +350,26 @@ pub fn parse_response(
         // `"active": "true"`, `1`, missing: not an answer anyone can rely on.
         _ => return Err(IntrospectionFailure::Malformed),
     }
-    match token_type {
-        None => {}
-        Some(Member::Str(t)) if t.eq_ignore_ascii_case("bearer") || t == "access_token" => {}
+    // A DPoP token (RFC 9449 §7.1) is an access token bound to a key, never a bearer token.
+    let dpop = match token_type {
+        None => false,
+        Some(Member::Str(t)) if t.eq_ignore_ascii_case("bearer") || t == "access_token" => false,
+        Some(Member::Str(t)) if t.eq_ignore_ascii_case("dpop") => true,
         Some(Member::Str(_)) => return Ok(Err(TokenError::NotAnAccessToken)),
         Some(_) => return Ok(Err(TokenError::InvalidClaimType)),
-    }
+    };
     let rules = ClaimRules {
         require_exp: config.require_exp,
         require_iss: false,
     };
-    Ok(Principal::from_claims(body.to_vec(), verifier, now, rules))
+    Ok(
+        Principal::from_claims(body.to_vec(), verifier, now, rules).map(|mut p| {
+            if dpop {
+                p.mark_sender_constrained();
+            }
+            p
+        }),
+    )
 }
 
 /// What the cache knows of a token ([`IntrospectionCache::lookup`]).

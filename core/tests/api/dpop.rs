@@ -468,3 +468,122 @@ pub mod exchange {
         let _ = TokenError::DpopKeyMismatch;
     }
 }
+
+#[test]
+fn every_proof_refusal_has_a_test() {
+    // The reasons the jose-made cases and the tests above assert, plus the two below.
+    let file = jose();
+    let (now, uri, token) = (
+        file["now"].as_u64().unwrap(),
+        file["uri"].as_str().unwrap(),
+        file["access_token"].as_str().unwrap(),
+    );
+    let mut seen: std::collections::BTreeSet<&str> = file["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["expect"].as_str())
+        .filter(|e| *e != "valid")
+        .collect();
+    // A proof without `jwk`, and one whose key does not fit its `alg`.
+    let no_jwk = forge(
+        &json!({"typ": "dpop+jwt", "alg": "ES256"}),
+        &json!({"jti": "a", "htm": "POST", "htu": uri, "iat": now, "ath": access_token_hash(token)}),
+    );
+    assert_eq!(
+        check(&no_jwk, "POST", uri, token, now),
+        Err(DpopError::InvalidJwk)
+    );
+    let mut rsa = jwk_values()[0].clone();
+    rsa.as_object_mut().unwrap().remove("kid");
+    let misfit = forge(
+        &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": rsa}),
+        &json!({"jti": "b", "htm": "POST", "htu": uri, "iat": now, "ath": access_token_hash(token)}),
+    );
+    assert_eq!(
+        check(&misfit, "POST", uri, token, now),
+        Err(DpopError::InvalidJwk)
+    );
+    seen.insert("dpop_invalid_jwk");
+    // From a_proof_is_accepted_once_and_only_alone and the_rfc_9449_examples.
+    for r in [
+        "dpop_replayed",
+        "dpop_multiple_proofs",
+        "dpop_missing_proof",
+        "dpop_malformed",
+        "dpop_alg_not_allowed",
+    ] {
+        seen.insert(r);
+    }
+    for e in DpopError::ALL {
+        assert!(
+            seen.contains(e.reason()),
+            "no negative test for {}",
+            e.reason()
+        );
+    }
+}
+
+#[test]
+fn introspected_tokens_bind_through_their_cnf() {
+    use mcp_authz_core::exchange::Step;
+    use mcp_authz_core::token_introspection::{parse_response, ClientAuthentication};
+    use mcp_authz_core::{
+        Guard, IntrospectionConfig, IntrospectionMode, KeyState, Request, ScopePolicy,
+        VerifierConfig,
+    };
+    let mut jwk = jwk_values()[1].clone();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+    let opaque = "opaque-dpop-bound";
+    let answer = json!({"active": true, "iss": ISSUER, "aud": RESOURCE, "sub": "u", "scope": "mcp:tools",
+        "exp": NOW.as_secs() + 600, "token_type": "DPoP", "cnf": {"jkt": jkt}});
+    let config = IntrospectionConfig::new(
+        "https://as/i",
+        ClientAuthentication::ClientSecretPost {
+            client_id: "rs".into(),
+            client_secret: "s".into(),
+        },
+    );
+    let v = VerifierConfig::new(ISSUER, RESOURCE);
+    // `token_type: DPoP` is an access token type here (RFC 9449 §7.1).
+    let principal = std::sync::Arc::new(
+        parse_response(200, &serde_json::to_vec(&answer).unwrap(), &v, &config, NOW)
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(principal.is_sender_constrained());
+    let g = Guard::new(v, ScopePolicy::new(["mcp:tools"]))
+        .with_introspection(IntrospectionMode::NonJwt)
+        .with_dpop(
+            mcp_authz_core::dpop::DpopMode::Allowed,
+            DpopConfig::default(),
+        );
+    let replay = Replay::default();
+    let run = |auth: &str, proof: Option<&str>| {
+        let auth = [auth.as_bytes()];
+        let proofs: Vec<&[u8]> = proof.iter().map(|p| p.as_bytes()).collect();
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_dpop(&proofs);
+        let keys = jwks();
+        let mut x = g.exchange().with_replay_cache(&replay);
+        loop {
+            match x.poll(&req, KeyState::Ready(&keys), NOW, None) {
+                Step::Introspect { .. } => x.handle_introspected(Ok(principal.clone())),
+                Step::Allow(_) => return (200, None),
+                Step::Respond(r) => return (r.status, r.reason),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let proof = forge(
+        &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}),
+        &json!({"jti": "i1", "htm": "POST", "htu": RESOURCE, "iat": NOW.as_secs(), "ath": access_token_hash(opaque)}),
+    );
+    assert_eq!(run(&format!("DPoP {opaque}"), Some(&proof)), (200, None));
+    assert_eq!(
+        run(&format!("Bearer {opaque}"), None),
+        (401, Some("bound_token_as_bearer"))
+    );
+}
