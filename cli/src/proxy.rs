@@ -108,6 +108,10 @@ pub struct ProxyArgs {
     /// as Bearer.
     #[arg(long, value_name = "MODE")]
     dpop: Option<String>,
+    /// Require server nonces in DPoP proofs, made under the secret in FILE (any length; give
+    /// every replica the same file) [default: no nonces].
+    #[arg(long, value_name = "FILE")]
+    dpop_nonce_secret_file: Option<PathBuf>,
     /// Seconds to wait for the upstream's response headers [default: 60].
     #[arg(long, value_name = "SECONDS")]
     upstream_timeout: Option<u64>,
@@ -186,6 +190,7 @@ struct FileConfig {
     #[serde(default)]
     allow_null_origin: bool,
     dpop: Option<String>,
+    dpop_nonce_secret_file: Option<PathBuf>,
     upstream_timeout: Option<u64>,
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
@@ -513,6 +518,8 @@ pub struct ProxyConfig {
     pub allow_null_origin: bool,
     /// DPoP-bound tokens.
     pub dpop: DpopMode,
+    /// The DPoP nonce secret (SHA-256 of the secret file), when nonces are required.
+    pub dpop_nonce_secret: Option<[u8; 32]>,
     /// How long to wait for the upstream's response headers.
     pub upstream_timeout: Duration,
     /// The client connection limits.
@@ -617,6 +624,23 @@ impl ProxyArgs {
                 self.allowed_origin
             },
             allow_null_origin: self.allow_null_origin || file.allow_null_origin,
+            dpop_nonce_secret: match self.dpop_nonce_secret_file.or(file.dpop_nonce_secret_file) {
+                Some(path) => {
+                    let secret = std::fs::read(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    if secret.len() < 16 {
+                        return Err(format!(
+                            "{}: a DPoP nonce secret needs at least 16 bytes",
+                            path.display()
+                        ));
+                    }
+                    let digest = ring::digest::digest(&ring::digest::SHA256, &secret);
+                    let mut key = [0u8; 32];
+                    key.copy_from_slice(digest.as_ref());
+                    Some(key)
+                }
+                None => None,
+            },
             dpop: match self.dpop.or(file.dpop).as_deref() {
                 None => DpopMode::Off,
                 Some(name) => DpopMode::from_name(name)
@@ -888,6 +912,9 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, String> {
         if let Some(ttl) = i.cache_ttl {
             builder = builder.introspection_cache_ttl(ttl, ttl.min(Duration::from_secs(10)));
         }
+    }
+    if let Some(secret) = config.dpop_nonce_secret {
+        builder = builder.dpop_nonce_secret(secret);
     }
     let authz = builder
         .allowed_origins(config.allowed_origins.clone())

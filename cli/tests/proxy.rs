@@ -175,6 +175,7 @@ async fn start_with(
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -492,6 +493,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -543,6 +545,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -731,6 +734,7 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,
@@ -1075,14 +1079,85 @@ async fn send_all(url: &str) -> (u16, http::HeaderMap, Vec<u8>) {
     )
 }
 
+/// A DPoP client: its key, and an access token the AS double bound to it.
+struct DpopClient {
+    key: ring::signature::EcdsaKeyPair,
+    jwk: Value,
+    token: String,
+}
+
+impl DpopClient {
+    fn new(double: &mcp_authz_testkit::as_double::AsDouble, resource: &str) -> Self {
+        use mcp_authz_core::dpop::jwk_thumbprint;
+        use mcp_authz_testkit::jwt::{new_p256, p256_jwk};
+        let key = new_p256().unwrap();
+        let mut jwk = p256_jwk(&key, "unused");
+        jwk.as_object_mut().unwrap().remove("kid");
+        let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+        let mut claims = double.claims(resource, "mcp:tools");
+        claims["cnf"] = serde_json::json!({ "jkt": jkt });
+        let token = double.sign(&claims);
+        Self { key, jwk, token }
+    }
+
+    fn proof(&self, jti: &str, htu: &str, nonce: Option<&str>) -> String {
+        use mcp_authz_core::dpop::access_token_hash;
+        use mcp_authz_testkit::jwt::{b64u, unix_now};
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let mut body = serde_json::json!({"jti": jti, "htm": "POST", "htu": htu, "iat": unix_now(),
+            "ath": access_token_hash(&self.token)});
+        if let Some(n) = nonce {
+            body["nonce"] = serde_json::json!(n);
+        }
+        let input = format!(
+            "{}.{}",
+            b64u(header.to_string().as_bytes()),
+            b64u(body.to_string().as_bytes())
+        );
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64u(sig.as_ref()))
+    }
+}
+
+/// One POST with `auth` and, when given, a DPoP proof: status, WWW-Authenticate values,
+/// DPoP-Nonce, body.
+async fn post_dpop(
+    resource: &str,
+    auth: String,
+    dpop: Option<String>,
+) -> (u16, Vec<String>, Option<String>, hyper::body::Incoming) {
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if let Some(p) = &dpop {
+        headers.push(("dpop", p.as_str()));
+    }
+    let (status, h, body) = send(
+        "POST",
+        resource,
+        &headers,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    let www = h
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let nonce = h.get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+    (status, www, nonce, body)
+}
+
 /// DPoP through the proxy: a bound token with its proof reaches the upstream (without the proof
 /// or the token); replayed, for another key, or as Bearer it never does.
 #[tokio::test]
 async fn dpop_bound_tokens_need_their_proof() {
-    use mcp_authz_core::dpop::{access_token_hash, jwk_thumbprint, DpopMode};
+    use mcp_authz_core::dpop::DpopMode;
     use mcp_authz_testkit::as_double::AsDouble;
-    use mcp_authz_testkit::jwt::{b64u, new_p256, p256_jwk, unix_now};
-    use ring::rand::SystemRandom;
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
@@ -1090,70 +1165,31 @@ async fn dpop_bound_tokens_need_their_proof() {
         c.dpop = DpopMode::Allowed;
     })
     .await;
-    // The client's DPoP key, and a token the AS bound to it.
-    let client_key = new_p256().unwrap();
-    let mut jwk = p256_jwk(&client_key, "unused");
-    jwk.as_object_mut().unwrap().remove("kid");
-    let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
-    let mut claims = double.claims(&rig.resource, "mcp:tools");
-    claims["cnf"] = serde_json::json!({ "jkt": jkt });
-    let token = double.sign(&claims);
-    let proof = |jti: &str, htu: &str| {
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
-        let body = serde_json::json!({"jti": jti, "htm": "POST", "htu": htu, "iat": unix_now(),
-            "ath": access_token_hash(&token)});
-        let input = format!(
-            "{}.{}",
-            b64u(header.to_string().as_bytes()),
-            b64u(body.to_string().as_bytes())
-        );
-        let sig = client_key
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", b64u(sig.as_ref()))
-    };
-    let call = |auth: String, dpop: Option<String>| {
-        let resource = rig.resource.clone();
-        async move {
-            let mut headers = vec![
-                ("authorization", auth.as_str()),
-                ("content-type", "application/json"),
-            ];
-            if let Some(p) = &dpop {
-                headers.push(("dpop", p.as_str()));
-            }
-            let (status, h, body) = send(
-                "POST",
-                &resource,
-                &headers,
-                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-            )
-            .await;
-            let www: Vec<String> = h
-                .get_all("www-authenticate")
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect();
-            (status, www, body)
-        }
-    };
+    let client = DpopClient::new(&double, &rig.resource);
+    let token = client.token.clone();
     let before = rig.hits.load(Ordering::SeqCst);
-    let good = proof("j1", &rig.resource);
-    let (status, _, body) = call(format!("DPoP {token}"), Some(good.clone())).await;
+    let good = client.proof("j1", &rig.resource, None);
+    let (status, _, _, body) =
+        post_dpop(&rig.resource, format!("DPoP {token}"), Some(good.clone())).await;
     assert_eq!(status, 200);
     let upstream = &json(body).await["headers"];
     assert_eq!(upstream["x-mcp-authz-subject"], "alice");
     assert!(upstream.get("dpop").is_none() && upstream.get("authorization").is_none());
     // The same proof again, a proof for another URI, the token as Bearer: refused.
-    let (status, www, _) = call(format!("DPoP {token}"), Some(good)).await;
+    let (status, www, _, _) = post_dpop(&rig.resource, format!("DPoP {token}"), Some(good)).await;
     assert_eq!(status, 401);
     assert!(
         www[0].starts_with("DPoP error=\"invalid_dpop_proof\""),
         "{www:?}"
     );
-    let elsewhere = proof("j2", "https://elsewhere.example/mcp");
-    assert_eq!(call(format!("DPoP {token}"), Some(elsewhere)).await.0, 401);
-    let (status, www, _) = call(format!("Bearer {token}"), None).await;
+    let elsewhere = client.proof("j2", "https://elsewhere.example/mcp", None);
+    assert_eq!(
+        post_dpop(&rig.resource, format!("DPoP {token}"), Some(elsewhere))
+            .await
+            .0,
+        401
+    );
+    let (status, www, _, _) = post_dpop(&rig.resource, format!("Bearer {token}"), None).await;
     assert_eq!(status, 401);
     assert!(
         www.iter()
@@ -1176,4 +1212,40 @@ async fn dpop_bound_tokens_need_their_proof() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("ES256")));
+}
+
+/// Server nonces: a proof without one gets 401 use_dpop_nonce and the nonce; with it, it passes.
+#[tokio::test]
+async fn dpop_server_nonces() {
+    use mcp_authz_core::dpop::DpopMode;
+    use mcp_authz_testkit::as_double::AsDouble;
+    let double = AsDouble::start().await;
+    let metadata = double.metadata_url();
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.metadata_urls = vec![metadata];
+        c.dpop = DpopMode::Required;
+        c.dpop_nonce_secret = Some([42; 32]);
+    })
+    .await;
+    let client = DpopClient::new(&double, &rig.resource);
+    let auth = format!("DPoP {}", client.token);
+    let (status, www, nonce, _) = post_dpop(
+        &rig.resource,
+        auth.clone(),
+        Some(client.proof("a", &rig.resource, None)),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(
+        www[0].starts_with("DPoP error=\"use_dpop_nonce\""),
+        "{www:?}"
+    );
+    let nonce = nonce.expect("DPoP-Nonce");
+    let (status, _, _, _) = post_dpop(
+        &rig.resource,
+        auth,
+        Some(client.proof("b", &rig.resource, Some(&nonce))),
+    )
+    .await;
+    assert_eq!(status, 200);
 }

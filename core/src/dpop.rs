@@ -19,8 +19,11 @@
 //! The caller then compares the proof key's RFC 7638 thumbprint ([`VerifiedProof::jkt`]) with the
 //! token's `cnf.jkt` ([§6.1](https://www.rfc-editor.org/rfc/rfc9449#section-6.1)).
 //!
+//! 10. with [`DpopNonces`] configured, a `nonce` this server (or a replica sharing its secret)
+//!     handed out in this window or the last (§9).
+//!
 //! The replay cache is per process. Across replicas, replay detection needs a shared store
-//! behind [`ReplayCache`] (Redis, DynamoDB: not shipped) or server nonces (not implemented).
+//! behind [`ReplayCache`] (Redis, DynamoDB: not shipped) or server nonces ([`DpopNonces`]).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -69,12 +72,78 @@ impl DpopMode {
     }
 }
 
+/// Server-provided nonces ([RFC 9449 §9](https://www.rfc-editor.org/rfc/rfc9449#section-9)),
+/// stateless: a nonce is the current time window and an HMAC-SHA-256 of it under a secret that
+/// every replica shares, so any replica accepts any replica's nonce, and a proof must be made
+/// after the client learned one — replay protection across replicas without a shared store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DpopNonces {
+    secret: [u8; 32],
+    window_secs: u64,
+}
+
+impl core::fmt::Debug for DpopNonces {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DpopNonces")
+            .field("window_secs", &self.window_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopNonces {
+    /// Nonces under `secret` (32 random bytes, the same on every replica), each valid for the
+    /// window it was made in and the next (`window_secs`, default 300).
+    pub fn new(secret: [u8; 32], window_secs: u64) -> Self {
+        Self {
+            secret,
+            window_secs: window_secs.max(1),
+        }
+    }
+
+    fn for_window(&self, window: u64) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
+        let tag = ring::hmac::sign(&key, &window.to_be_bytes());
+        let mut bytes = window.to_be_bytes().to_vec();
+        bytes.extend_from_slice(tag.as_ref());
+        base64url_encode(&bytes)
+    }
+
+    /// The nonce to hand out at `now` (the `DPoP-Nonce` header).
+    pub fn current(&self, now: UnixTime) -> String {
+        self.for_window(now.as_secs() / self.window_secs)
+    }
+
+    /// Whether `nonce` was handed out in this window or the one before.
+    pub fn is_valid(&self, nonce: &str, now: UnixTime) -> bool {
+        let window = now.as_secs() / self.window_secs;
+        let Some(bytes) = base64url_decode(nonce) else {
+            return false;
+        };
+        let Some(stated) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+            return false;
+        };
+        let stated = u64::from_be_bytes(stated);
+        if stated != window && stated.saturating_add(1) != window {
+            return false;
+        }
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
+        // ring's verification compares in constant time.
+        ring::hmac::verify(
+            &key,
+            &stated.to_be_bytes(),
+            bytes.get(8..).unwrap_or_default(),
+        )
+        .is_ok()
+    }
+}
+
 /// How proofs are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopConfig {
     algorithms: AlgorithmSet,
     iat_window_secs: u64,
     max_proof_len: usize,
+    nonces: Option<DpopNonces>,
 }
 
 impl Default for DpopConfig {
@@ -83,6 +152,7 @@ impl Default for DpopConfig {
             algorithms: AlgorithmSet::all(),
             iat_window_secs: DEFAULT_IAT_WINDOW_SECS,
             max_proof_len: DEFAULT_MAX_PROOF_LEN,
+            nonces: None,
         }
     }
 }
@@ -100,6 +170,19 @@ impl DpopConfig {
     pub fn with_iat_window_secs(mut self, secs: u64) -> Self {
         self.iat_window_secs = secs;
         self
+    }
+
+    /// Require server nonces in proofs (RFC 9449 §9): a proof without a valid `nonce` gets
+    /// 401 `use_dpop_nonce` with a fresh `DPoP-Nonce` header.
+    #[must_use]
+    pub fn with_nonces(mut self, nonces: DpopNonces) -> Self {
+        self.nonces = Some(nonces);
+        self
+    }
+
+    /// The server nonces, when required.
+    pub fn nonces(&self) -> Option<&DpopNonces> {
+        self.nonces.as_ref()
     }
 
     /// The accepted algorithms (for `WWW-Authenticate: DPoP algs=…` and the metadata's
@@ -325,6 +408,11 @@ pub fn verify_proof(
     match text("ath")? {
         Some(ath) if ath == access_token_hash(request.access_token) => {}
         _ => return Err(DpopError::AthMismatch),
+    }
+    if let Some(nonces) = &config.nonces {
+        if !text("nonce")?.is_some_and(|n| nonces.is_valid(n, now)) {
+            return Err(DpopError::UseNonce);
+        }
     }
     // Last, once the proof is otherwise good: a bad proof never fills the cache.
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);

@@ -119,6 +119,9 @@ reasons! {
         AthMismatch => "dpop_ath_mismatch", "the DPoP proof is for another access token";
         /// A claim has the wrong JSON type.
         InvalidClaim => "dpop_invalid_claim", "a DPoP proof claim has the wrong type";
+        /// Nonces are required and the proof has none, or one this server did not hand out
+        /// lately (RFC 9449 §9: `error="use_dpop_nonce"` with a fresh `DPoP-Nonce`).
+        UseNonce => "dpop_use_nonce", "the DPoP proof must carry the server's current nonce";
     }
 }
 
@@ -343,6 +346,7 @@ impl Error {
     /// §7.1): `invalid_dpop_proof` for a bad proof, else the RFC 6750 code.
     pub fn dpop_error(&self) -> Option<&'static str> {
         match self {
+            Self::InvalidDpopProof(DpopError::UseNonce) => Some("use_dpop_nonce"),
             Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             other => other.bearer_error().map(|b| b.as_str()),
         }

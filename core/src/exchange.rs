@@ -334,7 +334,16 @@ impl<'g> Exchange<'g> {
                 };
                 let proof =
                     verify_proof(req.dpop, &proof_request, guard.dpop_config(), replay, now)
-                        .map_err(|e| self.reject(e))?;
+                        .map_err(|e| {
+                            let mut step = self.reject(e);
+                            // RFC 9449 §9: the nonce to use, with the error that asks for it.
+                            if let (Step::Respond(r), Some(n)) =
+                                (&mut step, guard.dpop_config().nonces())
+                            {
+                                r.headers.push(("dpop-nonce", n.current(now)));
+                            }
+                            step
+                        })?;
                 match principal.dpop_jkt() {
                     Some(jkt) if jkt == proof.jkt => Ok(()),
                     _ => Err(self.reject(TokenError::DpopKeyMismatch)),

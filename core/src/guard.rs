@@ -379,9 +379,9 @@ impl Guard {
                 ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS".into()),
                 (
                     "access-control-allow-headers",
-                    "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID".into(),
+                    "Authorization, Content-Type, DPoP, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID".into(),
                 ),
-                ("access-control-expose-headers", "WWW-Authenticate, Mcp-Session-Id".into()),
+                ("access-control-expose-headers", "WWW-Authenticate, DPoP-Nonce, Mcp-Session-Id".into()),
                 ("access-control-max-age", "86400".into()),
             ],
             body: Vec::new(),

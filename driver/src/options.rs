@@ -15,7 +15,7 @@ use crate::discovery::StartupError;
 use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
 use crate::introspection::Introspector;
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_core::dpop::{DpopConfig, DpopMode};
+use mcp_authz_core::dpop::{DpopConfig, DpopMode, DpopNonces};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionConfig, IntrospectionMode};
 
@@ -142,6 +142,8 @@ pub struct AuthzOptions {
     pub allow_null_origin: bool,
     /// Whether DPoP-bound tokens are taken (RFC 9449).
     pub dpop: DpopMode,
+    /// Server nonces for DPoP proofs, under this secret.
+    pub dpop_nonce_secret: Option<[u8; 32]>,
 }
 
 impl Default for AuthzOptions {
@@ -177,6 +179,7 @@ impl Default for AuthzOptions {
             allowed_origins: Vec::new(),
             allow_null_origin: false,
             dpop: DpopMode::Off,
+            dpop_nonce_secret: None,
         }
     }
 }
@@ -271,7 +274,7 @@ impl AuthzOptions {
             .with_introspection(self.introspection)
             .with_allowed_origins(self.allowed_origins.clone())
             .with_null_origin(self.allow_null_origin)
-            .with_dpop(self.dpop, DpopConfig::default());
+            .with_dpop(self.dpop, self.dpop_config());
         for config in configs {
             guard = guard.with_issuer(config);
         }
@@ -299,6 +302,14 @@ impl AuthzOptions {
             guard = guard.with_public_path(format!("{path_prefix}{path}"));
         }
         Ok(guard)
+    }
+
+    /// How DPoP proofs are checked: the defaults, with server nonces when a secret is set.
+    pub fn dpop_config(&self) -> DpopConfig {
+        match self.dpop_nonce_secret {
+            Some(secret) => DpopConfig::default().with_nonces(DpopNonces::new(secret, 300)),
+            None => DpopConfig::default(),
+        }
     }
 
     /// The introspector the options ask for: `None` when nothing is introspected, else one for
@@ -641,6 +652,16 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn dpop(mut self, mode: $crate::DpopMode) -> Self {
             self.options.dpop = mode;
+            self
+        }
+
+        /// Requires server nonces in DPoP proofs (RFC 9449 §9), made under `secret`: give every
+        /// replica the same secret and a proof replayed against another replica is refused once
+        /// its nonce window (300 s) has passed; a proof without a current nonce gets 401
+        /// `use_dpop_nonce` with a fresh `DPoP-Nonce` header.
+        #[must_use]
+        pub fn dpop_nonce_secret(mut self, secret: [u8; 32]) -> Self {
+            self.options.dpop_nonce_secret = Some(secret);
             self
         }
 

@@ -78,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,

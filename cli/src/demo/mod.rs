@@ -113,6 +113,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         allowed_origins: Vec::new(),
         allow_null_origin: false,
         dpop: Default::default(),
+        dpop_nonce_secret: None,
         limits: Default::default(),
         metrics_listen: None,
         access_log: false,

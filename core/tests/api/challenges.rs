@@ -145,7 +145,7 @@ fn every_challenge_byte_for_byte() {
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         assert_eq!(
             r.header("access-control-expose-headers"),
-            Some("WWW-Authenticate")
+            Some("WWW-Authenticate, DPoP-Nonce")
         );
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert_eq!(r.header("content-type"), Some("application/json"));

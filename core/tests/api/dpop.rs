@@ -512,6 +512,7 @@ fn every_proof_refusal_has_a_test() {
         "dpop_missing_proof",
         "dpop_malformed",
         "dpop_alg_not_allowed",
+        "dpop_use_nonce",
     ] {
         seen.insert(r);
     }
@@ -585,5 +586,83 @@ fn introspected_tokens_bind_through_their_cnf() {
     assert_eq!(
         run(&format!("Bearer {opaque}"), None),
         (401, Some("bound_token_as_bearer"))
+    );
+}
+
+#[test]
+fn server_nonces_are_required_when_configured() {
+    use mcp_authz_core::dpop::{DpopMode, DpopNonces};
+    use mcp_authz_core::exchange::Step;
+    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, VerifierConfig};
+    let nonces = DpopNonces::new([7; 32], 300);
+    let mut jwk = jwk_values()[1].clone();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+    let mut c = claims();
+    c["cnf"] = json!({ "jkt": jkt });
+    let token = forge(&header("ES256"), &c);
+    let proof = |jti: &str, nonce: Option<&str>| {
+        let mut body = json!({"jti": jti, "htm": "POST", "htu": RESOURCE, "iat": NOW.as_secs(),
+            "ath": access_token_hash(&token)});
+        if let Some(n) = nonce {
+            body["nonce"] = json!(n);
+        }
+        forge(
+            &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}),
+            &body,
+        )
+    };
+    let g = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    )
+    .with_dpop(
+        DpopMode::Required,
+        DpopConfig::default().with_nonces(nonces.clone()),
+    );
+    let replay = Replay::default();
+    let run = |proof: &str, at: UnixTime| {
+        let auth = format!("DPoP {token}");
+        let auth = [auth.as_bytes()];
+        let proofs = [proof.as_bytes()];
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_dpop(&proofs);
+        let keys = jwks();
+        match g
+            .exchange()
+            .with_replay_cache(&replay)
+            .poll(&req, KeyState::Ready(&keys), at, None)
+        {
+            Step::Allow(_) => (200, None, None, None),
+            Step::Respond(r) => (
+                r.status,
+                r.reason,
+                r.header("dpop-nonce").map(String::from),
+                r.header("www-authenticate").map(String::from),
+            ),
+            other => panic!("{other:?}"),
+        }
+    };
+    // No nonce: 401 use_dpop_nonce, with the nonce to use.
+    let (status, reason, nonce, www) = run(&proof("n1", None), NOW);
+    assert_eq!((status, reason), (401, Some("dpop_use_nonce")));
+    assert!(www.unwrap().starts_with("DPoP error=\"use_dpop_nonce\""));
+    let nonce = nonce.expect("a DPoP-Nonce header");
+    assert_eq!(nonce, nonces.current(NOW));
+    // With it: accepted; in the next window still, two windows later no more.
+    assert_eq!(run(&proof("n2", Some(&nonce)), NOW).0, 200);
+    let later = NOW.saturating_add(300);
+    assert!(nonces.is_valid(&nonce, later));
+    assert!(!nonces.is_valid(&nonce, NOW.saturating_add(600)));
+    // A nonce under another secret, or made up: refused.
+    let other = DpopNonces::new([8; 32], 300).current(NOW);
+    assert_eq!(
+        run(&proof("n3", Some(&other)), NOW).1,
+        Some("dpop_use_nonce")
+    );
+    assert_eq!(
+        run(&proof("n4", Some("AAAA")), NOW).1,
+        Some("dpop_use_nonce")
     );
 }
