@@ -14,7 +14,7 @@
 //   7. fail closed: the admin tool under sub-paths and as a form body never runs
 //  11. DPoP (RFC 9449): oidc-provider binds the token to the client's key (a jose-signed proof at
 //      the token endpoint); with a fresh proof per call it passes, a replayed proof, a proof for
-//      another URI and the token as Bearer are refused
+//      another URI or method, no proof, the token as Bearer, another key's proof are refused
 //  10. (proxy) its Prometheus scrape counts the decisions and fetches of the scenarios before
 //   9. opaque access tokens (oidc-provider's accessTokenFormat 'opaque'), checked by RFC 7662
 //      introspection: the SDK completes the flow; a token revoked at the provider's revocation
@@ -271,7 +271,7 @@ async function runFrontEnd(name, make) {
     const { status, www } = await callWith(fe.mcp, token);
     if (status !== 401 || !www.includes('error="invalid_token"')) throw new Error(`${status} ${www}`);
   });
-  await scenario(name, "11. DPoP-bound token: its proof passes; replayed, elsewhere, or as Bearer refused", async () => {
+  await scenario(name, "11. DPoP-bound token: its proof passes; replayed, elsewhere, another method, no proof, Bearer, another key refused", async () => {
     const key = await dpopKey();
     const { token } = await grantFor(as, fe.mcp, "mcp:tools", key);
     const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url"));
@@ -283,6 +283,10 @@ async function runFrontEnd(name, make) {
     if (again.status !== 401 || !again.www.includes('error="invalid_dpop_proof"')) throw new Error(`replayed: ${again.status} ${again.www}`);
     const other = await callWith(fe.mcp, token, { scheme: "DPoP", proof: await dpopProof(key, "POST", "http://127.0.0.1:1/mcp", token) });
     if (other.status !== 401) throw new Error(`elsewhere: ${other.status}`);
+    const method = await callWith(fe.mcp, token, { scheme: "DPoP", proof: await dpopProof(key, "GET", fe.mcp, token) });
+    if (method.status !== 401) throw new Error(`another method: ${method.status}`);
+    const noProof = await callWith(fe.mcp, token, { scheme: "DPoP" });
+    if (noProof.status !== 401 || !noProof.www.includes('error="invalid_dpop_proof"')) throw new Error(`no proof: ${noProof.status} ${noProof.www}`);
     const bearer = await callWith(fe.mcp, token);
     if (bearer.status !== 401) throw new Error(`as Bearer: ${bearer.status}`);
     const stolenKey = await dpopKey();

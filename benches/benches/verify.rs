@@ -4,6 +4,7 @@
 //! - `verify/{alg}/jsonwebtoken`: `jsonwebtoken` 9 (also ring-based) `decode` with the same
 //!   checks (iss, aud, exp), key pre-built;
 //! - `cache/hit` next to `cache/rs256_verify`, and the other pieces of a request;
+//! - `dpop/proof_check_es256` next to `dpop/token_verify_es256` (RFC 9449);
 //! - `cache/introspection_hit`: an opaque token answered from the introspection cache (RFC 7662;
 //!   goal ≤ 1 µs), next to the same two.
 //!
@@ -195,5 +196,79 @@ fn base64_segments(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, cache_hit, pieces, base64_segments);
+/// A DPoP proof check (RFC 9449: parse, `jwk`, signature, claims, thumbprint, replay cache) next
+/// to the ES256 access-token verification of the same request.
+fn dpop(c: &mut Criterion) {
+    use mcp_authz_core::dpop::{
+        access_token_hash, verify_proof, DpopConfig, MemoryReplayCache, ProofRequest, ReplayCache,
+    };
+    use mcp_authz_core::UnixTime;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use std::sync::Mutex;
+    struct Replay(Mutex<MemoryReplayCache>);
+    impl ReplayCache for Replay {
+        fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
+            // Every iteration checks the same proof: record nothing, as for a fresh one.
+            let _ = (key, until, now);
+            self.0.lock().is_ok()
+        }
+    }
+    let (verifier, keys, now, cases) = fixtures();
+    let Some(case) = cases.iter().find(|c| c.alg == "ES256") else {
+        return;
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let Ok(pkcs8) = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng) else {
+        return;
+    };
+    let Ok(key) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+    else {
+        return;
+    };
+    let b64 = |b: &[u8]| mcp_authz_core::jose::base64url_encode(b);
+    let point = key.public_key().as_ref();
+    let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
+        return;
+    };
+    let uri = verifier.config().resource().to_owned();
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256",
+        "jwk": {"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)}});
+    let claims = serde_json::json!({"jti": "bench", "htm": "POST", "htu": uri,
+        "iat": now.as_secs(), "ath": access_token_hash(&case.token)});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let Ok(sig) = key.sign(&rng, input.as_bytes()) else {
+        return;
+    };
+    let proof = format!("{input}.{}", b64(sig.as_ref()));
+    let replay = Replay(Mutex::new(MemoryReplayCache::default()));
+    let config = DpopConfig::default();
+    let request = ProofRequest {
+        method: "POST",
+        uri: &uri,
+        access_token: &case.token,
+    };
+    let mut group = c.benchmark_group("dpop");
+    group.bench_function("proof_check_es256", |b| {
+        b.iter(|| {
+            verify_proof(
+                &[black_box(proof.as_bytes())],
+                &request,
+                &config,
+                &replay,
+                now,
+            )
+            .is_ok()
+        })
+    });
+    group.bench_function("token_verify_es256", |b| {
+        b.iter(|| verifier.verify(black_box(&case.token), &keys, now).is_ok())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify, cache_hit, pieces, base64_segments, dpop);
 criterion_main!(benches);

@@ -22,7 +22,10 @@ use crate::http_message::Response;
 /// can read the challenge.
 const CHALLENGE_CORS: [(&str, &str); 2] = [
     ("access-control-allow-origin", "*"),
-    ("access-control-expose-headers", "WWW-Authenticate, DPoP-Nonce"),
+    (
+        "access-control-expose-headers",
+        "WWW-Authenticate, DPoP-Nonce",
+    ),
 ];
 
 /// Extracts the bearer token of a request.
