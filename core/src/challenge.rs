@@ -51,25 +51,9 @@ pub fn bearer_token<'a>(
     if form_access_token {
         return Err(RequestError::TokenInBody);
     }
-    let value = match authorization {
-        [] => return Ok(None),
-        [one] => *one,
-        _ => return Err(RequestError::MultipleAuthorizationHeaders),
-    };
-    let value = core::str::from_utf8(value).map_err(|_| RequestError::MalformedAuthorization)?;
-    let value = value.trim_matches([' ', '\t']);
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
-    }
-    let token = rest.trim_start_matches(' ');
-    if token.contains(',') {
-        return Err(RequestError::MultipleCredentials);
-    }
-    if !is_token68(token) {
-        return Err(RequestError::MalformedAuthorization);
-    }
-    Ok(Some(token))
+    Ok(credentials(authorization, None)?
+        .filter(|c| c.scheme == Scheme::Bearer)
+        .map(|c| c.token))
 }
 
 /// The credentials of the `Authorization` header: `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449
