@@ -221,6 +221,45 @@ pub fn install_metrics(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Every optional setting at its default, as the flags have them: no scopes, no relaxations,
+/// JWTs only, no DPoP, nginx-like limits, no metrics or access log, a 60 s upstream timeout and
+/// the `X-Mcp-Authz-` prefix. The required settings (`metadata_urls`, `resource`, `upstream`)
+/// are empty here and must be set: [`build`] refuses to start without them.
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            metadata_urls: Vec::new(),
+            resource: String::new(),
+            upstream: http::Uri::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            scopes: Vec::new(),
+            tool_scopes: Vec::new(),
+            resource_name: None,
+            allow_missing_registration: false,
+            allow_http_loopback: false,
+            lenient_typ: false,
+            max_token_lifetime: None,
+            audiences: Vec::new(),
+            audienceless_clients: Vec::new(),
+            roles_as_scopes: None,
+            tenants: Vec::new(),
+            allow_any_tenant: false,
+            entra_v1_tokens: false,
+            introspection: None,
+            allowed_origins: Vec::new(),
+            allow_null_origin: false,
+            dpop: DpopMode::Off,
+            dpop_nonce_secret: None,
+            limits: ServeLimits::default(),
+            metrics_listen: None,
+            access_log: false,
+            identity_assertion: None,
+            upstream_timeout: Duration::from_secs(60),
+            identity_header_prefix: "X-Mcp-Authz-".into(),
+        }
+    }
+}
+
 /// How long clients may take, and how many are served at once (nginx's habits: 60 s for a
 /// request head, 60 s between body reads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,6 @@ use mcp_authz_testkit::demo_mcp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -99,27 +98,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         scopes: vec!["mcp:tools".into()],
         tool_scopes: vec![("admin_reset".into(), "mcp:admin".into())],
         resource_name: Some("mcp-authz demo".into()),
-        allow_missing_registration: false,
         allow_http_loopback: true,
-        lenient_typ: false,
-        max_token_lifetime: None,
-        audiences: Vec::new(),
-        audienceless_clients: Vec::new(),
-        roles_as_scopes: None,
-        tenants: Vec::new(),
-        allow_any_tenant: false,
-        entra_v1_tokens: false,
-        introspection: None,
-        allowed_origins: Vec::new(),
-        allow_null_origin: false,
-        dpop: Default::default(),
-        dpop_nonce_secret: None,
-        limits: Default::default(),
-        metrics_listen: None,
-        access_log: false,
-        identity_assertion: None,
-        upstream_timeout: Duration::from_secs(60),
-        identity_header_prefix: "X-Mcp-Authz-".into(),
+        ..Default::default()
     };
     let built = proxy::build(&config).await?;
     let sample = auth.mint("demo-curl", "mcp:tools", &resource)?;
