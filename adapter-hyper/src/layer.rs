@@ -204,16 +204,12 @@ where
                         None => exchange.handle_body_failed(BodyFailure::Unreadable),
                     },
                     Step::Introspect { token } => {
-                        let outcome = match &state.introspector {
-                            Some(i) => {
-                                i.introspect(token.as_str(), guard.verifier().config())
-                                    .await
-                            }
-                            // Built without an introspector: nothing can check the token.
-                            None => Err(mcp_authz_core::Error::IntrospectionUnavailable {
-                                retry_after_secs: 30,
-                            }),
-                        };
+                        let outcome = mcp_authz_driver::answer_introspection(
+                            state.introspector.as_deref(),
+                            token.as_str(),
+                            guard.verifier().config(),
+                        )
+                        .await;
                         exchange.handle_introspected(outcome);
                     }
                     Step::RefreshKeys { issuer, kid } => {

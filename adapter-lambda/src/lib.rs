@@ -588,16 +588,12 @@ where
                     }
                     Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
                     Step::Introspect { token } => {
-                        let outcome = match &shared.introspector {
-                            Some(i) => {
-                                i.introspect(token.as_str(), guard.verifier().config())
-                                    .await
-                            }
-                            // Built without an introspector: nothing can check the token.
-                            None => Err(mcp_authz_core::Error::IntrospectionUnavailable {
-                                retry_after_secs: 30,
-                            }),
-                        };
+                        let outcome = mcp_authz_driver::answer_introspection(
+                            shared.introspector.as_deref(),
+                            token.as_str(),
+                            guard.verifier().config(),
+                        )
+                        .await;
                         exchange.handle_introspected(outcome);
                     }
                     Step::RefreshKeys { issuer, kid } => {

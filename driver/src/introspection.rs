@@ -28,6 +28,24 @@ pub struct Introspector {
     in_flight_wait: Duration,
 }
 
+/// The answer to `Step::Introspect` for `token`, under the guard's first verifier: from
+/// `introspector`, or, when the adapter was built without one, 503 (nothing can check the token).
+///
+/// # Errors
+/// As [`Introspector::introspect`].
+pub async fn answer_introspection(
+    introspector: Option<&Introspector>,
+    token: &str,
+    verifier: &VerifierConfig,
+) -> Result<Arc<Principal>, Error> {
+    match introspector {
+        Some(i) => i.introspect(token, verifier).await,
+        None => Err(Error::IntrospectionUnavailable {
+            retry_after_secs: 30,
+        }),
+    }
+}
+
 impl Introspector {
     /// An introspector for `config`, calling out with `fetcher`.
     pub fn new(config: IntrospectionConfig, fetcher: HttpFetcher) -> Self {

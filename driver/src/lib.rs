@@ -27,7 +27,7 @@ mod response;
 pub use discovery::{discover, discover_all, fetch_metadata, Discovered, StartupError};
 pub use fetch::{https_connector, now, FetchError, FetchOptions, Fetched, HttpFetcher};
 pub use headers::CoreHeaders;
-pub use introspection::Introspector;
+pub use introspection::{answer_introspection, Introspector};
 pub use jwks::{fetch_due, random, SharedCache, SharedReplayCache};
 pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit, ServerSource, TrustedServer};
 pub use principal::PrincipalExt;
