@@ -101,8 +101,8 @@ impl DpopNonces {
     }
 
     fn for_window(&self, window: u64) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
-        let tag = ring::hmac::sign(&key, &window.to_be_bytes());
+        let key = crate::crypto::hmac::Key::new(crate::crypto::hmac::HMAC_SHA256, &self.secret);
+        let tag = crate::crypto::hmac::sign(&key, &window.to_be_bytes());
         let mut bytes = window.to_be_bytes().to_vec();
         bytes.extend_from_slice(tag.as_ref());
         base64url_encode(&bytes)
@@ -126,9 +126,9 @@ impl DpopNonces {
         if stated != window && stated.saturating_add(1) != window {
             return false;
         }
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
-        // ring's verification compares in constant time.
-        ring::hmac::verify(
+        let key = crate::crypto::hmac::Key::new(crate::crypto::hmac::HMAC_SHA256, &self.secret);
+        // The backend's verification compares in constant time.
+        crate::crypto::hmac::verify(
             &key,
             &stated.to_be_bytes(),
             bytes.get(8..).unwrap_or_default(),
@@ -308,9 +308,9 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
         ),
         _ => return None,
     };
-    Some(base64url_encode(
-        ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref(),
-    ))
+    Some(base64url_encode(&crate::crypto::sha256(
+        canonical.as_bytes(),
+    )))
 }
 
 /// A JSON string literal for `s` (serde_json's escaping).
@@ -320,7 +320,7 @@ fn quote(s: &str) -> String {
 
 /// `ath`: base64url(SHA-256(the ASCII access token)) (RFC 9449 §4.2).
 pub fn access_token_hash(token: &str) -> String {
-    base64url_encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+    base64url_encode(&crate::crypto::sha256(token.as_bytes()))
 }
 
 /// Checks the `DPoP` header values `proofs` for `request` at `now` (see the module docs), and
@@ -415,7 +415,7 @@ pub fn verify_proof(
         }
     }
     // Last, once the proof is otherwise good: a bad proof never fills the cache.
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::crypto::digest::Context::new(&crate::crypto::digest::SHA256);
     ctx.update(jti.as_bytes());
     ctx.update(b"\0");
     ctx.update(expected.as_bytes());

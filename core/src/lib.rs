@@ -48,6 +48,7 @@
 //! - [`resource_indicator`]: `aud` ↔ resource comparison (RFC 8707, RFC 3986 §6).
 //! - [`error`]: the one error type, and the one map from a rejection to RFC 6750 and HTTP.
 //! - [`time`]: [`UnixTime`], the only notion of time.
+//! - [`crypto`]: the crypto backend, `ring` (default) or `aws-lc-rs`, one per build.
 
 #![no_std]
 #![cfg_attr(
@@ -63,6 +64,7 @@ extern crate std;
 pub mod access_token;
 pub mod as_metadata;
 pub mod challenge;
+pub mod crypto;
 pub mod dpop;
 pub mod error;
 pub mod exchange;

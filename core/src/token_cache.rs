@@ -99,10 +99,7 @@ pub struct TokenCache {
 }
 
 fn digest(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    crate::crypto::sha256(token.as_bytes())
 }
 
 /// Rough memory held by one entry: the token, its claims and the bookkeeping.

@@ -2,7 +2,7 @@
 //! ([RFC 7518 §3.1](https://www.rfc-editor.org/rfc/rfc7518#section-3.1),
 //! [RFC 8037 §3.1](https://www.rfc-editor.org/rfc/rfc8037#section-3.1),
 //! [RFC 9864 §2.2](https://www.rfc-editor.org/rfc/rfc9864#section-2.2)) to the key type it needs
-//! and to the `ring` verifier that checks it.
+//! and to the verifier of the crypto backend ([`crate::crypto`]) that checks it.
 //!
 //! `none` and the HMAC algorithms (`HS*`) are absent on purpose: an unsecured token is never
 //! valid, and a resource server that holds only public keys must never treat one as an HMAC
@@ -10,10 +10,10 @@
 
 use core::fmt;
 
-use ring::signature::{self, RsaParameters, UnparsedPublicKey, VerificationAlgorithm};
+use crate::crypto::signature::{self, RsaParameters, VerificationAlgorithm};
 
 use crate::error::TokenError;
-use crate::jose::jwk::PublicKey;
+use crate::jose::jwk::{Jwk, PublicKey};
 
 /// A JWS signature algorithm this crate can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,7 +54,9 @@ pub enum KeyKind {
     Ed25519,
 }
 
-enum Verifier {
+/// The backend's verifier for an algorithm.
+#[derive(Clone, Copy)]
+pub(crate) enum Verifier {
     Rsa(&'static RsaParameters),
     Other(&'static dyn VerificationAlgorithm),
 }
@@ -112,6 +114,11 @@ impl Algorithm {
             Self::EdDsa => eddsa,
             Self::Ed25519 => ed25519,
         }
+    }
+
+    /// The backend's verifier for this algorithm.
+    pub(crate) fn verifier(self) -> Verifier {
+        self.spec().verifier
     }
 
     /// Looks up a JWS `alg` value. Names are case-sensitive (RFC 7515 §4.1.1).
@@ -198,8 +205,10 @@ impl FromIterator<Algorithm> for AlgorithmSet {
 
 /// Verifies `signature` over `message` with `key` under `alg`.
 ///
-/// This is the one signature check of the crate: the token path calls it, and so do the
-/// Wycheproof and RFC-example tests. ECDSA signatures must be the fixed-length `r || s` form of
+/// The Wycheproof and RFC-example tests call this; the token path calls
+/// [`verify_with_jwk`], which makes the same checks with the key as its JWK Set prepared it
+/// (with `aws-lc-rs`, parsed once; this function parses it for the one call, through the same
+/// `ParsedPublicKey` code). ECDSA signatures must be the fixed-length `r || s` form of
 /// RFC 7518 §3.4; a DER-encoded signature is refused.
 ///
 /// # Errors
@@ -211,6 +220,22 @@ pub fn verify_signature(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), TokenError> {
+    precheck(alg, key, signature)?;
+    verdict(crate::crypto::verify_once(alg, key, message, signature))
+}
+
+/// [`verify_signature`] with the key of a JWK Set, through its prepared form.
+pub(crate) fn verify_with_jwk(
+    alg: Algorithm,
+    jwk: &Jwk,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), TokenError> {
+    precheck(alg, jwk.key(), signature)?;
+    verdict(jwk.prepared().verify(alg, jwk.key(), message, signature))
+}
+
+fn precheck(alg: Algorithm, key: &PublicKey, signature: &[u8]) -> Result<(), TokenError> {
     let spec = alg.spec();
     if key.kind() != spec.key {
         return Err(TokenError::KeyAlgMismatch);
@@ -218,16 +243,14 @@ pub fn verify_signature(
     if spec.signature_len.is_some_and(|len| len != signature.len()) {
         return Err(TokenError::InvalidSignature);
     }
-    let verified = match (&spec.verifier, key) {
-        (Verifier::Rsa(params), PublicKey::Rsa { n, e }) => {
-            signature::RsaPublicKeyComponents { n, e }.verify(params, message, signature)
-        }
-        (Verifier::Other(algorithm), key) => {
-            UnparsedPublicKey::new(*algorithm, key.raw_bytes()).verify(message, signature)
-        }
-        (Verifier::Rsa(_), _) => return Err(TokenError::KeyAlgMismatch),
-    };
-    verified.map_err(|_| TokenError::InvalidSignature)
+    Ok(())
+}
+
+fn verdict(verified: bool) -> Result<(), TokenError> {
+    match verified {
+        true => Ok(()),
+        false => Err(TokenError::InvalidSignature),
+    }
 }
 
 #[cfg(test)]

@@ -25,10 +25,10 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 
 /// The smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;
-/// The largest RSA modulus accepted, in bits (`ring`'s limit).
+/// The largest RSA modulus accepted, in bits (the limit of both crypto backends).
 pub const MAX_RSA_BITS: usize = 8192;
 
-/// A public key, in the form `ring` verifies with.
+/// A public key, in the form the crypto backends take it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PublicKey {
@@ -95,7 +95,7 @@ impl PublicKey {
     }
 
     /// An EC key from its affine coordinates, each exactly the curve's field size
-    /// (RFC 7518 §6.2.1.2). Whether the point is on the curve is checked by `ring` when a
+    /// (RFC 7518 §6.2.1.2). Whether the point is on the curve is checked by the crypto backend when a
     /// signature is verified.
     ///
     /// # Errors
@@ -141,7 +141,7 @@ impl PublicKey {
         }
     }
 
-    /// The encoded public key `ring` takes for EC and Ed25519 (empty for RSA).
+    /// The encoded public key the backends take for EC and Ed25519 (empty for RSA).
     pub(crate) fn raw_bytes(&self) -> &[u8] {
         match self {
             Self::Rsa { .. } => &[],
@@ -157,11 +157,13 @@ pub struct Jwk {
     alg: Option<Algorithm>,
     key: PublicKey,
     fingerprint: [u8; 32],
+    /// The key in the backend's parsed form, built here, once ([`crate::crypto`]).
+    prepared: crate::crypto::Prepared,
 }
 
 /// SHA-256 over the key kind and material: equal exactly when the key material is equal.
 fn fingerprint(key: &PublicKey) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::crypto::digest::Context::new(&crate::crypto::digest::SHA256);
     match key {
         PublicKey::Rsa { n, e } => {
             ctx.update(b"RSA\0");
@@ -201,11 +203,13 @@ impl Jwk {
             return Err(KeySkipReason::AlgKeyMismatch);
         }
         let fingerprint = fingerprint(&key);
+        let prepared = crate::crypto::Prepared::new(&key, alg);
         Ok(Self {
             kid,
             alg,
             key,
             fingerprint,
+            prepared,
         })
     }
 
@@ -222,6 +226,10 @@ impl Jwk {
     /// The key material.
     pub fn key(&self) -> &PublicKey {
         &self.key
+    }
+
+    pub(crate) fn prepared(&self) -> &crate::crypto::Prepared {
+        &self.prepared
     }
 
     /// A SHA-256 fingerprint of the key material (not RFC 7638: it ignores `kid` and `alg` and

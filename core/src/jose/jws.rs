@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::error::TokenError;
-use crate::jose::alg::{verify_signature, Algorithm};
+use crate::jose::alg::{verify_with_jwk, Algorithm};
 use crate::jose::jwk::Jwk;
 use crate::json::{self, JsonError, Member};
 
@@ -238,7 +238,7 @@ fn check_signature(
     if !key.fits(header.alg) {
         return Err(TokenError::KeyAlgMismatch);
     }
-    verify_signature(header.alg, key.key(), signing_input.as_bytes(), signature)
+    verify_with_jwk(header.alg, key, signing_input.as_bytes(), signature)
 }
 
 /// A parsed, not yet verified, compact JWS.

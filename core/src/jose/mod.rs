@@ -3,7 +3,7 @@
 //! [RFC 7518](https://www.rfc-editor.org/rfc/rfc7518), [RFC 8037](https://www.rfc-editor.org/rfc/rfc8037)
 //! and [RFC 9864](https://www.rfc-editor.org/rfc/rfc9864).
 //!
-//! - [`alg`]: the static allow-list table, each algorithm bound to its key type and ring verifier.
+//! - [`alg`]: the static allow-list table, each algorithm bound to its key type and the backend's verifier.
 //! - [`jwk`]: JWK Sets, parsed strictly, each unusable key skipped with a reason.
 //! - [`jws`]: compact serialization and the signature check.
 
