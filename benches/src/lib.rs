@@ -128,6 +128,47 @@ pub fn ring_verify(case: &Case) -> bool {
     }
 }
 
+/// The floor of the aws-lc-rs backend: the case's key parsed once ahead
+/// (`aws_lc_rs::signature::ParsedPublicKey`), then nothing but its verification.
+pub struct AwsLcFloor(aws_lc_rs::signature::ParsedPublicKey);
+
+impl AwsLcFloor {
+    /// The parsed key for the case's algorithm; `None` for an algorithm it does not know.
+    pub fn new(case: &Case) -> Option<Self> {
+        use aws_lc_rs::signature::{self as s, ParsedPublicKey, RsaPublicKeyComponents};
+        let rsa = |params: &'static s::RsaParameters| match &case.key {
+            RingKey::Rsa(n, e) => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(params)
+                .ok(),
+            _ => None,
+        };
+        let other = |alg: &'static dyn s::VerificationAlgorithm| match &case.key {
+            RingKey::Ec(k) | RingKey::Ed25519(k) => ParsedPublicKey::new(alg, k).ok(),
+            RingKey::Rsa(..) => None,
+        };
+        let parsed = match case.alg.as_str() {
+            "RS256" => rsa(&s::RSA_PKCS1_2048_8192_SHA256),
+            "RS384" => rsa(&s::RSA_PKCS1_2048_8192_SHA384),
+            "RS512" => rsa(&s::RSA_PKCS1_2048_8192_SHA512),
+            "PS256" => rsa(&s::RSA_PSS_2048_8192_SHA256),
+            "PS384" => rsa(&s::RSA_PSS_2048_8192_SHA384),
+            "PS512" => rsa(&s::RSA_PSS_2048_8192_SHA512),
+            "ES256" => other(&s::ECDSA_P256_SHA256_FIXED),
+            "ES384" => other(&s::ECDSA_P384_SHA384_FIXED),
+            "EdDSA" | "Ed25519" => other(&s::ED25519),
+            _ => None,
+        };
+        parsed.map(Self)
+    }
+
+    /// Whether the case's signature verifies.
+    pub fn verify(&self, case: &Case) -> bool {
+        self.0
+            .verify_sig(&case.signing_input, &case.signature)
+            .is_ok()
+    }
+}
+
 /// `jsonwebtoken` 9 (ring-based) set up to do our checks on a case: the key pre-built from the
 /// same JWK, iss, aud, exp and nbf validated.
 pub struct JsonWebToken {
@@ -170,6 +211,45 @@ impl JsonWebToken {
     }
 }
 
+/// `jsonwebtoken` 10 on its `aws_lc_rs` provider, set up exactly as [`JsonWebToken`].
+pub struct JsonWebToken10 {
+    key: jsonwebtoken10::DecodingKey,
+    validation: jsonwebtoken10::Validation,
+}
+
+impl JsonWebToken10 {
+    /// For RS256, PS256, ES256 and EdDSA; `None` otherwise.
+    pub fn new(case: &Case, issuer: &str, resource: &str) -> Option<Self> {
+        use jsonwebtoken10::{Algorithm as A, DecodingKey};
+        let b64 = |b: &[u8]| Base64UrlUnpadded::encode_string(b);
+        let alg = match case.alg.as_str() {
+            "RS256" => A::RS256,
+            "PS256" => A::PS256,
+            "ES256" => A::ES256,
+            "EdDSA" => A::EdDSA,
+            _ => return None,
+        };
+        let key = match &case.key {
+            RingKey::Rsa(n, e) => DecodingKey::from_rsa_components(&b64(n), &b64(e)).ok()?,
+            RingKey::Ec(p) => {
+                DecodingKey::from_ec_components(&b64(p.get(1..33)?), &b64(p.get(33..65)?)).ok()?
+            }
+            RingKey::Ed25519(x) => DecodingKey::from_ed_components(&b64(x)).ok()?,
+        };
+        let mut validation = jsonwebtoken10::Validation::new(alg);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[resource]);
+        validation.leeway = 10 * 365 * 24 * 3600;
+        validation.validate_nbf = true;
+        Some(Self { key, validation })
+    }
+
+    /// `decode::<serde_json::Value>`; whether it accepted.
+    pub fn decode(&self, token: &str) -> bool {
+        jsonwebtoken10::decode::<Value>(token, &self.key, &self.validation).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +260,16 @@ mod tests {
         assert_eq!(cases.len(), 10);
         for case in &cases {
             assert!(ring_verify(case), "{}", case.alg);
+            let aws = AwsLcFloor::new(case).unwrap_or_else(|| panic!("{}", case.alg));
+            assert!(aws.verify(case), "{}", case.alg);
+            let (iss, aud) = (verifier.config().issuer(), verifier.config().resource());
+            if let (Some(j9), Some(j10)) = (
+                JsonWebToken::new(case, iss, aud),
+                JsonWebToken10::new(case, iss, aud),
+            ) {
+                assert!(j9.decode(&case.token), "jsonwebtoken 9, {}", case.alg);
+                assert!(j10.decode(&case.token), "jsonwebtoken 10, {}", case.alg);
+            }
             verifier
                 .verify(&case.token, &keys, now)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.alg));
