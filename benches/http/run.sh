@@ -1,56 +1,138 @@
 #!/usr/bin/env bash
-# HTTP load on 127.0.0.1 with wrk (Debian package `wrk`): the two-tool rmcp server unprotected,
-# protected with the verified-token cache, and protected without it (a signature per request).
-# Prints req/s and p99 per target and the protected/unprotected ratios. With ROUNDS > 1 the four
-# targets run in turn ROUNDS times and the ratios are taken within each round (the machine's
-# speed drifts between rounds as much as the difference being measured); the median is printed.
+# HTTP load on 127.0.0.1 with wrk: the two-tool rmcp server unprotected, protected with the
+# verified-token cache, protected without it (a signature per request), and two reverse proxies
+# in front of the unprotected one, each a process of its own: `mcp-authz proxy` (verifying the
+# token, cache hit) and nginx (a plain reverse proxy: no auth, upstream keepalive).
+#
+# The targets run in turn, ROUNDS times; ratios are taken within each round (the machine's speed
+# drifts between rounds as much as the difference being measured), printed per round and as the
+# median. Then `mcp-authz proxy` takes 30 s more at CONNECTIONS connections and its peak RSS
+# (VmHWM) is printed. Measurement only, never CI: it installs wrk and nginx-light (Debian) when
+# they are absent.
 #
 #   bash benches/http/run.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
+#   NGINX_WORKERS=2 bash benches/http/run.sh ...   # nginx worker processes (default 1)
+#   PROXY_ARGS="..." bash benches/http/run.sh ...  # extra `mcp-authz proxy` flags
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-duration=${1:-10}
+duration=${1:-6}
 conns=${2:-64}
-rounds=${3:-1}
-command -v wrk >/dev/null || { echo "install wrk: apt-get install -y wrk" >&2; exit 2; }
+rounds=${3:-3}
+workers=${NGINX_WORKERS:-1}
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light) >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q -p mcp-authz-benches --bin http_target
-out=$(mktemp)
-./target/release/http_target > "$out" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-line=$(head -n1 "$out")
+cargo build --release -q -p mcp-authz-cli --bin mcp-authz
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+./target/release/http_target > "$work/target.json" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/target.json" ] && break; sleep 0.1; done
+line=$(head -n1 "$work/target.json")
 get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$line" "$1"; }
-run() { # name url token
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream=$(get unprotected)                    # http://127.0.0.1:PORT/mcp
+upstream_authority=${upstream#http://}; upstream_authority=${upstream_authority%%/*}
+
+# mcp-authz proxy, as an operator runs it.
+# shellcheck disable=SC2086
+./target/release/mcp-authz proxy --metadata-url "$(get metadata)" --resource "$(get proxy)" \
+  --upstream "$upstream" --listen "$(get proxy_listen)" --scope mcp:tools \
+  --tool-scope admin_reset=mcp:admin --allow-http-loopback ${PROXY_ARGS:-} \
+  > "$work/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=("$proxy_pid")
+
+# nginx as a plain reverse proxy in front of the same upstream: the configuration MCP servers
+# are given behind nginx (HTTP/1.1 and keepalive to the upstream, no buffering for SSE).
+nginx_port=$(free_port)
+mkdir -p "$work/nginx/logs"
+cat > "$work/nginx/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream mcp { server $upstream_authority; keepalive 128; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $upstream_authority;
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+pids+=($!)
+nginx_url="http://127.0.0.1:$nginx_port/mcp"
+
+# Both proxies answer before the first round.
+for url in "$(get proxy)" "$nginx_url"; do
+  for _ in $(seq 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'content-type: application/json' -d '{}' || true)
+    [ "$code" != "000" ] && break
+    sleep 0.1
+  done
+done
+
+run() { # name url token seconds
   local r
-  r=$(TOKEN="$3" wrk -t2 -c"$conns" -d"${duration}s" --latency -s benches/http/whoami.lua "$2" | grep '^RESULT')
+  r=$(TOKEN="$3" wrk -t2 -c"$conns" -d"${4}s" --latency -s benches/http/whoami.lua "$2" | grep '^RESULT')
   echo "$1 $r"
 }
-results=$(mktemp)
+results="$work/results"
 for round in $(seq "$rounds"); do
-  for target in unprotected protected_cache protected_nocache proxy; do
-    token=""
+  for target in unprotected protected_cache protected_nocache proxy nginx; do
+    token="" url=""
     case $target in
-      protected_cache) token=$(get token_cache) ;;
-      protected_nocache) token=$(get token_nocache) ;;
-      proxy) token=$(get token_proxy) ;;
+      unprotected) url=$(get unprotected) ;;
+      protected_cache) url=$(get protected_cache) token=$(get token_cache) ;;
+      protected_nocache) url=$(get protected_nocache) token=$(get token_nocache) ;;
+      proxy) url=$(get proxy) token=$(get token_proxy) ;;
+      nginx) url=$nginx_url ;;
     esac
-    line_out=$(run "$target" "$(get "$target")" "$token")
+    line_out=$(run "$target" "$url" "$token" "$duration")
     echo "round $round: $line_out"
     echo "$round $line_out" >> "$results"
   done
 done
 python3 - "$results" <<'PY'
 import re, statistics, sys
-rps = {}
+rows = {}
 for line in open(sys.argv[1]):
     rnd, name, rest = line.split(" ", 2)
-    rps.setdefault(int(rnd), {})[name] = float(re.search(r"rps=([0-9.]+)", rest).group(1))
-for name, label in [("protected_cache", "protected(cache)"), ("protected_nocache", "protected(no cache)"),
-                    ("proxy", "proxy(cache, one more hop)")]:
-    ratios = [r[name] / r["unprotected"] for r in rps.values()]
+    fields = dict(kv.split("=") for kv in rest.split()[1:])
+    if int(fields["non2xx"]) or int(fields["errors"]):
+        print(f"WARNING: round {rnd} {name}: non2xx={fields['non2xx']} errors={fields['errors']}")
+    rows.setdefault(int(rnd), {})[name] = (float(fields["rps"]), int(fields["p99_us"]))
+def report(label, num, den, goal, what=0):
+    ratios = [r[num][what] / r[den][what] for r in rows.values()]
     each = ", ".join(f"{x:.3f}" for x in ratios)
-    print(f"ratio {label}/unprotected = {statistics.median(ratios):.3f} (median of {len(ratios)}: {each})")
+    print(f"{label} = {statistics.median(ratios):.3f} (goal {goal}; median of {len(ratios)}: {each})")
+for name in ["unprotected", "protected_cache", "protected_nocache", "proxy", "nginx"]:
+    rps = statistics.median(r[name][0] for r in rows.values())
+    p99 = statistics.median(r[name][1] for r in rows.values())
+    print(f"{name}: median {rps:.0f} req/s, p99 {p99} us")
+report("req/s protected(cache)/unprotected", "protected_cache", "unprotected", "≥ 0.95")
+report("req/s protected(no cache)/unprotected", "protected_nocache", "unprotected", "none")
+report("req/s mcp-authz proxy/nginx", "proxy", "nginx", "≥ 0.95")
+report("p99 protected(cache)/unprotected", "protected_cache", "unprotected", "≤ 1.2", 1)
+report("p99 mcp-authz proxy/nginx", "proxy", "nginx", "none", 1)
 PY
-rm -f "$results"
-# Peak resident memory of the one process serving all four targets, after every run.
-echo "peak RSS (VmHWM) of the server process: $(grep VmHWM /proc/"$(get pid)"/status | awk '{print $2, $3}')"
+# Memory: the proxy alone under load for 30 s more, then its peak resident set.
+run memory "$(get proxy)" "$(get token_proxy)" 30 > /dev/null
+echo "peak RSS (VmHWM) of mcp-authz proxy after 30 s more at $conns connections: $(grep VmHWM /proc/"$proxy_pid"/status | awk '{print $2, $3}') (goal ≤ 25 MB)"
+echo "peak RSS (VmHWM) of the nginx worker(s): $(for p in $(pgrep -P "$(cat "$work/nginx/nginx.pid")"); do grep VmHWM /proc/"$p"/status | awk '{print $2, $3}'; done | tr '\n' ' ')"

@@ -1,8 +1,9 @@
 //! The HTTP load target of `benches/http/run.sh`: on 127.0.0.1, the development authorization
 //! server, and the two-tool rmcp server three times — unprotected, protected with the
-//! verified-token cache, protected without it (every request verifies a signature) — plus
-//! `mcp-authz proxy` (built in process) in front of the unprotected one. Prints one JSON line
-//! with the URLs and tokens, then serves until killed.
+//! verified-token cache, protected without it (every request verifies a signature). Prints one
+//! JSON line with the URLs and tokens, then serves until killed. It also reserves a port for
+//! `mcp-authz proxy`, which `run.sh` starts as a process of its own in front of the unprotected
+//! server (as nginx is), and mints the token for it.
 
 #![allow(missing_docs)]
 
@@ -56,18 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(open_l, a).await });
     tokio::spawn(async move { axum::serve(cached_l, b).await });
     tokio::spawn(async move { axum::serve(uncached_l, c).await });
-    let proxy_config = mcp_authz_cli::proxy::ProxyConfig {
-        metadata_urls: vec![metadata.clone()],
-        resource: format!("{proxied}/mcp"),
-        upstream: format!("{open}/mcp").parse()?,
-        listen: proxy_l.local_addr()?,
-        scopes: vec!["mcp:tools".into()],
-        tool_scopes: vec![("admin_reset".into(), "mcp:admin".into())],
-        allow_http_loopback: true,
-        ..Default::default()
-    };
-    let proxy = mcp_authz_cli::proxy::build(&proxy_config).await?;
-    tokio::spawn(async move { axum::serve(proxy_l, proxy.app).await });
+    // Free once more when run.sh starts the proxy on it.
+    let proxy_listen = proxy_l.local_addr()?;
+    drop(proxy_l);
     let line = serde_json::json!({
         "unprotected": format!("{open}/mcp"),
         "protected_cache": format!("{cached}/mcp"),
@@ -75,6 +67,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "token_cache": auth.mint("bench", "mcp:tools", &format!("{cached}/mcp"))?,
         "token_nocache": auth.mint("bench", "mcp:tools", &format!("{uncached}/mcp"))?,
         "proxy": format!("{proxied}/mcp"),
+        "proxy_listen": proxy_listen.to_string(),
+        "metadata": metadata,
         "token_proxy": auth.mint("bench", "mcp:tools", &format!("{proxied}/mcp"))?,
         "pid": std::process::id(),
     });
