@@ -206,7 +206,7 @@ impl FromIterator<Algorithm> for AlgorithmSet {
 /// Verifies `signature` over `message` with `key` under `alg`.
 ///
 /// The Wycheproof and RFC-example tests call this; the token path calls
-/// [`verify_with_jwk`], which makes the same checks with the key as its JWK Set prepared it
+/// `verify_with_jwk`, which makes the same checks with the key as its JWK Set prepared it
 /// (with `aws-lc-rs`, parsed once; this function parses it for the one call, through the same
 /// `ParsedPublicKey` code). ECDSA signatures must be the fixed-length `r || s` form of
 /// RFC 7518 §3.4; a DER-encoded signature is refused.
