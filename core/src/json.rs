@@ -84,6 +84,7 @@ pub(crate) fn read_object<'de, const N: usize>(
     let is_object = ObjectSeed {
         slot,
         found: &mut found,
+        unshadowed: &[],
     }
     .deserialize(&mut de)
     .map_err(classify)?;
@@ -105,6 +106,44 @@ pub(crate) fn classify(e: serde_json::Error) -> JsonError {
 
 pub(crate) fn duplicate<E: de::Error>() -> E {
     E::custom("duplicate member name")
+}
+
+/// Whether a reader that matches member names case-insensitively would take `name` for `target`
+/// (ASCII, lower case) although it is not `target`: ASCII case, and the Unicode simple case folds
+/// of Go's `encoding/json` (`ToUpper(ToLower(c))`) and .NET's `OrdinalIgnoreCase`, which take
+/// `ſ` (U+017F) for `s`, `K` (U+212A) for `k`, `ı` (U+0131) and `İ` (U+0130) for `i`.
+///
+/// Such a reader may see a member the strict reading does not (`"Name"` beside `"name"`, with
+/// the last one winning, or `"NAME"` alone), so a policy that reads `target` refuses these names.
+pub(crate) fn shadows(name: &str, target: &str) -> bool {
+    fn fold(c: char) -> char {
+        if c.is_ascii() {
+            return c.to_ascii_uppercase();
+        }
+        // The simple mappings: `İ` lowers to `i` (its full mapping adds a combining dot), and a
+        // character whose upper case is several characters (`ß`) has no simple upper case.
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        let mut upper = lower.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(u), None) => u,
+            _ => lower,
+        }
+    }
+    name != target
+        && name
+            .chars()
+            .map(fold)
+            .eq(target.chars().map(|c| c.to_ascii_uppercase()))
+}
+
+/// Refuses `name` when it [`shadows`] one of `read`: the names a policy reads at that level.
+pub(crate) fn check_not_shadowing<E: de::Error>(name: &str, read: &[&str]) -> Result<(), E> {
+    match read.iter().any(|t| shadows(name, t)) {
+        true => Err(E::custom(
+            "member name differs only in case from one the policy reads",
+        )),
+        false => Ok(()),
+    }
 }
 
 /// Refuses a repeated name among `names` (sorted in place: O(n log n) however many there are).
@@ -282,6 +321,8 @@ impl<'de> Visitor<'de> for MemberVisitor {
 pub(crate) struct ObjectSeed<'f, 'de, const N: usize> {
     pub(crate) slot: fn(&str) -> Option<usize>,
     pub(crate) found: &'f mut [Option<Member<'de>>; N],
+    /// Names no other member may [`shadows`] (empty: names are compared exactly).
+    pub(crate) unshadowed: &'static [&'static str],
 }
 
 impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, 'de, N> {
@@ -315,6 +356,7 @@ impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
                     _ => return Err(duplicate()),
                 },
                 None => {
+                    check_not_shadowing(&name, self.unshadowed)?;
                     others.push(name);
                     map.next_value::<Skip>()?;
                 }

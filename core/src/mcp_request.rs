@@ -31,8 +31,8 @@ use serde_json::Value;
 
 use crate::error::RequestError;
 use crate::json::{
-    check_unique, classify, duplicate, scalars_as, JsonError, Member, Name, ObjectSeed, Skip,
-    SkipVisitor,
+    check_not_shadowing, check_unique, classify, duplicate, scalars_as, JsonError, Member, Name,
+    ObjectSeed, Skip, SkipVisitor,
 };
 
 /// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
@@ -314,6 +314,15 @@ impl<'a> McpHeaders<'a> {
     }
 }
 
+/// The members of a message the policy reads, or that a server reads beside them
+/// (`jsonrpc`): no other member may differ from one of them only in case (see
+/// [`shadows`](crate::json::shadows)), since servers that match names case-insensitively
+/// (Go's `encoding/json`, .NET) would read it in its place.
+const MESSAGE_MEMBERS: &[&str] = &["jsonrpc", "id", "method", "params"];
+
+/// The members of `params` the policy reads (the same rule).
+const PARAMS_MEMBERS: &[&str] = &["name", "uri"];
+
 /// One element of a JSON-RPC body as [`read_json_rpc`] reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RpcMessage<'de> {
@@ -410,6 +419,7 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
                 "id" if id.is_none() => id = Some(map.next_value::<Member<'de>>()?),
                 "method" | "params" | "id" => return Err(duplicate()),
                 _ => {
+                    check_not_shadowing(&key, MESSAGE_MEMBERS)?;
                     others.push(key);
                     map.next_value::<Skip>()?;
                 }
@@ -464,6 +474,7 @@ impl<'de> Visitor<'de> for ParamsVisitor {
                 _ => None,
             },
             found: &mut found,
+            unshadowed: PARAMS_MEMBERS,
         }
         .visit_map(map)?;
         let string = |m: Option<Member<'de>>| match m {
@@ -493,9 +504,31 @@ mod tests {
     // `calls_agree_with_the_value_tree_reading`.
     fn read_calls_from_value(body: &[u8]) -> Result<Calls, RequestError> {
         let value = crate::json::parse_value(body).map_err(|_| RequestError::UnreadableBody)?;
+        // Names a case-insensitive reader takes for a read one: ASCII case, and the four
+        // non-ASCII letters Go and .NET fold onto ASCII ones.
+        let folded = |k: &str| {
+            k.chars()
+                .map(|c| match c {
+                    '\u{17f}' => 's',
+                    '\u{212a}' => 'k',
+                    '\u{131}' | '\u{130}' => 'i',
+                    c => c.to_ascii_lowercase(),
+                })
+                .collect::<String>()
+        };
+        let shadowing = |obj: &serde_json::Map<String, Value>, read: &[&str]| {
+            obj.keys()
+                .any(|k| read.iter().any(|r| k != r && folded(k) == *r))
+        };
         let string = |v: Option<&Value>| v.and_then(Value::as_str).map(String::from);
         let one = |v: &Value| -> Result<(Option<Call>, Option<Value>), RequestError> {
             let obj = v.as_object().ok_or(RequestError::UnreadableBody)?;
+            let params = obj.get("params").and_then(Value::as_object);
+            if shadowing(obj, &["jsonrpc", "id", "method", "params"])
+                || params.is_some_and(|p| shadowing(p, &["name", "uri"]))
+            {
+                return Err(RequestError::UnreadableBody);
+            }
             let id = obj
                 .get("id")
                 .filter(|id| id.is_string() || id.is_number())
@@ -558,6 +591,10 @@ mod tests {
                 "\"id\"",
                 "\"m\\u0065thod\"",
                 "\"jsonrpc\"",
+                "\"Method\"",
+                "\"NAME\"",
+                "\"param\\u017f\"",
+                "\"\\u0131d\"",
             ],
         )
     }
@@ -600,6 +637,22 @@ mod tests {
             b"{\"method\":\"a\",\"method\":\"b\"}",
             b"{\"id\":1,\"id\":2,\"method\":\"a\"}",
             b"\xef\xbb\xbf{\"method\":\"a\"}",
+            // Names a case-insensitive reader (Go's encoding/json, .NET) takes for one the policy
+            // reads: refused as a duplicate is, at every level and in batches.
+            br#"{"method":"tools/call","params":{"name":"whoami","Name":"admin_tool"}}"#,
+            br#"{"method":"tools/call","params":{"NAME":"admin_tool"}}"#,
+            br#"{"method":"tools/list","Method":"tools/call","params":{"name":"admin_tool"}}"#,
+            br#"{"method":"tools/call","params":{"name":"whoami"},"Params":{"name":"admin_tool"}}"#,
+            "{\"method\":\"tools/call\",\"params\":{\"name\":\"a\"},\"param\u{17f}\":{}}"
+                .as_bytes(),
+            br#"{"method":"tools/call","params":{"name":"a"},"param\u017f":{}}"#,
+            br#"{"method":"resources/read","params":{"uri":"file:///a","URI":"file:///b"}}"#,
+            br#"{"method":"tools/list","ID":1}"#,
+            br#"{"method":"tools/list","JSONRPC":"2.0"}"#,
+            "{\"method\":\"tools/list\",\"\u{131}d\":1}".as_bytes(),
+            "{\"method\":\"tools/list\",\"\u{130}d\":1}".as_bytes(),
+            br#"[{"method":"tools/list"},{"method":"tools/call","params":{"Name":"x"}}]"#,
+            br#"[{"method":"tools/list"},{"METHOD":"tools/call"}]"#,
         ] {
             assert_eq!(
                 read_calls(bad),
@@ -607,6 +660,40 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn names_only_as_the_strict_reading_has_them() {
+        use crate::json::shadows;
+        for (name, target) in [
+            ("Name", "name"),
+            ("NAME", "name"),
+            ("nAmE", "name"),
+            ("param\u{17f}", "params"),
+            ("\u{17f}", "s"),
+            ("\u{212a}", "k"),
+            ("\u{131}d", "id"),
+            ("\u{130}D", "id"),
+        ] {
+            assert!(shadows(name, target), "{name:?} {target:?}");
+        }
+        for (name, target) in [
+            ("name", "name"),
+            ("names", "name"),
+            ("nam", "name"),
+            ("n\u{e4}me", "name"),
+            ("\u{ff2e}ame", "name"), // fullwidth N: no simple fold to ASCII
+            ("\u{df}", "s"),         // ß upper-cases to SS only in full mappings
+            ("arguments", "name"),
+        ] {
+            assert!(!shadows(name, target), "{name:?} {target:?}");
+        }
+        // Members the policy does not read may be spelt any way (tool arguments are the tool's).
+        let calls = read_calls(
+            br#"{"method":"tools/call","params":{"name":"t","arguments":{"Name":1,"name":2}},"Extra":1,"extra":2}"#,
+        )
+        .unwrap();
+        assert_eq!(calls.calls[0].name.as_deref(), Some("t"));
     }
 
     #[test]
