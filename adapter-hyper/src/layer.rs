@@ -230,12 +230,13 @@ where
                 (None, None) => Either::Left(Full::new(Bytes::new())),
             };
             let principal = match step {
-                Step::Allow(principal) => {
+                Step::Allow(allowed) => {
+                    let principal = allowed.into_principal();
                     observe::decision("allow", 200, None, started);
                     log_allow(&principal, &method, &path);
                     Some(principal)
                 }
-                Step::AllowPublic => {
+                Step::AllowPublic(_) => {
                     observe::decision("public", 200, None, started);
                     None
                 }

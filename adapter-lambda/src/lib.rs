@@ -635,12 +635,13 @@ where
                     }
                     return Ok(build(r, head, lambda_body));
                 }
-                Step::Allow(principal) => {
+                Step::Allow(allowed) => {
+                    let principal = allowed.into_principal();
                     mcp_authz_driver::observe::decision("allow", 200, None, started);
                     tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
                     Some(principal)
                 }
-                Step::AllowPublic => {
+                Step::AllowPublic(_) => {
                     mcp_authz_driver::observe::decision("public", 200, None, started);
                     None
                 }

@@ -197,8 +197,8 @@ impl DpopConfig {
     }
 }
 
-/// The request a proof must be for.
-#[derive(Debug, Clone, Copy)]
+/// The request a proof must be for. Its `Debug` leaves the access token out.
+#[derive(Clone, Copy)]
 pub struct ProofRequest<'a> {
     /// The HTTP method.
     pub method: &'a str,
@@ -206,6 +206,15 @@ pub struct ProofRequest<'a> {
     pub uri: &'a str,
     /// The access token presented with the proof.
     pub access_token: &'a str,
+}
+
+impl core::fmt::Debug for ProofRequest<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ProofRequest")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A proof that passed every check.

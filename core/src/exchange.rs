@@ -31,7 +31,12 @@
 //!    The body is read, the headers are checked against it (400 with JSON-RPC error `-32020`
 //!    on a mismatch), and the scopes of every call in it are required (403);
 //! 4. without method or tool scopes, a form body is read only to refuse an `access_token` in it
-//!    (RFC 6750 §2.2; MCP accepts the header only).
+//!    (RFC 6750 §2.2; MCP accepts the header only); the base scopes apply to it as to any
+//!    request.
+//!
+//! Every verdict that forwards a request is made by the [`verdict`](crate::verdict) module, from
+//! the complete requirement: [`Step::Allow`] carries an [`Allowed`] and [`Step::AllowPublic`] a
+//! [`Public`], which nothing else can make.
 //!
 //! ```
 //! use mcp_authz_core::exchange::Step;
@@ -41,7 +46,8 @@
 //!     VerifierConfig::new("https://auth.example.com", "https://mcp.example.com/mcp"),
 //!     ScopePolicy::new(["mcp:tools"]),
 //! )
-//! .with_public_path("/healthz");
+//! .with_public_path("/healthz")
+//! .unwrap();
 //! let keys = JwkSet::default();
 //! let now = UnixTime::from_secs(1_700_000_000);
 //! // Any path the guard wraps needs a token: `/mcp/` as much as `/mcp`.
@@ -52,7 +58,7 @@
 //!     }
 //! }
 //! let step = guard.exchange().poll(&Request::new("GET", "/healthz"), KeyState::Ready(&keys), now, None);
-//! assert!(matches!(step, Step::AllowPublic));
+//! assert!(matches!(step, Step::AllowPublic(_)));
 //! ```
 
 use alloc::string::String;
@@ -68,6 +74,7 @@ use crate::http_message::{KeySource, KeyState, Request, Response};
 use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
+use crate::verdict::{decide, public, Allowed, BodySeen, Denied, Public};
 
 /// What the adapter does next (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +83,11 @@ use crate::token_cache::PrincipalCache;
 pub enum Step {
     /// Send this answer; the request goes no further.
     Respond(Response),
-    /// Forward the request, with the verified principal in its extensions.
-    Allow(Arc<Principal>),
+    /// Forward the request, with the verified principal in its extensions: it holds every scope
+    /// the request needs (made only by the [`verdict`](crate::verdict) module).
+    Allow(Allowed),
     /// Forward the request: its path is public (no token was checked).
-    AllowPublic,
+    AllowPublic(Public),
     /// Read the body (at most `max_bytes`), report it, poll again.
     ReadBody {
         /// The largest body to read; a longer one is reported as
@@ -169,7 +177,7 @@ enum Refresh {
 
 #[derive(Debug)]
 enum BodyContent {
-    /// A form body without `access_token`.
+    /// A form body without `access_token` (the policy reads no body).
     Form,
     /// The calls of a JSON-RPC body.
     Calls(Calls),
@@ -382,8 +390,8 @@ impl<'g> Exchange<'g> {
         if !guard.origin_allowed(req.origin) {
             return self.reject(RequestError::OriginNotAllowed);
         }
-        if guard.is_public(req.path) {
-            return Step::AllowPublic;
+        if let Some(public) = public(guard, req.path) {
+            return Step::AllowPublic(public);
         }
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight());
@@ -465,9 +473,13 @@ impl<'g> Exchange<'g> {
             // The body cannot change the scopes; only a form body is looked at, for a token.
             let form =
                 req.has_body && body_kind(req.content_type, req.content_encoding) == BodyKind::Form;
+            let body = match req.has_body {
+                true => BodySeen::NotRead,
+                false => BodySeen::None,
+            };
             return match form {
                 true => self.await_body(principal, true),
-                false => self.allowed(principal, &[]),
+                false => self.verdict(principal, body),
             };
         }
         let headers = match McpHeaders::decode(req.mcp_method, req.mcp_name) {
@@ -484,7 +496,7 @@ impl<'g> Exchange<'g> {
         if !req.has_body {
             // No body, no call: headers that announce one contradict it.
             return match headers.check(&[]) {
-                Ok(()) => Step::Allow(principal),
+                Ok(()) => self.verdict(principal, BodySeen::None),
                 Err(e) => Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None)),
             };
         }
@@ -510,7 +522,9 @@ impl<'g> Exchange<'g> {
     ) -> Step {
         let guard = self.guard;
         let calls = match body {
-            Ok(BodyContent::Form) => return Step::Allow(principal),
+            // The form was read for a token only: the base scopes still apply (and with a
+            // policy that reads bodies, a form was refused before it was read).
+            Ok(BodyContent::Form) => return self.verdict(principal, BodySeen::NotRead),
             Ok(BodyContent::Calls(calls)) => calls,
             Err(e) => return self.reject(e),
         };
@@ -520,21 +534,15 @@ impl<'g> Exchange<'g> {
             let id = calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
-        let named = calls
-            .calls
-            .iter()
-            .map(|c| (c.method.as_str(), c.name.as_deref()));
-        let required = guard.scope_policy().required_for(named);
-        self.allowed(principal, &required)
+        self.verdict(principal, BodySeen::Read(&calls))
     }
 
-    fn allowed(&self, principal: Arc<Principal>, required: &[String]) -> Step {
-        let policy = self.guard.scope_policy();
-        let base = policy.base();
-        let all = if required.is_empty() { base } else { required };
-        match all.iter().all(|r| policy.grants(&principal, r)) {
-            true => Step::Allow(principal),
-            false => self.insufficient(all),
+    /// The one way to [`Step::Allow`]: [`decide`], from the complete requirement.
+    fn verdict(&self, principal: Arc<Principal>, body: BodySeen<'_>) -> Step {
+        match decide(self.guard.scope_policy(), principal, body) {
+            Ok(allowed) => Step::Allow(allowed),
+            Err(Denied::Insufficient(required)) => self.insufficient(&required),
+            Err(Denied::Incomplete) => Step::Respond(no_decision()),
         }
     }
 

@@ -22,7 +22,9 @@ use crate::http_message::Response;
 use crate::jose::jwk::JwkSet;
 use crate::jose::jws::peek_issuer;
 use crate::resource_indicator::UriParts;
-use crate::resource_metadata::{well_known_paths, well_known_urls, ProtectedResourceMetadata};
+use crate::resource_metadata::{
+    well_known_paths, well_known_urls, ProtectedResourceMetadata, PRM_WELL_KNOWN,
+};
 use crate::scope_policy::ScopePolicy;
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
@@ -52,6 +54,39 @@ fn origin_of(url: &str) -> String {
     };
     alloc::format!("{scheme}://{host}")
 }
+
+/// Why [`Guard::with_public_path`] refused a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicPathError {
+    /// The path is the resource path or under it: MCP requests would skip the token check.
+    UnderResource(String),
+    /// The path is a protected-resource metadata path, which the guard answers itself.
+    WellKnown(String),
+    /// Not an absolute path without query or fragment.
+    NotAPath(String),
+}
+
+impl core::fmt::Display for PublicPathError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnderResource(p) => write!(
+                f,
+                "the public path {p} is the resource path or under it: requests to the MCP endpoint would need no token"
+            ),
+            Self::WellKnown(p) => write!(
+                f,
+                "the public path {p} is a protected-resource metadata path, which is always served"
+            ),
+            Self::NotAPath(p) => write!(
+                f,
+                "the public path {p:?} is not an absolute path without query or fragment"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for PublicPathError {}
 
 /// The default largest JSON-RPC body the adapters buffer for the scope policy.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -219,13 +254,34 @@ impl Guard {
 
     /// Serves `path` without a token (exact match, every method), e.g. `/healthz`. Everything
     /// the guard wraps that is neither public nor a metadata document needs a valid token.
-    #[must_use]
-    pub fn with_public_path(mut self, path: impl Into<String>) -> Self {
+    ///
+    /// # Errors
+    /// A path that is the resource path or under it (`/mcp`, `/mcp/x`: MCP requests would go
+    /// through without a token), a protected-resource metadata path (answered by the guard
+    /// anyway), or not an absolute path.
+    pub fn with_public_path(mut self, path: impl Into<String>) -> Result<Self, PublicPathError> {
         let path = path.into();
+        let resource = self.resource_path.as_str();
+        let under = |base: &str| {
+            path == base
+                || (base != "/"
+                    && path
+                        .strip_prefix(base.trim_end_matches('/'))
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+        };
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(PublicPathError::NotAPath(path));
+        }
+        if under(resource) {
+            return Err(PublicPathError::UnderResource(path));
+        }
+        if self.is_well_known(&path) || under(PRM_WELL_KNOWN) {
+            return Err(PublicPathError::WellKnown(path));
+        }
         if !self.public_paths.contains(&path) {
             self.public_paths.push(path);
         }
-        self
+        Ok(self)
     }
 
     /// Which tokens are introspected (RFC 7662) by the first authorization server instead of

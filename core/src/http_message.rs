@@ -99,7 +99,10 @@ impl<T: KeySource + ?Sized> KeySource for &T {
 
 /// What the adapter knows of one request: its head, never its body (the exchange asks for the
 /// body when the scope policy needs it, after the token was verified).
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Its `Debug` shows how many `Authorization` and `DPoP` values there are and whether a query
+/// is present, never their bytes (a token may travel in any of them).
+#[derive(Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct Request<'a> {
     /// The method, e.g. `POST`.
@@ -125,6 +128,44 @@ pub struct Request<'a> {
     /// Whether the request may have a body: anything but a known-empty one (chunked bodies and
     /// bodies of unknown length count).
     pub has_body: bool,
+}
+
+/// A header's values in `Debug`: printed as visible ASCII, or escaped.
+struct Values<'a>(&'a [&'a [u8]]);
+
+impl core::fmt::Debug for Values<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|v| v.escape_ascii()))
+            .finish()
+    }
+}
+
+/// Values that may carry a token in `Debug`: their number only.
+struct Redacted(usize);
+
+impl core::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "<{} value(s) redacted>", self.0)
+    }
+}
+
+impl core::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &Redacted(usize::from(self.query.is_some())))
+            .field("authorization", &Redacted(self.authorization.len()))
+            .field("mcp_method", &Values(self.mcp_method))
+            .field("mcp_name", &Values(self.mcp_name))
+            .field("content_type", &Values(self.content_type))
+            .field("content_encoding", &Values(self.content_encoding))
+            .field("origin", &Values(self.origin))
+            .field("dpop", &Redacted(self.dpop.len()))
+            .field("has_body", &self.has_body)
+            .finish()
+    }
 }
 
 impl<'a> Request<'a> {

@@ -80,13 +80,14 @@ pub mod scope_policy;
 pub mod time;
 pub mod token_cache;
 pub mod token_introspection;
+pub mod verdict;
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
 pub use error::{DpopError, Error, JwksError, RequestError, TokenError};
 pub use exchange::{BodyFailure, Exchange, Step};
-pub use guard::Guard;
+pub use guard::{Guard, PublicPathError};
 pub use http_message::{KeyState, Request, Response};
 pub use jose::alg::{Algorithm, AlgorithmSet};
 pub use jose::jwk::{JwkSet, JwksLimits};
@@ -96,3 +97,4 @@ pub use scope_policy::ScopePolicy;
 pub use time::UnixTime;
 pub use token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};
 pub use token_introspection::{IntrospectionCache, IntrospectionConfig, IntrospectionMode};
+pub use verdict::{Allowed, Public};

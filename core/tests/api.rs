@@ -22,6 +22,8 @@ mod exchange;
 mod interop;
 #[path = "api/introspection.rs"]
 mod introspection;
+#[path = "api/invariants.rs"]
+mod invariants;
 #[path = "api/jwks.rs"]
 mod jwks;
 #[path = "api/policies.rs"]

@@ -3,8 +3,7 @@
 use mcp_authz_core::Request as CoreRequest;
 
 /// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
-/// both adapters).
-#[derive(Debug)]
+/// both adapters). Its `Debug` is the core request's: no `Authorization` or `DPoP` bytes.
 pub struct CoreHeaders<'a> {
     authorization: Vec<&'a [u8]>,
     mcp_method: Vec<&'a [u8]>,
@@ -13,6 +12,12 @@ pub struct CoreHeaders<'a> {
     content_encoding: Vec<&'a [u8]>,
     origin: Vec<&'a [u8]>,
     dpop: Vec<&'a [u8]>,
+}
+
+impl std::fmt::Debug for CoreHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.request("", "", None, true), f)
+    }
 }
 
 impl<'a> CoreHeaders<'a> {

@@ -299,7 +299,9 @@ impl AuthzOptions {
             guard = guard.with_max_body_bytes(max);
         }
         for path in &self.public_paths {
-            guard = guard.with_public_path(format!("{path_prefix}{path}"));
+            guard = guard
+                .with_public_path(format!("{path_prefix}{path}"))
+                .map_err(|e| StartupError::Config(e.to_string()))?;
         }
         Ok(guard)
     }

@@ -27,6 +27,7 @@ fn guard() -> Guard {
             .with_method_scopes("resources/read", ["mcp:read"]),
     )
     .with_public_path("/healthz")
+    .unwrap()
 }
 
 fn base_only() -> Guard {
@@ -180,7 +181,7 @@ fn public_paths_match_exactly_and_need_nothing() {
     let g = guard();
     for method in ["GET", "POST", "HEAD"] {
         let r = run(&g, &Request::new(method, "/healthz"), None);
-        assert!(matches!(r.verdict, Step::AllowPublic), "{r:?}");
+        assert!(matches!(r.verdict, Step::AllowPublic(_)), "{r:?}");
         assert!(!r.body_read);
     }
     assert_eq!(g.public_paths(), ["/healthz"]);
@@ -218,7 +219,7 @@ fn a_valid_token_is_allowed_with_its_principal_on_any_path() {
             )
             .verdict
             {
-                Step::Allow(p) => assert_eq!(p.subject(), Some("user-1")),
+                Step::Allow(a) => assert_eq!(a.principal().subject(), Some("user-1")),
                 other => panic!("{other:?}"),
             }
         }
@@ -777,7 +778,7 @@ proptest! {
         let r = run(&g, &req, body.as_deref());
         match r.verdict {
             Step::Allow(_) => prop_assert!(false, "allowed without a valid token"),
-            Step::AllowPublic => prop_assert_eq!(path.as_str(), "/healthz"),
+            Step::AllowPublic(_) => prop_assert_eq!(path.as_str(), "/healthz"),
             _ => {}
         }
     }
@@ -832,7 +833,7 @@ fn several_issuers_route_by_iss_and_verify_with_their_own_keys_alone() {
         Step::Respond(r) => (r.status, r.reason),
         Step::Allow(p) => (
             200,
-            Some(if p.issuer() == OTHER {
+            Some(if p.principal().issuer() == OTHER {
                 "other"
             } else {
                 "first"
@@ -893,7 +894,7 @@ fn origin_is_validated_everywhere_but_the_metadata_documents() {
         match g.exchange().poll(&req, KeyState::Ready(&keys), NOW, None) {
             Step::Respond(r) => (r.status, r.reason),
             Step::Allow(_) => (200, None),
-            Step::AllowPublic => (200, Some("public")),
+            Step::AllowPublic(_) => (200, Some("public")),
             other => panic!("{other:?}"),
         }
     };

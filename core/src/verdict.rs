@@ -1,0 +1,100 @@
+//! The one place a request is let through: the verdicts that forward a request,
+//! [`Allowed`] and [`Public`], are made here and nowhere else (their fields are private to this
+//! module), each from the complete requirement
+//! ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1) `insufficient_scope`:
+//! a token must hold every scope the request needs; the MCP authorization specification's
+//! resource-server duties).
+//!
+//! - [`Allowed`] comes only from [`decide`]: the principal holds the base scopes and every
+//!   method and tool scope of every call of the request, as the body reader read them. A request
+//!   with a body the policy depends on cannot be allowed without that reading: [`decide`] denies
+//!   when it is missing, whichever path of the exchange asks.
+//! - [`Public`] comes only from [`public`]: the request's path is one the guard serves without a
+//!   token.
+//!
+//! The property tests hold every [`Step::Allow`](crate::exchange::Step::Allow) to this statement,
+//! whatever the token, body, content type or headers.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::access_token::Principal;
+use crate::guard::Guard;
+use crate::mcp_request::Calls;
+use crate::scope_policy::ScopePolicy;
+
+/// A request allowed with a verified token whose principal holds every scope the request needs.
+/// Only the exchange makes one, after [`decide`]; adapters read the principal from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allowed {
+    principal: Arc<Principal>,
+}
+
+impl Allowed {
+    /// The verified principal (for the request's extensions, logs and identity headers).
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+
+    /// The verified principal, owned.
+    pub fn into_principal(self) -> Arc<Principal> {
+        self.principal
+    }
+}
+
+/// A request to a path the guard serves without a token ([`Guard::with_public_path`]). Only the
+/// exchange makes one, after [`public`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Public {
+    _private: (),
+}
+
+/// What the exchange knows of the request's body when it asks for a verdict.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BodySeen<'a> {
+    /// The request has no body.
+    None,
+    /// The request has a body that was not read as JSON-RPC (a form, read only for a token).
+    NotRead,
+    /// The calls of the body, read in full.
+    Read(&'a Calls),
+}
+
+/// Why [`decide`] did not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Denied {
+    /// The principal lacks some of these scopes (every scope the request needs, base first).
+    Insufficient(Vec<String>),
+    /// The policy depends on a body that was not read: the exchange asked for a verdict it
+    /// cannot have (cannot happen; denied).
+    Incomplete,
+}
+
+/// The verdict on a request with a verified `principal`: allowed only when it holds the base
+/// scopes and the scopes of every call the body holds (with a body the policy reads, the body
+/// must have been read).
+pub(crate) fn decide(
+    policy: &ScopePolicy,
+    principal: Arc<Principal>,
+    body: BodySeen<'_>,
+) -> Result<Allowed, Denied> {
+    let calls = match body {
+        BodySeen::Read(calls) => calls.calls.as_slice(),
+        BodySeen::None => &[],
+        BodySeen::NotRead if policy.reads_body() => return Err(Denied::Incomplete),
+        BodySeen::NotRead => &[],
+    };
+    let named = calls.iter().map(|c| (c.method.as_str(), c.name.as_deref()));
+    let required = policy.required_for(named);
+    match required.iter().all(|r| policy.grants(&principal, r)) {
+        true => Ok(Allowed { principal }),
+        false => Err(Denied::Insufficient(required)),
+    }
+}
+
+/// The verdict on a request to `path` without a token: [`Public`] only for a declared public
+/// path.
+pub(crate) fn public(guard: &Guard, path: &str) -> Option<Public> {
+    guard.is_public(path).then_some(Public { _private: () })
+}

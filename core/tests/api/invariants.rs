@@ -1,0 +1,515 @@
+//! The security invariants, held against readings made here independently of the core:
+//! every `Step::Allow` satisfies every rule that applies, whatever the token's scopes, the
+//! method, the content type and coding, the body, and the MCP headers; and the three ways around
+//! the rules found on main (a form body, member names a case-insensitive server reads, public
+//! paths over the resource) stay closed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::OnceLock;
+
+use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::{Guard, KeyState, PublicPathError, Request, ScopePolicy, VerifierConfig};
+use proptest::prelude::*;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::json;
+
+use crate::common::*;
+
+/// The scopes tokens are made with: every subset of these.
+const SCOPES: [&str; 4] = ["mcp:tools", "mcp:admin", "mcp:read", "other"];
+
+/// The policy shapes the proxy can be configured with: the base scopes alone, or with method
+/// scopes, or with tool scopes.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Base,
+    Methods,
+    Tools,
+}
+
+impl Shape {
+    fn policy(self) -> ScopePolicy {
+        let base = ScopePolicy::new(["mcp:tools"]);
+        match self {
+            Shape::Base => base,
+            Shape::Methods => base
+                .with_method_scopes("resources/read", ["mcp:read"])
+                .with_method_scopes("tools/call", ["mcp:admin"]),
+            Shape::Tools => base.with_tool_scopes("admin_tool", ["mcp:admin"]),
+        }
+    }
+
+    /// The scopes one call needs under this shape, stated here (not read from the policy).
+    fn needs(self, method: &str, name: Option<&str>) -> Vec<&'static str> {
+        match (self, method, name) {
+            (Shape::Methods, "resources/read", _) => vec!["mcp:read"],
+            (Shape::Methods, "tools/call", _) => vec!["mcp:admin"],
+            (Shape::Tools, "tools/call", Some("admin_tool")) => vec!["mcp:admin"],
+            _ => vec![],
+        }
+    }
+
+    fn reads_body(self) -> bool {
+        !matches!(self, Shape::Base)
+    }
+}
+
+/// One token per subset of [`SCOPES`] (bit `i` set: `SCOPES[i]` granted).
+fn token(subset: usize) -> &'static str {
+    static TOKENS: OnceLock<Vec<String>> = OnceLock::new();
+    let all = TOKENS.get_or_init(|| {
+        (0..1 << SCOPES.len())
+            .map(|bits| {
+                let granted: Vec<&str> = (0..SCOPES.len())
+                    .filter(|i| bits & (1 << i) != 0)
+                    .map(|i| SCOPES[i])
+                    .collect();
+                let mut c = claims();
+                c["scope"] = json!(granted.join(" "));
+                format!("Bearer {}", forge(&header("EdDSA"), &c))
+            })
+            .collect()
+    });
+    &all[subset]
+}
+
+fn granted(subset: usize) -> BTreeSet<&'static str> {
+    (0..SCOPES.len())
+        .filter(|i| subset & (1 << i) != 0)
+        .map(|i| SCOPES[i])
+        .collect()
+}
+
+/// Drives an exchange as the adapters do, answering `ReadBody` with `body`.
+fn verdict(g: &Guard, req: &Request<'_>, body: Option<&[u8]>) -> Step {
+    let keys = jwks();
+    let mut exchange = g.exchange();
+    loop {
+        match exchange.poll(req, KeyState::Ready(&keys), NOW, None) {
+            Step::ReadBody { max_bytes } => match body {
+                Some(b) if b.len() <= max_bytes => exchange.handle_body(b),
+                Some(_) => exchange.handle_body_failed(BodyFailure::TooLarge),
+                None => exchange.handle_body_failed(BodyFailure::Unreadable),
+            },
+            Step::RefreshKeys { .. } => exchange.handle_keys_refreshed(false),
+            step => return step,
+        }
+    }
+}
+
+fn status(step: &Step) -> u16 {
+    match step {
+        Step::Respond(r) => r.status,
+        Step::Allow(_) | Step::AllowPublic(_) => 200,
+        other => panic!("not a verdict: {other:?}"),
+    }
+}
+
+/// JSON with every object's members in document order, duplicates kept: what a reader that
+/// walks members one by one (Go's `encoding/json`, .NET) sees.
+#[derive(Debug, Clone)]
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    Array(Vec<Ordered>),
+    Str(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Str(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = s.next_element()? {
+                    out.push(v);
+                }
+                Ok(Ordered::Array(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Ordered>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered::Object(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Go's `encoding/json` name matching: ASCII case, and `ToUpper(ToLower(c))` for the rest; the
+/// non-ASCII letters that fold onto ASCII ones are spelled out.
+fn go_fold(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{17f}' => 'S',
+            '\u{212a}' => 'K',
+            '\u{131}' | '\u{130}' => 'I',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+/// How one reader finds a member: the last whose name matches.
+type Lookup = fn(&[(String, Ordered)], &str) -> Option<Ordered>;
+
+fn exact_last(members: &[(String, Ordered)], name: &str) -> Option<Ordered> {
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+fn folded_last(members: &[(String, Ordered)], name: &str) -> Option<Ordered> {
+    let want = go_fold(name);
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| go_fold(k) == want)
+        .map(|(_, v)| v.clone())
+}
+
+/// The calls `(method, params.name)` a server reading member names with `lookup` runs, or `None`
+/// when it would not read the body as JSON-RPC at all.
+fn calls_read_by(body: &[u8], lookup: Lookup) -> Option<Vec<(String, Option<String>)>> {
+    let doc: Ordered = serde_json::from_slice(body).ok()?;
+    let messages = match doc {
+        Ordered::Array(items) => items,
+        one => vec![one],
+    };
+    let mut calls = Vec::new();
+    for m in messages {
+        let Ordered::Object(members) = m else {
+            continue;
+        };
+        let Some(Ordered::Str(method)) = lookup(&members, "method") else {
+            continue;
+        };
+        let name = match lookup(&members, "params") {
+            Some(Ordered::Object(p)) => match lookup(&p, "name") {
+                Some(Ordered::Str(n)) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        };
+        calls.push((method, name));
+    }
+    Some(calls)
+}
+
+/// A member name as JSON text: quoted, sometimes with its first character `\u`-escaped.
+fn name_text(name: &str, escaped: bool) -> String {
+    match (escaped, name.chars().next()) {
+        (true, Some(c)) if c.is_ascii() => format!("\"\\u{:04x}{}\"", c as u32, &name[1..]),
+        _ => json!(name).to_string(),
+    }
+}
+
+fn members(ms: &[(&str, String, bool)]) -> String {
+    let inner: Vec<String> = ms
+        .iter()
+        .map(|(k, v, escaped)| format!("{}:{v}", name_text(k, *escaped)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// One JSON-RPC message shaped as a call (`method`, `params.name`), whose member names may be
+/// case variants, repeated, or shadowed, in any order.
+fn message() -> impl Strategy<Value = String> {
+    let string = || {
+        prop::sample::select(vec![
+            "tools/call",
+            "tools/call",
+            "tools/list",
+            "resources/read",
+            "whoami",
+            "admin_tool",
+            "admin_tool",
+            "file:///a",
+        ])
+        .prop_map(|s| json!(s).to_string())
+    };
+    let param = prop::sample::select(vec![
+        "name",
+        "name",
+        "name",
+        "uri",
+        "Name",
+        "NAME",
+        "nAme",
+        "URI",
+        "arguments",
+        "n\u{e4}me",
+    ]);
+    let params =
+        prop::collection::vec((param, string(), any::<bool>()), 0..4).prop_map(|ms| members(&ms));
+    let top = prop::sample::select(vec![
+        "method",
+        "method",
+        "method",
+        "params",
+        "params",
+        "params",
+        "Method",
+        "METHOD",
+        "Params",
+        "param\u{17f}",
+        "PARAMS",
+        "jsonrpc",
+        "id",
+        "ID",
+        "\u{131}d",
+        "extra",
+    ]);
+    let value = prop_oneof![3 => params.clone(), 3 => string(), 1 => Just("1".to_string())];
+    let method = prop::sample::select(vec!["method", "method", "method", "Method", "METHOD"]);
+    let params_key = prop::sample::select(vec!["params", "params", "Params", "param\u{17f}"]);
+    (
+        (method, string(), any::<bool>()),
+        (params_key, params, any::<bool>()),
+        prop::collection::vec((top, value, any::<bool>()), 0..3),
+    )
+        .prop_flat_map(|(m, p, extra)| {
+            let mut all = vec![m, p];
+            all.extend(extra);
+            Just(all).prop_shuffle()
+        })
+        .prop_map(|ms| members(&ms))
+}
+
+fn body() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        message().prop_map(Some),
+        prop::collection::vec(message(), 1..4).prop_map(|ms| Some(format!("[{}]", ms.join(",")))),
+        Just(Some("a=b&method=tools/call".into())),
+        Just(Some(
+            r#"{"method":"tools/call","params":{"name":"admin_tool"}}"#.into()
+        )),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Whatever the valid token's scopes, the method, the content type and coding, the body and
+    /// the MCP headers: an `Allow` holds the base scopes, and, with a policy that reads bodies,
+    /// the scopes of every call that a case-sensitive and a case-insensitive server would find
+    /// in the body, and of the call the headers announce.
+    #[test]
+    fn every_allow_holds_every_requirement_that_applies(
+        shape in prop::sample::select(vec![Shape::Base, Shape::Methods, Shape::Tools]),
+        subset in 0usize..16,
+        method in prop::sample::select(vec!["POST", "GET", "DELETE", "PUT"]),
+        content_type in prop::sample::select(vec![
+            None, Some("application/json"), Some("application/json"), Some("application/json"),
+            Some("application/json; charset=utf-8"), Some("application/x-www-form-urlencoded"),
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            Some("Application/X-WWW-Form-Urlencoded"), Some("text/plain"), Some("application/vnd.x+json"),
+        ]),
+        encoding in prop::sample::select(vec![None, None, None, Some("identity"), Some("gzip")]),
+        body in body(),
+        mcp_method in prop::sample::select(vec![None, None, None, None, Some("tools/call"), Some("tools/list"), Some("resources/read")]),
+        mcp_name in prop::sample::select(vec![None, None, Some("whoami"), Some("admin_tool")]),
+    ) {
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), shape.policy());
+        let auth = [token(subset).as_bytes()];
+        let ct: Vec<&[u8]> = content_type.iter().map(|c| c.as_bytes()).collect();
+        let ce: Vec<&[u8]> = encoding.iter().map(|c| c.as_bytes()).collect();
+        let mm: Vec<&[u8]> = mcp_method.iter().map(|c| c.as_bytes()).collect();
+        let mn: Vec<&[u8]> = mcp_name.iter().map(|c| c.as_bytes()).collect();
+        let mut req = Request::new(method, "/mcp").with_authorization(&auth).with_mcp_headers(&mm, &mn);
+        if body.is_some() {
+            req = req.with_body(&ct, &ce);
+        }
+        let step = verdict(&guard, &req, body.as_deref().map(str::as_bytes));
+        let Step::Allow(allowed) = &step else { return Ok(()) };
+        let held = granted(subset);
+        prop_assert!(allowed.principal().has_scope("mcp:tools"));
+        prop_assert!(held.contains("mcp:tools"), "base scope missing: {step:?}");
+        if !shape.reads_body() {
+            return Ok(());
+        }
+        let mut needed: Vec<&str> = Vec::new();
+        if let Some(m) = mcp_method {
+            needed.extend(shape.needs(m, mcp_name));
+        }
+        if let Some(body) = &body {
+            for lookup in [exact_last as Lookup, folded_last] {
+                let calls = calls_read_by(body.as_bytes(), lookup);
+                prop_assert!(calls.is_some(), "a body no JSON reader reads was allowed: {body}");
+                for (m, n) in calls.unwrap_or_default() {
+                    needed.extend(shape.needs(&m, n.as_deref()));
+                }
+            }
+        }
+        for scope in needed {
+            prop_assert!(held.contains(scope), "{scope} missing for {body:?} under {shape:?}");
+        }
+    }
+}
+
+const FORM: [&[u8]; 1] = [b"application/x-www-form-urlencoded"];
+
+#[test]
+fn a_form_body_needs_the_base_scopes() {
+    let guard = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    );
+    let lacking = [token(0b1000).as_bytes()]; // "other" only
+    let holding = [token(0b0001).as_bytes()];
+    let charset: [&[u8]; 1] = [b"application/x-www-form-urlencoded; charset=utf-8"];
+    for ct in [&FORM[..], &charset[..]] {
+        for method in ["POST", "GET"] {
+            let req = |auth| {
+                Request::new(method, "/mcp")
+                    .with_authorization(auth)
+                    .with_body(ct, &[])
+            };
+            let body = Some(&b"a=b"[..]);
+            assert_eq!(status(&verdict(&guard, &req(&lacking), body)), 403);
+            assert_eq!(status(&verdict(&guard, &req(&holding), body)), 200);
+            // The form is still read for a token, which is refused in a body.
+            let with_token = Some(&b"access_token=x"[..]);
+            assert_eq!(status(&verdict(&guard, &req(&holding), with_token)), 400);
+        }
+    }
+}
+
+/// The bodies that made a Go MCP server run `admin_tool` on main (issue: security invariants),
+/// each refused before the server sees it.
+#[test]
+fn names_a_case_insensitive_server_reads_are_refused() {
+    let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), Shape::Tools.policy());
+    let auth = [token(0b0001).as_bytes()];
+    let json: [&[u8]; 1] = [b"application/json"];
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&json, &[]);
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","Name":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call","params":{"name":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"},"Params":{"name":"admin_tool"}}"#,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"whoami\"},\"param\u{17f}\":{\"name\":\"admin_tool\"}}",
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"},"param\u017f":{"name":"admin_tool"}}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"admin_tool"}}]"#,
+    ] {
+        let step = verdict(&guard, &req, Some(body.as_bytes()));
+        assert_eq!(status(&step), 400, "{body}: {step:?}");
+        // Independently: the case-insensitive reading of that body runs admin_tool.
+        let go = calls_read_by(body.as_bytes(), folded_last).unwrap();
+        assert!(go.contains(&("tools/call".into(), Some("admin_tool".into()))), "{body}");
+    }
+    let plain = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#;
+    assert_eq!(status(&verdict(&guard, &req, Some(plain.as_bytes()))), 200);
+}
+
+#[test]
+fn public_paths_never_cover_the_resource_or_its_metadata() {
+    let guard = || {
+        Guard::new(
+            VerifierConfig::new(ISSUER, RESOURCE),
+            ScopePolicy::new(["mcp:tools"]),
+        )
+    };
+    for path in ["/mcp", "/mcp/", "/mcp/tools", "/mcp/a/b"] {
+        assert!(
+            matches!(
+                guard().with_public_path(path),
+                Err(PublicPathError::UnderResource(_))
+            ),
+            "{path}"
+        );
+    }
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource/other",
+    ] {
+        assert!(
+            matches!(
+                guard().with_public_path(path),
+                Err(PublicPathError::WellKnown(_))
+            ),
+            "{path}"
+        );
+    }
+    for path in ["", "healthz", "/healthz?x=1", "/a#b"] {
+        assert!(
+            matches!(
+                guard().with_public_path(path),
+                Err(PublicPathError::NotAPath(_))
+            ),
+            "{path}"
+        );
+    }
+    for path in ["/healthz", "/mcpx", "/", "/.well-known/other"] {
+        assert!(guard().with_public_path(path).is_ok(), "{path}");
+    }
+    // A resource at a trailing-slash path: its slash-less twin is covered too.
+    let slash = Guard::new(
+        VerifierConfig::new(ISSUER, "https://mcp.example.com/mcp/"),
+        ScopePolicy::default(),
+    );
+    assert!(slash.with_public_path("/mcp").is_err());
+    // A resource at the root: only the root itself is refused.
+    let root = || {
+        Guard::new(
+            VerifierConfig::new(ISSUER, "https://mcp.example.com"),
+            ScopePolicy::default(),
+        )
+    };
+    assert!(root().with_public_path("/").is_err());
+    assert!(root().with_public_path("/healthz").is_ok());
+    assert!(PublicPathError::UnderResource("/mcp".into())
+        .to_string()
+        .contains("/mcp"));
+}
+
+#[test]
+fn request_debug_never_shows_credentials() {
+    let token = token(0b0001);
+    let auth = [token.as_bytes()];
+    let dpop: [&[u8]; 1] = [b"eyJhbGciOiJFUzI1NiJ9.proof.sig"];
+    let query = "access_token=secret-in-query";
+    let req = Request::new("POST", "/mcp")
+        .with_query(Some(query))
+        .with_authorization(&auth)
+        .with_dpop(&dpop);
+    let shown = format!("{req:?} {req:#?}");
+    let jwt = token.trim_start_matches("Bearer ");
+    for secret in [jwt, "eyJhbGciOiJFUzI1NiJ9", "secret-in-query"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("/mcp") && shown.contains("redacted"),
+        "{shown}"
+    );
+}
