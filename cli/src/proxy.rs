@@ -284,8 +284,26 @@ impl Default for ServeLimits {
     }
 }
 
+/// The largest request head (request line and headers) a client may send, in bytes; more is
+/// refused (hyper answers `431`). nginx's default is four 8 KiB buffers.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most header fields one request may have (hyper answers `431` beyond).
+pub const MAX_HEADERS: usize = 100;
+
+/// The TCP peer of a request, as the proxy's server saw it (in the request's extensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
 /// Serves `app` on `listener` under `limits` until `stop` completes, then lets in-flight
 /// requests finish. Connections beyond `max_connections` wait in the listen backlog.
+///
+/// HTTP/1.1 only (HTTP/2 without TLS is not served: MCP clients speak HTTP/1.1 over plain
+/// connections, and an HTTP/2 preface is refused like any malformed head). Every connection
+/// is bounded from its first moment: a head (the first one included: a connection that sends
+/// nothing) must arrive within `header_timeout`, which also bounds an idle keep-alive
+/// connection; a head may hold [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`]; a body may not pause
+/// longer than `body_timeout`.
 ///
 /// # Errors
 /// When the listener fails for good.
@@ -296,25 +314,26 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper starts the head timer when it starts reading a head, which is at once on a new
+    // connection: silent connections are closed like slow ones.
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
     let mut stop = std::pin::pin!(stop);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
             () = &mut stop => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors and the like: wait a little, keep serving.
                     tracing::warn!(target: "mcp_authz", error = %e, "accept failed");
@@ -330,14 +349,13 @@ pub async fn serve(
             move |req: http::Request<hyper::body::Incoming>| {
                 let mut app = app.clone();
                 async move {
-                    let req = req.map(|b| Body::new(ReadTimeout::new(b, pause)));
+                    let mut req = req.map(|b| Body::new(ReadTimeout::new(b, pause)));
+                    req.extensions_mut().insert(ClientAddr(peer));
                     tower::Service::call(&mut app, req).await
                 }
             },
         ));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
@@ -796,6 +814,15 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// The headers in which a client could claim another address or scheme (RFC 7239, and the
+/// de-facto `X-Forwarded-*` and `X-Real-IP`): removed from every request, then set by the proxy.
+const FORWARDED: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
 fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
     let body = serde_json::json!({"error": error, "error_description": description});
     (
@@ -887,10 +914,32 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
             }
         }
     }
+    // What the client says of where it came from is not believed: the proxy states it.
+    for name in FORWARDED {
+        parts.headers.remove(name);
+    }
     if let Some(host) = client_host {
         parts
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    if let Some(ClientAddr(peer)) = parts.extensions.get::<ClientAddr>().copied() {
+        let ip = peer.ip();
+        let node = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            // RFC 7239 §6: an IPv6 node is bracketed and quoted.
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        let stated = [
+            ("x-forwarded-for", ip.to_string()),
+            ("x-forwarded-proto", "http".to_owned()),
+            ("forwarded", format!("for={node};proto=http")),
+        ];
+        for (name, value) in stated {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                parts.headers.insert(HeaderName::from_static(name), v);
+            }
+        }
     }
     if let Some(authority) = uri
         .authority()

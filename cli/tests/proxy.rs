@@ -199,6 +199,11 @@ async fn identity_goes_upstream_and_the_token_does_not() {
             ("X-Mcp-Authz-Scopes", "everything"),
             ("connection", "keep-alive"),
             ("content-type", "application/json"),
+            // So are the client's claims of where it came from.
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+            ("forwarded", "for=203.0.113.9;proto=https"),
+            ("x-real-ip", "203.0.113.9"),
         ],
         b"{}",
     )
@@ -206,6 +211,10 @@ async fn identity_goes_upstream_and_the_token_does_not() {
     assert_eq!(status, 200);
     let v = json(body).await;
     let h = &v["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{h}");
+    assert_eq!(h["x-forwarded-proto"], "http", "{h}");
+    assert_eq!(h["forwarded"], "for=127.0.0.1;proto=http", "{h}");
+    assert!(h.get("x-real-ip").is_none(), "{h}");
     assert_eq!(h["x-mcp-authz-subject"], "demo-user");
     assert_eq!(h["x-mcp-authz-client-id"], "cli-test");
     assert_eq!(h["x-mcp-authz-scopes"], "mcp:tools");
@@ -890,6 +899,156 @@ async fn slow_clients_are_cut_off_and_connections_are_bounded() {
     assert_eq!(rig.hits.load(Ordering::SeqCst), before);
 }
 
+/// Connections that send nothing, only the HTTP/2 preface, or open an HTTP/2 stream and stall
+/// are each closed within the head timeout, so `/healthz` is answered at the connection limit.
+#[tokio::test]
+async fn connections_that_send_nothing_useful_do_not_lock_the_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let limits = proxy::ServeLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_connections: 3,
+    };
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let addr = rig
+        .resource
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    // An empty SETTINGS frame, then HEADERS on stream 1 (GET / over http, END_HEADERS, no
+    // END_STREAM): a stream left open.
+    let mut stream_opened = PREFACE.to_vec();
+    stream_opened.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    stream_opened.extend_from_slice(&[0, 0, 3, 1, 4, 0, 0, 0, 1, 0x82, 0x86, 0x84]);
+    let mut idle = Vec::new();
+    for first_bytes in [&b""[..], PREFACE, &stream_opened] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(first_bytes).await.unwrap();
+        idle.push(s);
+    }
+    // Each is closed by the proxy (end of stream or reset), well within this bound, whatever the
+    // machine's speed; without a bound on them they stay open for ever.
+    let closing = idle.into_iter().map(|mut s| async move {
+        let mut buf = [0u8; 256];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    });
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        futures_util::future::join_all(closing),
+    )
+    .await
+    .expect("every idle connection closed");
+    // Meanwhile a fourth connection, beyond the limit, gets its answer.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("healthz answered")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+/// At the limit, with every slot taken by a connection that never sends a byte, `/healthz` is
+/// served once the head timeout has closed them: they cannot hold the proxy.
+#[tokio::test]
+async fn silent_connections_at_the_limit_are_closed_and_healthz_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = proxy::ServeLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_connections: 8,
+    };
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let addr = rig
+        .resource
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..12 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf))
+        .await
+        .expect("healthz answered while silent connections wait")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(silent);
+}
+
+/// A request head larger than the proxy takes is refused, never forwarded.
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let rig = start("/mcp", Duration::from_secs(10)).await;
+    let before = rig.hits.load(Ordering::SeqCst);
+    let auth = rig.bearer("mcp:tools");
+    let big = "x".repeat(proxy::MAX_HEAD_BYTES);
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("x-padding", &big),
+        ],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 431);
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before);
+}
+
+/// `--scope` alone: a form body (any charset, any method) needs the base scopes like JSON does.
+#[tokio::test]
+async fn form_bodies_need_the_base_scopes() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.tool_scopes.clear()).await;
+    let before = rig.hits.load(Ordering::SeqCst);
+    let lacking = rig.bearer("mcp:admin");
+    for ct in [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "application/json",
+    ] {
+        for method in ["POST", "GET"] {
+            let (status, _, _) = send(
+                method,
+                &rig.resource,
+                &[("authorization", &lacking), ("content-type", ct)],
+                b"a=b",
+            )
+            .await;
+            assert_eq!(status, 403, "{method} {ct}");
+        }
+    }
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before);
+    let holding = rig.bearer("mcp:tools");
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &holding),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        b"a=b",
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn connections_beyond_the_maximum_wait() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1170,4 +1329,143 @@ async fn dpop_server_nonces() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// Go's `go` command: installed from Debian's `golang-go` when absent (as root on a fresh
+/// machine, as `.ci/run` does), else the test cannot run and says so.
+fn go_command() -> std::path::PathBuf {
+    let found = || {
+        std::process::Command::new("go")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found() {
+        let _ = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go",
+            ])
+            .status();
+    }
+    assert!(
+        found(),
+        "Go is needed for this test: install Debian's golang-go"
+    );
+    "go".into()
+}
+
+/// A real MCP-style server in Go behind the proxy: it decodes JSON-RPC with `encoding/json`, which
+/// matches member names case-insensitively (Unicode simple folds, last match wins). With a tool
+/// scope on `admin_tool`, no body that Go reads as a call of `admin_tool` reaches it with a token
+/// lacking that scope, whatever the case of its member names; the plain calls do.
+#[tokio::test]
+async fn a_go_mcp_server_never_runs_a_tool_the_policy_did_not_read() {
+    let go = go_command();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/go-mcp-server");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-mcp-server");
+    let built = std::process::Command::new(go)
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(&dir)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env(
+            "GOCACHE",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"),
+        )
+        .status()
+        .unwrap();
+    assert!(built.success(), "go build failed");
+    /// Kills the server when the test ends, however it ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Killed(
+        std::process::Command::new(&out)
+            .args(["-listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let go_addr = line.trim().trim_start_matches("listening on ").to_owned();
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.upstream = format!("http://{go_addr}/mcp").parse().unwrap();
+        c.tool_scopes = vec![("admin_tool".into(), "mcp:admin".into())];
+    })
+    .await;
+    let calls = || async {
+        let (_, _, body) = send_all(&format!("http://{go_addr}/calls")).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        v["calls"].as_array().unwrap().clone()
+    };
+    let tools = rig.bearer("mcp:tools");
+    let json_ct = ("content-type", "application/json");
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","Name":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call","params":{"name":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"},"Params":{"name":"admin_tool"}}"#,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"whoami\"},\"param\u{17f}\":{\"name\":\"admin_tool\"}}",
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"},"param\u017f":{"name":"admin_tool"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","na\u006de":"admin_tool"}}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"admin_tool"}}]"#,
+    ] {
+        let (status, _, _) = send(
+            "POST",
+            &rig.resource,
+            &[("authorization", &tools), json_ct],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(calls().await, Vec::<Value>::new(), "nothing reached Go");
+    // The plain call goes through, and admin_tool runs for a token that holds its scope: the
+    // server records what it runs.
+    let plain = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#;
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &tools), json_ct],
+        plain,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let admin = rig.bearer("mcp:tools mcp:admin");
+    let call = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_tool"}}"#;
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &tools), json_ct],
+        call,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &admin), json_ct],
+        call,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        calls().await,
+        vec![
+            Value::from("tools/call whoami"),
+            Value::from("tools/call admin_tool")
+        ]
+    );
 }

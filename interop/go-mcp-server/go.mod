@@ -1,0 +1,3 @@
+module gomcpserver
+
+go 1.19
