@@ -9,7 +9,16 @@ cargo +nightly fuzz build
 for target in $(cargo +nightly fuzz list); do
   mkdir -p "corpus/$target" "seeds/$target"
   echo "== $target (${secs}s)"
-  cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- -max_total_time="$secs" 2>&1 \
-    | grep -E "^Done|ERROR|SUMMARY|panicked" || true
-  # cargo-fuzz exits non-zero on a crash, and pipefail carries it.
+  # The run's own status decides, not the filter's: a crash fails this script (and CI).
+  log="$(mktemp)"
+  status=0
+  cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- -max_total_time="$secs" \
+    >"$log" 2>&1 || status=$?
+  grep -E "^Done|ERROR|SUMMARY|panicked|divergence" "$log" || true
+  if [ "$status" -ne 0 ]; then
+    echo "== $target FAILED (exit $status); the last lines of its log:"
+    tail -n 60 "$log"
+    exit "$status"
+  fi
+  rm -f "$log"
 done
