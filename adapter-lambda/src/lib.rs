@@ -122,7 +122,8 @@ pub use mcp_authz_driver::{
 };
 pub use urls::{PublicUrls, PublicView, UrlError};
 
-/// Guards are built per distinct public resource URL; at most this many are kept.
+/// Guards are built per distinct public resource URL; at most this many are kept (those first
+/// used by an allowed request).
 const MAX_GUARDS: usize = 16;
 
 /// Where the keys come from.
@@ -434,7 +435,9 @@ impl LambdaAuthz {
     }
 }
 
-fn origin_for(shared: &Shared, view: &PublicView) -> Result<Arc<Origin>, StartupError> {
+/// The guard of the public resource URL of `view`: the one kept for it, or a new one (with an
+/// empty token cache) that [`remember`] keeps once a request through it was allowed.
+fn origin_for(shared: &Shared, view: &PublicView) -> Result<Fresh, StartupError> {
     let resource = format!("{}{}{}", view.origin, view.prefix, shared.resource_path);
     if let Some(o) = shared
         .origins
@@ -442,7 +445,7 @@ fn origin_for(shared: &Shared, view: &PublicView) -> Result<Arc<Origin>, Startup
         .ok()
         .and_then(|o| o.get(&resource).cloned())
     {
-        return Ok(o);
+        return Ok(Fresh::Kept(o));
     }
     let mut guard = shared
         .options
@@ -457,13 +460,33 @@ fn origin_for(shared: &Shared, view: &PublicView) -> Result<Arc<Origin>, Startup
         guard,
         cache: shared.options.cache.map(SharedCache::new),
     });
-    if let Ok(mut origins) = shared.origins.lock() {
-        if origins.len() >= MAX_GUARDS {
-            origins.clear();
+    Ok(Fresh::New(resource, origin))
+}
+
+/// A guard [`origin_for`] found kept, or made for this request.
+enum Fresh {
+    Kept(Arc<Origin>),
+    New(String, Arc<Origin>),
+}
+
+impl Fresh {
+    fn origin(&self) -> &Arc<Origin> {
+        match self {
+            Self::Kept(o) | Self::New(_, o) => o,
         }
-        origins.insert(resource, origin.clone());
     }
-    Ok(origin)
+}
+
+/// Keeps a new origin's guard after a request through it was allowed (a valid token for that
+/// resource URL), while fewer than [`MAX_GUARDS`] are kept. Nothing is ever evicted: an
+/// unauthenticated request (any made-up stage or well-known path) cannot empty the guards, or the
+/// token caches, of the origins in use.
+fn remember(shared: &Shared, fresh: Fresh) {
+    if let (Fresh::New(resource, origin), Ok(mut origins)) = (fresh, shared.origins.lock()) {
+        if origins.len() < MAX_GUARDS {
+            origins.entry(resource).or_insert(origin);
+        }
+    }
 }
 
 /// The wrapped handler.
@@ -530,7 +553,7 @@ where
                 }
             }
             tracing::debug!(target: "mcp_authz", origin = %view.origin, prefix = %view.prefix, path = %view.path, "public view of the event");
-            let Ok(origin) = origin_for(&shared, &view) else {
+            let Ok(fresh) = origin_for(&shared, &view) else {
                 // Checked at start-up, so this cannot happen; if it does, deny.
                 return Ok(json_error_with(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -539,6 +562,7 @@ where
                     lambda_body,
                 ));
             };
+            let origin = fresh.origin().clone();
             let guard = &origin.guard;
             // The well-known documents are answered with and without the stage prefix.
             let well_known_prefixed = format!("{}{PRM_WELL_KNOWN}", view.prefix);
@@ -637,6 +661,7 @@ where
                 }
                 Step::Allow(allowed) => {
                     let principal = allowed.into_principal();
+                    remember(&shared, fresh);
                     mcp_authz_driver::observe::decision("allow", 200, None, started);
                     tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
                     Some(principal)

@@ -487,6 +487,47 @@ async fn two_origins_alternating_keep_their_cache() {
     assert_eq!(rig.authz.token_cache_stats(), (18, 2));
 }
 
+/// No base URL configured, so each made-up prefix in a well-known path is a public resource URL
+/// of its own: unauthenticated requests naming many of them must not evict the guard, and the
+/// token cache, of the origin in use.
+#[tokio::test]
+async fn made_up_resource_urls_do_not_evict_the_origins_in_use() {
+    let mut rig = rig(|b| b).await;
+    let domain = "mcp.example.com";
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["requestContext"]["domainName"] = json!(domain);
+    set_header(&mut e, "host", domain);
+    let token = rig
+        .auth
+        .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
+        .unwrap();
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let (status, _, body) = call(&mut rig, &e).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(rig.authz.token_cache_stats(), (0, 1));
+    for i in 0..40 {
+        let path = format!("/.well-known/oauth-protected-resource/made-up-{i}/mcp");
+        let mut probe = with_method(v2("apigw_v2_proxy_request.json", &path), "GET");
+        probe["requestContext"]["domainName"] = json!(domain);
+        set_header(&mut probe, "host", domain);
+        let (status, _, body) = call(&mut rig, &probe).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["resource"],
+            json!(format!("https://{domain}/made-up-{i}/mcp"))
+        );
+        // And the same without any token, at the made-up resource itself.
+        let mut unauth = v2("apigw_v2_proxy_request.json", &format!("/made-up-{i}/mcp"));
+        unauth["requestContext"]["domainName"] = json!(format!("{i}.{domain}"));
+        let (status, _, _) = call(&mut rig, &unauth).await;
+        assert_eq!(status, 401);
+    }
+    // The first origin's guard and cache are still there: a hit, not a second verification.
+    let (status, _, body) = call(&mut rig, &e).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(rig.authz.token_cache_stats(), (1, 1));
+}
+
 /// Two issuers, offline: each issuer's tokens pass with its own keys; a token naming one
 /// issuer but signed by the other's key, or naming neither, is refused.
 #[tokio::test]
