@@ -255,6 +255,23 @@ pub(crate) fn read_calls(body: &[u8]) -> Result<Calls, RequestError> {
     }
 }
 
+/// The policy's reading of a JSON-RPC body, for the differential fuzz target only (compiled
+/// under cargo-fuzz's `--cfg fuzzing`): each call's method, `params.name` and `params.uri`, sorted
+/// and without repeats; `None` when the body is refused.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn fuzz_reading(body: &[u8]) -> Option<Vec<(String, Option<String>, Option<String>)>> {
+    let calls = read_calls(body).ok()?;
+    Some(
+        calls
+            .calls
+            .into_iter()
+            .map(|c| (c.method, c.name, c.uri))
+            .collect(),
+    )
+}
+
 /// The `Mcp-Method` and `Mcp-Name` headers of a request, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct McpHeaders<'a> {

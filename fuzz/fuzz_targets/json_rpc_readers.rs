@@ -1,0 +1,252 @@
+//! Differential: whenever the core accepts a JSON-RPC body for the scope policy, its reading
+//! (each call's method, `params.name`, `params.uri`) equals what two other readers find:
+//! - `serde_json::Value`: case-sensitive member names, the last duplicate winning;
+//! - a Go `encoding/json`-like reader: member names matched case-insensitively with Unicode
+//!   simple folding (`ſ` is `s`, `K` is `k`), the last match winning.
+//! Where any of them reads another call, the core must have refused the body.
+#![no_main]
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use mcp_authz_core::mcp_request::fuzz_reading;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// Member names: the ones the policy reads, their case variants and Unicode look-alikes.
+const NAMES: &[&str] = &[
+    "jsonrpc", "id", "method", "params", "name", "uri", "arguments", "Method", "METHOD",
+    "Params", "param\u{17f}", "PARAMS", "Name", "NAME", "nAme", "URI", "Uri", "ID", "\u{131}d",
+    "\u{130}D", "jsonRPC", "n\u{e4}me", "\u{ff4e}ame", "x",
+];
+const STRINGS: &[&str] = &[
+    "tools/call", "tools/list", "resources/read", "prompts/get", "whoami", "admin_tool",
+    "file:///a", "",
+];
+
+#[derive(Arbitrary, Debug)]
+enum Val {
+    Str(u8),
+    Num(i8),
+    Null,
+    Obj(Vec<(u8, bool, Val)>),
+    Arr(Vec<Val>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Input<'a> {
+    Raw(&'a [u8]),
+    One(Vec<(u8, bool, Val)>),
+    Batch(Vec<Vec<(u8, bool, Val)>>),
+}
+
+fn name(i: u8, escaped: bool, out: &mut String) {
+    let n = NAMES[usize::from(i) % NAMES.len()];
+    match n.chars().next() {
+        // The first character \u-escaped: readers must decode before they compare.
+        Some(c) if escaped => {
+            out.push_str(&format!("\"\\u{:04x}", c as u32));
+            out.push_str(&serde_json::to_string(&n[c.len_utf8()..]).unwrap()[1..]);
+        }
+        _ => out.push_str(&serde_json::to_string(n).unwrap()),
+    }
+}
+
+fn object(members: &[(u8, bool, Val)], depth: u8, out: &mut String) {
+    out.push('{');
+    for (i, (n, e, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        name(*n, *e, out);
+        out.push(':');
+        value(v, depth + 1, out);
+    }
+    out.push('}');
+}
+
+fn value(v: &Val, depth: u8, out: &mut String) {
+    match v {
+        _ if depth > 4 => out.push_str("null"),
+        Val::Str(i) => out.push_str(&serde_json::to_string(STRINGS[usize::from(*i) % STRINGS.len()]).unwrap()),
+        Val::Num(n) => out.push_str(&n.to_string()),
+        Val::Null => out.push_str("null"),
+        Val::Obj(ms) => object(ms, depth, out),
+        Val::Arr(vs) => {
+            out.push('[');
+            for (i, v) in vs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                value(v, depth + 1, out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// JSON with members in document order, duplicates kept.
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    Array(Vec<Ordered>),
+    Str(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Other)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Str(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = s.next_element()? {
+                    out.push(v);
+                }
+                Ok(Ordered::Array(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Ordered>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered::Object(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The one character of a case mapping, if it is one character (a simple mapping).
+fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// Go's `foldName`: ASCII upper case; otherwise `ToUpper(ToLower(r))` with simple mappings.
+fn go_fold(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_uppercase();
+            }
+            if c == '\u{130}' {
+                return 'I'; // its simple lower case is `i`
+            }
+            let lower = single(c.to_lowercase()).unwrap_or(c);
+            single(lower.to_uppercase()).unwrap_or(lower)
+        })
+        .collect()
+}
+
+type Calls = Vec<(String, Option<String>, Option<String>)>;
+
+fn sorted(mut calls: Calls) -> Calls {
+    calls.sort();
+    calls.dedup();
+    calls
+}
+
+/// The Go-like reading: `None` where Go would answer 400 (not JSON, a batch element that is
+/// not an object, a method that is not a string).
+fn go_reading(body: &[u8]) -> Option<Calls> {
+    let text = std::str::from_utf8(body).ok()?;
+    let doc: Ordered = serde_json::from_str(text).ok()?;
+    fn last<'a>(ms: &'a [(String, Ordered)], n: &str) -> Option<&'a Ordered> {
+        let want = go_fold(n);
+        ms.iter().rev().find(|(k, _)| go_fold(k) == want).map(|(_, v)| v)
+    }
+    let messages = match doc {
+        Ordered::Array(items) if !items.is_empty() => items,
+        Ordered::Array(_) => return None,
+        one => vec![one],
+    };
+    let mut calls = Vec::new();
+    for m in &messages {
+        let Ordered::Object(ms) = m else { return None };
+        let method = match last(ms, "method") {
+            None => continue,
+            Some(Ordered::Str(s)) => s.clone(),
+            Some(_) => return None,
+        };
+        let (mut name, mut uri) = (None, None);
+        if let Some(Ordered::Object(p)) = last(ms, "params") {
+            if let Some(Ordered::Str(s)) = last(p, "name") {
+                name = Some(s.clone());
+            }
+            if let Some(Ordered::Str(s)) = last(p, "uri") {
+                uri = Some(s.clone());
+            }
+        }
+        calls.push((method, name, uri));
+    }
+    Some(sorted(calls))
+}
+
+/// The `serde_json::Value` reading (case-sensitive, last duplicate wins).
+fn value_reading(body: &[u8]) -> Option<Calls> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let messages = match doc {
+        Value::Array(items) if !items.is_empty() => items,
+        Value::Array(_) => return None,
+        one => vec![one],
+    };
+    let mut calls = Vec::new();
+    for m in &messages {
+        let obj = m.as_object()?;
+        let method = match obj.get("method") {
+            None => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return None,
+        };
+        let params = obj.get("params").and_then(Value::as_object);
+        let string = |n: &str| params.and_then(|p| p.get(n)).and_then(Value::as_str).map(String::from);
+        calls.push((method, string("name"), string("uri")));
+    }
+    Some(sorted(calls))
+}
+
+fuzz_target!(|input: Input<'_>| {
+    let body: Vec<u8> = match &input {
+        Input::Raw(b) => b.to_vec(),
+        Input::One(ms) => {
+            let mut s = String::new();
+            object(ms, 0, &mut s);
+            s.into_bytes()
+        }
+        Input::Batch(messages) => {
+            let mut s = String::from("[");
+            for (i, ms) in messages.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                object(ms, 0, &mut s);
+            }
+            s.push(']');
+            s.into_bytes()
+        }
+    };
+    let Some(core) = fuzz_reading(&body) else { return };
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(Some(&core), value_reading(&body).as_ref(), "divergence from serde_json::Value: {text}");
+    assert_eq!(Some(&core), go_reading(&body).as_ref(), "divergence from the case-insensitive reader: {text}");
+});
