@@ -5,11 +5,11 @@
 //! a token must hold every scope the request needs; the MCP authorization specification's
 //! resource-server duties).
 //!
-//! - [`Allowed`] comes only from [`decide`]: the principal holds the base scopes and every
+//! - [`Allowed`] comes only from `decide`: the principal holds the base scopes and every
 //!   method and tool scope of every call of the request, as the body reader read them. A request
-//!   with a body the policy depends on cannot be allowed without that reading: [`decide`] denies
+//!   with a body the policy depends on cannot be allowed without that reading: `decide` denies
 //!   when it is missing, whichever path of the exchange asks.
-//! - [`Public`] comes only from [`public`]: the request's path is one the guard serves without a
+//! - [`Public`] comes only from `public`: the request's path is one the guard serves without a
 //!   token.
 //!
 //! The property tests hold every [`Step::Allow`](crate::exchange::Step::Allow) to this statement,
@@ -25,7 +25,7 @@ use crate::mcp_request::Calls;
 use crate::scope_policy::ScopePolicy;
 
 /// A request allowed with a verified token whose principal holds every scope the request needs.
-/// Only the exchange makes one, after [`decide`]; adapters read the principal from it.
+/// Only the exchange makes one, after `decide`; adapters read the principal from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allowed {
     principal: Arc<Principal>,
@@ -44,7 +44,7 @@ impl Allowed {
 }
 
 /// A request to a path the guard serves without a token ([`Guard::with_public_path`]). Only the
-/// exchange makes one, after [`public`].
+/// exchange makes one, after `public`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Public {
     _private: (),
@@ -61,7 +61,7 @@ pub(crate) enum BodySeen<'a> {
     Read(&'a Calls),
 }
 
-/// Why [`decide`] did not allow.
+/// Why `decide` did not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Denied {
     /// The principal lacks some of these scopes (every scope the request needs, base first).

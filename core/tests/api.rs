@@ -26,6 +26,8 @@ mod introspection;
 mod invariants;
 #[path = "api/jwks.rs"]
 mod jwks;
+#[path = "api/ordered.rs"]
+mod ordered;
 #[path = "api/policies.rs"]
 mod policies;
 #[path = "api/properties.rs"]

@@ -8,8 +8,11 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mcp_authz_core::mcp_request::fuzz_reading;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+#[path = "../../core/tests/api/ordered.rs"]
+mod ordered;
+use ordered::Ordered;
 
 /// Member names: the ones the policy reads, their case variants and Unicode look-alikes.
 const NAMES: &[&str] = &[
@@ -80,59 +83,6 @@ fn value(v: &Val, depth: u8, out: &mut String) {
             }
             out.push(']');
         }
-    }
-}
-
-/// JSON with members in document order, duplicates kept.
-enum Ordered {
-    Object(Vec<(String, Ordered)>),
-    Array(Vec<Ordered>),
-    Str(String),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
-                Ok(Ordered::Str(v.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Ordered, A::Error> {
-                let mut out = Vec::new();
-                while let Some(v) = s.next_element()? {
-                    out.push(v);
-                }
-                Ok(Ordered::Array(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, Ordered>()? {
-                    out.push((k, v));
-                }
-                Ok(Ordered::Object(out))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

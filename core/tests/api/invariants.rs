@@ -5,16 +5,15 @@
 //! paths over the resource) stay closed.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::OnceLock;
 
 use mcp_authz_core::exchange::{BodyFailure, Step};
 use mcp_authz_core::{Guard, KeyState, PublicPathError, Request, ScopePolicy, VerifierConfig};
 use proptest::prelude::*;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::json;
 
 use crate::common::*;
+use crate::ordered::Ordered;
 
 /// The scopes tokens are made with: every subset of these.
 const SCOPES: [&str; 4] = ["mcp:tools", "mcp:admin", "mcp:read", "other"];
@@ -103,61 +102,6 @@ fn status(step: &Step) -> u16 {
         Step::Respond(r) => r.status,
         Step::Allow(_) | Step::AllowPublic(_) => 200,
         other => panic!("not a verdict: {other:?}"),
-    }
-}
-
-/// JSON with every object's members in document order, duplicates kept: what a reader that
-/// walks members one by one (Go's `encoding/json`, .NET) sees.
-#[derive(Debug, Clone)]
-enum Ordered {
-    Object(Vec<(String, Ordered)>),
-    Array(Vec<Ordered>),
-    Str(String),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Ordered, E> {
-                Ok(Ordered::Other)
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
-                Ok(Ordered::Str(v.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Ordered, A::Error> {
-                let mut out = Vec::new();
-                while let Some(v) = s.next_element()? {
-                    out.push(v);
-                }
-                Ok(Ordered::Array(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, Ordered>()? {
-                    out.push((k, v));
-                }
-                Ok(Ordered::Object(out))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
