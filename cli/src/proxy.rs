@@ -265,8 +265,9 @@ impl Default for ProxyConfig {
 /// request head, 60 s between body reads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
-    /// The time to send a whole request head; also the longest an idle keep-alive connection
-    /// waits for its next request (hyper bounds both with one timer).
+    /// The time to send a whole request head; also the longest a new connection may send
+    /// nothing and an idle keep-alive connection waits for its next request (hyper bounds all
+    /// three with one timer).
     pub header_timeout: Duration,
     /// The longest pause while a request body is sent.
     pub body_timeout: Duration,
@@ -814,11 +815,13 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// The headers in which a client could claim another address or scheme (RFC 7239, and the
-/// de-facto `X-Forwarded-*` and `X-Real-IP`): removed from every request, then set by the proxy.
-const FORWARDED: [&str; 4] = [
+/// The headers in which a client could claim another address, scheme or host (RFC 7239, and
+/// the de-facto `X-Forwarded-*` and `X-Real-IP`): removed from every request, then set by the
+/// proxy from what it saw (`X-Real-IP` is not set).
+const FORWARDED: [&str; 5] = [
     "forwarded",
     "x-forwarded-for",
+    "x-forwarded-host",
     "x-forwarded-proto",
     "x-real-ip",
 ];

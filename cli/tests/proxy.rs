@@ -984,6 +984,42 @@ async fn silent_connections_at_the_limit_are_closed_and_healthz_answers() {
     drop(silent);
 }
 
+/// A request without `Host` (HTTP/1.0): the client's `X-Forwarded-Host` does not reach the
+/// upstream either; with `Host`, it is the `Host` the client sent.
+#[tokio::test]
+async fn a_forged_forwarded_host_never_reaches_the_upstream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rig = start("/mcp", Duration::from_secs(10)).await;
+    let auth = rig.bearer("mcp:tools");
+    let mut s = tokio::net::TcpStream::connect(rig.addr()).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.0\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nX-Forwarded-Host: forged.example\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut response))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert!(!text.contains("forged.example"), "{text}");
+    let (status, _, body) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("x-forwarded-host", "forged.example"),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v = json(body).await;
+    assert_eq!(v["headers"]["x-forwarded-host"], rig.addr(), "{v}");
+}
+
 /// A request head larger than the proxy takes is refused, never forwarded.
 #[tokio::test]
 async fn oversized_request_heads_are_refused() {
