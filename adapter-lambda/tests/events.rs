@@ -462,6 +462,19 @@ async fn a_nested_router_is_protected_on_every_path() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 }
 
+/// An HTTP API event for `https://{domain}/mcp`, with a token for that resource.
+fn signed_in_at(rig: &Rig, domain: &str) -> Value {
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["requestContext"]["domainName"] = json!(domain);
+    set_header(&mut e, "host", domain);
+    let token = rig
+        .auth
+        .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
+        .unwrap();
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    e
+}
+
 /// Two public origins (a custom domain and execute-api) alternating: each has its own
 /// verified-token cache, so switching between them does not empty it.
 #[tokio::test]
@@ -469,15 +482,7 @@ async fn two_origins_alternating_keep_their_cache() {
     let mut rig = rig(|b| b).await;
     let mut events = Vec::new();
     for domain in ["mcp.example.com", "id.execute-api.us-east-1.amazonaws.com"] {
-        let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
-        e["requestContext"]["domainName"] = json!(domain);
-        set_header(&mut e, "host", domain);
-        let token = rig
-            .auth
-            .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
-            .unwrap();
-        set_header(&mut e, "authorization", &format!("Bearer {token}"));
-        events.push(e);
+        events.push(signed_in_at(&rig, domain));
     }
     for i in 0..20 {
         let (status, _, body) = call(&mut rig, &events[i % 2]).await;
@@ -494,14 +499,7 @@ async fn two_origins_alternating_keep_their_cache() {
 async fn made_up_resource_urls_do_not_evict_the_origins_in_use() {
     let mut rig = rig(|b| b).await;
     let domain = "mcp.example.com";
-    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
-    e["requestContext"]["domainName"] = json!(domain);
-    set_header(&mut e, "host", domain);
-    let token = rig
-        .auth
-        .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
-        .unwrap();
-    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let e = signed_in_at(&rig, domain);
     let (status, _, body) = call(&mut rig, &e).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(rig.authz.token_cache_stats(), (0, 1));

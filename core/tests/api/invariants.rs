@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::common::*;
-use crate::ordered::Ordered;
+use crate::ordered::{calls, Names};
 
 /// The scopes tokens are made with: every subset of these.
 const SCOPES: [&str; 4] = ["mcp:tools", "mcp:admin", "mcp:read", "other"];
@@ -103,67 +103,6 @@ fn status(step: &Step) -> u16 {
         Step::Allow(_) | Step::AllowPublic(_) => 200,
         other => panic!("not a verdict: {other:?}"),
     }
-}
-
-/// Go's `encoding/json` name matching: ASCII case, and `ToUpper(ToLower(c))` for the rest; the
-/// non-ASCII letters that fold onto ASCII ones are spelled out.
-fn go_fold(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{17f}' => 'S',
-            '\u{212a}' => 'K',
-            '\u{131}' | '\u{130}' => 'I',
-            c => c.to_ascii_uppercase(),
-        })
-        .collect()
-}
-
-/// How one reader finds a member: the last whose name matches.
-type Lookup = fn(&[(String, Ordered)], &str) -> Option<Ordered>;
-
-fn exact_last(members: &[(String, Ordered)], name: &str) -> Option<Ordered> {
-    members
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-}
-
-fn folded_last(members: &[(String, Ordered)], name: &str) -> Option<Ordered> {
-    let want = go_fold(name);
-    members
-        .iter()
-        .rev()
-        .find(|(k, _)| go_fold(k) == want)
-        .map(|(_, v)| v.clone())
-}
-
-/// The calls `(method, params.name)` a server reading member names with `lookup` runs, or `None`
-/// when it would not read the body as JSON-RPC at all.
-fn calls_read_by(body: &[u8], lookup: Lookup) -> Option<Vec<(String, Option<String>)>> {
-    let doc: Ordered = serde_json::from_slice(body).ok()?;
-    let messages = match doc {
-        Ordered::Array(items) => items,
-        one => vec![one],
-    };
-    let mut calls = Vec::new();
-    for m in messages {
-        let Ordered::Object(members) = m else {
-            continue;
-        };
-        let Some(Ordered::Str(method)) = lookup(&members, "method") else {
-            continue;
-        };
-        let name = match lookup(&members, "params") {
-            Some(Ordered::Object(p)) => match lookup(&p, "name") {
-                Some(Ordered::Str(n)) => Some(n),
-                _ => None,
-            },
-            _ => None,
-        };
-        calls.push((method, name));
-    }
-    Some(calls)
 }
 
 /// A member name as JSON text: quoted, sometimes with its first character `\u`-escaped.
@@ -304,10 +243,10 @@ proptest! {
             needed.extend(shape.needs(m, mcp_name));
         }
         if let Some(body) = &body {
-            for lookup in [exact_last as Lookup, folded_last] {
-                let calls = calls_read_by(body.as_bytes(), lookup);
-                prop_assert!(calls.is_some(), "a body no JSON reader reads was allowed: {body}");
-                for (m, n) in calls.unwrap_or_default() {
+            for names in [Names::Exact, Names::GoFolded] {
+                let read = calls(body.as_bytes(), names);
+                prop_assert!(read.is_some(), "a body no JSON reader reads was allowed: {body}");
+                for (m, n, _) in read.unwrap_or_default() {
                     needed.extend(shape.needs(&m, n.as_deref()));
                 }
             }
@@ -368,8 +307,12 @@ fn names_a_case_insensitive_server_reads_are_refused() {
         let step = verdict(&guard, &req, Some(body.as_bytes()));
         assert_eq!(status(&step), 400, "{body}: {step:?}");
         // Independently: the case-insensitive reading of that body runs admin_tool.
-        let go = calls_read_by(body.as_bytes(), folded_last).unwrap();
-        assert!(go.contains(&("tools/call".into(), Some("admin_tool".into()))), "{body}");
+        let go = calls(body.as_bytes(), Names::GoFolded).unwrap();
+        assert!(
+            go.iter()
+                .any(|(m, n, _)| m == "tools/call" && n.as_deref() == Some("admin_tool")),
+            "{body}"
+        );
     }
     let plain = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#;
     assert_eq!(status(&verdict(&guard, &req, Some(plain.as_bytes()))), 200);

@@ -1,6 +1,8 @@
-//! JSON with every object's members in document order, duplicates kept: the reading of a
-//! server that walks members one by one (Go's `encoding/json`, .NET). Shared by
-//! `invariants.rs` and the fuzz target `json_rpc_readers`, which reads it by path.
+//! JSON-RPC bodies as a server that walks members one by one reads them (Go's `encoding/json`,
+//! .NET): every object's members in document order, duplicates kept, the last match winning,
+//! names matched exactly or as Go folds them. Written here independently of the core, as the
+//! other side of its property test (`invariants.rs`) and of the fuzz target `json_rpc_readers`,
+//! which reads this file by path.
 
 use std::fmt;
 
@@ -63,4 +65,83 @@ impl<'de> Deserialize<'de> for Ordered {
         }
         d.deserialize_any(V)
     }
+}
+
+/// How a server matches member names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// Byte for byte.
+    Exact,
+    /// As Go's `encoding/json` does: case-insensitively, with Unicode simple folds.
+    GoFolded,
+}
+
+/// The one character of a case mapping, if it is one character (a simple mapping).
+fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// Go's `foldName`: ASCII upper case; otherwise `ToUpper(ToLower(r))` with simple mappings.
+fn go_fold(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_uppercase();
+            }
+            if c == '\u{130}' {
+                return 'I'; // its simple lower case is `i`
+            }
+            let lower = single(c.to_lowercase()).unwrap_or(c);
+            single(lower.to_uppercase()).unwrap_or(lower)
+        })
+        .collect()
+}
+
+/// The last member that `names` takes for `name`.
+fn last<'a>(members: &'a [(String, Ordered)], name: &str, names: Names) -> Option<&'a Ordered> {
+    let matches = |k: &str| match names {
+        Names::Exact => k == name,
+        Names::GoFolded => go_fold(k) == go_fold(name),
+    };
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| matches(k))
+        .map(|(_, v)| v)
+}
+
+/// Calls as `(method, params.name, params.uri)`.
+pub type Calls = Vec<(String, Option<String>, Option<String>)>;
+
+/// The calls `(method, params.name, params.uri)` such a server runs, sorted and without repeats;
+/// `None` where it answers 400 (not JSON, an empty batch, a batch element that is not an object,
+/// a method that is not a string).
+pub fn calls(body: &[u8], names: Names) -> Option<Calls> {
+    let text = std::str::from_utf8(body).ok()?;
+    let messages = match serde_json::from_str(text).ok()? {
+        Ordered::Array(items) if !items.is_empty() => items,
+        Ordered::Array(_) => return None,
+        one => vec![one],
+    };
+    let mut calls = Vec::new();
+    for m in &messages {
+        let Ordered::Object(ms) = m else { return None };
+        let method = match last(ms, "method", names) {
+            None => continue,
+            Some(Ordered::Str(s)) => s.clone(),
+            Some(_) => return None,
+        };
+        let string = |n: &str| match last(ms, "params", names) {
+            Some(Ordered::Object(p)) => match last(p, n, names) {
+                Some(Ordered::Str(s)) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        calls.push((method, string("name"), string("uri")));
+    }
+    calls.sort();
+    calls.dedup();
+    Some(calls)
 }
