@@ -61,26 +61,23 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-pub mod access_token;
-pub mod as_metadata;
-pub mod challenge;
+mod discovery;
+mod policy;
+mod request;
+mod token;
+
 pub mod crypto;
-pub mod dpop;
 pub mod error;
-pub mod exchange;
-pub mod guard;
-pub mod http_message;
 pub mod jose;
 mod json;
-pub mod jwks_refresh;
-pub mod mcp_request;
-pub mod resource_indicator;
-pub mod resource_metadata;
-pub mod scope_policy;
 pub mod time;
-pub mod token_cache;
-pub mod token_introspection;
-pub mod verdict;
+
+// The modules keep their paths (`mcp_authz_core::guard`, …) whatever folder holds them.
+pub use discovery::{as_metadata, challenge, resource_indicator, resource_metadata};
+pub use jose::jwks_refresh;
+pub use policy::scope_policy;
+pub use request::{exchange, guard, http_message, mcp_request, verdict};
+pub use token::{access_token, dpop, token_cache, token_introspection};
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
@@ -91,7 +88,7 @@ pub use guard::{Guard, PublicPathError};
 pub use http_message::{KeyState, Request, Response};
 pub use jose::alg::{Algorithm, AlgorithmSet};
 pub use jose::jwk::{JwkSet, JwksLimits};
-pub use jwks_refresh::{JwksRefresh, JwksRefreshConfig};
+pub use jwks_refresh::{JwksRefresh, JwksRefreshConfig, RetryAfter};
 pub use resource_metadata::ProtectedResourceMetadata;
 pub use scope_policy::ScopePolicy;
 pub use time::UnixTime;

@@ -3,14 +3,13 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mcp_authz_core::challenge::{bearer_token, Challenger};
+use mcp_authz_core::challenge::{credentials, Challenger};
 use mcp_authz_core::{Error, TokenError};
 
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
     headers: Vec<&'a [u8]>,
     query: Option<&'a str>,
-    form: bool,
     realm: &'a str,
     metadata_url: &'a str,
     scopes: Vec<&'a str>,
@@ -18,9 +17,8 @@ struct Input<'a> {
 
 fuzz_target!(|input: Input<'_>| {
     let headers: Vec<&[u8]> = input.headers.iter().take(4).copied().collect();
-    let extracted = bearer_token(&headers, input.query, input.form);
-    if let Ok(Some(token)) = extracted {
-        assert!(!token.is_empty() && !token.contains(','));
+    if let Ok(Some(c)) = credentials(&headers, input.query) {
+        assert!(!c.token.is_empty() && !c.token.contains(','));
     }
     let c = Challenger::new(input.metadata_url).with_realm(input.realm);
     let scopes: Vec<&str> = input.scopes.iter().take(4).copied().collect();

@@ -38,7 +38,7 @@ fuzz_target!(|events: Vec<(u16, Event<'_>)>| {
                     let response = FetchResponse::new(status, body)
                         .with_cache_control(cache_control)
                         .with_expires(expires.map(|e| UnixTime::from_secs(u64::from(e))));
-                    if policy.handle_fetched(now, id, &response).is_ok() && live {
+                    if policy.handle_fetched(now, id, &response, 0).is_ok() && live {
                         last_success = Some(now);
                     }
                 }

@@ -221,7 +221,7 @@ pub fn verify_signature(
     signature: &[u8],
 ) -> Result<(), TokenError> {
     precheck(alg, key, signature)?;
-    verdict(crate::crypto::verify_once(alg, key, message, signature))
+    verdict(super::prepared::verify_once(alg, key, message, signature))
 }
 
 /// [`verify_signature`] with the key of a JWK Set, through its prepared form.

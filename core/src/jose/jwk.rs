@@ -158,7 +158,7 @@ pub struct Jwk {
     key: PublicKey,
     fingerprint: [u8; 32],
     /// The key in the backend's parsed form, built here, once ([`crate::crypto`]).
-    prepared: crate::crypto::Prepared,
+    prepared: super::prepared::Prepared,
 }
 
 /// SHA-256 over the key kind and material: equal exactly when the key material is equal.
@@ -203,7 +203,7 @@ impl Jwk {
             return Err(KeySkipReason::AlgKeyMismatch);
         }
         let fingerprint = fingerprint(&key);
-        let prepared = crate::crypto::Prepared::new(&key, alg);
+        let prepared = super::prepared::Prepared::new(&key, alg);
         Ok(Self {
             kid,
             alg,
@@ -228,7 +228,7 @@ impl Jwk {
         &self.key
     }
 
-    pub(crate) fn prepared(&self) -> &crate::crypto::Prepared {
+    pub(crate) fn prepared(&self) -> &super::prepared::Prepared {
         &self.prepared
     }
 

@@ -9,7 +9,9 @@
 
 pub mod alg;
 pub mod jwk;
+pub mod jwks_refresh;
 pub mod jws;
+mod prepared;
 
 use alloc::vec::Vec;
 use base64ct::{Base64UrlUnpadded, Encoding};

@@ -2,16 +2,24 @@
 //! independent `WWW-Authenticate` parser (crate `http-auth`).
 
 use http_auth::parser::ChallengeParser;
-use mcp_authz_core::challenge::{bearer_token, Challenger};
+use mcp_authz_core::challenge::{credentials, Challenger, Scheme};
 use mcp_authz_core::{Error, RequestError, TokenError};
 use proptest::prelude::*;
 
 const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 
+/// The bearer token of a request, as the exchange reads it: `DPoP` and other schemes are no bearer
+/// credentials.
+fn bearer_token<'a>(h: &[&'a [u8]], query: Option<&str>) -> Result<Option<&'a str>, RequestError> {
+    Ok(credentials(h, query)?
+        .filter(|c| c.scheme == Scheme::Bearer)
+        .map(|c| c.token))
+}
+
 #[test]
 fn extraction() {
     fn ok<'a>(h: &[&'a [u8]]) -> Result<Option<&'a str>, RequestError> {
-        bearer_token(h, None, false)
+        bearer_token(h, None)
     }
     assert_eq!(ok(&[]), Ok(None));
     assert_eq!(ok(&[b"Bearer abc.def.ghi"]), Ok(Some("abc.def.ghi")));
@@ -46,23 +54,17 @@ fn extraction() {
     ] {
         assert_eq!(err(&[bad]), RequestError::MalformedAuthorization, "{bad:?}");
     }
-    // A token in the query or the body is refused, even next to a header.
+    // A token in the query is refused, even next to a header (one in a form body:
+    // `invariants::a_form_body_needs_the_base_scopes`).
     assert_eq!(
-        bearer_token(&[b"Bearer a"], Some("x=1&access_token=t"), false),
+        bearer_token(&[b"Bearer a"], Some("x=1&access_token=t")),
         Err(RequestError::TokenInQuery)
     );
     assert_eq!(
-        bearer_token(&[], Some("access_token=t"), false),
+        bearer_token(&[], Some("access_token=t")),
         Err(RequestError::TokenInQuery)
     );
-    assert_eq!(
-        bearer_token(&[b"Bearer a"], None, true),
-        Err(RequestError::TokenInBody)
-    );
-    assert_eq!(
-        bearer_token(&[b"Bearer a"], Some("token=x"), false),
-        Ok(Some("a"))
-    );
+    assert_eq!(bearer_token(&[b"Bearer a"], Some("token=x")), Ok(Some("a")));
 }
 
 fn header(r: &mcp_authz_core::Response) -> &str {
@@ -298,6 +300,6 @@ proptest! {
 
     #[test]
     fn extraction_never_panics(h in any::<Vec<u8>>(), q in any::<Option<String>>()) {
-        let _ = bearer_token(&[&h], q.as_deref(), false);
+        let _ = bearer_token(&[&h], q.as_deref());
     }
 }

@@ -57,7 +57,7 @@ fn drive(policy: &mut JwksRefresh, fake: &mut FakeAs, now: UnixTime) -> usize {
             .unwrap_or_else(|| serde_json::to_vec(&json!({ "keys": fake.keys })).unwrap());
         let resp = FetchResponse::new(fake.status, &body)
             .with_cache_control(fake.cache_control.as_deref());
-        let _ = policy.handle_fetched(now, f.id, &resp);
+        let _ = policy.handle_fetched(now, f.id, &resp, 0);
     }
     n
 }
@@ -165,7 +165,7 @@ fn first_fetch_then_routine_refresh_ahead_of_expiry() {
     assert_eq!(policy.last_failure(), Some(FetchFailure::Timeout));
     let late = FetchResponse::new(200, b"{}");
     assert_eq!(
-        policy.handle_fetched(t(991), f.id, &late),
+        policy.handle_fetched(t(991), f.id, &late, 0),
         Ok(false),
         "stale reports are ignored"
     );
@@ -395,7 +395,7 @@ fn next_refresh_after(cache_control: Option<&str>, expires: Option<UnixTime>) ->
     let resp = FetchResponse::new(200, &body)
         .with_cache_control(cache_control)
         .with_expires(expires);
-    policy.handle_fetched(t(0), f.id, &resp).unwrap();
+    policy.handle_fetched(t(0), f.id, &resp, 0).unwrap();
     policy.poll_timeout().as_secs() - t(0).as_secs()
 }
 
@@ -624,7 +624,7 @@ proptest! {
                 },
                 1 => if let Some(id) = in_flight.take() {
                     let live = policy.in_flight() == Some(id);
-                    if policy.handle_fetched(now, id, &FetchResponse::new(200, &body)).is_ok() && live {
+                    if policy.handle_fetched(now, id, &FetchResponse::new(200, &body), 0).is_ok() && live {
                         last_success = Some(now);
                     }
                 },

@@ -98,7 +98,7 @@ impl Sim {
                     let at = self.at();
                     let response =
                         FetchResponse::new(200, &body).with_cache_control(Some("max-age=86400"));
-                    self.policy.handle_fetched(at, id, &response).unwrap();
+                    self.policy.handle_fetched(at, id, &response, 0).unwrap();
                     let kids = self.published_at_fetch(&body);
                     self.events += 1;
                     self.fetch_ends.push((self.events, kids));

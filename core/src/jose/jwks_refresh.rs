@@ -5,7 +5,7 @@
 //!
 //! - [`JwksRefresh::poll_fetch`]`(now)`: `Some(FetchRequest)` when a fetch of `jwks_uri` should
 //!   start now. At most one is in flight at a time (single flight).
-//! - [`JwksRefresh::handle_fetched`]`(now, id, response)`: an HTTP response arrived (any status).
+//! - [`JwksRefresh::handle_fetched`]`(now, id, response, random)`: an HTTP response arrived (any status).
 //! - [`JwksRefresh::handle_fetch_failed`]`(now, id, why, random)`: no response (connect error,
 //!   timeout, body over the cap). `random` is the caller's randomness for the backoff jitter.
 //! - [`JwksRefresh::poll_timeout`]: when the policy needs the driver next; sleep until then, and
@@ -43,7 +43,7 @@
 //!         let body = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
 //!             "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#; // GET jwks_uri
 //!         let response = FetchResponse::new(200, body).with_cache_control(Some("max-age=600"));
-//!         policy.handle_fetched(now, fetch.id, &response).unwrap();
+//!         policy.handle_fetched(now, fetch.id, &response, 0).unwrap();
 //!     }
 //!     assert!(matches!(policy.keys(now), KeyState::Ready(_)));
 //!     now = policy.poll_timeout(); // sleep until then
@@ -57,7 +57,6 @@ use alloc::sync::Arc;
 use core::fmt;
 
 use crate::error::JwksError;
-use crate::http_message::KeyState;
 use crate::jose::jwk::{JwkSet, JwksLimits};
 use crate::time::UnixTime;
 
@@ -378,26 +377,13 @@ impl JwksRefresh {
         due.max(self.retry_at)
     }
 
-    /// Reports the HTTP response to fetch `id`. Returns whether the key set changed.
+    /// Reports the HTTP response to fetch `id`, with the caller's randomness for the retry
+    /// jitter (any value; `0` for none). Returns whether the key set changed.
     ///
     /// # Errors
     /// The [`FetchFailure`] when the response is not a usable key set (non-200, oversize, bad
-    /// JSON, no usable key): the last good keys keep serving and a retry is scheduled. The retry
-    /// delay has no jitter here; use [`JwksRefresh::handle_fetched_with_jitter`] to add it.
+    /// JSON, no usable key): the last good keys keep serving and a retry is scheduled.
     pub fn handle_fetched(
-        &mut self,
-        now: UnixTime,
-        id: u64,
-        response: &FetchResponse<'_>,
-    ) -> Result<bool, FetchFailure> {
-        self.handle_fetched_with_jitter(now, id, response, 0)
-    }
-
-    /// [`JwksRefresh::handle_fetched`] with the caller's randomness for the retry jitter.
-    ///
-    /// # Errors
-    /// As [`JwksRefresh::handle_fetched`].
-    pub fn handle_fetched_with_jitter(
         &mut self,
         now: UnixTime,
         id: u64,
@@ -534,8 +520,8 @@ impl JwksRefresh {
     ///
     /// # Errors
     /// The seconds after which clients may retry, when no keys are fresh enough.
-    pub fn current(&self, now: UnixTime) -> Result<Arc<JwkSet>, u32> {
-        self.fresh(now).cloned()
+    pub fn current(&self, now: UnixTime) -> Result<Arc<JwkSet>, RetryAfter> {
+        self.fresh(now).cloned().map_err(RetryAfter::from_secs)
     }
 
     /// The last good keys while no older than the maximum staleness, else the `Retry-After`.
@@ -669,6 +655,85 @@ fn parse_cache_control(value: &str) -> CacheDirectives {
         }
     }
     d
+}
+
+/// How long clients should wait before retrying, when no keys are fresh enough: the value of the
+/// `Retry-After` header of the 503 ([RFC 9110 §10.2.3](https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RetryAfter(u32);
+
+impl RetryAfter {
+    /// A wait of `secs` seconds.
+    pub const fn from_secs(secs: u32) -> Self {
+        Self(secs)
+    }
+
+    /// The wait, in seconds.
+    pub const fn secs(self) -> u32 {
+        self.0
+    }
+}
+
+/// The keys the exchange may verify with.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyState<'a> {
+    /// A usable key set.
+    Ready(&'a JwkSet),
+    /// No usable keys (never fetched, or too stale): requests with a token get 503.
+    Unavailable {
+        /// Seconds after which clients may retry.
+        retry_after_secs: u32,
+    },
+}
+
+impl<'a> KeyState<'a> {
+    /// The state of what a key source answers (`JwksRefresh::current`): the keys, or the
+    /// seconds after which clients may retry.
+    pub fn of(keys: &'a Result<Arc<JwkSet>, RetryAfter>) -> Self {
+        match keys {
+            Ok(keys) => Self::Ready(keys),
+            Err(retry_after) => Self::Unavailable {
+                retry_after_secs: retry_after.secs(),
+            },
+        }
+    }
+}
+
+/// Where the exchange finds the keys of each authorization server the guard trusts: issuer
+/// number `i` is the `i`-th configured (0 for the first, then in the order of
+/// [`Guard::with_issuer`](crate::Guard::with_issuer)).
+///
+/// A single [`KeyState`] is the source of a guard with one authorization server; a slice of
+/// them, or of what key sources answer (`JwksRefresh::current`), serves several. A source
+/// without keys for the issuer a token routes to gets the request refused (500), never
+/// verified with another issuer's keys.
+pub trait KeySource {
+    /// The keys of issuer number `issuer`, or `None` when this source has none for it.
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>>;
+}
+
+impl KeySource for KeyState<'_> {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        (issuer == 0).then_some(*self)
+    }
+}
+
+impl KeySource for [KeyState<'_>] {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        self.get(issuer).copied()
+    }
+}
+
+impl KeySource for [Result<Arc<JwkSet>, RetryAfter>] {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        self.get(issuer).map(KeyState::of)
+    }
+}
+
+impl<T: KeySource + ?Sized> KeySource for &T {
+    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
+        (**self).keys_for(issuer)
+    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@
 //! adapters convert in one place each.
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::jose::jwk::JwkSet;
+pub use crate::jose::jwks_refresh::{KeySource, KeyState, RetryAfter};
 
 /// A complete HTTP answer, ready for an adapter to turn into its own response type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,68 +31,6 @@ impl Response {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The keys the exchange may verify with.
-#[derive(Debug, Clone, Copy)]
-pub enum KeyState<'a> {
-    /// A usable key set.
-    Ready(&'a JwkSet),
-    /// No usable keys (never fetched, or too stale): requests with a token get 503.
-    Unavailable {
-        /// Seconds after which clients may retry.
-        retry_after_secs: u32,
-    },
-}
-
-impl<'a> KeyState<'a> {
-    /// The state of what a key source answers (`JwksRefresh::current`): the keys, or the
-    /// seconds after which clients may retry.
-    pub fn of(keys: &'a Result<Arc<JwkSet>, u32>) -> Self {
-        match keys {
-            Ok(keys) => Self::Ready(keys),
-            Err(retry_after_secs) => Self::Unavailable {
-                retry_after_secs: *retry_after_secs,
-            },
-        }
-    }
-}
-
-/// Where the exchange finds the keys of each authorization server the guard trusts: issuer
-/// number `i` is the `i`-th configured (0 for the first, then in the order of
-/// [`Guard::with_issuer`](crate::Guard::with_issuer)).
-///
-/// A single [`KeyState`] is the source of a guard with one authorization server; a slice of
-/// them, or of what key sources answer (`JwksRefresh::current`), serves several. A source
-/// without keys for the issuer a token routes to gets the request refused (500), never
-/// verified with another issuer's keys.
-pub trait KeySource {
-    /// The keys of issuer number `issuer`, or `None` when this source has none for it.
-    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>>;
-}
-
-impl KeySource for KeyState<'_> {
-    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
-        (issuer == 0).then_some(*self)
-    }
-}
-
-impl KeySource for [KeyState<'_>] {
-    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
-        self.get(issuer).copied()
-    }
-}
-
-impl KeySource for [Result<Arc<JwkSet>, u32>] {
-    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
-        self.get(issuer).map(KeyState::of)
-    }
-}
-
-impl<T: KeySource + ?Sized> KeySource for &T {
-    fn keys_for(&self, issuer: usize) -> Option<KeyState<'_>> {
-        (**self).keys_for(issuer)
     }
 }
 

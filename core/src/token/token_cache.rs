@@ -276,11 +276,6 @@ impl TokenCache {
         let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
         self.remove_where(|e| e.config == config && !live.contains(e.principal.key_fingerprint()));
     }
-
-    /// Drops entries past their eviction time.
-    pub fn evict_expired(&mut self, now: UnixTime) {
-        self.remove_where(|e| now >= e.evict_at);
-    }
 }
 
 /// A verified-token cache as the decision uses it: lookups and inserts through `&self`, so the

@@ -2,10 +2,11 @@
 //! MCP authorization specification uses it, with the `resource_metadata` attribute of
 //! [RFC 9728 §5.1](https://www.rfc-editor.org/rfc/rfc9728#section-5.1).
 //!
-//! - [`bearer_token`] extracts the access token from a request
+//! - [`credentials`] extracts the access token from a request
 //!   ([RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1)): exactly one
-//!   `Authorization` header, scheme `Bearer` (any case), a token68 value. A token in the query or
-//!   a form body is refused even when a header is present too: MCP allows the header only.
+//!   `Authorization` header, scheme `Bearer` or `DPoP` (any case), a token68 value. A token in
+//!   the query is refused even when a header is present too (MCP allows the header only; the
+//!   exchange refuses one in a form body the same way).
 //! - [`Challenger`] builds every answer that is not a success
 //!   ([RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3)): status,
 //!   `WWW-Authenticate` and a small JSON body. Attribute values are quoted strings
@@ -28,40 +29,13 @@ const CHALLENGE_CORS: [(&str, &str); 2] = [
     ),
 ];
 
-/// Extracts the bearer token of a request.
-///
-/// `authorization` holds every `Authorization` header value of the request, `query` the raw
-/// query string, `form_access_token` whether a form-encoded body has an `access_token`
-/// parameter.
-///
-/// Returns `Ok(None)` when the request carries no bearer credentials (no header, or another
-/// scheme such as `Basic`): the answer is a challenge without an error code.
+/// The credentials of the `Authorization` header: `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449
+/// §7.1) and the token, after the checks of RFC 6750 §2.1 and RFC 9110 §11.2. Other schemes
+/// are no credentials (`Ok(None)`).
 ///
 /// # Errors
 /// [`RequestError`] for several headers or credentials, a malformed value, or a token in the
-/// query or the body.
-pub fn bearer_token<'a>(
-    authorization: &[&'a [u8]],
-    query: Option<&str>,
-    form_access_token: bool,
-) -> Result<Option<&'a str>, RequestError> {
-    if query.is_some_and(query_has_access_token) {
-        return Err(RequestError::TokenInQuery);
-    }
-    if form_access_token {
-        return Err(RequestError::TokenInBody);
-    }
-    Ok(credentials(authorization, None)?
-        .filter(|c| c.scheme == Scheme::Bearer)
-        .map(|c| c.token))
-}
-
-/// The credentials of the `Authorization` header: `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449
-/// §7.1) and the token, after the same checks as [`bearer_token`]. Other schemes are no
-/// credentials (`Ok(None)`).
-///
-/// # Errors
-/// As [`bearer_token`].
+/// query.
 pub fn credentials<'a>(
     authorization: &[&'a [u8]],
     query: Option<&str>,
