@@ -40,37 +40,24 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use mcp_authz_core::token_cache::PrincipalCache;
-use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
+use mcp_authz_core::{BodyFailure, Guard, Principal};
+use mcp_authz_driver::{Authorizer, BodySource, SharedCache, Verdict};
 use tower_layer::Layer;
 use tower_service::Service;
-
-use mcp_authz_driver::{
-    json_error, now, observe, to_http, CoreHeaders, Introspector, SharedCache, SharedReplayCache,
-};
-
-use crate::jwks_driver::KeyStore;
 
 /// What the middleware shares between requests.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) guard: Guard,
-    /// One key store per authorization server, in the guard's order.
-    pub(crate) keys: Vec<KeyStore>,
+    /// The keys, introspection and replay cache: the driver's request loop.
+    pub(crate) authorizer: Authorizer,
     /// The verified-token cache all issuers share.
     pub(crate) cache: Option<Arc<SharedCache>>,
-    /// Introspection at the first authorization server, when configured.
-    pub(crate) introspector: Option<Arc<Introspector>>,
-    /// The DPoP proofs seen (RFC 9449 replay detection).
-    pub(crate) replay: SharedReplayCache,
-    pub(crate) keep_authorization: bool,
-    pub(crate) kid_wait: Duration,
 }
 
 /// What the layer decided, in the extensions of every response it passes back (for access logs
@@ -123,9 +110,44 @@ pub struct AuthzService<S> {
 /// The response future of [`AuthzService`].
 pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
-/// Whether a body may follow: anything but a body known to be empty.
-fn may_have_body<B: Body>(body: &B) -> bool {
-    !(body.is_end_stream() || body.size_hint().exact() == Some(0))
+/// A hyper body as the request loop reads it: streamed on, or buffered (bounded) when the core
+/// reads it.
+enum Streamed<B> {
+    Stream(B),
+    Buffered(Bytes),
+    /// Taken, and failed to read.
+    Gone,
+}
+
+impl<B> BodySource for Streamed<B>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn may_have_body(&self) -> bool {
+        match self {
+            Self::Stream(b) => !(b.is_end_stream() || b.size_hint().exact() == Some(0)),
+            Self::Buffered(b) => !b.is_empty(),
+            Self::Gone => false,
+        }
+    }
+
+    async fn read(&mut self, max_bytes: usize) -> Result<&[u8], BodyFailure> {
+        let Self::Stream(body) = std::mem::replace(self, Self::Gone) else {
+            return Err(BodyFailure::Unreadable);
+        };
+        match Limited::new(body, max_bytes).collect().await {
+            Ok(collected) => {
+                *self = Self::Buffered(collected.to_bytes());
+                match self {
+                    Self::Buffered(bytes) => Ok(bytes),
+                    _ => Err(BodyFailure::Unreadable),
+                }
+            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyFailure::TooLarge),
+            Err(_) => Err(BodyFailure::Unreadable),
+        }
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthzService<S>
@@ -153,127 +175,35 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
-            let started = std::time::Instant::now();
             let (mut parts, body) = req.into_parts();
-            let guard: &Guard = &state.guard;
-            let head = parts.method == http::Method::HEAD;
-            let has_body = may_have_body(&body);
-            let mut body = Some(body);
-            let mut buffered: Option<Bytes> = None;
-            let mut exchange = guard.exchange().with_replay_cache(&state.replay);
-            // The one request loop: the core decides, this drives its IO.
-            let step = loop {
-                let step = {
-                    let headers = CoreHeaders::new(&parts.headers);
-                    let core_req = headers.request(
-                        parts.method.as_str(),
-                        parts.uri.path(),
-                        parts.uri.query(),
-                        has_body,
-                    );
-                    let cache = state.cache.as_deref().map(|c| c as &dyn PrincipalCache);
-                    match state.keys.as_slice() {
-                        // One authorization server: no list to build.
-                        [only] => {
-                            exchange.poll(&core_req, KeyState::of(&only.current()), now(), cache)
-                        }
-                        stores => {
-                            let keys: Vec<_> = stores.iter().map(KeyStore::current).collect();
-                            exchange.poll(&core_req, keys.as_slice(), now(), cache)
-                        }
-                    }
-                };
-                match step {
-                    Step::ReadBody { max_bytes } => match body.take() {
-                        Some(b) => match Limited::new(b, max_bytes).collect().await {
-                            Ok(collected) => {
-                                let bytes = collected.to_bytes();
-                                exchange.handle_body(&bytes);
-                                buffered = Some(bytes);
-                            }
-                            Err(e) => {
-                                let too_large = e
-                                    .downcast_ref::<http_body_util::LengthLimitError>()
-                                    .is_some();
-                                exchange.handle_body_failed(match too_large {
-                                    true => BodyFailure::TooLarge,
-                                    false => BodyFailure::Unreadable,
-                                });
-                            }
-                        },
-                        None => exchange.handle_body_failed(BodyFailure::Unreadable),
-                    },
-                    Step::Introspect { token } => {
-                        let outcome = mcp_authz_driver::answer_introspection(
-                            state.introspector.as_deref(),
-                            token.as_str(),
-                            guard.verifier().config(),
-                        )
-                        .await;
-                        exchange.handle_introspected(outcome);
-                    }
-                    Step::RefreshKeys { issuer, kid } => {
-                        let refreshed = match state.keys.get(issuer) {
-                            Some(store) => store.await_kid(&kid, state.kid_wait).await,
-                            None => false,
-                        };
-                        exchange.handle_keys_refreshed(refreshed);
-                    }
-                    verdict => break verdict,
-                }
-            };
-            let method = parts.method.as_str().to_owned();
+            let mut body = Streamed::Stream(body);
             let path = parts.uri.path().to_owned();
-            let body = match (buffered, body) {
-                (Some(bytes), _) => Either::Left(Full::new(bytes)),
-                (None, Some(b)) => Either::Right(b),
-                (None, None) => Either::Left(Full::new(Bytes::new())),
-            };
-            let principal = match step {
-                Step::Allow(allowed) => {
-                    let principal = allowed.into_principal();
-                    observe::decision("allow", 200, None, started);
-                    log_allow(&principal, &method, &path);
-                    Some(principal)
-                }
-                Step::AllowPublic(_) => {
-                    observe::decision("public", 200, None, started);
-                    None
-                }
-                Step::Respond(r) => {
-                    let outcome = if r.reason.is_some() {
-                        "reject"
-                    } else {
-                        "served"
-                    };
-                    observe::decision(outcome, r.status, r.reason, started);
-                    if let Some(reason) = r.reason {
-                        tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method = %method, path = %path);
-                    }
-                    let reason = r.reason;
-                    let mut response = to_http(r, head).map(Either::Left);
+            let verdict = state
+                .authorizer
+                .authorize(
+                    &state.guard,
+                    state.cache.as_deref(),
+                    &mut parts,
+                    &path,
+                    &mut body,
+                )
+                .await;
+            let principal = match verdict {
+                Verdict::Forward { principal } => principal,
+                Verdict::Answer { response, reason } => {
+                    let mut response = response.map(|b| Either::Left(Full::new(b)));
                     response.extensions_mut().insert(Decision {
                         reason,
                         principal: None,
                     });
                     return Ok(response);
                 }
-                // Any other step is not a verdict that allows: deny, never pass through.
-                _ => {
-                    return Ok(json_error(
-                        http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "server_error",
-                        "no authorization decision",
-                    )
-                    .map(Either::Left))
-                }
             };
-            if !state.keep_authorization {
-                parts.headers.remove(http::header::AUTHORIZATION);
-            }
-            if let Some(principal) = &principal {
-                parts.extensions.insert::<Arc<Principal>>(principal.clone());
-            }
+            let body = match body {
+                Streamed::Stream(b) => Either::Right(b),
+                Streamed::Buffered(bytes) => Either::Left(Full::new(bytes)),
+                Streamed::Gone => Either::Left(Full::new(Bytes::new())),
+            };
             let mut resp = inner.call(Request::from_parts(parts, body)).await?;
             resp.extensions_mut().insert(Decision {
                 reason: None,
@@ -282,17 +212,4 @@ where
             Ok(resp.map(Either::Right))
         })
     }
-}
-
-fn log_allow(p: &Principal, method: &str, path: &str) {
-    tracing::info!(
-        target: "mcp_authz",
-        decision = "allow",
-        issuer = p.issuer(),
-        kid = p.key_id().unwrap_or(""),
-        client_id = p.client_id().unwrap_or(""),
-        subject = p.subject().unwrap_or(""),
-        method,
-        path,
-    );
 }

@@ -131,24 +131,20 @@
 //! # let _ = hyper_service; }
 //! ```
 
-mod jwks_driver;
 mod layer;
 
 use std::sync::Arc;
 
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_driver::{
-    discover_all, AuthzOptions, Introspector, SharedCache, SharedReplayCache, TrustedServer,
-};
+use mcp_authz_driver::{discover_servers, Authorizer, AuthzOptions, Refresh, SharedCache};
 
-pub use jwks_driver::KeyStore;
 pub use layer::{
     AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
 };
 pub use mcp_authz_driver::{
     colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
-    JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
-    TypPolicy,
+    JwksRefreshConfig, KeyStore, Principal, PrincipalExt, ScopePolicy, StartupError,
+    TokenCacheLimits, TypPolicy,
 };
 
 /// Builds an [`Authz`] (see the crate docs). The options are those of every mcp-authz adapter,
@@ -169,46 +165,22 @@ impl AuthzBuilder {
     /// A [`StartupError`] naming what is wrong; the server should not start.
     pub async fn build(self) -> Result<Authz, StartupError> {
         let options = self.options;
-        let fetcher = options
-            .fetcher()
-            .map_err(|e| StartupError::Config(e.to_string()))?;
-        let found = discover_all(&fetcher, &options.servers, &options.metadata_policy).await?;
-        let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
+        let (fetcher, found) = discover_servers(&options).await?;
+        let servers: Vec<_> = found.iter().map(|d| d.server.clone()).collect();
         let guard = options.guard(&servers, &self.resource, "")?;
-        options.warn_about_relaxations();
         let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
-        let mut keys = Vec::with_capacity(found.len());
-        for (discovered, verifier) in found.iter().zip(guard.verifiers()) {
-            let jwks_uri = discovered.metadata.jwks_uri().to_owned();
-            let issuer_cache = cache.clone().map(|c| (c, verifier.clone()));
-            let store = KeyStore::start(
-                jwks_uri.clone(),
-                fetcher.clone(),
-                options.refresh,
-                issuer_cache,
-            )
-            .await;
-            if let Some(failure) = store.first_failure() {
-                if options.require_keys {
-                    return Err(StartupError::Jwks {
-                        url: jwks_uri,
-                        failure,
-                    });
-                }
-                tracing::warn!(target: "mcp_authz", jwks_uri = %jwks_uri, failure = %failure, "no keys yet: requests with a token from this issuer get 503 until a fetch succeeds");
-            }
-            keys.push(store);
-        }
-        let introspector = options.introspector(found.first().map(|d| &d.metadata), &fetcher)?;
+        // A key leaving an issuer's set takes the cache entries it verified with it.
+        let verifiers: Vec<_> = guard.verifiers().cloned().collect();
+        let on_new_keys = |issuer: usize| {
+            let (cache, verifier) = (cache.clone()?, verifiers.get(issuer)?.clone());
+            let drop_removed: mcp_authz_driver::OnNewKeys =
+                Arc::new(move |keys: &JwkSet| cache.retain_keys_of(&verifier, keys));
+            Some(drop_removed)
+        };
+        let authorizer =
+            Authorizer::start(&options, &fetcher, &found, Refresh::Background, on_new_keys).await?;
         let metadata = found.into_iter().map(|d| Arc::new(d.metadata)).collect();
-        Ok(Authz::new(
-            guard,
-            keys,
-            cache,
-            introspector,
-            &options,
-            metadata,
-        ))
+        Ok(Authz::new(guard, authorizer, cache, metadata))
     }
 
     /// The middleware with fixed `keys` and the issuer set with [`AuthzBuilder::issuer`]:
@@ -219,12 +191,8 @@ impl AuthzBuilder {
     /// [`StartupError::Config`] without an issuer, or with more than one (see
     /// [`AuthzBuilder::build_offline_per_issuer`]).
     pub fn build_offline(self, keys: JwkSet) -> Result<Authz, StartupError> {
-        if self.options.servers.len() > 1 {
-            return Err(StartupError::Config(
-                "build_offline takes one issuer's keys: use build_offline_per_issuer".into(),
-            ));
-        }
-        self.build_offline_per_issuer(vec![keys])
+        let (servers, authorizer) = Authorizer::offline_single(&self.options, keys)?;
+        self.offline(&servers, authorizer)
     }
 
     /// [`AuthzBuilder::build_offline`] for several issuers: `keys[i]` are the keys of the
@@ -233,31 +201,18 @@ impl AuthzBuilder {
     /// # Errors
     /// [`StartupError::Config`] without an issuer, or when the counts differ.
     pub fn build_offline_per_issuer(self, keys: Vec<JwkSet>) -> Result<Authz, StartupError> {
-        let options = self.options;
-        let servers = options.offline_servers()?;
-        if servers.len() != keys.len() {
-            return Err(StartupError::Config(format!(
-                "{} issuers but {} key sets",
-                servers.len(),
-                keys.len()
-            )));
-        }
-        let guard = options.guard(&servers, &self.resource, "")?;
-        let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
-        let keys = keys.into_iter().map(KeyStore::fixed).collect();
-        // Introspection still calls out, at the configured endpoint.
-        let fetcher = options
-            .fetcher()
-            .map_err(|e| StartupError::Config(e.to_string()))?;
-        let introspector = options.introspector(None, &fetcher)?;
-        Ok(Authz::new(
-            guard,
-            keys,
-            cache,
-            introspector,
-            &options,
-            Vec::new(),
-        ))
+        let (servers, authorizer) = Authorizer::offline(&self.options, keys)?;
+        self.offline(&servers, authorizer)
+    }
+
+    fn offline(
+        self,
+        servers: &[mcp_authz_driver::TrustedServer],
+        authorizer: Authorizer,
+    ) -> Result<Authz, StartupError> {
+        let guard = self.options.guard(servers, &self.resource, "")?;
+        let cache = self.options.cache.map(|l| Arc::new(SharedCache::new(l)));
+        Ok(Authz::new(guard, authorizer, cache, Vec::new()))
     }
 }
 
@@ -281,20 +236,14 @@ impl Authz {
 
     fn new(
         guard: mcp_authz_core::Guard,
-        keys: Vec<KeyStore>,
+        authorizer: Authorizer,
         cache: Option<Arc<SharedCache>>,
-        introspector: Option<Arc<Introspector>>,
-        options: &AuthzOptions,
         metadata: Vec<Arc<AuthorizationServerMetadata>>,
     ) -> Self {
         let state = Arc::new(layer::State {
             guard,
-            keys,
+            authorizer,
             cache,
-            introspector,
-            replay: SharedReplayCache::default(),
-            keep_authorization: options.keep_authorization,
-            kid_wait: options.kid_wait,
         });
         Self { state, metadata }
     }
@@ -322,21 +271,21 @@ impl Authz {
 
     /// The first authorization server's keys.
     pub fn keys(&self) -> &KeyStore {
-        // `new` is never given an empty list: the guard needs a server, and each has keys.
-        &self.state.keys[0]
+        // Never empty: the guard needs a server, and each has keys.
+        &self.state.authorizer.key_stores()[0]
     }
 
     /// Every authorization server's keys, in the configured order.
     pub fn key_stores(&self) -> &[KeyStore] {
-        &self.state.keys
+        self.state.authorizer.key_stores()
     }
 
     /// Introspection calls made so far, and answers served from its cache: (calls, hits);
     /// `None` when nothing is introspected.
     pub fn introspection_stats(&self) -> Option<(u64, u64)> {
         self.state
-            .introspector
-            .as_ref()
+            .authorizer
+            .introspector()
             .map(|i| (i.calls(), i.hits()))
     }
 

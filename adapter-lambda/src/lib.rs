@@ -99,19 +99,17 @@ mod urls;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use lambda_http::Body;
-use mcp_authz_core::jwks_refresh::{JwksRefresh, KidMiss};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
-use mcp_authz_core::token_cache::PrincipalCache;
-use mcp_authz_core::{BodyFailure, Guard, KeyState, Step};
+use mcp_authz_core::Guard;
 use mcp_authz_driver::{
-    build, discover_all, fetch_due, json_error_with, now, AuthzOptions, CoreHeaders, HttpFetcher,
-    Introspector, SharedCache, SharedReplayCache, TrustedServer,
+    discover_servers, json_error_with, Authorizer, AuthzOptions, OnNewKeys, Refresh, SharedCache,
+    TrustedServer, Verdict,
 };
 use tower_service::Service;
 
@@ -126,30 +124,6 @@ pub use urls::{PublicUrls, PublicView, UrlError};
 /// used by an allowed request).
 const MAX_GUARDS: usize = 16;
 
-/// Where the keys come from.
-// One per function instance, built once: boxing the large variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-enum Keys {
-    /// The core's refresh policy, driven inline at invocation time.
-    Live {
-        policy: Mutex<JwksRefresh>,
-        fetcher: HttpFetcher,
-        jwks_uri: String,
-    },
-    /// Fixed keys (offline): nothing is fetched.
-    Fixed(Arc<JwkSet>),
-}
-
-impl Keys {
-    /// The keys to verify with now, or the `Retry-After` seconds when there are none.
-    fn current(&self) -> Result<Arc<JwkSet>, u32> {
-        match self {
-            Keys::Live { policy, .. } => policy.lock().map_or(Err(30), |p| p.current(now())),
-            Keys::Fixed(keys) => Ok(keys.clone()),
-        }
-    }
-}
-
 /// One public resource URL's guard, with its own verified-token cache: two origins (a custom
 /// domain and execute-api, two ALB hosts) never empty each other's.
 struct Origin {
@@ -157,20 +131,19 @@ struct Origin {
     cache: Option<SharedCache>,
 }
 
+/// The guards kept, by public resource URL.
+type Origins = Arc<Mutex<BTreeMap<String, Arc<Origin>>>>;
+
 struct Shared {
     /// The authorization servers, in the configured order.
     servers: Vec<TrustedServer>,
     options: AuthzOptions,
     resource_path: String,
     urls: PublicUrls,
-    /// One key source per authorization server, in the same order.
-    keys: Vec<Keys>,
-    /// Introspection at the first authorization server (its cache lives as long as the
-    /// execution environment), when configured.
-    introspector: Option<Arc<Introspector>>,
-    /// The DPoP proofs seen in this environment (RFC 9449 replay detection).
-    replay: SharedReplayCache,
-    origins: Mutex<BTreeMap<String, Arc<Origin>>>,
+    /// The keys (refreshed inline, at invocation time: no task runs while the environment is
+    /// frozen), introspection and the DPoP replay cache of this execution environment.
+    authorizer: Authorizer,
+    origins: Origins,
 }
 
 /// Builds a [`LambdaAuthz`]. The options are those of every mcp-authz adapter, with the same
@@ -214,52 +187,35 @@ impl LambdaAuthzBuilder {
     /// # Errors
     /// A [`StartupError`] naming what is wrong (the function should not serve).
     pub async fn build(self) -> Result<LambdaAuthz, StartupError> {
-        let fetcher = self
-            .options
-            .fetcher()
-            .map_err(|e| StartupError::Config(e.to_string()))?;
-        let found = discover_all(
-            &fetcher,
-            &self.options.servers,
-            &self.options.metadata_policy,
-        )
-        .await?;
+        let (fetcher, found) = discover_servers(&self.options).await?;
         let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
         self.check(&servers)?;
-        let introspector = self
-            .options
-            .introspector(found.first().map(|d| &d.metadata), &fetcher)?;
-        self.options.warn_about_relaxations();
-        let keys = found
-            .iter()
-            .map(|d| Keys::Live {
-                policy: Mutex::new(JwksRefresh::new(self.options.refresh)),
-                fetcher: fetcher.clone(),
-                jwks_uri: d.metadata.jwks_uri().to_owned(),
-            })
-            .collect();
-        let require_keys = self.options.require_keys;
-        let shared = Arc::new(self.into_shared(servers, keys, introspector));
-        for (issuer, keys) in shared.keys.iter().enumerate() {
-            refresh_if_due(&shared, issuer).await;
-            if let Keys::Live {
-                policy, jwks_uri, ..
-            } = keys
-            {
-                let failure = policy
-                    .lock()
-                    .ok()
-                    .filter(|p| p.last_good_keys().is_none())
-                    .and_then(|p| p.last_failure());
-                if let (true, Some(failure)) = (require_keys, failure) {
-                    return Err(StartupError::Jwks {
-                        url: jwks_uri.clone(),
-                        failure,
-                    });
+        let origins = Origins::default();
+        // A key leaving an issuer's set takes the cache entries it verified with it, in every
+        // origin's cache.
+        let on_new_keys = |issuer: usize| {
+            let origins = origins.clone();
+            let drop_removed: OnNewKeys = Arc::new(move |keys: &JwkSet| {
+                let origins = origins.lock().unwrap_or_else(PoisonError::into_inner);
+                for origin in origins.values() {
+                    if let (Some(cache), Some(verifier)) =
+                        (&origin.cache, origin.guard.verifier_at(issuer))
+                    {
+                        cache.retain_keys_of(verifier, keys);
+                    }
                 }
-            }
-        }
-        Ok(LambdaAuthz { shared })
+            });
+            Some(drop_removed)
+        };
+        let authorizer = Authorizer::start(
+            &self.options,
+            &fetcher,
+            &found,
+            Refresh::Inline,
+            on_new_keys,
+        )
+        .await?;
+        Ok(self.into_authz(servers, authorizer, origins))
     }
 
     /// The wrapper with fixed `keys` and the issuer set with [`LambdaAuthzBuilder::issuer`]:
@@ -270,12 +226,9 @@ impl LambdaAuthzBuilder {
     /// [`StartupError::Config`] without an issuer, or with more than one (see
     /// [`LambdaAuthzBuilder::build_offline_per_issuer`]).
     pub fn build_offline(self, keys: JwkSet) -> Result<LambdaAuthz, StartupError> {
-        if self.options.servers.len() > 1 {
-            return Err(StartupError::Config(
-                "build_offline takes one issuer's keys: use build_offline_per_issuer".into(),
-            ));
-        }
-        self.build_offline_per_issuer(vec![keys])
+        let (servers, authorizer) = Authorizer::offline_single(&self.options, keys)?;
+        self.check(&servers)?;
+        Ok(self.into_authz(servers, authorizer, Origins::default()))
     }
 
     /// [`LambdaAuthzBuilder::build_offline`] for several issuers: `keys[i]` are the keys of the
@@ -284,25 +237,9 @@ impl LambdaAuthzBuilder {
     /// # Errors
     /// [`StartupError::Config`] without an issuer, or when the counts differ.
     pub fn build_offline_per_issuer(self, keys: Vec<JwkSet>) -> Result<LambdaAuthz, StartupError> {
-        let servers = self.options.offline_servers()?;
-        if servers.len() != keys.len() {
-            return Err(StartupError::Config(format!(
-                "{} issuers but {} key sets",
-                servers.len(),
-                keys.len()
-            )));
-        }
+        let (servers, authorizer) = Authorizer::offline(&self.options, keys)?;
         self.check(&servers)?;
-        let keys = keys.into_iter().map(|k| Keys::Fixed(Arc::new(k))).collect();
-        // Introspection still calls out, at the configured endpoint.
-        let fetcher = self
-            .options
-            .fetcher()
-            .map_err(|e| StartupError::Config(e.to_string()))?;
-        let introspector = self.options.introspector(None, &fetcher)?;
-        Ok(LambdaAuthz {
-            shared: Arc::new(self.into_shared(servers, keys, introspector)),
-        })
+        Ok(self.into_authz(servers, authorizer, Origins::default()))
     }
 
     /// Refuses, at start-up, what every origin's guard would refuse (a tenant template without
@@ -312,48 +249,23 @@ impl LambdaAuthzBuilder {
         self.options.guard(servers, &resource, "").map(drop)
     }
 
-    fn into_shared(
+    fn into_authz(
         self,
         servers: Vec<TrustedServer>,
-        keys: Vec<Keys>,
-        introspector: Option<Arc<Introspector>>,
-    ) -> Shared {
-        Shared {
-            servers,
-            introspector,
-            replay: SharedReplayCache::default(),
-            options: self.options,
-            resource_path: self.resource_path,
-            urls: self.urls,
-            keys,
-            origins: Mutex::new(BTreeMap::new()),
+        authorizer: Authorizer,
+        origins: Origins,
+    ) -> LambdaAuthz {
+        LambdaAuthz {
+            shared: Arc::new(Shared {
+                servers,
+                authorizer,
+                options: self.options,
+                resource_path: self.resource_path,
+                urls: self.urls,
+                origins,
+            }),
         }
     }
-}
-
-/// Runs the fetch the core policy of issuer number `issuer` wants now, inline (there is no
-/// background task on Lambda), and keeps every origin's token cache in step with the new keys.
-async fn refresh_if_due(shared: &Shared, issuer: usize) {
-    let Some(Keys::Live {
-        policy,
-        fetcher,
-        jwks_uri,
-    }) = shared.keys.get(issuer)
-    else {
-        return;
-    };
-    fetch_due(policy, fetcher, jwks_uri, |keys| {
-        if let Ok(origins) = shared.origins.lock() {
-            for origin in origins.values() {
-                if let (Some(cache), Some(verifier)) =
-                    (&origin.cache, origin.guard.verifier_at(issuer))
-                {
-                    cache.retain_keys_of(verifier, keys);
-                }
-            }
-        }
-    })
-    .await;
 }
 
 /// A started resource server for Lambda (see the crate docs).
@@ -397,12 +309,10 @@ impl LambdaAuthz {
     /// How many JWK Set fetches were started (the cold start's included), over every issuer.
     pub fn jwks_fetches(&self) -> u64 {
         self.shared
-            .keys
+            .authorizer
+            .key_stores()
             .iter()
-            .map(|k| match k {
-                Keys::Live { policy, .. } => policy.lock().map_or(0, |p| p.fetches_started()),
-                Keys::Fixed(_) => 0,
-            })
+            .map(|k| k.fetches())
             .sum()
     }
 
@@ -410,8 +320,8 @@ impl LambdaAuthz {
     /// `None` when nothing is introspected.
     pub fn introspection_stats(&self) -> Option<(u64, u64)> {
         self.shared
-            .introspector
-            .as_ref()
+            .authorizer
+            .introspector()
             .map(|i| (i.calls(), i.hits()))
     }
 
@@ -531,7 +441,6 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let started = std::time::Instant::now();
             let view =
                 match shared.urls.view(&req) {
                     Ok(v) => v,
@@ -580,111 +489,24 @@ where
             {
                 path = guard.metadata().well_known_paths().0;
             }
-            for issuer in 0..shared.keys.len() {
-                refresh_if_due(&shared, issuer).await;
-            }
             let (mut parts, body) = req.into_parts();
-            let head = parts.method == http::Method::HEAD;
-            let has_body = !body.is_empty();
-            let mut exchange = guard.exchange().with_replay_cache(&shared.replay);
-            // The one request loop: the core decides; this drives its IO inline.
-            let step = loop {
-                let step = {
-                    let headers = CoreHeaders::new(&parts.headers);
-                    let core_req =
-                        headers.request(parts.method.as_str(), &path, parts.uri.query(), has_body);
-                    let cache = origin.cache.as_ref().map(|c| c as &dyn PrincipalCache);
-                    match shared.keys.as_slice() {
-                        // One authorization server: no list to build.
-                        [only] => {
-                            exchange.poll(&core_req, KeyState::of(&only.current()), now(), cache)
-                        }
-                        all => {
-                            let keys: Vec<_> = all.iter().map(Keys::current).collect();
-                            exchange.poll(&core_req, keys.as_slice(), now(), cache)
-                        }
+            let verdict = shared
+                .authorizer
+                .authorize(
+                    &origin.guard,
+                    origin.cache.as_ref(),
+                    &mut parts,
+                    &path,
+                    &mut body.as_ref(),
+                )
+                .await;
+            match verdict {
+                Verdict::Forward { principal } => {
+                    if principal.is_some() {
+                        remember(&shared, fresh);
                     }
-                };
-                match step {
-                    // The event carries the whole body already.
-                    Step::ReadBody { max_bytes } if body.len() > max_bytes => {
-                        exchange.handle_body_failed(BodyFailure::TooLarge)
-                    }
-                    Step::ReadBody { .. } => exchange.handle_body(body.as_ref()),
-                    Step::Introspect { token } => {
-                        let outcome = mcp_authz_driver::answer_introspection(
-                            shared.introspector.as_deref(),
-                            token.as_str(),
-                            guard.verifier().config(),
-                        )
-                        .await;
-                        exchange.handle_introspected(outcome);
-                    }
-                    Step::RefreshKeys { issuer, kid } => {
-                        let miss = match shared.keys.get(issuer) {
-                            Some(Keys::Live { policy, .. }) => policy
-                                .lock()
-                                .map_or(KidMiss::Reject, |mut p| p.handle_unknown_kid(now(), &kid)),
-                            Some(Keys::Fixed(_)) | None => KidMiss::Reject,
-                        };
-                        mcp_authz_driver::observe::kid_miss(match miss {
-                            KidMiss::AwaitFetch => "fetch",
-                            _ => "rejected",
-                        });
-                        let refreshed = match miss {
-                            // Inline, bounded like the hyper adapter's wait for the fetch.
-                            KidMiss::AwaitFetch => tokio::time::timeout(
-                                shared.options.kid_wait,
-                                refresh_if_due(&shared, issuer),
-                            )
-                            .await
-                            .is_ok(),
-                            _ => false,
-                        };
-                        exchange.handle_keys_refreshed(refreshed);
-                    }
-                    verdict => break verdict,
                 }
-            };
-            let principal = match step {
-                Step::Respond(r) => {
-                    let outcome = if r.reason.is_some() {
-                        "reject"
-                    } else {
-                        "served"
-                    };
-                    mcp_authz_driver::observe::decision(outcome, r.status, r.reason, started);
-                    if let Some(reason) = r.reason {
-                        tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, path = %path);
-                    }
-                    return Ok(build(r, head, lambda_body));
-                }
-                Step::Allow(allowed) => {
-                    let principal = allowed.into_principal();
-                    remember(&shared, fresh);
-                    mcp_authz_driver::observe::decision("allow", 200, None, started);
-                    tracing::info!(target: "mcp_authz", decision = "allow", issuer = principal.issuer(), kid = principal.key_id().unwrap_or(""), client_id = principal.client_id().unwrap_or(""), subject = principal.subject().unwrap_or(""));
-                    Some(principal)
-                }
-                Step::AllowPublic(_) => {
-                    mcp_authz_driver::observe::decision("public", 200, None, started);
-                    None
-                }
-                // Any other step is not a verdict that allows: deny, never pass through.
-                _ => {
-                    return Ok(json_error_with(
-                        http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "server_error",
-                        "no authorization decision",
-                        lambda_body,
-                    ))
-                }
-            };
-            if !shared.options.keep_authorization {
-                parts.headers.remove(http::header::AUTHORIZATION);
-            }
-            if let Some(principal) = principal {
-                parts.extensions.insert::<Arc<Principal>>(principal);
+                Verdict::Answer { response, .. } => return Ok(response.map(lambda_body)),
             }
             call_inner(&mut inner, parts, body, &view).await
         })

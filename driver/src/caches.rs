@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use mcp_authz_core::token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};
 use mcp_authz_core::{AccessTokenVerifier, JwkSet, Principal, UnixTime};
 
-
 /// The verified-token cache behind a `std` mutex, locked only inside a lookup or an insert.
 #[derive(Debug)]
 pub struct SharedCache(Mutex<TokenCache>);

@@ -9,7 +9,49 @@ use mcp_authz_core::as_metadata::{
 use mcp_authz_core::jwks_refresh::FetchFailure;
 
 use crate::fetch::{FetchError, HttpFetcher};
-use crate::options::{ServerSource, TrustedServer};
+
+/// Where one authorization server's metadata is found (each builder call of `metadata_url` or
+/// `issuer` adds one, in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerSource {
+    /// At this RFC 8414 or OIDC Discovery URL; the document must name the issuer the URL
+    /// implies.
+    MetadataUrl(String),
+    /// At the well-known URLs of this issuer, in the order MCP clients try them; offline, the
+    /// issuer tokens must name.
+    Issuer(String),
+}
+
+/// One authorization server the resource trusts, once its metadata is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrustedServer {
+    /// The issuer tokens name, as the metadata states it (possibly a tenant template).
+    pub issuer: String,
+    /// The issuer the protected-resource metadata lists for clients: the same, except for a
+    /// tenant template, which clients cannot use, where it is the issuer the metadata URL
+    /// implies (e.g. `https://login.microsoftonline.com/organizations/v2.0`).
+    pub advertised: String,
+}
+
+impl TrustedServer {
+    /// A server whose tokens name `issuer`, advertised as itself.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            advertised: issuer.clone(),
+            issuer,
+        }
+    }
+
+    /// The same server, advertised as `advertised`.
+    #[must_use]
+    pub fn advertised_as(mut self, advertised: impl Into<String>) -> Self {
+        self.advertised = advertised.into();
+        self
+    }
+}
 
 /// Why the resource server could not start.
 #[derive(Debug)]

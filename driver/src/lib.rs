@@ -7,31 +7,37 @@
 //!
 //! **This crate is for the adapters** (`mcp-authz-hyper`, `mcp-authz-lambda`, and the `mcp-authz`
 //! command). Depend on an adapter: it re-exports what its users need. The decisions are all in
-//! `mcp-authz-core`, which does no IO at all; this crate does the IO and decides nothing.
+//! `mcp-authz-core`, which does no IO at all; this crate does the IO and decides nothing. Its
+//! one request loop (`Authorizer::authorize`) drives the core's exchange for every adapter.
+//!
+//! Only the documented items are API. The rest is public because the adapters are other crates;
+//! it is hidden from the docs, may change in any release, and the adapters depend on this
+//! crate's exact version.
 //!
 //! Why a crate and not a `std` feature of the core: the core's contract is that it never reads a
 //! clock or a socket, and CI holds it to that by building it without `std`. An HTTPS client, a
 //! clock and tokio behind a feature of the same crate would make that contract depend on a flag,
 //! and put hyper and rustls into the core's dependency graph.
 
+mod caches;
 mod discovery;
 mod fetch;
 mod headers;
 mod introspection;
-mod jwks;
+mod keys;
+#[doc(hidden)]
 pub mod observe;
 mod options;
 mod principal;
+mod request;
 mod response;
+mod start;
 
-pub use discovery::{discover, discover_all, fetch_metadata, Discovered, StartupError};
-pub use fetch::{https_connector, now, FetchError, FetchOptions, Fetched, HttpFetcher};
-pub use headers::CoreHeaders;
-pub use introspection::{answer_introspection, Introspector};
-pub use jwks::{fetch_due, random, SharedCache, SharedReplayCache};
-pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit, ServerSource, TrustedServer};
+// What the adapters re-export to their users: stable, documented API.
+pub use discovery::StartupError;
+pub use fetch::FetchOptions;
+pub use keys::KeyStore;
 pub use principal::PrincipalExt;
-pub use response::{build, json_error, json_error_with, to_http};
 
 // The core types the options take, for the setters macro and the adapters' re-exports.
 pub use mcp_authz_core::dpop::DpopMode;
@@ -42,3 +48,28 @@ pub use mcp_authz_core::token_introspection::ClientAuthentication;
 pub use mcp_authz_core::{
     IntrospectionMode, JwkSet, Principal, ProtectedResourceMetadata, ScopePolicy, TypPolicy,
 };
+
+// The adapters' shared machinery: public only because the adapters are other crates. Not API:
+// hidden from the docs, and the adapters pin this crate's exact version.
+#[doc(hidden)]
+pub use caches::{SharedCache, SharedReplayCache};
+#[doc(hidden)]
+pub use discovery::{
+    discover, discover_all, fetch_metadata, Discovered, ServerSource, TrustedServer,
+};
+#[doc(hidden)]
+pub use fetch::{https_connector, now, FetchError, Fetched, HttpFetcher};
+#[doc(hidden)]
+pub use headers::CoreHeaders;
+#[doc(hidden)]
+pub use introspection::{answer_introspection, Introspector};
+#[doc(hidden)]
+pub use keys::{OnNewKeys, Refresh};
+#[doc(hidden)]
+pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit};
+#[doc(hidden)]
+pub use request::{Authorizer, BodySource, Verdict};
+#[doc(hidden)]
+pub use response::{build, json_error, json_error_with, to_http};
+#[doc(hidden)]
+pub use start::discover_servers;

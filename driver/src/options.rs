@@ -11,56 +11,13 @@ use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
 use mcp_authz_core::token_cache::TokenCacheLimits;
 use mcp_authz_core::{Guard, ProtectedResourceMetadata, ScopePolicy, TypPolicy, VerifierConfig};
 
-use crate::discovery::StartupError;
+use crate::discovery::{ServerSource, StartupError, TrustedServer};
 use crate::fetch::{FetchError, FetchOptions, HttpFetcher};
 use crate::introspection::Introspector;
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
 use mcp_authz_core::dpop::{DpopConfig, DpopMode, DpopNonces};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionConfig, IntrospectionMode};
-
-/// Where one authorization server's metadata is found (each builder call of `metadata_url` or
-/// `issuer` adds one, in order).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerSource {
-    /// At this RFC 8414 or OIDC Discovery URL; the document must name the issuer the URL
-    /// implies.
-    MetadataUrl(String),
-    /// At the well-known URLs of this issuer, in the order MCP clients try them; offline, the
-    /// issuer tokens must name.
-    Issuer(String),
-}
-
-/// One authorization server the resource trusts, once its metadata is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TrustedServer {
-    /// The issuer tokens name, as the metadata states it (possibly a tenant template).
-    pub issuer: String,
-    /// The issuer the protected-resource metadata lists for clients: the same, except for a
-    /// tenant template, which clients cannot use, where it is the issuer the metadata URL
-    /// implies (e.g. `https://login.microsoftonline.com/organizations/v2.0`).
-    pub advertised: String,
-}
-
-impl TrustedServer {
-    /// A server whose tokens name `issuer`, advertised as itself.
-    pub fn new(issuer: impl Into<String>) -> Self {
-        let issuer = issuer.into();
-        Self {
-            advertised: issuer.clone(),
-            issuer,
-        }
-    }
-
-    /// The same server, advertised as `advertised`.
-    #[must_use]
-    pub fn advertised_as(mut self, advertised: impl Into<String>) -> Self {
-        self.advertised = advertised.into();
-        self
-    }
-}
 
 /// Entra ID's v1 issuer for a v2 one (`https://login.microsoftonline.com/{t}/v2.0` →
 /// `https://sts.windows.net/{t}/`): the same keys sign both token versions.
@@ -376,6 +333,7 @@ impl AuthzOptions {
 /// The setters of the authorization options, for an adapter's builder: invoked inside an
 /// `impl` block of a type with a field `options: AuthzOptions`, it defines the same methods with
 /// the same documentation in every adapter.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! authz_options_setters {
     () => {

@@ -1,0 +1,223 @@
+//! The one request loop of every adapter: [`Authorizer::authorize`] drives the core's
+//! [`Exchange`](mcp_authz_core::Exchange) for one request, performs the IO it asks for (read the
+//! body, refresh an issuer's keys, introspect a token) and applies its verdict: metrics, the
+//! access log, the `Authorization` header removed and the principal put in the extensions of a
+//! request allowed through, or the answer to send.
+//!
+//! An adapter converts its request into `http` parts and a [`BodySource`], calls this, and
+//! converts the [`Verdict`] back: that is all it does. Only a `Step::Allow` or a
+//! `Step::AllowPublic` of the core becomes [`Verdict::Forward`]; every other step is answered.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mcp_authz_core::token_cache::PrincipalCache;
+use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
+
+use crate::caches::{SharedCache, SharedReplayCache};
+use crate::fetch::now;
+use crate::introspection::{answer_introspection, Introspector};
+use crate::keys::KeyStore;
+use crate::observe;
+use crate::options::AuthzOptions;
+use crate::response::{build, json_error_with};
+
+/// The body of a request, as the loop reads it when the core asks (only for the scope policy's
+/// JSON-RPC read, after the token was verified).
+pub trait BodySource: Send {
+    /// Whether a body may follow the head (anything but a body known to be empty).
+    fn may_have_body(&self) -> bool;
+
+    /// The whole body, at most `max_bytes` of it: [`BodyFailure::TooLarge`] beyond, and
+    /// [`BodyFailure::Unreadable`] when it cannot be read. Called at most once per request.
+    fn read(&mut self, max_bytes: usize)
+        -> impl Future<Output = Result<&[u8], BodyFailure>> + Send;
+}
+
+/// What the loop decided for one request. Exhaustive on purpose: an adapter handles both.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Hand the request on: the core allowed it (with the principal) or it is public (without).
+    /// The parts were prepared already.
+    Forward {
+        /// The verified principal; `None` on a public path.
+        principal: Option<Arc<Principal>>,
+    },
+    /// Send this answer, never the inner service's: a challenge, a refusal, a metadata
+    /// document, a preflight.
+    Answer {
+        /// The answer; its body is empty for `HEAD`.
+        response: http::Response<Bytes>,
+        /// The stable reason name of a refusal; `None` for a document or a preflight.
+        reason: Option<&'static str>,
+    },
+}
+
+/// What the requests of one adapter share: the keys of every authorization server, the
+/// introspection client, the DPoP replay cache, and the options the loop applies.
+#[derive(Debug)]
+pub struct Authorizer {
+    keys: Vec<KeyStore>,
+    introspector: Option<Arc<Introspector>>,
+    replay: SharedReplayCache,
+    kid_wait: Duration,
+    keep_authorization: bool,
+}
+
+impl Authorizer {
+    /// The loop's state for these keys (one store per authorization server, in the guard's
+    /// order), this introspector and `options`.
+    pub fn new(
+        keys: Vec<KeyStore>,
+        introspector: Option<Arc<Introspector>>,
+        options: &AuthzOptions,
+    ) -> Self {
+        Self {
+            keys,
+            introspector,
+            replay: SharedReplayCache::default(),
+            kid_wait: options.kid_wait,
+            keep_authorization: options.keep_authorization,
+        }
+    }
+
+    /// One store per authorization server, in the configured order.
+    pub fn key_stores(&self) -> &[KeyStore] {
+        &self.keys
+    }
+
+    /// The introspection client, when tokens are introspected.
+    pub fn introspector(&self) -> Option<&Introspector> {
+        self.introspector.as_deref()
+    }
+
+    /// Decides one request under `guard` (with its verified-token `cache`). `path` is the path
+    /// the guard judges (an adapter behind a stage passes the public path). On
+    /// [`Verdict::Forward`] the `Authorization` header is gone from `parts` (unless the options
+    /// keep it) and the principal is in its extensions as `Arc<Principal>`.
+    pub async fn authorize<B: BodySource>(
+        &self,
+        guard: &Guard,
+        cache: Option<&SharedCache>,
+        parts: &mut http::request::Parts,
+        path: &str,
+        body: &mut B,
+    ) -> Verdict {
+        let started = Instant::now();
+        for store in &self.keys {
+            store.run_due().await;
+        }
+        let has_body = body.may_have_body();
+        let mut exchange = guard.exchange().with_replay_cache(&self.replay);
+        let step = loop {
+            let step = {
+                let headers = crate::headers::CoreHeaders::new(&parts.headers);
+                let request =
+                    headers.request(parts.method.as_str(), path, parts.uri.query(), has_body);
+                let cache = cache.map(|c| c as &dyn PrincipalCache);
+                match self.keys.as_slice() {
+                    // One authorization server: no list to build.
+                    [only] => exchange.poll(&request, KeyState::of(&only.current()), now(), cache),
+                    stores => {
+                        let keys: Vec<_> = stores.iter().map(KeyStore::current).collect();
+                        exchange.poll(&request, keys.as_slice(), now(), cache)
+                    }
+                }
+            };
+            match step {
+                Step::ReadBody { max_bytes } => match body.read(max_bytes).await {
+                    Ok(bytes) => exchange.handle_body(bytes),
+                    Err(failure) => exchange.handle_body_failed(failure),
+                },
+                Step::Introspect { token } => {
+                    let outcome = answer_introspection(
+                        self.introspector.as_deref(),
+                        token.as_str(),
+                        guard.verifier().config(),
+                    )
+                    .await;
+                    exchange.handle_introspected(outcome);
+                }
+                Step::RefreshKeys { issuer, kid } => {
+                    let refreshed = match self.keys.get(issuer) {
+                        Some(store) => store.await_kid(&kid, self.kid_wait).await,
+                        None => false,
+                    };
+                    exchange.handle_keys_refreshed(refreshed);
+                }
+                verdict => break verdict,
+            }
+        };
+        let head = parts.method == http::Method::HEAD;
+        let method = parts.method.as_str();
+        let principal = match step {
+            Step::Allow(allowed) => {
+                let principal = allowed.into_principal();
+                observe::decision("allow", 200, None, started);
+                tracing::info!(
+                    target: "mcp_authz",
+                    decision = "allow",
+                    issuer = principal.issuer(),
+                    kid = principal.key_id().unwrap_or(""),
+                    client_id = principal.client_id().unwrap_or(""),
+                    subject = principal.subject().unwrap_or(""),
+                    method,
+                    path,
+                );
+                Some(principal)
+            }
+            Step::AllowPublic(_) => {
+                observe::decision("public", 200, None, started);
+                None
+            }
+            Step::Respond(r) => {
+                let reason = r.reason;
+                let outcome = if reason.is_some() { "reject" } else { "served" };
+                observe::decision(outcome, r.status, reason, started);
+                if let Some(reason) = reason {
+                    tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method, path);
+                }
+                return Verdict::Answer {
+                    response: build(r, head, |b| b),
+                    reason,
+                };
+            }
+            // Any other step is not a verdict that allows: deny, never pass through.
+            _ => {
+                observe::decision("reject", 500, Some("no_decision"), started);
+                return Verdict::Answer {
+                    response: json_error_with(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "no authorization decision",
+                        |b| b,
+                    ),
+                    reason: Some("no_decision"),
+                };
+            }
+        };
+        if !self.keep_authorization {
+            parts.headers.remove(http::header::AUTHORIZATION);
+        }
+        if let Some(principal) = &principal {
+            parts.extensions.insert::<Arc<Principal>>(principal.clone());
+        }
+        Verdict::Forward { principal }
+    }
+}
+
+/// A body that is all in memory already (an AWS Lambda event's).
+impl BodySource for &[u8] {
+    fn may_have_body(&self) -> bool {
+        !self.is_empty()
+    }
+
+    async fn read(&mut self, max_bytes: usize) -> Result<&[u8], BodyFailure> {
+        match self.len() > max_bytes {
+            true => Err(BodyFailure::TooLarge),
+            false => Ok(*self),
+        }
+    }
+}
