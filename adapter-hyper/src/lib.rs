@@ -131,6 +131,17 @@
 //! # let _ = hyper_service; }
 //! ```
 
+// The core's panic rules hold here too: bad input is an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 mod layer;
 
 use std::sync::Arc;
@@ -270,8 +281,9 @@ impl Authz {
     }
 
     /// The first authorization server's keys.
+    // Never empty: the guard needs a server, and each has keys.
+    #[allow(clippy::indexing_slicing)]
     pub fn keys(&self) -> &KeyStore {
-        // Never empty: the guard needs a server, and each has keys.
         &self.state.authorizer.key_stores()[0]
     }
 

@@ -94,6 +94,17 @@
 //!   The challenge then points at the stage-prefixed metadata URL, which is answered, but a
 //!   client that never sees the challenge header cannot find it.
 
+// The core's panic rules hold here too: bad input is an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 mod urls;
 
 use std::collections::BTreeMap;

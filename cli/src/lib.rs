@@ -10,6 +10,17 @@
 //! - [`demo`]: a development authorization server, an MCP server and the proxy on 127.0.0.1.
 //! - [`dev_auth`]: the development authorization server alone (local deployment tests).
 
+// The core's panic rules hold here too: bad input is an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod assertion;
 pub mod check;
 pub mod demo;

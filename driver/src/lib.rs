@@ -19,6 +19,17 @@
 //! clock and tokio behind a feature of the same crate would make that contract depend on a flag,
 //! and put hyper and rustls into the core's dependency graph.
 
+// The core's panic rules hold here too: bad input is an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 mod caches;
 mod discovery;
 mod fetch;
