@@ -29,8 +29,10 @@ pub mod provider;
 pub mod proxy;
 pub mod verify;
 
-/// The audience rules `proxy` and `verify` share (the flags, once).
-#[derive(Debug, clap::Args, Default, Clone)]
+/// The audience rules `proxy` and `verify` share (the flags, once; the same keys in the proxy's
+/// TOML file).
+#[derive(Debug, clap::Args, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
 pub struct AudienceArgs {
     /// Also accept tokens whose aud is exactly VALUE (repeatable): an Entra application ID, an
     /// Auth0 API identifier, a Keycloak client id.
@@ -48,7 +50,8 @@ pub struct AudienceArgs {
 
 /// The tenant rules of a tenant-templated issuer (Entra ID multi-tenant), shared by `proxy` and
 /// `verify`.
-#[derive(Debug, clap::Args, Default, Clone)]
+#[derive(Debug, clap::Args, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
 pub struct TenantArgs {
     /// Accept tokens of tenant TID (repeatable) from an issuer holding {tenantid}, e.g. Entra
     /// ID's organizations (or common) v2.0 metadata: iss must be the

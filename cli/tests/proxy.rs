@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::routing::{any, get};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use mcp_authz_cli::proxy::{self, ProxyConfig};
+use mcp_authz_cli::proxy::{self, ProxyConfig, RouteConfig, ServerConfig};
 use mcp_authz_testkit::auth_server::DevAuthServer;
 use mcp_authz_testkit::client::send_streaming as send;
 use serde_json::Value;
@@ -161,32 +161,44 @@ async fn start_with(
     let (hits, admin_runs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let app = upstream_app(hits.clone(), admin_runs.clone());
     tokio::spawn(async move { axum::serve(up_l, app).await });
-    let config = ProxyConfig {
-        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
-        resource: resource.clone(),
-        upstream: format!("http://{up_a}{upstream_path}").parse().unwrap(),
-        listen: px_a,
-        scopes: vec!["mcp:tools".into()],
-        tool_scopes: vec![("admin_reset".into(), "mcp:admin".into())],
+    let route = RouteConfig {
+        metadata_url: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
+        resource: Some(resource.clone()),
+        upstream: Some(format!("http://{up_a}{upstream_path}")),
+        scope: vec!["mcp:tools".into()],
+        tool_scope: vec!["admin_reset=mcp:admin".into()],
         resource_name: Some("test".into()),
         allow_http_loopback: true,
-        upstream_timeout: timeout,
+        upstream_timeout: Some(timeout.as_secs()),
         ..Default::default()
     };
-    let mut config = config;
+    let mut config = ProxyConfig {
+        route,
+        server: ServerConfig {
+            listen: Some(px_a),
+            ..Default::default()
+        },
+    };
     edit(&mut config);
     let built = proxy::build(&config).await.unwrap();
-    let limits = config.limits;
+    let limits = config.server.limits();
     tokio::spawn(
         async move { proxy::serve(px_l, built.app, limits, std::future::pending()).await },
     );
     Rig {
         resource,
-        upstream: config.upstream.to_string(),
+        upstream: config.route.upstream.clone().unwrap(),
         auth,
         hits,
         admin_runs,
     }
+}
+
+/// A file holding `bytes`, for settings read from files (secrets), unique to this process.
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("mcp-authz-{}-{name}", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
 }
 
 async fn json(body: hyper::body::Incoming) -> Value {
@@ -471,12 +483,14 @@ async fn upstream_down_is_502_and_slow_is_504() {
     let router = auth_server.router();
     tokio::spawn(async move { axum::serve(as_l, router).await });
     let config = ProxyConfig {
-        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
-        resource: resource.clone(),
-        upstream: format!("http://{dead_addr}/mcp").parse().unwrap(),
-        listen: px_a,
-        allow_http_loopback: true,
-        upstream_timeout: Duration::from_secs(5),
+        route: RouteConfig {
+            metadata_url: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
+            resource: Some(resource.clone()),
+            upstream: Some(format!("http://{dead_addr}/mcp")),
+            allow_http_loopback: true,
+            upstream_timeout: Some(5),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let built = proxy::build(&config).await.unwrap();
@@ -502,16 +516,18 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
     );
     tokio::spawn(async move { axum::serve(l, app).await });
     let config = ProxyConfig {
-        metadata_urls: vec![format!("http://{a}/.well-known/oauth-authorization-server")],
-        resource: "http://127.0.0.1:9/mcp".into(),
-        upstream: "http://127.0.0.1:9/mcp".parse().unwrap(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_http_loopback: true,
-        upstream_timeout: Duration::from_secs(5),
+        route: RouteConfig {
+            metadata_url: vec![format!("http://{a}/.well-known/oauth-authorization-server")],
+            resource: Some("http://127.0.0.1:9/mcp".into()),
+            upstream: Some("http://127.0.0.1:9/mcp".into()),
+            allow_http_loopback: true,
+            upstream_timeout: Some(5),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let Err(message) = proxy::build(&config).await else {
-        panic!("started")
+    let Err(proxy::BuildError::Startup(message)) = proxy::build(&config).await else {
+        panic!("started, or refused its settings")
     };
     for expected in [
         "authorization_endpoint: missing",
@@ -526,7 +542,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
 #[tokio::test]
 async fn max_token_lifetime_refuses_long_lived_tokens() {
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.max_token_lifetime = Some(60)
+        c.route.max_token_lifetime = Some(60)
     })
     .await;
     // The development AS issues 15-minute tokens.
@@ -543,7 +559,7 @@ async fn max_token_lifetime_refuses_long_lived_tokens() {
 #[tokio::test]
 async fn extra_audiences_are_accepted_exactly() {
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.audiences = vec!["api://mcp-server".into()]
+        c.route.audience.audience = vec!["api://mcp-server".into()]
     })
     .await;
     let json = |auth: &str| {
@@ -579,8 +595,8 @@ async fn two_authorization_servers_each_with_its_own_keys() {
     tokio::spawn(async move { axum::serve(b_l, router).await });
     let b_metadata = format!("{b_issuer}/.well-known/oauth-authorization-server");
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.scopes = vec!["mcp:tools".into()];
-        c.metadata_urls.push(b_metadata);
+        c.route.scope = vec!["mcp:tools".into()];
+        c.route.metadata_url.push(b_metadata);
     })
     .await;
     let a_issuer = rig.auth.issuer().to_owned();
@@ -667,21 +683,30 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
         );
     tokio::spawn(async move { axum::serve(l, app).await });
     let (_, px_a) = listener().await;
-    let config = |tenants: Vec<String>| ProxyConfig {
-        metadata_urls: vec![format!(
-            "{base}/organizations/v2.0/.well-known/openid-configuration"
-        )],
-        resource: format!("http://{px_a}/mcp"),
-        upstream: "http://127.0.0.1:9/mcp".parse().unwrap(),
-        listen: px_a,
-        allow_missing_registration: true,
-        allow_http_loopback: true,
-        lenient_typ: true,
-        tenants,
-        upstream_timeout: Duration::from_secs(5),
+    let config = |tenant: Vec<String>| ProxyConfig {
+        route: RouteConfig {
+            metadata_url: vec![format!(
+                "{base}/organizations/v2.0/.well-known/openid-configuration"
+            )],
+            resource: Some(format!("http://{px_a}/mcp")),
+            upstream: Some("http://127.0.0.1:9/mcp".into()),
+            allow_missing_registration: true,
+            allow_http_loopback: true,
+            lenient_typ: true,
+            tenants: mcp_authz_cli::TenantArgs {
+                tenant,
+                ..Default::default()
+            },
+            upstream_timeout: Some(5),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let refused = proxy::build(&config(vec![])).await.err().unwrap();
+    let refused = proxy::build(&config(vec![]))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(refused.contains("--tenant"), "{refused}");
     let built = proxy::build(&config(vec!["72f988bf-86f1-41af-91ab-2d7cd011db47".into()]))
         .await
@@ -701,22 +726,16 @@ async fn a_tenant_template_needs_tenants_and_is_advertised_as_its_metadata_url()
 /// double, HTTP Basic), the identity goes upstream, an unknown token never does.
 #[tokio::test]
 async fn opaque_tokens_are_introspected_and_their_identity_goes_upstream() {
-    use mcp_authz_core::token_introspection::ClientAuthentication;
-    use mcp_authz_core::IntrospectionMode;
     use mcp_authz_testkit::as_double::{AsDouble, INTROSPECTION_CLIENT};
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
+    let secret_file = temp_file("introspection-secret", INTROSPECTION_CLIENT.1.as_bytes());
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.metadata_urls = vec![metadata];
-        c.scopes = vec!["mcp:tools".into()];
-        c.introspection = Some(mcp_authz_cli::proxy::ProxyIntrospection {
-            mode: IntrospectionMode::NonJwt,
-            client: ClientAuthentication::ClientSecretBasic {
-                client_id: INTROSPECTION_CLIENT.0.into(),
-                client_secret: INTROSPECTION_CLIENT.1.into(),
-            },
-            cache_ttl: None,
-        });
+        c.route.metadata_url = vec![metadata];
+        c.route.scope = vec!["mcp:tools".into()];
+        c.route.introspect = Some("non-jwt".into());
+        c.route.introspection_client_id = Some(INTROSPECTION_CLIENT.0.into());
+        c.route.introspection_client_secret_file = Some(secret_file);
     })
     .await;
     let token = double.opaque_token(&rig.resource, "mcp:tools");
@@ -761,7 +780,7 @@ async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.metadata_urls = vec![metadata]
+        c.route.metadata_url = vec![metadata]
     })
     .await;
     for subject in [
@@ -811,7 +830,7 @@ async fn identity_headers_carry_any_value_and_the_prefix_is_ours() {
 #[tokio::test]
 async fn origins_are_validated_before_the_upstream() {
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.allowed_origins = vec!["http://inspector.localhost:6274".into()];
+        c.route.allowed_origin = vec!["http://inspector.localhost:6274".into()];
     })
     .await;
     let auth = rig.bearer("mcp:tools");
@@ -848,12 +867,19 @@ async fn origins_are_validated_before_the_upstream() {
 #[tokio::test]
 async fn slow_clients_are_cut_off_and_connections_are_bounded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = proxy::ServeLimits {
-        header_timeout: Duration::from_secs(1),
-        body_timeout: Duration::from_secs(1),
-        max_connections: 64,
+    let limits = ServerConfig {
+        header_timeout: Some(1),
+        body_timeout: Some(1),
+        max_connections: Some(64),
+        ..Default::default()
     };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.server = ServerConfig {
+            listen: c.server.listen,
+            ..limits
+        }
+    })
+    .await;
     let addr = rig.addr();
     let closed_within = |mut s: tokio::net::TcpStream, d: Duration| async move {
         let mut buf = [0u8; 256];
@@ -909,12 +935,19 @@ async fn slow_clients_are_cut_off_and_connections_are_bounded() {
 async fn connections_that_send_nothing_useful_do_not_lock_the_proxy() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let limits = proxy::ServeLimits {
-        header_timeout: Duration::from_secs(1),
-        body_timeout: Duration::from_secs(1),
-        max_connections: 3,
+    let limits = ServerConfig {
+        header_timeout: Some(1),
+        body_timeout: Some(1),
+        max_connections: Some(3),
+        ..Default::default()
     };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.server = ServerConfig {
+            listen: c.server.listen,
+            ..limits
+        }
+    })
+    .await;
     let addr = rig.addr();
     // An empty SETTINGS frame, then HEADERS on stream 1 (GET / over http, END_HEADERS, no
     // END_STREAM): a stream left open.
@@ -966,12 +999,19 @@ async fn healthz_within(addr: &str, bound: Duration) -> bool {
 /// served once the head timeout has closed them: they cannot hold the proxy.
 #[tokio::test]
 async fn silent_connections_at_the_limit_are_closed_and_healthz_answers() {
-    let limits = proxy::ServeLimits {
-        header_timeout: Duration::from_secs(1),
-        body_timeout: Duration::from_secs(1),
-        max_connections: 8,
+    let limits = ServerConfig {
+        header_timeout: Some(1),
+        body_timeout: Some(1),
+        max_connections: Some(8),
+        ..Default::default()
     };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.server = ServerConfig {
+            listen: c.server.listen,
+            ..limits
+        }
+    })
+    .await;
     let addr = rig.addr();
     let mut silent = Vec::new();
     for _ in 0..12 {
@@ -1043,9 +1083,68 @@ async fn oversized_request_heads_are_refused() {
 }
 
 /// `--scope` alone: a form body (any charset, any method) needs the base scopes like JSON does.
+/// `--method-scope`: a method's scope is required besides the base scopes, through the real
+/// proxy; a refused call never reaches the upstream, other methods are untouched.
+#[tokio::test]
+async fn method_scopes_are_required_per_method() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.route.tool_scope.clear();
+        c.route.method_scope = vec!["resources/read=mcp:admin".into()];
+    })
+    .await;
+    let read = rpc(
+        1,
+        "resources/read",
+        serde_json::json!({"uri": "file:///etc/motd"}),
+    );
+    let call = rpc(
+        2,
+        "tools/call",
+        serde_json::json!({"name": "echo", "arguments": {}}),
+    );
+    let json_ct = ("content-type", "application/json");
+    let tools = rig.bearer("mcp:tools");
+    let before = rig.hits.load(Ordering::SeqCst);
+    let (status, headers, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &tools), json_ct],
+        &read,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let www = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.contains("insufficient_scope") && www.contains("mcp:admin"),
+        "{www}"
+    );
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before);
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &tools), json_ct],
+        &call,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let both = rig.bearer("mcp:tools mcp:admin");
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &both), json_ct],
+        &read,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 2);
+}
+
 #[tokio::test]
 async fn form_bodies_need_the_base_scopes() {
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.tool_scopes.clear()).await;
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.route.tool_scope.clear()
+    })
+    .await;
     let before = rig.hits.load(Ordering::SeqCst);
     let lacking = rig.bearer("mcp:admin");
     for ct in [
@@ -1082,12 +1181,19 @@ async fn form_bodies_need_the_base_scopes() {
 #[tokio::test]
 async fn connections_beyond_the_maximum_wait() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = proxy::ServeLimits {
-        header_timeout: Duration::from_secs(30),
-        body_timeout: Duration::from_secs(30),
-        max_connections: 2,
+    let limits = ServerConfig {
+        header_timeout: Some(30),
+        body_timeout: Some(30),
+        max_connections: Some(2),
+        ..Default::default()
     };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| c.limits = limits).await;
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.server = ServerConfig {
+            listen: c.server.listen,
+            ..limits
+        }
+    })
+    .await;
     let addr = rig.addr();
     let idle_a = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let _idle_b = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -1114,7 +1220,7 @@ async fn connections_beyond_the_maximum_wait() {
 async fn the_identity_assertion_verifies_upstream_and_cannot_be_forged() {
     use mcp_authz_core::{AccessTokenVerifier, JwkSet, TypPolicy, UnixTime, VerifierConfig};
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.identity_assertion = Some(None);
+        c.route.identity_assertion = true;
     })
     .await;
     let origin = rig.resource.trim_end_matches("/mcp").to_owned();
@@ -1263,13 +1369,12 @@ async fn post_dpop(
 /// or the token); replayed, for another key, or as Bearer it never does.
 #[tokio::test]
 async fn dpop_bound_tokens_need_their_proof() {
-    use mcp_authz_core::dpop::DpopMode;
     use mcp_authz_testkit::as_double::AsDouble;
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.metadata_urls = vec![metadata];
-        c.dpop = DpopMode::Allowed;
+        c.route.metadata_url = vec![metadata];
+        c.route.dpop = Some("allowed".into());
     })
     .await;
     let client = DpopClient::new(&double, &rig.resource);
@@ -1324,14 +1429,14 @@ async fn dpop_bound_tokens_need_their_proof() {
 /// Server nonces: a proof without one gets 401 use_dpop_nonce and the nonce; with it, it passes.
 #[tokio::test]
 async fn dpop_server_nonces() {
-    use mcp_authz_core::dpop::DpopMode;
     use mcp_authz_testkit::as_double::AsDouble;
     let double = AsDouble::start().await;
     let metadata = double.metadata_url();
+    let secret_file = temp_file("dpop-nonce-secret", &[42; 32]);
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.metadata_urls = vec![metadata];
-        c.dpop = DpopMode::Required;
-        c.dpop_nonce_secret = Some([42; 32]);
+        c.route.metadata_url = vec![metadata];
+        c.route.dpop = Some("required".into());
+        c.route.dpop_nonce_secret_file = Some(secret_file);
     })
     .await;
     let client = DpopClient::new(&double, &rig.resource);
@@ -1427,8 +1532,8 @@ async fn a_go_mcp_server_never_runs_a_tool_the_policy_did_not_read() {
     .unwrap();
     let go_addr = line.trim().trim_start_matches("listening on ").to_owned();
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.upstream = format!("http://{go_addr}/mcp").parse().unwrap();
-        c.tool_scopes = vec![("admin_tool".into(), "mcp:admin".into())];
+        c.route.upstream = Some(format!("http://{go_addr}/mcp"));
+        c.route.tool_scope = vec!["admin_tool=mcp:admin".into()];
     })
     .await;
     let calls = || async {

@@ -262,3 +262,43 @@ fn introspection_settings_are_checked_and_the_secret_never_comes_from_an_argumen
     assert_eq!(code, Some(2));
     assert!(err.contains("basic or post"), "{err}");
 }
+
+/// The TOML file and the flags fill the same settings: a list given as a flag replaces the
+/// file's (`method-scope` here), a bad `METHOD=SCOPE` is a settings error (2) whichever side it
+/// comes from.
+#[test]
+fn method_scopes_from_the_file_or_the_flags() {
+    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-ms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("proxy.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
+resource = "http://127.0.0.1:1/mcp"
+upstream = "http://127.0.0.1:2/mcp"
+allow-http-loopback = true
+method-scope = ["noequals"]
+"#,
+    )
+    .unwrap();
+    let file_only = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(file_only.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&file_only.stderr);
+    assert!(
+        err.contains("--method-scope noequals: expected METHOD=SCOPE"),
+        "{err}"
+    );
+    // The flag replaces the file's list: the settings pass, and it gets to the first fetch.
+    let flag_wins = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["--method-scope", "resources/read=mcp:resources"])
+        .output()
+        .unwrap();
+    assert_eq!(flag_wins.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&flag_wins.stderr);
+    assert!(err.contains("not starting: cannot fetch"), "{err}");
+}

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::proxy::{self, ProxyConfig};
+use crate::proxy::{self, ProxyConfig, RouteConfig};
 
 /// Arguments of `mcp-authz demo`.
 #[derive(Debug, Args)]
@@ -89,19 +89,19 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
 
     // 3. The proxy in front of it.
     let config = ProxyConfig {
-        metadata_urls: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
-        resource: resource.clone(),
-        upstream: upstream
-            .parse()
-            .map_err(|_| format!("bad upstream URL {upstream}"))?,
-        listen: proxy_listener.local_addr().map_err(|e| e.to_string())?,
-        scopes: vec!["mcp:tools".into()],
-        tool_scopes: vec![("admin_reset".into(), "mcp:admin".into())],
-        resource_name: Some("mcp-authz demo".into()),
-        allow_http_loopback: true,
+        route: RouteConfig {
+            metadata_url: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
+            resource: Some(resource.clone()),
+            upstream: Some(upstream.clone()),
+            scope: vec!["mcp:tools".into()],
+            tool_scope: vec!["admin_reset=mcp:admin".into()],
+            resource_name: Some("mcp-authz demo".into()),
+            allow_http_loopback: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let built = proxy::build(&config).await?;
+    let built = proxy::build(&config).await.map_err(|e| e.to_string())?;
     let sample = auth.mint("demo-curl", "mcp:tools", &resource)?;
     // Handlers first: a signal right after the walkthrough is a graceful stop.
     let stop = proxy::shutdown_signal();

@@ -1,0 +1,483 @@
+//! The proxy's configuration, written once: each setting is one field of [`ServerConfig`] (the
+//! listener and its limits, shared by every route) or [`RouteConfig`] (one protected resource and
+//! its upstream). Each struct is at once the clap arguments (`--tool-scope`) and the serde form of
+//! the TOML file (`tool-scope = […]`), so a new setting is one field plus its use in
+//! [`build`](super::build).
+//!
+//! Flags win over the file: both are read into the same structs, and a flag that was given
+//! (a value, a `true` switch, a non-empty list) replaces the file's value of that key. A file key
+//! that no field has is refused, as a mistyped flag is.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use mcp_authz_core::dpop::DpopMode;
+use mcp_authz_core::token_introspection::ClientAuthentication;
+use mcp_authz_core::{IntrospectionMode, ScopePolicy, TypPolicy};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use super::serve::ServeLimits;
+
+/// The listener and what it allows every client, whatever the route.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ServerConfig {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds a client has to send a whole request head; the same bound applies to an idle
+    /// keep-alive connection waiting for its next request [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client may pause while sending a request body before it is cut off
+    /// [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub body_timeout: Option<u64>,
+    /// Connections served at once; more wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, a listener of its own [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Write one JSON line per request to stdout: time, method, path, status, decision reason,
+    /// issuer, kid, client id, subject, duration. Never a token or another header's value.
+    /// Values: off, json [default: off].
+    #[arg(long, value_name = "FORMAT")]
+    pub access_log: Option<String>,
+}
+
+impl ServerConfig {
+    /// Where the proxy listens.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The client connection limits.
+    pub fn limits(&self) -> ServeLimits {
+        let d = ServeLimits::default();
+        ServeLimits {
+            header_timeout: self
+                .header_timeout
+                .map_or(d.header_timeout, Duration::from_secs),
+            body_timeout: self
+                .body_timeout
+                .map_or(d.body_timeout, Duration::from_secs),
+            max_connections: self.max_connections.unwrap_or(d.max_connections).max(1),
+        }
+    }
+
+    /// Whether requests are logged as JSON lines.
+    ///
+    /// # Errors
+    /// For a format other than `off` and `json`.
+    pub fn access_log(&self) -> Result<bool, String> {
+        match self.access_log.as_deref() {
+            None | Some("off") => Ok(false),
+            Some("json") => Ok(true),
+            Some(other) => Err(format!("--access-log {other}: expected off or json")),
+        }
+    }
+}
+
+/// One protected MCP endpoint: the authorization servers trusted for it, what its tokens must
+/// hold, and the upstream MCP server it forwards to.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RouteConfig {
+    /// An authorization server's RFC 8414 metadata URL (repeatable: each is trusted, and listed
+    /// in the protected-resource metadata in this order; a token is verified by the one its iss
+    /// names, with that server's keys alone).
+    #[arg(long, value_name = "URL")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub metadata_url: Vec<String>,
+    /// The public URL of the protected MCP endpoint (what clients connect to; tokens' aud).
+    #[arg(long, value_name = "URL")]
+    pub resource: Option<String>,
+    /// The MCP server to forward to, e.g. http://127.0.0.1:9000/mcp.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// A scope every request needs (repeatable); also the scope the first 401 asks for.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scope: Vec<String>,
+    /// A scope one tool needs, as TOOL=SCOPE (repeatable).
+    #[arg(long = "tool-scope", value_name = "TOOL=SCOPE")]
+    pub tool_scope: Vec<String>,
+    /// A scope one JSON-RPC method needs, as METHOD=SCOPE (repeatable), e.g.
+    /// resources/read=mcp:resources.
+    #[arg(long = "method-scope", value_name = "METHOD=SCOPE")]
+    pub method_scope: Vec<String>,
+    /// resource_name in the protected-resource metadata.
+    #[arg(long, value_name = "NAME")]
+    pub resource_name: Option<String>,
+    /// Accept authorization servers without registration_endpoint.
+    #[arg(long)]
+    pub allow_missing_registration: bool,
+    /// Accept http URLs on loopback hosts (development only).
+    #[arg(long)]
+    pub allow_http_loopback: bool,
+    /// Accept tokens with typ JWT (authorization servers without RFC 9068 support).
+    #[arg(long)]
+    pub lenient_typ: bool,
+    /// Refuse access tokens that live longer than this (exp - iat, or exp - now without iat)
+    /// [default: no limit].
+    #[arg(long, value_name = "SECONDS")]
+    pub max_token_lifetime: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)] // Documented with its fields, in the CLI crate root.
+    pub audience: crate::AudienceArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub tenants: crate::TenantArgs,
+    /// Also accept Entra ID v1 tokens (iss sts.windows.net/{tid}) from each Entra ID
+    /// v2 authorization server: the same keys sign both.
+    #[arg(long)]
+    pub entra_v1_tokens: bool,
+    /// Which access tokens are introspected (RFC 7662) at the first authorization server's
+    /// introspection_endpoint: never, non-jwt (tokens that are not JWTs), always [default: never].
+    #[arg(long, value_name = "MODE")]
+    pub introspect: Option<String>,
+    /// This resource server's client id at the introspection endpoint.
+    #[arg(long, value_name = "ID")]
+    pub introspection_client_id: Option<String>,
+    /// A file holding the client secret (one line); else the environment variable
+    /// MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET. Never a command-line argument.
+    #[arg(long, value_name = "FILE")]
+    pub introspection_client_secret_file: Option<PathBuf>,
+    /// How the client authenticates: basic (client_secret_basic) or post (client_secret_post)
+    /// [default: basic].
+    #[arg(long, value_name = "METHOD")]
+    pub introspection_auth: Option<String>,
+    /// The longest an introspection answer is kept: a revoked token is refused at most this
+    /// long after its revocation [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub introspection_cache_ttl: Option<u64>,
+    /// Also serve browsers from ORIGIN (scheme://host[:port], repeatable). Without it, only the
+    /// resource's own origin and requests without Origin are served; others get 403.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origin: Vec<String>,
+    /// Also serve Origin: null (sandboxed frames, file: pages).
+    #[arg(long)]
+    pub allow_null_origin: bool,
+    /// DPoP-bound access tokens (RFC 9449): off (Bearer only), allowed (Bearer, and DPoP with
+    /// its proof), required (DPoP only) [default: off]. A token bound to a key is never accepted
+    /// as Bearer.
+    #[arg(long, value_name = "MODE")]
+    pub dpop: Option<String>,
+    /// Require server nonces in DPoP proofs, made under the secret in FILE (any length from 16
+    /// bytes; give every replica the same file) [default: no nonces].
+    #[arg(long, value_name = "FILE")]
+    pub dpop_nonce_secret_file: Option<PathBuf>,
+    /// Seconds to wait for the upstream's response headers [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub upstream_timeout: Option<u64>,
+    /// Also send the upstream a signed identity: a 60-second ES256 JWT in the header
+    /// {prefix}Assertion, verifiable with the JWK Set at /.well-known/mcp-authz/jwks.json.
+    #[arg(long)]
+    pub identity_assertion: bool,
+    /// The P-256 key (PKCS#8 PEM) that signs the identity assertions [default: made at start].
+    #[arg(long, value_name = "FILE")]
+    pub identity_assertion_key: Option<PathBuf>,
+    /// Prefix of the identity headers sent upstream [default: X-Mcp-Authz-].
+    #[arg(long, value_name = "PREFIX")]
+    pub identity_header_prefix: Option<String>,
+}
+
+/// The whole configuration: the server, and the one route the flags (or the file's top level)
+/// describe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProxyConfig {
+    /// The listener and its limits.
+    #[serde(flatten)]
+    pub server: ServerConfig,
+    /// The protected resource and its upstream.
+    #[serde(flatten)]
+    pub route: RouteConfig,
+}
+
+/// Arguments of `mcp-authz proxy` (every one may also come from `--config FILE`; flags win).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    server: ServerConfig,
+    #[command(flatten)]
+    route: RouteConfig,
+    /// A TOML file with the same keys as the flags (kebab-case); flags win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ProxyArgs {
+    /// The flags over the config file.
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not TOML, has a key no flag has, or a value of the
+    /// wrong type.
+    pub fn resolve(self) -> Result<ProxyConfig, String> {
+        let flags = ProxyConfig {
+            server: self.server,
+            route: self.route,
+        };
+        let Some(path) = &self.config else {
+            return Ok(flags);
+        };
+        let shown = path.display();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let file: toml::Table = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
+        let mut merged = serde_json::to_value(&file).map_err(|e| format!("{shown}: {e}"))?;
+        let known = serde_json::to_value(ProxyConfig::default()).map_err(|e| e.to_string())?;
+        if let (Value::Object(merged), Value::Object(known)) = (&merged, &known) {
+            if let Some(unknown) = merged.keys().find(|k| !known.contains_key(*k)) {
+                return Err(format!("{shown}: unknown field `{unknown}`"));
+            }
+        }
+        let given = serde_json::to_value(&flags).map_err(|e| e.to_string())?;
+        if let (Value::Object(merged), Value::Object(given)) = (&mut merged, given) {
+            for (key, value) in given {
+                if was_given(&value) {
+                    merged.insert(key, value);
+                }
+            }
+        }
+        serde_json::from_value(merged).map_err(|e| format!("{shown}: {e}"))
+    }
+}
+
+/// Whether a flag's value says it was given: a value, a `true` switch, a non-empty list.
+fn was_given(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::Array(a) => !a.is_empty(),
+        _ => true,
+    }
+}
+
+/// `metadata-url` takes one string or an array of them.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// The environment variable the introspection client secret may come from.
+pub const CLIENT_SECRET_ENV: &str = "MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET";
+
+/// How the proxy introspects tokens (RFC 7662).
+#[derive(Debug, Clone)]
+pub struct ProxyIntrospection {
+    /// Which tokens.
+    pub mode: IntrospectionMode,
+    /// This resource server's credentials (`Debug` shows no secret).
+    pub client: ClientAuthentication,
+    /// The longest a positive answer is kept (default 300 s).
+    pub cache_ttl: Option<Duration>,
+}
+
+/// The checked values of a route, each read from its setting when the proxy is built.
+impl RouteConfig {
+    /// The authorization servers' metadata URLs, in order.
+    ///
+    /// # Errors
+    /// When there is none.
+    pub fn metadata_urls(&self) -> Result<&[String], String> {
+        match self.metadata_url.as_slice() {
+            [] => Err("--metadata-url is required (or `metadata-url` in --config)".into()),
+            urls => Ok(urls),
+        }
+    }
+
+    /// The public URL of the protected MCP endpoint.
+    ///
+    /// # Errors
+    /// When it is missing or not an absolute URL.
+    pub fn resource(&self) -> Result<&str, String> {
+        let resource = required(self.resource.as_deref(), "resource")?;
+        match resource.parse::<http::Uri>() {
+            Ok(u) if u.scheme().is_some() && u.authority().is_some() => Ok(resource),
+            Ok(_) => Err(format!("--resource {resource}: not an absolute URL")),
+            Err(_) => Err(format!("--resource {resource}: not a URL")),
+        }
+    }
+
+    /// The MCP server requests are forwarded to.
+    ///
+    /// # Errors
+    /// When it is missing or not an absolute http(s) URL.
+    pub fn upstream(&self) -> Result<http::Uri, String> {
+        let text = required(self.upstream.as_deref(), "upstream")?;
+        let upstream: http::Uri = text
+            .parse()
+            .map_err(|_| format!("--upstream {text}: not a URL"))?;
+        match (upstream.scheme_str(), upstream.authority()) {
+            (Some("http" | "https"), Some(_)) => Ok(upstream),
+            _ => Err(format!("--upstream {text}: not an absolute http(s) URL")),
+        }
+    }
+
+    /// The scopes every request needs, and those of each tool and each method.
+    ///
+    /// # Errors
+    /// For a tool or method scope that is not `NAME=SCOPE`.
+    pub fn scope_policy(&self) -> Result<ScopePolicy, String> {
+        let mut policy = ScopePolicy::new(self.scope.clone());
+        for (tool, scope) in pairs(&self.tool_scope, "--tool-scope", "TOOL=SCOPE")? {
+            policy = policy.with_tool_scopes(tool, [scope]);
+        }
+        for (method, scope) in pairs(&self.method_scope, "--method-scope", "METHOD=SCOPE")? {
+            policy = policy.with_method_scopes(method, [scope]);
+        }
+        Ok(policy)
+    }
+
+    /// Which `typ` values tokens may carry.
+    pub fn typ_policy(&self) -> TypPolicy {
+        match self.lenient_typ {
+            true => TypPolicy::Lenient,
+            false => TypPolicy::AccessToken,
+        }
+    }
+
+    /// Whether DPoP-bound tokens are taken.
+    ///
+    /// # Errors
+    /// For a mode other than `off`, `allowed` and `required`.
+    pub fn dpop_mode(&self) -> Result<DpopMode, String> {
+        match self.dpop.as_deref() {
+            None => Ok(DpopMode::Off),
+            Some(name) => DpopMode::from_name(name)
+                .ok_or_else(|| format!("--dpop {name}: expected off, allowed or required")),
+        }
+    }
+
+    /// The DPoP nonce secret (SHA-256 of the secret file), when nonces are required.
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds less than 16 bytes.
+    pub fn dpop_nonce_secret(&self) -> Result<Option<[u8; 32]>, String> {
+        let Some(path) = &self.dpop_nonce_secret_file else {
+            return Ok(None);
+        };
+        let secret =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if secret.len() < 16 {
+            return Err(format!(
+                "{}: a DPoP nonce secret needs at least 16 bytes",
+                path.display()
+            ));
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, &secret);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        Ok(Some(key))
+    }
+
+    /// The prefix of the identity headers sent upstream.
+    ///
+    /// # Errors
+    /// When it cannot start a header name.
+    pub fn identity_header_prefix(&self) -> Result<&str, String> {
+        let prefix = self
+            .identity_header_prefix
+            .as_deref()
+            .unwrap_or("X-Mcp-Authz-");
+        for suffix in ["Subject", "Client-Id", "Scopes", "Assertion"] {
+            http::HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()).map_err(|_| {
+                format!("--identity-header-prefix {prefix}: not a header name prefix")
+            })?;
+        }
+        Ok(prefix)
+    }
+
+    /// How long to wait for the upstream's response headers.
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_secs(self.upstream_timeout.unwrap_or(60))
+    }
+
+    /// The introspection settings: the mode, and (when it is not `never`) the client id and the
+    /// secret, read from its file or from [`CLIENT_SECRET_ENV`], never from an argument.
+    ///
+    /// # Errors
+    /// For an unknown mode or method, or missing credentials.
+    pub fn introspection(&self) -> Result<Option<ProxyIntrospection>, String> {
+        let mode = match self.introspect.as_deref() {
+            None => IntrospectionMode::Never,
+            Some(name) => IntrospectionMode::from_name(name)
+                .ok_or_else(|| format!("--introspect {name}: expected never, non-jwt or always"))?,
+        };
+        if mode == IntrospectionMode::Never {
+            return Ok(None);
+        }
+        let client_id = self.introspection_client_id.clone().ok_or_else(|| {
+            format!(
+                "--introspect {} needs --introspection-client-id",
+                mode.name()
+            )
+        })?;
+        let secret = match &self.introspection_client_secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            None => std::env::var(CLIENT_SECRET_ENV).map_err(|_| {
+                format!(
+                    "--introspect {} needs the client secret: --introspection-client-secret-file FILE or {CLIENT_SECRET_ENV}",
+                    mode.name()
+                )
+            })?,
+        };
+        if secret.is_empty() {
+            return Err("the introspection client secret is empty".into());
+        }
+        let client = match self.introspection_auth.as_deref().unwrap_or("basic") {
+            "basic" => ClientAuthentication::ClientSecretBasic {
+                client_id,
+                client_secret: secret,
+            },
+            "post" => ClientAuthentication::ClientSecretPost {
+                client_id,
+                client_secret: secret,
+            },
+            other => {
+                return Err(format!(
+                    "--introspection-auth {other}: expected basic or post"
+                ))
+            }
+        };
+        Ok(Some(ProxyIntrospection {
+            mode,
+            client,
+            cache_ttl: self.introspection_cache_ttl.map(Duration::from_secs),
+        }))
+    }
+}
+
+/// A required setting's value.
+fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, String> {
+    value.ok_or_else(|| format!("--{name} is required (or `{name}` in --config)"))
+}
+
+/// `NAME=VALUE` pairs of a repeatable flag.
+fn pairs(values: &[String], flag: &str, form: &str) -> Result<Vec<(String, String)>, String> {
+    values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+                Ok((name.to_owned(), value.to_owned()))
+            }
+            _ => Err(format!("{flag} {v}: expected {form}")),
+        })
+        .collect()
+}

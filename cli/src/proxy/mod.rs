@@ -1,0 +1,303 @@
+//! `mcp-authz proxy`: OAuth 2.0 in front of an existing MCP server (Streamable HTTP), without
+//! writing code.
+//!
+//! Requests to the resource path pass the authorization middleware, then go to the upstream,
+//! streaming both ways (SSE included). The proxy itself serves the RFC 9728 documents, the
+//! challenges and `/healthz`; other paths are 404. The client's `Authorization` header never
+//! reaches the upstream; the verified identity does, in headers the proxy sets after removing any
+//! the client sent.
+//!
+//! In three parts: [`config`] (every setting, once, as flag and TOML key), [`serve`] (listener,
+//! limits, shutdown) and `forward` (the upstream request); [`build`] puts them together behind
+//! the `mcp-authz-hyper` layer.
+
+pub mod config;
+mod forward;
+pub mod serve;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use http::{HeaderName, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use mcp_authz_core::Principal;
+use mcp_authz_driver::https_connector;
+use mcp_authz_hyper::Authz;
+
+pub use config::{
+    ProxyArgs, ProxyConfig, ProxyIntrospection, RouteConfig, ServerConfig, CLIENT_SECRET_ENV,
+};
+pub use serve::{
+    install_metrics, serve, shutdown_signal, ClientAddr, ServeLimits, MAX_HEADERS, MAX_HEAD_BYTES,
+};
+
+use forward::{forward, json_error, ProxyState};
+
+/// Why the proxy did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// A setting is missing or wrong (exit status 2).
+    Config(String),
+    /// The authorization server's metadata or keys could not be used (exit status 1).
+    Startup(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(m) | Self::Startup(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Everything the proxy needs to serve, started (metadata validated, keys fetched).
+pub struct Proxy {
+    /// The router to serve.
+    pub app: Router,
+    /// The started middleware (metadata, keys).
+    pub authz: Authz,
+}
+
+/// Checks the settings, validates the metadata, fetches the keys and builds the proxy's router.
+///
+/// # Errors
+/// [`BuildError::Config`] for a setting that is missing or wrong, [`BuildError::Startup`] when
+/// the authorization server cannot be used.
+pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
+    let route = &config.route;
+    let access_log = config.server.access_log().map_err(BuildError::Config)?;
+    let (authz, upstream) = authorize(route).await?;
+    let state = forwarding(route, upstream).map_err(BuildError::Config)?;
+    let assertion = state.assertion.clone();
+    let resource_path = authz.guard().resource_path().to_owned();
+    let (aware, root) = authz.guard().metadata().well_known_paths();
+    let not_found = || async { json_error(StatusCode::NOT_FOUND, "not_found", "no such path") };
+    // The well-known paths and the resource go through the middleware (which answers the former
+    // itself); everything else is 404, and /healthz is the proxy's own.
+    let mut protected = Router::new()
+        .route(&resource_path, any(forward))
+        .route(&aware, any(not_found));
+    if root != aware {
+        protected = protected.route(&root, any(not_found));
+    }
+    let protected = protected.with_state(state).layer(authz.layer());
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|| async {
+                (
+                    StatusCode::OK,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"status":"ok"}"#,
+                )
+            }),
+        )
+        .merge(protected)
+        .fallback(not_found);
+    let app = match &assertion {
+        // The assertions' public keys: served to anyone, like the metadata.
+        Some((asserter, _)) => {
+            let jwks = asserter.jwks().to_owned();
+            app.route(
+                crate::assertion::JWKS_PATH,
+                get(move || async move {
+                    (
+                        StatusCode::OK,
+                        [
+                            (http::header::CONTENT_TYPE, "application/json"),
+                            (http::header::CACHE_CONTROL, "public, max-age=300"),
+                        ],
+                        jwks,
+                    )
+                }),
+            )
+        }
+        None => app,
+    };
+    let app = match access_log {
+        true => app.layer(axum::middleware::from_fn(log_request)),
+        false => app,
+    };
+    Ok(Proxy { app, authz })
+}
+
+/// The authorization middleware of `route`, started, and its upstream.
+async fn authorize(route: &RouteConfig) -> Result<(Authz, http::Uri), BuildError> {
+    let config = BuildError::Config;
+    let metadata_urls = route.metadata_urls().map_err(config)?;
+    let mut builder = Authz::builder(route.resource().map_err(config)?);
+    let upstream = route.upstream().map_err(config)?;
+    for url in metadata_urls {
+        builder = builder.metadata_url(url.clone());
+    }
+    if let Some(i) = route.introspection().map_err(config)? {
+        builder = builder.introspection(i.mode).introspection_client(i.client);
+        if let Some(ttl) = i.cache_ttl {
+            builder =
+                builder.introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));
+        }
+    }
+    if let Some(secret) = route.dpop_nonce_secret().map_err(config)? {
+        builder = builder.dpop_nonce_secret(secret);
+    }
+    let name = route.resource_name.clone();
+    let authz = builder
+        .allowed_origins(route.allowed_origin.clone())
+        .allow_null_origin(route.allow_null_origin)
+        .dpop(route.dpop_mode().map_err(config)?)
+        .scopes(route.scope_policy().map_err(config)?)
+        .tenants(route.tenants.tenant.clone())
+        .allow_any_tenant(route.tenants.allow_any_tenant)
+        .entra_v1_issuers(route.entra_v1_tokens)
+        .allow_missing_registration(route.allow_missing_registration)
+        .allow_http_loopback(route.allow_http_loopback)
+        .typ_policy(route.typ_policy())
+        .max_token_lifetime(route.max_token_lifetime.map(std::time::Duration::from_secs))
+        .audiences(route.audience.audience.clone())
+        .audienceless_clients(route.audience.client_id_audience.clone())
+        .roles_as_scopes(route.audience.roles_as_scopes.clone())
+        .resource_metadata(move |m| match &name {
+            Some(n) => m.with_resource_name(n.clone()),
+            None => m,
+        })
+        .build()
+        .await
+        .map_err(|e| BuildError::Startup(e.to_string()))?;
+    Ok((authz, upstream))
+}
+
+/// What forwarding to `upstream` needs: the client, the identity headers and the signed
+/// identity.
+fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState>, String> {
+    let prefix = route.identity_header_prefix()?;
+    // HTTP/1.1 only: the proxy forwards requests as HTTP/1.1.
+    let https =
+        https_connector(std::time::Duration::from_secs(5), false).map_err(|e| e.to_string())?;
+    let header = |suffix: &str| {
+        HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
+            .map_err(|_| format!("--identity-header-prefix {prefix}: not a header name prefix"))
+    };
+    let identity = [header("Subject")?, header("Client-Id")?, header("Scopes")?];
+    let assertion = match route.identity_assertion {
+        true => {
+            let asserter = crate::assertion::Asserter::new(
+                route.resource()?,
+                &upstream.to_string(),
+                route.identity_assertion_key.as_deref(),
+                crate::assertion::MAX_LIFETIME,
+            )?;
+            Some((Arc::new(asserter), header("Assertion")?))
+        }
+        false => None,
+    };
+    Ok(Arc::new(ProxyState {
+        client: Client::builder(TokioExecutor::new()).build(https),
+        upstream,
+        timeout: route.upstream_timeout(),
+        identity,
+        identity_prefix: prefix.to_ascii_lowercase(),
+        assertion,
+    }))
+}
+
+/// One JSON line per request on stdout, after the response head: what the layer decided
+/// ([`mcp_authz_hyper::Decision`]), never a token or another header's value.
+async fn log_request(req: Request, next: axum::middleware::Next) -> Response {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+    let response = next.run(req).await;
+    let decision = response.extensions().get::<mcp_authz_hyper::Decision>();
+    let principal = decision.and_then(|d| d.principal.as_deref());
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let line = serde_json::json!({
+        "time": time,
+        "method": method,
+        "path": path,
+        "status": response.status().as_u16(),
+        "reason": decision.and_then(|d| d.reason),
+        "issuer": principal.map(Principal::issuer),
+        "kid": principal.and_then(Principal::key_id),
+        "client_id": principal.and_then(Principal::client_id),
+        "subject": principal.and_then(Principal::subject),
+        "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
+    });
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    response
+}
+
+/// `mcp-authz proxy`: resolve the configuration, start, serve until SIGINT/SIGTERM.
+pub fn run(args: ProxyArgs) -> std::process::ExitCode {
+    crate::init_tracing();
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mcp-authz proxy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-authz proxy: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        // The recorder first: start-up's own fetches are counted.
+        if let Some(addr) = config.server.metrics_listen {
+            if let Err(e) = install_metrics(addr) {
+                eprintln!("mcp-authz proxy: cannot serve metrics on {addr}: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+        let proxy = match build(&config).await {
+            Ok(p) => p,
+            Err(BuildError::Config(e)) => {
+                eprintln!("mcp-authz proxy: {e}");
+                return std::process::ExitCode::from(2);
+            }
+            Err(BuildError::Startup(e)) => {
+                eprintln!("mcp-authz proxy: not starting: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let listen = config.server.listen();
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: cannot listen on {listen}: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        // Handlers before the start line: a signal right after it is a graceful stop.
+        let stop = shutdown_signal();
+        eprintln!(
+            "mcp-authz proxy: {} -> {} (authorization servers: {})",
+            config.route.resource.as_deref().unwrap_or(""),
+            config.route.upstream.as_deref().unwrap_or(""),
+            proxy
+                .authz
+                .guard()
+                .verifiers()
+                .map(|v| v.config().issuer())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match serve(listener, proxy.app, config.server.limits(), stop).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: {e}");
+                std::process::ExitCode::from(1)
+            }
+        }
+    })
+}
