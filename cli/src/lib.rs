@@ -7,8 +7,11 @@
 //! - [`check`]: validate authorization-server metadata (fetched, or offline with `--file`).
 //! - [`provider`]: which provider a metadata document comes from, and the flags its tokens need.
 //! - [`proxy`]: OAuth 2.0 in front of an existing MCP server.
-//! - [`demo`]: a development authorization server, an MCP server and the proxy on 127.0.0.1.
-//! - [`dev_auth`]: the development authorization server alone (local deployment tests).
+//! - `demo`: a development authorization server, an MCP server and the proxy on 127.0.0.1.
+//! - `dev_auth`: the development authorization server alone (local deployment tests).
+//!
+//! The last two are the default-on `demo` feature: without it the binary holds no token-minting
+//! server and no demo tools.
 
 // The core's panic rules hold here too: bad input is an error, never a panic.
 #![cfg_attr(
@@ -23,7 +26,9 @@
 
 pub mod assertion;
 pub mod check;
+#[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
 pub mod dev_auth;
 pub mod provider;
 pub mod proxy;
