@@ -13,6 +13,8 @@
 #   bash benches/http/run.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
 #   NGINX_WORKERS=2 bash benches/http/run.sh ...   # nginx worker processes (default 1)
 #   PROXY_ARGS="..." bash benches/http/run.sh ...  # extra `mcp-authz proxy` flags
+#   PINGORA=1 bash benches/http/run.sh ...          # also the Pingora prototype of the proxy
+#                                                    # (benches/engine/pingora; needs cmake)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-6}
@@ -25,6 +27,12 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q -p mcp-authz-benches --bin http_target
 cargo build --release -q -p mcp-authz-cli --bin mcp-authz
+targets="unprotected protected_cache protected_nocache proxy nginx"
+if [ -n "${PINGORA:-}" ]; then
+  command -v cmake >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake) >/dev/null
+  cargo build --release -q --locked --manifest-path benches/engine/pingora/Cargo.toml
+  targets="$targets pingora"
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -79,8 +87,19 @@ EOF
 pids+=($!)
 nginx_url="http://127.0.0.1:$nginx_port/mcp"
 
+# The Pingora prototype: the same forward path on Pingora, in front of the same upstream. Its
+# authorization is a placeholder (a Bearer prefix), so its figure is an upper bound.
+pingora_url=""
+if [ -n "${PINGORA:-}" ]; then
+  pingora_port=$(free_port)
+  benches/engine/pingora/target/release/pingora-proto --listen "127.0.0.1:$pingora_port" \
+    --upstream "$upstream" > "$work/pingora.log" 2>&1 &
+  pids+=($!)
+  pingora_url="http://127.0.0.1:$pingora_port/mcp"
+fi
+
 # Both proxies answer before the first round.
-for url in "$(get proxy)" "$nginx_url"; do
+for url in "$(get proxy)" "$nginx_url" $pingora_url; do
   for _ in $(seq 100); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'content-type: application/json' -d '{}' || true)
     [ "$code" != "000" ] && break
@@ -95,7 +114,7 @@ run() { # name url token seconds
 }
 results="$work/results"
 for round in $(seq "$rounds"); do
-  for target in unprotected protected_cache protected_nocache proxy nginx; do
+  for target in $targets; do
     token="" url=""
     case $target in
       unprotected) url=$(get unprotected) ;;
@@ -103,6 +122,7 @@ for round in $(seq "$rounds"); do
       protected_nocache) url=$(get protected_nocache) token=$(get token_nocache) ;;
       proxy) url=$(get proxy) token=$(get token_proxy) ;;
       nginx) url=$nginx_url ;;
+      pingora) url=$pingora_url token=$(get token_proxy) ;;
     esac
     line_out=$(run "$target" "$url" "$token" "$duration")
     echo "round $round: $line_out"
@@ -122,7 +142,8 @@ def report(label, num, den, goal, what=0):
     ratios = [r[num][what] / r[den][what] for r in rows.values()]
     each = ", ".join(f"{x:.3f}" for x in ratios)
     print(f"{label} = {statistics.median(ratios):.3f} (goal {goal}; median of {len(ratios)}: {each})")
-for name in ["unprotected", "protected_cache", "protected_nocache", "proxy", "nginx"]:
+names = [n for n in ["unprotected", "protected_cache", "protected_nocache", "proxy", "nginx", "pingora"] if all(n in r for r in rows.values())]
+for name in names:
     rps = statistics.median(r[name][0] for r in rows.values())
     p99 = statistics.median(r[name][1] for r in rows.values())
     print(f"{name}: median {rps:.0f} req/s, p99 {p99} us")
@@ -131,6 +152,10 @@ report("req/s protected(no cache)/unprotected", "protected_nocache", "unprotecte
 report("req/s mcp-authz proxy/nginx", "proxy", "nginx", "≥ 0.95")
 report("p99 protected(cache)/unprotected", "protected_cache", "unprotected", "≤ 1.2", 1)
 report("p99 mcp-authz proxy/nginx", "proxy", "nginx", "none", 1)
+if "pingora" in names:
+    report("req/s pingora prototype/nginx", "pingora", "nginx", "none")
+    report("req/s pingora prototype/mcp-authz proxy", "pingora", "proxy", "none")
+    report("p99 pingora prototype/nginx", "pingora", "nginx", "none", 1)
 PY
 # Memory: the proxy alone under load for 30 s more, then its peak resident set.
 run memory "$(get proxy)" "$(get token_proxy)" 30 > /dev/null
