@@ -7,3 +7,4 @@ pub mod access_token;
 pub mod dpop;
 pub mod token_cache;
 pub mod token_introspection;
+mod verifier_config;
