@@ -28,27 +28,25 @@
 //! ```
 //!
 //! ## Layout
-//! - [`exchange`]: the request loop every adapter drives ([`Guard::exchange`], [`Exchange::poll`]).
-//! - [`guard`]: one protected resource ([`Guard`]): verifier, policy, metadata, public paths.
-//! - [`scope_policy`]: which scopes a request needs ([`ScopePolicy`]).
-//! - [`http_message`]: the request head and the answer as the core sees them.
-//! - [`mcp_request`]: the JSON-RPC body, its media type and the `Mcp-Method`/`Mcp-Name` headers
-//!   (SEP-2243) as the scope policy reads them.
-//! - [`as_metadata`]: authorization-server metadata (RFC 8414, OIDC Discovery): validation and
-//!   the well-known URL ↔ issuer mapping.
-//! - [`resource_metadata`]: protected-resource metadata (RFC 9728) and its well-known URLs.
-//! - [`jwks_refresh`]: the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
-//! - [`dpop`]: DPoP proofs (RFC 9449): the proof check, the thumbprint, the replay cache.
-//! - [`token_cache`]: the verified-token cache.
-//! - [`token_introspection`]: opaque tokens by RFC 7662 introspection: the request, the
-//!   response's rules, the cache with single flight.
-//! - [`challenge`]: bearer extraction and `WWW-Authenticate` challenges (RFC 6750, RFC 9728 §5.1).
-//! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864).
-//! - [`access_token`]: JWT claims (RFC 7519) under the access-token profile (RFC 9068).
-//! - [`resource_indicator`]: `aud` ↔ resource comparison (RFC 8707, RFC 3986 §6).
-//! - [`error`]: the one error type, and the one map from a rejection to RFC 6750 and HTTP.
-//! - [`time`]: [`UnixTime`], the only notion of time.
-//! - [`crypto`]: the crypto backend, `ring` (default) or `aws-lc-rs`, one per build.
+//!
+//! Folders by concern, each module named after the RFC concept it implements; every module is
+//! also at the crate root (`mcp_authz_core::guard`), whatever folder holds it.
+//! - request: [`exchange`], the request loop every adapter drives ([`Guard::exchange`],
+//!   [`Exchange::poll`]); [`guard`], one protected resource ([`Guard`]); [`verdict`], the only
+//!   place a request is allowed; [`mcp_request`], the JSON-RPC body, its media type and the
+//!   `Mcp-Method`/`Mcp-Name` headers (SEP-2243) as the scope policy reads them.
+//! - policy: [`scope_policy`], which scopes a request needs ([`ScopePolicy`]).
+//! - discovery: [`as_metadata`] (RFC 8414, OIDC Discovery: validation, well-known URL ↔
+//!   issuer), [`resource_metadata`] (RFC 9728), [`challenge`] (credentials and
+//!   `WWW-Authenticate` challenges, RFC 6750, RFC 9728 §5.1).
+//! - token: [`access_token`] (JWT claims under RFC 9068), [`dpop`] (RFC 9449),
+//!   [`token_cache`], [`token_introspection`] (RFC 7662).
+//! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864), and
+//!   [`jwks_refresh`], the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
+//! - base: [`http_message`] (the request head and the answer as the core sees them),
+//!   [`resource_indicator`] (`aud` ↔ resource, RFC 8707, RFC 3986 §6), [`error`] (the one
+//!   error type and the one map to RFC 6750 and HTTP), [`time`] ([`UnixTime`], the only notion
+//!   of time), [`crypto`] (the backend, `ring` or `aws-lc-rs`, one per build).
 
 #![no_std]
 #![cfg_attr(
@@ -68,15 +66,17 @@ mod token;
 
 pub mod crypto;
 pub mod error;
+pub mod http_message;
 pub mod jose;
 mod json;
+pub mod resource_indicator;
 pub mod time;
 
 // The modules keep their paths (`mcp_authz_core::guard`, …) whatever folder holds them.
-pub use discovery::{as_metadata, challenge, resource_indicator, resource_metadata};
+pub use discovery::{as_metadata, challenge, resource_metadata};
 pub use jose::jwks_refresh;
 pub use policy::scope_policy;
-pub use request::{exchange, guard, http_message, mcp_request, verdict};
+pub use request::{exchange, guard, mcp_request, verdict};
 pub use token::{access_token, dpop, token_cache, token_introspection};
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.

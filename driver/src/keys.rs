@@ -7,9 +7,9 @@
 //!   a short lock and never wait for a routine refresh.
 //! - [`Refresh::Inline`] (AWS Lambda, where no task runs while the environment is frozen): the
 //!   fetch the policy wants is run at the start of the request that finds it due
-//!   ([`KeyStore::run_due`]).
+//!   (`KeyStore::run_due`).
 //!
-//! A request whose token names an unknown `kid` asks the policy ([`KeyStore::await_kid`]); when
+//! A request whose token names an unknown `kid` asks the policy (`KeyStore::await_kid`); when
 //! it says to wait, the request waits (bounded) for the one fetch in flight, shared by every
 //! request waiting on it. No lock is held across a fetch. Fixed keys (offline builds) fetch
 //! nothing, and an unknown `kid` is refused at once.
@@ -30,7 +30,7 @@ use crate::fetch::{now, FetchError, HttpFetcher};
 pub enum Refresh {
     /// A background task on the current tokio runtime.
     Background,
-    /// The requests themselves, when they find a fetch due ([`KeyStore::run_due`]).
+    /// The requests themselves, when they find a fetch due (`KeyStore::run_due`).
     Inline,
 }
 

@@ -157,7 +157,7 @@ pub struct RouteConfig {
     /// long after its revocation [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub introspection_cache_ttl: Option<u64>,
-    /// Also serve browsers from ORIGIN (scheme://host[:port], repeatable). Without it, only the
+    /// Also serve browsers from ORIGIN (scheme://host or scheme://host:port, repeatable). Without it, only the
     /// resource's own origin and requests without Origin are served; others get 403.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origin: Vec<String>,

@@ -7,7 +7,7 @@
 //! reaches the upstream; the verified identity does, in headers the proxy sets after removing any
 //! the client sent.
 //!
-//! In three parts: [`config`] (every setting, once, as flag and TOML key), [`serve`] (listener,
+//! In three parts: [`config`] (every setting, once, as flag and TOML key), [`serve`](mod@serve) (listener,
 //! limits, shutdown) and `forward` (the upstream request); [`build`] puts them together behind
 //! the `mcp-authz-hyper` layer.
 

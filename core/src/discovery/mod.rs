@@ -1,10 +1,8 @@
 //! How clients find the authorization server, and what they are told when a request is refused:
 //! authorization-server metadata ([RFC 8414](https://www.rfc-editor.org/rfc/rfc8414)),
-//! protected-resource metadata ([RFC 9728](https://www.rfc-editor.org/rfc/rfc9728)), bearer
-//! challenges ([RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3)) and the
-//! resource-indicator comparison ([RFC 8707](https://www.rfc-editor.org/rfc/rfc8707)).
+//! protected-resource metadata ([RFC 9728](https://www.rfc-editor.org/rfc/rfc9728)), and bearer
+//! challenges ([RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3)).
 
 pub mod as_metadata;
 pub mod challenge;
-pub mod resource_indicator;
 pub mod resource_metadata;
