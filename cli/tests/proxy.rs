@@ -86,7 +86,7 @@ fn upstream_app(hits: Arc<AtomicUsize>, admin_runs: Arc<AtomicUsize>) -> axum::R
         .route(
             "/sse",
             get(|| async {
-                let stream = async_stream(3, Duration::from_millis(300));
+                let stream = gated_stream();
                 http::Response::builder()
                     .header("content-type", "text/event-stream")
                     .body(Body::from_stream(stream))
@@ -108,21 +108,20 @@ fn upstream_app(hits: Arc<AtomicUsize>, admin_runs: Arc<AtomicUsize>) -> axum::R
         ))
 }
 
-fn async_stream(
-    n: usize,
-    gap: Duration,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
+/// Opens `/sse`'s second event: the test fires it once the first event came through the proxy.
+static SSE_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Three events; the second and third only after [`SSE_GATE`] opened. A proxy that held the
+/// response until its end would never deliver the first: no timing is involved.
+fn gated_stream() -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
-        for i in 0..n {
-            if tx
+        let _ = tx.send(Ok(Bytes::from("data: event 0\n\n"))).await;
+        SSE_GATE.notified().await;
+        for i in 1..3 {
+            let _ = tx
                 .send(Ok(Bytes::from(format!("data: event {i}\n\n"))))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            tokio::time::sleep(gap).await;
+                .await;
         }
     });
     tokio_stream_from(rx)
@@ -445,22 +444,23 @@ async fn the_proxy_serves_discovery_health_and_404() {
 async fn sse_streams_through_as_it_arrives() {
     let rig = start("/sse", Duration::from_secs(10)).await;
     let auth = rig.bearer("mcp:tools");
-    let started = Instant::now();
     let (status, headers, mut body) =
         send("GET", &rig.resource, &[("authorization", &auth)], b"").await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/event-stream");
-    // The first event arrives long before the stream ends (3 events, 300 ms apart).
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let first_at = started.elapsed();
+    // The first event comes through while the upstream still holds the others back; the bound
+    // only turns a proxy that buffers (and so never delivers it) into a failure.
+    let first = tokio::time::timeout(Duration::from_secs(30), body.frame())
+        .await
+        .expect("the first event was held back")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
     assert_eq!(&first[..], b"data: event 0\n\n");
+    SSE_GATE.notify_one();
     let rest = body.collect().await.unwrap().to_bytes();
-    let total = started.elapsed();
     assert_eq!(&rest[..], b"data: event 1\n\ndata: event 2\n\n");
-    assert!(
-        first_at + Duration::from_millis(500) < total,
-        "first {first_at:?}, total {total:?}"
-    );
 }
 
 #[tokio::test]
