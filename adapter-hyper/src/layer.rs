@@ -177,18 +177,11 @@ where
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let mut body = Streamed::Stream(body);
-            let path = parts.uri.path().to_owned();
+            let cache = state.cache.as_deref();
             let verdict = state
                 .authorizer
-                .authorize(
-                    &state.guard,
-                    state.cache.as_deref(),
-                    &mut parts,
-                    &path,
-                    &mut body,
-                )
-                .await;
-            let principal = match verdict {
+                .authorize(&state.guard, cache, &mut parts, &mut body);
+            let principal = match verdict.await {
                 Verdict::Forward { principal } => principal,
                 Verdict::Answer { response, reason } => {
                     let mut response = response.map(|b| Either::Left(Full::new(b)));

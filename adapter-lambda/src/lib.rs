@@ -95,15 +95,8 @@
 //!   client that never sees the challenge header cannot find it.
 
 // The core's panic rules hold here too: bad input is an error, never a panic.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic))]
 
 mod urls;
 
@@ -501,17 +494,21 @@ where
                 path = guard.metadata().well_known_paths().0;
             }
             let (mut parts, body) = req.into_parts();
+            // The guard judges the public path (never the event's own URI); the handler gets
+            // the application path.
+            if !set_path(&mut parts, &path) {
+                return Ok(json_error_with(
+                    http::StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the request path is not a URI path",
+                    lambda_body,
+                ));
+            }
+            let (cache, mut event_body) = (origin.cache.as_ref(), body.as_ref());
             let verdict = shared
                 .authorizer
-                .authorize(
-                    &origin.guard,
-                    origin.cache.as_ref(),
-                    &mut parts,
-                    &path,
-                    &mut body.as_ref(),
-                )
-                .await;
-            match verdict {
+                .authorize(guard, cache, &mut parts, &mut event_body);
+            match verdict.await {
                 Verdict::Forward { principal } => {
                     if principal.is_some() {
                         remember(&shared, fresh);
@@ -521,6 +518,22 @@ where
             }
             call_inner(&mut inner, parts, body, &view).await
         })
+    }
+}
+
+/// Replaces the path of the request's URI, keeping its query. Returns `false`, the URI
+/// unchanged, for a path that is not a URI path.
+fn set_path(parts: &mut http::request::Parts, path: &str) -> bool {
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    match pq.parse::<http::Uri>() {
+        Ok(uri) => {
+            parts.uri = uri;
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -543,13 +556,8 @@ where
         .strip_prefix(&view.prefix)
         .filter(|p| p.starts_with('/'))
         .unwrap_or(&view.path);
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{app_path}?{q}"),
-        None => app_path.to_owned(),
-    };
-    if let Ok(uri) = pq.parse::<http::Uri>() {
-        parts.uri = uri;
-    }
+    // The public path parsed; the application path is a part of it.
+    let _ = set_path(&mut parts, app_path);
     let response = inner
         .call(http::Request::from_parts(parts, body))
         .await

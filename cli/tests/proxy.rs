@@ -200,6 +200,16 @@ fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     path
 }
 
+/// [`start`] with these client limits: head and body timeouts in seconds, connections at once.
+async fn start_limited(header_timeout: u64, body_timeout: u64, max_connections: usize) -> Rig {
+    start_with("/mcp", Duration::from_secs(10), |c| {
+        c.server.header_timeout = Some(header_timeout);
+        c.server.body_timeout = Some(body_timeout);
+        c.server.max_connections = Some(max_connections);
+    })
+    .await
+}
+
 async fn json(body: hyper::body::Incoming) -> Value {
     serde_json::from_slice(&body.collect().await.unwrap().to_bytes()).unwrap()
 }
@@ -867,19 +877,7 @@ async fn origins_are_validated_before_the_upstream() {
 #[tokio::test]
 async fn slow_clients_are_cut_off_and_connections_are_bounded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = ServerConfig {
-        header_timeout: Some(1),
-        body_timeout: Some(1),
-        max_connections: Some(64),
-        ..Default::default()
-    };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.server = ServerConfig {
-            listen: c.server.listen,
-            ..limits
-        }
-    })
-    .await;
+    let rig = start_limited(1, 1, 64).await;
     let addr = rig.addr();
     let closed_within = |mut s: tokio::net::TcpStream, d: Duration| async move {
         let mut buf = [0u8; 256];
@@ -935,19 +933,7 @@ async fn slow_clients_are_cut_off_and_connections_are_bounded() {
 async fn connections_that_send_nothing_useful_do_not_lock_the_proxy() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let limits = ServerConfig {
-        header_timeout: Some(1),
-        body_timeout: Some(1),
-        max_connections: Some(3),
-        ..Default::default()
-    };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.server = ServerConfig {
-            listen: c.server.listen,
-            ..limits
-        }
-    })
-    .await;
+    let rig = start_limited(1, 1, 3).await;
     let addr = rig.addr();
     // An empty SETTINGS frame, then HEADERS on stream 1 (GET / over http, END_HEADERS, no
     // END_STREAM): a stream left open.
@@ -999,19 +985,7 @@ async fn healthz_within(addr: &str, bound: Duration) -> bool {
 /// served once the head timeout has closed them: they cannot hold the proxy.
 #[tokio::test]
 async fn silent_connections_at_the_limit_are_closed_and_healthz_answers() {
-    let limits = ServerConfig {
-        header_timeout: Some(1),
-        body_timeout: Some(1),
-        max_connections: Some(8),
-        ..Default::default()
-    };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.server = ServerConfig {
-            listen: c.server.listen,
-            ..limits
-        }
-    })
-    .await;
+    let rig = start_limited(1, 1, 8).await;
     let addr = rig.addr();
     let mut silent = Vec::new();
     for _ in 0..12 {
@@ -1181,19 +1155,7 @@ async fn form_bodies_need_the_base_scopes() {
 #[tokio::test]
 async fn connections_beyond_the_maximum_wait() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let limits = ServerConfig {
-        header_timeout: Some(30),
-        body_timeout: Some(30),
-        max_connections: Some(2),
-        ..Default::default()
-    };
-    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
-        c.server = ServerConfig {
-            listen: c.server.listen,
-            ..limits
-        }
-    })
-    .await;
+    let rig = start_limited(30, 30, 2).await;
     let addr = rig.addr();
     let idle_a = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let _idle_b = tokio::net::TcpStream::connect(&addr).await.unwrap();

@@ -10,6 +10,22 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
 }
 
+/// A TOML file (in a directory of this process named after `name`) with an unreachable
+/// provider, a resource and an upstream, then `extra` lines.
+fn config_file(name: &str, extra: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("proxy.toml");
+    let base = r#"
+metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
+resource = "http://127.0.0.1:1/mcp"
+upstream = "http://127.0.0.1:2/mcp"
+allow-http-loopback = true
+"#;
+    std::fs::write(&cfg, format!("{base}{extra}\n")).unwrap();
+    cfg
+}
+
 #[test]
 fn missing_or_bad_settings_exit_2() {
     let out = bin()
@@ -83,21 +99,10 @@ fn unreachable_provider_refuses_to_start() {
 
 #[test]
 fn config_file_with_flags_winning() {
-    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("proxy.toml");
-    std::fs::write(
-        &cfg,
-        r#"
-metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
-resource = "http://127.0.0.1:1/mcp"
-upstream = "http://127.0.0.1:2/mcp"
-allow-http-loopback = true
-scope = ["mcp:tools"]
-tool-scope = ["admin_reset=mcp:admin"]
-"#,
-    )
-    .unwrap();
+    let cfg = config_file(
+        "cfg",
+        "scope = [\"mcp:tools\"]\ntool-scope = [\"admin_reset=mcp:admin\"]",
+    );
     // From the file alone: it tries the (unreachable) provider, so it got that far.
     let out = bin()
         .args(["proxy", "--config", cfg.to_str().unwrap()])
@@ -268,20 +273,7 @@ fn introspection_settings_are_checked_and_the_secret_never_comes_from_an_argumen
 /// comes from.
 #[test]
 fn method_scopes_from_the_file_or_the_flags() {
-    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-ms-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("proxy.toml");
-    std::fs::write(
-        &cfg,
-        r#"
-metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
-resource = "http://127.0.0.1:1/mcp"
-upstream = "http://127.0.0.1:2/mcp"
-allow-http-loopback = true
-method-scope = ["noequals"]
-"#,
-    )
-    .unwrap();
+    let cfg = config_file("ms", "method-scope = [\"noequals\"]");
     let file_only = bin()
         .args(["proxy", "--config", cfg.to_str().unwrap()])
         .output()

@@ -20,15 +20,8 @@
 //! and put hyper and rustls into the core's dependency graph.
 
 // The core's panic rules hold here too: bad input is an error, never a panic.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic))]
 
 mod caches;
 mod discovery;

@@ -93,8 +93,8 @@ impl Authorizer {
         self.introspector.as_deref()
     }
 
-    /// Decides one request under `guard` (with its verified-token `cache`). `path` is the path
-    /// the guard judges (an adapter behind a stage passes the public path). On
+    /// Decides one request under `guard` (with its verified-token `cache`). The guard judges
+    /// the path of `parts.uri` (an adapter behind a stage puts the public path there). On
     /// [`Verdict::Forward`] the `Authorization` header is gone from `parts` (unless the options
     /// keep it) and the principal is in its extensions as `Arc<Principal>`.
     pub async fn authorize<B: BodySource>(
@@ -102,7 +102,6 @@ impl Authorizer {
         guard: &Guard,
         cache: Option<&SharedCache>,
         parts: &mut http::request::Parts,
-        path: &str,
         body: &mut B,
     ) -> Verdict {
         let started = Instant::now();
@@ -110,12 +109,14 @@ impl Authorizer {
             store.run_due().await;
         }
         let has_body = body.may_have_body();
+        let path = parts.uri.path().to_owned();
+        let path = path.as_str();
         let mut exchange = guard.exchange().with_replay_cache(&self.replay);
         let step = loop {
             let step = {
                 let headers = crate::headers::CoreHeaders::new(&parts.headers);
-                let request =
-                    headers.request(parts.method.as_str(), path, parts.uri.query(), has_body);
+                let (method, query) = (parts.method.as_str(), parts.uri.query());
+                let request = headers.request(method, path, query, has_body);
                 let cache = cache.map(|c| c as &dyn PrincipalCache);
                 match self.keys.as_slice() {
                     // One authorization server: no list to build.
