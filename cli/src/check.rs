@@ -34,7 +34,8 @@ pub struct CheckArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     json: bool,
-    /// Accept a document without registration_endpoint (clients must be pre-registered).
+    /// Accept a document with neither registration_endpoint nor Client ID Metadata Document
+    /// support (every client pre-registered).
     #[arg(long)]
     allow_missing_registration: bool,
     /// Accept plain http URLs on loopback hosts (development only).
@@ -133,6 +134,8 @@ struct JsonReport<'a> {
     advice: Vec<JsonAdvice>,
     /// RFC 7662: where opaque tokens can be introspected (`null`: they cannot).
     introspection_endpoint: Option<&'a str>,
+    /// How MCP clients can register, in the order they try.
+    client_registration: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -197,6 +200,7 @@ fn print_json(report: &Report) -> std::io::Result<()> {
         provider: None,
         advice: Vec::new(),
         introspection_endpoint: introspection_endpoint(report),
+        client_registration: registration_paths(report),
     };
     let mut out = out;
     if let Some((provider, advice)) = provider_advice(report) {
@@ -212,6 +216,33 @@ fn print_json(report: &Report) -> std::io::Result<()> {
     let line = serde_json::to_string(&out).map_err(std::io::Error::other)?;
     use std::io::Write;
     writeln!(std::io::stdout(), "{line}")
+}
+
+/// Whether the document says `client_id_metadata_document_supported: true`.
+fn metadata_documents(report: &Report) -> bool {
+    report
+        .document
+        .as_ref()
+        .and_then(|d| d.get("client_id_metadata_document_supported"))
+        == Some(&serde_json::Value::Bool(true))
+}
+
+/// The ways MCP clients can register with this server, in the order they try them (MCP
+/// 2025-11-25 "Client Registration": pre-registered, Client ID Metadata Document, Dynamic Client
+/// Registration).
+fn registration_paths(report: &Report) -> Vec<&'static str> {
+    let mut paths = vec!["pre-registered client id (when the client has one)"];
+    if metadata_documents(report) {
+        paths.push("Client ID Metadata Document");
+    }
+    let dcr = report
+        .document
+        .as_ref()
+        .is_some_and(|d| d.contains_key("registration_endpoint"));
+    if dcr {
+        paths.push("Dynamic Client Registration");
+    }
+    paths
 }
 
 fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
@@ -230,10 +261,14 @@ fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
         for field in REQUIRED_FIELDS {
             let problems: Vec<_> = report.problems_of(field).collect();
             if problems.is_empty() {
+                let absent = match metadata_documents(report) {
+                    true => "(absent: clients use Client ID Metadata Documents)",
+                    false => "(absent: allowed by --allow-missing-registration)",
+                };
                 let value = doc
                     .and_then(|d| d.get(field))
                     .and_then(|v| v.as_str())
-                    .unwrap_or("(absent: allowed by --allow-missing-registration)");
+                    .unwrap_or(absent);
                 writeln!(out, "  ✓ {field:<24} {value}")?;
             } else {
                 let value = doc.and_then(|d| d.get(field)).map(|v| v.to_string());
@@ -258,6 +293,14 @@ fn print_text(report: &Report, expected: &str) -> std::io::Result<()> {
             "introspection_endpoint"
         )?,
         None => {}
+    }
+    if document_problems.is_empty() {
+        writeln!(
+            out,
+            "  · {:<24} {}",
+            "client registration",
+            registration_paths(report).join(", then ")
+        )?;
     }
     for w in &report.warnings {
         writeln!(out, "  ! {w}")?;

@@ -153,8 +153,10 @@ pub fn advice(provider: Provider, issuer: &str, doc: &Map<String, Value>) -> Vec
             "instead of --tenant: accept every tenant (a multi-tenant SaaS)",
         ));
     }
-    if !doc.contains_key("registration_endpoint") {
-        out.push(a("--allow-missing-registration", "there is no registration_endpoint: MCP clients must be registered with the provider beforehand (their client id configured in the client)"));
+    let metadata_documents =
+        doc.get("client_id_metadata_document_supported") == Some(&Value::Bool(true));
+    if !doc.contains_key("registration_endpoint") && !metadata_documents {
+        out.push(a("--allow-missing-registration", "there is neither a registration_endpoint nor Client ID Metadata Document support: MCP clients must be registered with the provider beforehand (their client id configured in the client)"));
     }
     out
 }
@@ -231,6 +233,8 @@ mod tests {
         assert!(flags("auth0.json").contains(&"--audience API_IDENTIFIER"));
         assert!(!flags("auth0.json").contains(&"--allow-missing-registration"));
         assert!(flags("google.json").contains(&"--allow-missing-registration"));
+        // Client ID Metadata Documents stand in for the registration endpoint.
+        assert!(!flags("keycloak-cimd.json").contains(&"--allow-missing-registration"));
         assert!(flags("cognito.json").contains(&"--client-id-audience CLIENT_ID"));
     }
 }

@@ -23,6 +23,45 @@ fn check(args: &[&str]) -> Output {
 
 const ENTRA_URL: &str = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0/.well-known/openid-configuration";
 
+/// The Keycloak realm with Client ID Metadata Documents and no registration endpoint: valid
+/// without any option, the registration path named, no `--allow-missing-registration` advised.
+#[test]
+fn a_cimd_server_needs_no_registration_endpoint() {
+    let keycloak = doc("keycloak-cimd.json");
+    let out = check(&[
+        "--file",
+        keycloak.to_str().unwrap(),
+        "--metadata-url",
+        "https://keycloak.example.com/realms/mcp/.well-known/openid-configuration",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(
+        v["client_registration"],
+        json!([
+            "pre-registered client id (when the client has one)",
+            "Client ID Metadata Document"
+        ])
+    );
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["warning"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "registration_by_metadata_document_only",
+            "metadata_document_without_public_clients"
+        ]
+    );
+    let advice = v["advice"].to_string();
+    assert!(!advice.contains("--allow-missing-registration"), "{advice}");
+}
+
 #[test]
 fn json_output_and_exit_codes() {
     let okta = doc("okta.json");
@@ -37,7 +76,10 @@ fn json_output_and_exit_codes() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [], "warnings": [],
+        json!({"valid": true, "issuer": "https://dev-123456.okta.com/oauth2/default", "problems": [],
+            "warnings": [{"field": "authorization_response_iss_parameter_supported", "warning": "iss_parameter_missing",
+                "message": "not true: MCP clients cannot check the authorization response's iss against mix-up attacks (RFC 9207)"}],
+            "client_registration": ["pre-registered client id (when the client has one)", "Dynamic Client Registration"],
             "provider": "okta", "advice": [
                 {"flag": "--audience AUDIENCE", "why": "a custom authorization server sets aud to its configured audience (api://default for the default one)"},
                 {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"}],
@@ -56,7 +98,7 @@ fn json_output_and_exit_codes() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["problems"][0]["field"], "registration_endpoint");
-    assert_eq!(v["problems"][0]["problem"], "missing");
+    assert_eq!(v["problems"][0]["problem"], "no_registration");
     assert_eq!(v["warnings"][0]["warning"], "pkce_methods_missing");
 
     let out = check(&[

@@ -397,8 +397,9 @@ macro_rules! authz_options_setters {
             self
         }
 
-        /// Accept metadata without `registration_endpoint` (Entra ID, Google: clients are
-        /// registered beforehand).
+        /// Accept metadata with neither `registration_endpoint` nor
+        /// `client_id_metadata_document_supported: true` (Entra ID, Google: clients are
+        /// registered beforehand). Metadata with either needs no option.
         #[must_use]
         pub fn allow_missing_registration(mut self, yes: bool) -> Self {
             self.options.metadata_policy =

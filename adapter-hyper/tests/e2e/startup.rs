@@ -36,7 +36,7 @@ async fn unacceptable_metadata_names_every_problem() {
             ("issuer", "issuer_mismatch"),
             ("authorization_endpoint", "missing"),
             ("token_endpoint", "not_a_string"),
-            ("registration_endpoint", "missing"),
+            ("registration_endpoint", "no_registration"),
         ]
     );
     let text = err.to_string();

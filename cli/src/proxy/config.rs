@@ -113,7 +113,8 @@ pub struct RouteConfig {
     /// resource_name in the protected-resource metadata.
     #[arg(long, value_name = "NAME")]
     pub resource_name: Option<String>,
-    /// Accept authorization servers without registration_endpoint.
+    /// Accept authorization servers with neither registration_endpoint nor Client ID Metadata
+    /// Document support (every MCP client pre-registered).
     #[arg(long)]
     pub allow_missing_registration: bool,
     /// Accept http URLs on loopback hosts (development only).

@@ -4,7 +4,10 @@
 //! The operator gives one metadata URL. [`validate`] checks the document it returned the way the
 //! hosted product does before it saves a server, and reports *every* problem at once, not the
 //! first: the five required fields (`issuer`, `authorization_endpoint`, `token_endpoint`,
-//! `registration_endpoint`, `jwks_uri`), each present, a non-empty string, a usable `https` URL;
+//! `registration_endpoint`, `jwks_uri`), each present, a non-empty string, a usable `https` URL,
+//! except that `client_id_metadata_document_supported: true` stands in for a missing
+//! `registration_endpoint` (MCP clients register with a Client ID Metadata Document first,
+//! [MCP 2025-11-25, Client Registration](https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization));
 //! and `issuer` equal to the issuer the metadata URL implies
 //! ([RFC 8414 §3.3](https://www.rfc-editor.org/rfc/rfc8414#section-3.3),
 //! [OIDC Discovery §4.3](https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfigurationValidation)).
@@ -44,8 +47,9 @@ pub const REQUIRED_FIELDS: [&str; 5] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct MetadataPolicy {
-    /// Accept a document without `registration_endpoint` (authorization servers that pre-register
-    /// clients or use Client ID Metadata Documents: Entra ID, Google). It becomes a warning.
+    /// Accept a document with neither `registration_endpoint` nor Client ID Metadata Document
+    /// support (authorization servers whose clients are all pre-registered: Entra ID, Google).
+    /// It becomes a warning. A document with either needs no such permission.
     pub allow_missing_registration: bool,
     /// Accept plain `http` URLs on loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`). For
     /// development only.
@@ -97,6 +101,11 @@ pub enum ProblemKind {
     QueryOrFragment,
     /// `issuer` is not the issuer the metadata URL implies.
     IssuerMismatch,
+    /// `registration_endpoint` is absent and `client_id_metadata_document_supported` is not
+    /// `true`: MCP clients have no way to register themselves (reported on
+    /// `registration_endpoint`; accepted with
+    /// [`MetadataPolicy::allow_missing_registration`] when every client is pre-registered).
+    NoRegistration,
 }
 
 impl ProblemKind {
@@ -113,6 +122,7 @@ impl ProblemKind {
             Self::NotHttps => "not_https",
             Self::QueryOrFragment => "query_or_fragment",
             Self::IssuerMismatch => "issuer_mismatch",
+            Self::NoRegistration => "no_registration",
         }
     }
 
@@ -129,6 +139,9 @@ impl ProblemKind {
             Self::NotHttps => "not an https URL",
             Self::QueryOrFragment => "has a query or fragment it must not have",
             Self::IssuerMismatch => "does not match the issuer the metadata URL implies",
+            Self::NoRegistration => {
+                "missing, and client_id_metadata_document_supported is not true: MCP clients can register neither dynamically nor with a Client ID Metadata Document (allow it only when every client is pre-registered)"
+            }
         }
     }
 }
@@ -159,9 +172,21 @@ pub enum Warning {
     PkceS256Missing,
     /// `response_types_supported` does not list `code`.
     CodeResponseTypeMissing,
-    /// `registration_endpoint` is absent (accepted by policy): MCP clients cannot register
-    /// themselves and must be pre-registered.
+    /// `registration_endpoint` is absent and Client ID Metadata Documents are not supported
+    /// (accepted by policy): MCP clients cannot register themselves and must be pre-registered.
     RegistrationMissing,
+    /// `registration_endpoint` is absent and `client_id_metadata_document_supported` is `true`:
+    /// clients register with a Client ID Metadata Document (MCP 2025-11-25 and later, their
+    /// preferred way); clients without that support must be pre-registered.
+    RegistrationByMetadataDocumentOnly,
+    /// Client ID Metadata Documents are supported but `token_endpoint_auth_methods_supported`
+    /// does not list `none` (absent means `client_secret_basic`, RFC 8414 §2): public MCP
+    /// clients, which have no secret, cannot use them.
+    MetadataDocumentWithoutPublicClients,
+    /// `authorization_response_iss_parameter_supported` is not `true`: clients cannot check
+    /// the authorization response's `iss` against mix-up attacks
+    /// ([RFC 9207](https://www.rfc-editor.org/rfc/rfc9207), recommended by MCP SEP-2468).
+    IssParameterMissing,
     /// `jwks_uri` is on another origin than `issuer` (informational).
     JwksOnOtherOrigin,
 }
@@ -174,6 +199,11 @@ impl Warning {
             Self::PkceS256Missing => "pkce_s256_missing",
             Self::CodeResponseTypeMissing => "code_response_type_missing",
             Self::RegistrationMissing => "registration_missing",
+            Self::RegistrationByMetadataDocumentOnly => "registration_by_metadata_document_only",
+            Self::MetadataDocumentWithoutPublicClients => {
+                "metadata_document_without_public_clients"
+            }
+            Self::IssParameterMissing => "iss_parameter_missing",
             Self::JwksOnOtherOrigin => "jwks_on_other_origin",
         }
     }
@@ -183,7 +213,11 @@ impl Warning {
         match self {
             Self::PkceMethodsMissing | Self::PkceS256Missing => "code_challenge_methods_supported",
             Self::CodeResponseTypeMissing => "response_types_supported",
-            Self::RegistrationMissing => "registration_endpoint",
+            Self::RegistrationMissing | Self::RegistrationByMetadataDocumentOnly => {
+                "registration_endpoint"
+            }
+            Self::MetadataDocumentWithoutPublicClients => "token_endpoint_auth_methods_supported",
+            Self::IssParameterMissing => "authorization_response_iss_parameter_supported",
             Self::JwksOnOtherOrigin => "jwks_uri",
         }
     }
@@ -197,7 +231,16 @@ impl Warning {
             Self::PkceS256Missing => "does not list S256: MCP clients require PKCE with S256",
             Self::CodeResponseTypeMissing => "does not list code: MCP clients use the authorization code flow",
             Self::RegistrationMissing => {
-                "missing: MCP clients cannot register dynamically and must be pre-registered"
+                "missing, and no Client ID Metadata Documents: MCP clients cannot register themselves; each must be pre-registered (its client id configured in the client)"
+            }
+            Self::RegistrationByMetadataDocumentOnly => {
+                "absent: MCP clients register with a Client ID Metadata Document (client_id_metadata_document_supported); clients without that support must be pre-registered"
+            }
+            Self::MetadataDocumentWithoutPublicClients => {
+                "does not list none: public MCP clients (no client secret) cannot use Client ID Metadata Documents"
+            }
+            Self::IssParameterMissing => {
+                "not true: MCP clients cannot check the authorization response's iss against mix-up attacks (RFC 9207)"
             }
             Self::JwksOnOtherOrigin => "is on another origin than the issuer",
         }
@@ -246,6 +289,14 @@ impl AuthorizationServerMetadata {
     /// `jwks_uri`: where the verification keys are fetched from.
     pub fn jwks_uri(&self) -> &str {
         &self.jwks_uri
+    }
+
+    /// Whether `client_id_metadata_document_supported` is `true`: clients may use an HTTPS URL
+    /// of their metadata document as `client_id`
+    /// ([draft-ietf-oauth-client-id-metadata-document](https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/),
+    /// MCP's preferred registration since 2025-11-25).
+    pub fn client_id_metadata_document_supported(&self) -> bool {
+        supports_metadata_documents(&self.document)
     }
 
     /// `introspection_endpoint` ([RFC 8414 §2](https://www.rfc-editor.org/rfc/rfc8414#section-2),
@@ -462,6 +513,11 @@ fn check_url(url: &str, is_issuer: bool, policy: &MetadataPolicy) -> Result<(), 
     Ok(())
 }
 
+/// `client_id_metadata_document_supported` is the JSON `true`.
+fn supports_metadata_documents(doc: &Map<String, Value>) -> bool {
+    doc.get("client_id_metadata_document_supported") == Some(&Value::Bool(true))
+}
+
 fn string_list<'a>(doc: &'a Map<String, Value>, name: &str) -> Option<Vec<&'a str>> {
     match doc.get(name) {
         Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
@@ -507,14 +563,23 @@ pub fn validate(document: &[u8], expected_issuer: &str, policy: &MetadataPolicy)
     };
     report.issuer = doc.get("issuer").and_then(Value::as_str).map(String::from);
 
+    let cimd = supports_metadata_documents(&doc);
     let mut fields: [Option<String>; 5] = Default::default();
     for (slot, field) in fields.iter_mut().zip(REQUIRED_FIELDS) {
         let is_issuer = field == "issuer";
         let problem = match doc.get(field) {
+            // MCP clients register with a metadata document, else dynamically, else not at all.
+            None if field == "registration_endpoint" && cimd => {
+                report
+                    .warnings
+                    .push(Warning::RegistrationByMetadataDocumentOnly);
+                None
+            }
             None if field == "registration_endpoint" && policy.allow_missing_registration => {
                 report.warnings.push(Warning::RegistrationMissing);
                 None
             }
+            None if field == "registration_endpoint" => Some(ProblemKind::NoRegistration),
             None => Some(ProblemKind::Missing),
             Some(Value::String(s)) if s.is_empty() => Some(ProblemKind::Empty),
             Some(Value::String(s)) => match check_url(s, is_issuer, policy) {
@@ -547,6 +612,15 @@ pub fn validate(document: &[u8], expected_issuer: &str, policy: &MetadataPolicy)
     }
     if string_list(&doc, "response_types_supported").is_some_and(|t| !t.contains(&"code")) {
         report.warnings.push(Warning::CodeResponseTypeMissing);
+    }
+    let auth_methods = string_list(&doc, "token_endpoint_auth_methods_supported");
+    if cimd && !auth_methods.is_some_and(|m| m.contains(&"none")) {
+        report
+            .warnings
+            .push(Warning::MetadataDocumentWithoutPublicClients);
+    }
+    if doc.get("authorization_response_iss_parameter_supported") != Some(&Value::Bool(true)) {
+        report.warnings.push(Warning::IssParameterMissing);
     }
     if let [Some(issuer), _, _, _, Some(jwks)] = &fields {
         let same_origin = match (UriParts::split(issuer), UriParts::split(jwks)) {

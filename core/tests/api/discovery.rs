@@ -152,6 +152,7 @@ fn good_doc() -> Value {
         "code_challenge_methods_supported": ["S256"],
         "response_types_supported": ["code"],
         "scopes_supported": ["mcp:tools"],
+        "authorization_response_iss_parameter_supported": true,
     })
 }
 
@@ -174,8 +175,13 @@ fn a_good_document_is_valid_without_warnings() {
 fn every_required_field_missing_empty_mistyped_or_on_http() {
     let policy = MetadataPolicy::new();
     for field in REQUIRED_FIELDS {
+        // Without a registration endpoint (or a metadata document) clients cannot register.
+        let absent = match field {
+            "registration_endpoint" => ProblemKind::NoRegistration,
+            _ => ProblemKind::Missing,
+        };
         let variants: [(Value, ProblemKind); 6] = [
-            (Value::Null, ProblemKind::Missing),
+            (Value::Null, absent),
             (json!(""), ProblemKind::Empty),
             (json!(42), ProblemKind::NotAString),
             (json!("/relative/path"), ProblemKind::NotAUrl),
@@ -207,6 +213,56 @@ fn every_required_field_missing_empty_mistyped_or_on_http() {
     }
 }
 
+/// Registration: a Client ID Metadata Document is enough without `registration_endpoint` (MCP
+/// clients prefer it since 2025-11-25); neither is refused with a problem that says so, unless
+/// the operator says every client is pre-registered. Only the JSON `true` announces CIMD.
+#[test]
+fn client_id_metadata_documents_stand_in_for_registration() {
+    let mut doc = good_doc();
+    doc.as_object_mut().unwrap().remove("registration_endpoint");
+    let r = check(&doc, &MetadataPolicy::new());
+    assert_eq!(
+        r.problems_of("registration_endpoint").collect::<Vec<_>>(),
+        [ProblemKind::NoRegistration]
+    );
+    assert!(ProblemKind::NoRegistration
+        .as_str()
+        .starts_with("missing, and client_id_metadata_document_supported"));
+    for not_true in [json!("true"), json!(1), json!(false), json!(null)] {
+        doc["client_id_metadata_document_supported"] = not_true.clone();
+        let r = check(&doc, &MetadataPolicy::new());
+        assert!(!r.is_valid(), "{not_true}");
+    }
+    doc["client_id_metadata_document_supported"] = json!(true);
+    let r = check(&doc, &MetadataPolicy::new());
+    assert!(r.is_valid(), "{r:?}");
+    assert!(r
+        .metadata
+        .as_ref()
+        .unwrap()
+        .client_id_metadata_document_supported());
+    assert!(r
+        .warnings
+        .contains(&Warning::RegistrationByMetadataDocumentOnly));
+    // Public clients need `none` at the token endpoint; absent means client_secret_basic.
+    assert!(r
+        .warnings
+        .contains(&Warning::MetadataDocumentWithoutPublicClients));
+    doc["token_endpoint_auth_methods_supported"] = json!(["none", "client_secret_basic"]);
+    let r = check(&doc, &MetadataPolicy::new());
+    assert!(!r
+        .warnings
+        .contains(&Warning::MetadataDocumentWithoutPublicClients));
+    // With both, nothing is said about registration.
+    doc["registration_endpoint"] = json!("https://as.example.com/register");
+    let r = check(&doc, &MetadataPolicy::new());
+    assert!(r.is_valid());
+    assert!(!r
+        .warnings
+        .iter()
+        .any(|w| w.field() == "registration_endpoint"));
+}
+
 #[test]
 fn all_problems_are_reported_at_once() {
     let doc = json!({"issuer": "https://other.example.com", "token_endpoint": 1, "jwks_uri": "http://as.example.com/jwks"});
@@ -222,7 +278,7 @@ fn all_problems_are_reported_at_once() {
             ("issuer", "issuer_mismatch"),
             ("authorization_endpoint", "missing"),
             ("token_endpoint", "not_a_string"),
-            ("registration_endpoint", "missing"),
+            ("registration_endpoint", "no_registration"),
             ("jwks_uri", "not_https"),
         ]
     );
