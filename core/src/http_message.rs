@@ -62,6 +62,9 @@ pub struct Request<'a> {
     pub origin: &'a [&'a [u8]],
     /// Every `DPoP` header value (RFC 9449 proofs).
     pub dpop: &'a [&'a [u8]],
+    /// Every `Access-Control-Request-Headers` value (a CORS preflight's; the
+    /// [Fetch standard](https://fetch.spec.whatwg.org/#http-access-control-request-headers)).
+    pub cors_request_headers: &'a [&'a [u8]],
     /// Whether the request may have a body: anything but a known-empty one (chunked bodies and
     /// bodies of unknown length count).
     pub has_body: bool,
@@ -100,6 +103,7 @@ impl core::fmt::Debug for Request<'_> {
             .field("content_encoding", &Values(self.content_encoding))
             .field("origin", &Values(self.origin))
             .field("dpop", &Redacted(self.dpop.len()))
+            .field("cors_request_headers", &Values(self.cors_request_headers))
             .field("has_body", &self.has_body)
             .finish()
     }
@@ -140,6 +144,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn with_origin(mut self, values: &'a [&'a [u8]]) -> Self {
         self.origin = values;
+        self
+    }
+
+    /// Sets the `Access-Control-Request-Headers` values (a CORS preflight's).
+    #[must_use]
+    pub fn with_cors_request_headers(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.cors_request_headers = values;
         self
     }
 

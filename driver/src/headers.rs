@@ -12,6 +12,7 @@ pub struct CoreHeaders<'a> {
     content_encoding: Vec<&'a [u8]>,
     origin: Vec<&'a [u8]>,
     dpop: Vec<&'a [u8]>,
+    cors_request_headers: Vec<&'a [u8]>,
 }
 
 impl std::fmt::Debug for CoreHeaders<'_> {
@@ -32,6 +33,7 @@ impl<'a> CoreHeaders<'a> {
             content_encoding: all("content-encoding"),
             origin: all("origin"),
             dpop: all("dpop"),
+            cors_request_headers: all("access-control-request-headers"),
         }
     }
 
@@ -49,7 +51,8 @@ impl<'a> CoreHeaders<'a> {
             .with_authorization(&self.authorization)
             .with_mcp_headers(&self.mcp_method, &self.mcp_name)
             .with_origin(&self.origin)
-            .with_dpop(&self.dpop);
+            .with_dpop(&self.dpop)
+            .with_cors_request_headers(&self.cors_request_headers);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

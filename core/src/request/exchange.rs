@@ -376,7 +376,7 @@ impl<'g> Exchange<'g> {
         if guard.is_well_known(req.path) {
             return Step::Respond(match req.method {
                 "GET" | "HEAD" => guard.metadata_response(),
-                "OPTIONS" => Guard::preflight(),
+                "OPTIONS" => Guard::preflight(req.cors_request_headers),
                 _ => Response {
                     status: 405,
                     headers: alloc::vec![("allow", "GET, HEAD, OPTIONS".into())],
@@ -394,7 +394,7 @@ impl<'g> Exchange<'g> {
             return Step::AllowPublic(public);
         }
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
-            return Step::Respond(Guard::preflight());
+            return Step::Respond(Guard::preflight(req.cors_request_headers));
         }
         let creds = match credentials(req.authorization, req.query) {
             Ok(c) => c,

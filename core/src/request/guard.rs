@@ -427,18 +427,44 @@ impl Guard {
         self.public_paths.iter().any(|p| p == path)
     }
 
-    pub(crate) fn preflight() -> Response {
+    /// The answer to a CORS preflight: the MCP request headers, and every `Mcp-Param-*` header
+    /// the preflight asks for (MCP 2026-07-28 mirrors tool parameters into such headers, named
+    /// by the tool's schema, so no fixed list can hold them). Only names that are HTTP tokens
+    /// ([RFC 9110 §5.1](https://www.rfc-editor.org/rfc/rfc9110#section-5.1)) under that prefix
+    /// are reflected, at most [`MAX_REFLECTED_HEADERS`]; the answer varies with the request
+    /// headers asked for.
+    pub(crate) fn preflight(requested: &[&[u8]]) -> Response {
+        let mut allowed = String::from(
+            "Authorization, Content-Type, DPoP, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID",
+        );
+        let names = requested
+            .iter()
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(|n| n.trim_ascii())
+            .filter(|n| is_param_header(n))
+            .take(MAX_REFLECTED_HEADERS);
+        for name in names {
+            // A token is ASCII.
+            if let Ok(name) = core::str::from_utf8(name) {
+                allowed.push_str(", ");
+                allowed.push_str(&name.to_ascii_lowercase());
+            }
+        }
         Response {
             status: 204,
             headers: alloc::vec![
                 ("access-control-allow-origin", "*".into()),
-                ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS".into()),
                 (
-                    "access-control-allow-headers",
-                    "Authorization, Content-Type, DPoP, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID".into(),
+                    "access-control-allow-methods",
+                    "GET, POST, DELETE, OPTIONS".into()
                 ),
-                ("access-control-expose-headers", "WWW-Authenticate, DPoP-Nonce, Mcp-Session-Id".into()),
+                ("access-control-allow-headers", allowed),
+                (
+                    "access-control-expose-headers",
+                    "WWW-Authenticate, DPoP-Nonce, Mcp-Session-Id".into()
+                ),
                 ("access-control-max-age", "86400".into()),
+                ("vary", "Access-Control-Request-Headers".into()),
             ],
             body: Vec::new(),
             reason: None,
@@ -488,4 +514,20 @@ impl Guard {
         }
         Ok(p)
     }
+}
+
+/// The most `Mcp-Param-*` names one preflight answer reflects.
+pub const MAX_REFLECTED_HEADERS: usize = 64;
+
+/// A header name of the `Mcp-Param-` family: that prefix (any case), then an HTTP token
+/// (`tchar`, RFC 9110 §5.6.2), at most 128 bytes in all.
+fn is_param_header(name: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"mcp-param-";
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    name.len() > PREFIX.len()
+        && name.len() <= 128
+        && name
+            .get(..PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+        && name.iter().all(tchar)
 }

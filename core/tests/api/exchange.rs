@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::guard::MAX_REFLECTED_HEADERS;
 use mcp_authz_core::scope_policy::colon_hierarchy;
 use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::{JwkSet, Response, VerifierConfig};
@@ -203,6 +204,63 @@ fn no_token_on_every_method_is_401_with_the_base_scope() {
         respond(run(&g, &Request::new("OPTIONS", "/mcp"), None)).status,
         204
     );
+}
+
+/// The preflight reflects the `Mcp-Param-*` headers a browser asks for (MCP 2026-07-28 mirrors
+/// tool parameters into headers named by the tool's schema) and nothing else: other names, names
+/// that are not tokens, and anything past the bound are left out.
+#[test]
+fn the_preflight_allows_the_mcp_param_headers_asked_for() {
+    let g = guard();
+    let allowed = |asked: &[&[u8]]| {
+        let r = respond(run(
+            &g,
+            &Request::new("OPTIONS", "/mcp").with_cors_request_headers(asked),
+            None,
+        ));
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("vary"), Some("Access-Control-Request-Headers"));
+        r.header("access-control-allow-headers").unwrap().to_owned()
+    };
+    let fixed = allowed(&[]);
+    assert!(fixed.contains("Mcp-Method") && !fixed.to_ascii_lowercase().contains("mcp-param"));
+    let got = allowed(&[
+        b"content-type, Mcp-Param-Region",
+        b"mcp-param-user_id,x-evil",
+    ]);
+    assert_eq!(got, format!("{fixed}, mcp-param-region, mcp-param-user_id"));
+    for refused in [
+        &b"mcp-param-"[..],
+        b"mcp-param-a b",
+        b"mcp-param-\xff",
+        b"mcp-param-a\r\nset-cookie: x",
+        b"mcp-paramx",
+        b"x-mcp-param-a",
+    ] {
+        assert_eq!(
+            allowed(&[refused]),
+            fixed,
+            "{:?}",
+            refused.escape_ascii().to_string()
+        );
+    }
+    let many: String = (0..100)
+        .map(|i| format!("mcp-param-p{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let got = allowed(&[many.as_bytes()]);
+    assert_eq!(got.matches("mcp-param-").count(), MAX_REFLECTED_HEADERS);
+    // The metadata documents' preflight reflects them too.
+    let r = respond(run(
+        &g,
+        &Request::new("OPTIONS", "/.well-known/oauth-protected-resource/mcp")
+            .with_cors_request_headers(&[b"mcp-param-a"]),
+        None,
+    ));
+    assert!(r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .ends_with(", mcp-param-a"));
 }
 
 #[test]
