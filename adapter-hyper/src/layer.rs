@@ -198,6 +198,9 @@ where
                 Streamed::Gone => Either::Left(Full::new(Bytes::new())),
             };
             let mut resp = inner.call(Request::from_parts(parts, body)).await?;
+            if let Some(principal) = &principal {
+                state.authorizer.opened_session(principal, resp.headers());
+            }
             resp.extensions_mut().insert(Decision {
                 reason: None,
                 principal,

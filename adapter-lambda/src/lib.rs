@@ -508,15 +508,20 @@ where
             let verdict = shared
                 .authorizer
                 .authorize(guard, cache, &mut parts, &mut event_body);
-            match verdict.await {
-                Verdict::Forward { principal } => {
-                    if principal.is_some() {
-                        remember(&shared, fresh);
-                    }
-                }
+            let principal = match verdict.await {
+                Verdict::Forward { principal } => principal,
                 Verdict::Answer { response, .. } => return Ok(response.map(lambda_body)),
+            };
+            if principal.is_some() {
+                remember(&shared, fresh);
             }
-            call_inner(&mut inner, parts, body, &view).await
+            let response = call_inner(&mut inner, parts, body, &view).await?;
+            if let Some(principal) = &principal {
+                shared
+                    .authorizer
+                    .opened_session(principal, response.headers());
+            }
+            Ok(response)
         })
     }
 }

@@ -84,6 +84,11 @@ fn upstream_app(hits: Arc<AtomicUsize>, admin_runs: Arc<AtomicUsize>) -> axum::R
             }),
         )
         .route(
+            "/session",
+            // An MCP server that opens a session on every answer (as on `initialize`).
+            any(|| async { ([("mcp-session-id", "session-1")], "{}") }),
+        )
+        .route(
             "/sse",
             get(|| async {
                 let stream = gated_stream();
@@ -1057,6 +1062,64 @@ async fn oversized_request_heads_are_refused() {
 }
 
 /// `--scope` alone: a form body (any charset, any method) needs the base scopes like JSON does.
+/// MCP sessions through the real proxy: the session the upstream opened for one caller is
+/// refused (404) to another caller's token and never reaches the upstream; the same caller with
+/// a new token keeps it; two session ids are refused.
+#[tokio::test]
+async fn a_session_belongs_to_the_caller_that_opened_it() {
+    let rig = start_with("/session", Duration::from_secs(10), |c| {
+        c.route.tool_scope.clear()
+    })
+    .await;
+    let mint = |client: &str, jti_scope: &str| {
+        let token = rig.auth.mint(client, jti_scope, &rig.resource).unwrap();
+        format!("Bearer {token}")
+    };
+    let alice = mint("alice-app", "mcp:tools");
+    let (status, headers, _) =
+        send("POST", &rig.resource, &[("authorization", &alice)], b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["mcp-session-id"], "session-1");
+    let before = rig.hits.load(Ordering::SeqCst);
+    let bob = mint("bob-app", "mcp:tools");
+    let with_session = |auth: &str| {
+        [
+            ("authorization", auth.to_owned()),
+            ("mcp-session-id", "session-1".to_owned()),
+        ]
+    };
+    let h = with_session(&bob);
+    let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, _, body) = send("POST", &rig.resource, &h, b"{}").await;
+    assert_eq!(status, 404);
+    assert_eq!(json(body).await["error"], "invalid_request");
+    assert_eq!(
+        rig.hits.load(Ordering::SeqCst),
+        before,
+        "another caller reached the session"
+    );
+    // A new token of the same caller (other bytes, other scopes): the session is still its own.
+    let alice_again = mint("alice-app", "mcp:tools mcp:admin");
+    assert_ne!(alice_again, alice);
+    let h = with_session(&alice_again);
+    let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, _, _) = send("POST", &rig.resource, &h, b"{}").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[
+            ("authorization", &alice),
+            ("mcp-session-id", "session-1"),
+            ("mcp-session-id", "x"),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 1);
+}
+
 /// `--method-scope`: a method's scope is required besides the base scopes, through the real
 /// proxy; a refused call never reaches the upstream, other methods are untouched.
 #[tokio::test]

@@ -170,6 +170,11 @@ reasons! {
         MultipleContentTypes => "multiple_content_types", "more than one Content-Type header";
         /// The body the scope policy must read is larger than the configured maximum (HTTP 413).
         BodyTooLarge => "body_too_large", "the request body is too large";
+        /// The `Mcp-Session-Id` names a session another principal opened (HTTP 404, as MCP answers
+        /// a session the server does not know: the client starts a new one).
+        SessionNotFound => "session_not_found", "the session does not exist for this caller";
+        /// More than one `Mcp-Session-Id` header.
+        MultipleSessionIds => "multiple_session_ids", "more than one Mcp-Session-Id header";
     }
 }
 
@@ -396,6 +401,8 @@ impl RequestError {
             | Self::UnreadableBody
             | Self::InvalidMcpHeader
             | Self::UnsupportedMediaType
+            | Self::SessionNotFound
+            | Self::MultipleSessionIds
             | Self::UnsupportedContentEncoding
             | Self::MultipleContentTypes
             | Self::BodyTooLarge => false,
@@ -415,8 +422,10 @@ impl RequestError {
             | Self::McpHeaderMismatch
             | Self::UnreadableBody
             | Self::InvalidMcpHeader
-            | Self::MultipleContentTypes => 400,
+            | Self::MultipleContentTypes
+            | Self::MultipleSessionIds => 400,
             Self::OriginNotAllowed => 403,
+            Self::SessionNotFound => 404,
         }
     }
 
@@ -530,7 +539,7 @@ mod tests {
                 assert_eq!(status, 400);
             } else {
                 assert_eq!(e.bearer_error(), None, "{e:?}");
-                assert!(matches!(status, 400 | 403 | 413 | 415), "{e:?}");
+                assert!(matches!(status, 400 | 403 | 404 | 413 | 415), "{e:?}");
             }
         }
         let e = Error::KeysUnavailable {

@@ -62,6 +62,9 @@ pub struct Request<'a> {
     pub origin: &'a [&'a [u8]],
     /// Every `DPoP` header value (RFC 9449 proofs).
     pub dpop: &'a [&'a [u8]],
+    /// Every `Mcp-Session-Id` value (a session's id is a credential of sorts: `Debug` shows how
+    /// many, not the bytes).
+    pub mcp_session_id: &'a [&'a [u8]],
     /// Every `Access-Control-Request-Headers` value (a CORS preflight's; the
     /// [Fetch standard](https://fetch.spec.whatwg.org/#http-access-control-request-headers)).
     pub cors_request_headers: &'a [&'a [u8]],
@@ -103,6 +106,7 @@ impl core::fmt::Debug for Request<'_> {
             .field("content_encoding", &Values(self.content_encoding))
             .field("origin", &Values(self.origin))
             .field("dpop", &Redacted(self.dpop.len()))
+            .field("mcp_session_id", &Redacted(self.mcp_session_id.len()))
             .field("cors_request_headers", &Values(self.cors_request_headers))
             .field("has_body", &self.has_body)
             .finish()
@@ -144,6 +148,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn with_origin(mut self, values: &'a [&'a [u8]]) -> Self {
         self.origin = values;
+        self
+    }
+
+    /// Sets the `Mcp-Session-Id` values.
+    #[must_use]
+    pub fn with_mcp_session_id(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.mcp_session_id = values;
         self
     }
 

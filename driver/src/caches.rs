@@ -73,3 +73,42 @@ impl mcp_authz_core::dpop::ReplayCache for SharedReplayCache {
         self.0.lock().is_ok_and(|mut c| c.insert(key, until, now))
     }
 }
+
+/// The MCP session bindings behind a `std` mutex (see `mcp_authz_core::session`; per process).
+#[derive(Debug, Default)]
+pub struct SharedSessionBindings(Mutex<mcp_authz_core::session::MemorySessionBindings>);
+
+impl SharedSessionBindings {
+    /// Binds `session` to `owner` unless it is bound already.
+    pub fn bind(
+        &self,
+        session: mcp_authz_core::session::SessionKey,
+        owner: mcp_authz_core::session::SessionOwner,
+        now: UnixTime,
+    ) {
+        if let Ok(mut b) = self.0.lock() {
+            b.bind(session, owner, now);
+        }
+    }
+
+    /// Bindings held.
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |b| b.len())
+    }
+
+    /// Whether no session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl mcp_authz_core::session::SessionBindings for SharedSessionBindings {
+    fn owner(
+        &self,
+        session: &mcp_authz_core::session::SessionKey,
+        now: UnixTime,
+    ) -> Option<mcp_authz_core::session::SessionOwner> {
+        // A poisoned lock answers "unknown", as an empty store does.
+        self.0.lock().ok()?.owner(session, now)
+    }
+}

@@ -13,6 +13,7 @@ pub struct CoreHeaders<'a> {
     origin: Vec<&'a [u8]>,
     dpop: Vec<&'a [u8]>,
     cors_request_headers: Vec<&'a [u8]>,
+    mcp_session_id: Vec<&'a [u8]>,
 }
 
 impl std::fmt::Debug for CoreHeaders<'_> {
@@ -34,6 +35,7 @@ impl<'a> CoreHeaders<'a> {
             origin: all("origin"),
             dpop: all("dpop"),
             cors_request_headers: all("access-control-request-headers"),
+            mcp_session_id: all("mcp-session-id"),
         }
     }
 
@@ -52,7 +54,8 @@ impl<'a> CoreHeaders<'a> {
             .with_mcp_headers(&self.mcp_method, &self.mcp_name)
             .with_origin(&self.origin)
             .with_dpop(&self.dpop)
-            .with_cors_request_headers(&self.cors_request_headers);
+            .with_cors_request_headers(&self.cors_request_headers)
+            .with_mcp_session_id(&self.mcp_session_id);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

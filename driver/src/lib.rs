@@ -56,7 +56,7 @@ pub use mcp_authz_core::{
 // The adapters' shared machinery: public only because the adapters are other crates. Not API:
 // hidden from the docs, and the adapters pin this crate's exact version.
 #[doc(hidden)]
-pub use caches::{SharedCache, SharedReplayCache};
+pub use caches::{SharedCache, SharedReplayCache, SharedSessionBindings};
 #[doc(hidden)]
 pub use discovery::{
     discover, discover_all, fetch_metadata, Discovered, ServerSource, TrustedServer,

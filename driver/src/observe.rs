@@ -127,3 +127,11 @@ pub fn upstream(status: u16, started: Instant) {
     #[cfg(not(feature = "metrics"))]
     let _ = (status, started);
 }
+
+/// The MCP sessions bound to their callers, after a binding.
+pub fn sessions(bound: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("mcp_authz_session_bindings").set(bound as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = bound;
+}

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 
-use crate::caches::{SharedCache, SharedReplayCache};
+use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings};
 use crate::fetch::now;
 use crate::introspection::{answer_introspection, Introspector};
 use crate::keys::KeyStore;
@@ -62,6 +63,7 @@ pub struct Authorizer {
     keys: Vec<KeyStore>,
     introspector: Option<Arc<Introspector>>,
     replay: SharedReplayCache,
+    sessions: SharedSessionBindings,
     kid_wait: Duration,
     keep_authorization: bool,
 }
@@ -78,6 +80,7 @@ impl Authorizer {
             keys,
             introspector,
             replay: SharedReplayCache::default(),
+            sessions: SharedSessionBindings::default(),
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
         }
@@ -91,6 +94,18 @@ impl Authorizer {
     /// The introspection client, when tokens are introspected.
     pub fn introspector(&self) -> Option<&Introspector> {
         self.introspector.as_deref()
+    }
+
+    /// After the inner service answered a request allowed with `principal`: a response that
+    /// opens an MCP session (one `Mcp-Session-Id`) binds the session to the principal, so that
+    /// no other caller's request with that id reaches the upstream (`mcp_authz_core::session`).
+    pub fn opened_session(&self, principal: &Principal, response: &http::HeaderMap) {
+        let mut ids = response.get_all("mcp-session-id").iter();
+        if let (Some(id), None) = (ids.next(), ids.next()) {
+            let (key, owner) = (SessionKey::of(id.as_bytes()), SessionOwner::of(principal));
+            self.sessions.bind(key, owner, now());
+            observe::sessions(self.sessions.len());
+        }
     }
 
     /// Decides one request under `guard` (with its verified-token `cache`). The guard judges
@@ -111,7 +126,10 @@ impl Authorizer {
         let has_body = body.may_have_body();
         let path = parts.uri.path().to_owned();
         let path = path.as_str();
-        let mut exchange = guard.exchange().with_replay_cache(&self.replay);
+        let mut exchange = guard
+            .exchange()
+            .with_replay_cache(&self.replay)
+            .with_session_bindings(&self.sessions);
         let step = loop {
             let step = {
                 let headers = crate::headers::CoreHeaders::new(&parts.headers);

@@ -72,9 +72,10 @@ use crate::error::{Error, RequestError, TokenError};
 use crate::guard::Guard;
 use crate::http_message::{KeySource, KeyState, Request, Response};
 use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
+use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
-use crate::verdict::{decide, public, Allowed, BodySeen, Denied, Public};
+use crate::verdict::{decide, public, Allowed, BodySeen, Denied, Public, SessionSeen};
 
 /// What the adapter does next (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +191,9 @@ pub struct Exchange<'g> {
     /// The scheme of the request's credentials: rejections answer in it.
     scheme: Scheme,
     replay: Option<&'g dyn ReplayCache>,
+    sessions: Option<&'g dyn SessionBindings>,
+    /// The request's session, as looked up when the request was started.
+    session: SessionSeen,
 }
 
 impl core::fmt::Debug for Exchange<'_> {
@@ -217,7 +221,17 @@ impl<'g> Exchange<'g> {
             },
             scheme: Scheme::Bearer,
             replay: None,
+            sessions: None,
+            session: SessionSeen::Unbound,
         }
+    }
+
+    /// The session bindings this exchange checks the request's `Mcp-Session-Id` against: a
+    /// session bound to another principal is refused (404). Without them no session is bound.
+    #[must_use]
+    pub fn with_session_bindings(mut self, sessions: &'g dyn SessionBindings) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// The DPoP replay cache this exchange records proofs in (RFC 9449 §11.1). A guard that
@@ -396,6 +410,13 @@ impl<'g> Exchange<'g> {
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight(req.cors_request_headers));
         }
+        self.session = match (req.mcp_session_id, self.sessions) {
+            ([], _) | (_, None) if req.mcp_session_id.len() <= 1 => SessionSeen::Unbound,
+            ([id], Some(sessions)) => sessions
+                .owner(&SessionKey::of(id), now)
+                .map_or(SessionSeen::Unbound, SessionSeen::BoundTo),
+            _ => return self.reject(RequestError::MultipleSessionIds),
+        };
         let creds = match credentials(req.authorization, req.query) {
             Ok(c) => c,
             Err(e) => return self.reject(e),
@@ -539,10 +560,11 @@ impl<'g> Exchange<'g> {
 
     /// The one way to [`Step::Allow`]: [`decide`], from the complete requirement.
     fn verdict(&self, principal: Arc<Principal>, body: BodySeen<'_>) -> Step {
-        match decide(self.guard.scope_policy(), principal, body) {
+        match decide(self.guard.scope_policy(), principal, body, self.session) {
             Ok(allowed) => Step::Allow(allowed),
             Err(Denied::Insufficient(required)) => self.insufficient(&required),
             Err(Denied::Incomplete) => Step::Respond(no_decision()),
+            Err(Denied::OtherSession) => self.reject(RequestError::SessionNotFound),
         }
     }
 

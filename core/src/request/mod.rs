@@ -6,4 +6,5 @@
 pub mod exchange;
 pub mod guard;
 pub mod mcp_request;
+pub mod session;
 pub mod verdict;

@@ -9,6 +9,8 @@
 //!   method and tool scope of every call of the request, as the body reader read them. A request
 //!   with a body the policy depends on cannot be allowed without that reading: `decide` denies
 //!   when it is missing, whichever path of the exchange asks.
+//!   The request's MCP session, when it names one that is bound, must be the principal's
+//!   ([`crate::session`]).
 //! - [`Public`] comes only from `public`: the request's path is one the guard serves without a
 //!   token.
 //!
@@ -23,6 +25,7 @@ use crate::access_token::Principal;
 use crate::guard::Guard;
 use crate::mcp_request::Calls;
 use crate::scope_policy::ScopePolicy;
+use crate::session::SessionOwner;
 
 /// A request allowed with a verified token whose principal holds every scope the request needs.
 /// Only the exchange makes one, after `decide`; adapters read the principal from it.
@@ -61,6 +64,15 @@ pub(crate) enum BodySeen<'a> {
     Read(&'a Calls),
 }
 
+/// What the exchange knows of the request's MCP session when it asks for a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionSeen {
+    /// No `Mcp-Session-Id`, or one no binding is known for.
+    Unbound,
+    /// The session the request names belongs to this owner.
+    BoundTo(SessionOwner),
+}
+
 /// Why `decide` did not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Denied {
@@ -69,16 +81,24 @@ pub(crate) enum Denied {
     /// The policy depends on a body that was not read: the exchange asked for a verdict it
     /// cannot have (cannot happen; denied).
     Incomplete,
+    /// The request names a session another principal opened.
+    OtherSession,
 }
 
-/// The verdict on a request with a verified `principal`: allowed only when it holds the base
-/// scopes and the scopes of every call the body holds (with a body the policy reads, the body
-/// must have been read).
+/// The verdict on a request with a verified `principal`: allowed only when the session it names
+/// (if bound) is the principal's, and the principal holds the base scopes and the scopes of every
+/// call the body holds (with a body the policy reads, the body must have been read).
 pub(crate) fn decide(
     policy: &ScopePolicy,
     principal: Arc<Principal>,
     body: BodySeen<'_>,
+    session: SessionSeen,
 ) -> Result<Allowed, Denied> {
+    if let SessionSeen::BoundTo(owner) = session {
+        if owner != SessionOwner::of(&principal) {
+            return Err(Denied::OtherSession);
+        }
+    }
     let calls = match body {
         BodySeen::Read(calls) => calls.calls.as_slice(),
         BodySeen::None => &[],

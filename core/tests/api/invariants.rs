@@ -400,3 +400,80 @@ fn request_debug_never_shows_credentials() {
         "{shown}"
     );
 }
+
+/// A caller: issuer, subject and client id of its tokens (two tokens of one caller differ in
+/// their bytes, as a refreshed token does).
+fn caller_token(subject: &str, client: &str, jti: &str) -> String {
+    let mut c = claims();
+    c["sub"] = json!(subject);
+    c["client_id"] = json!(client);
+    c["jti"] = json!(jti);
+    format!("Bearer {}", forge(&header("EdDSA"), &c))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Sessions: whatever the callers, the sessions they open and the order of their requests,
+    /// `Allow` implies that the session the request names is unbound or was opened by the same
+    /// caller (issuer, subject, client id), token bytes aside; another caller's request gets 404.
+    /// The bindings are made as an adapter makes them: by the first allowed request's caller.
+    #[test]
+    fn allow_implies_the_session_is_the_callers(
+        steps in proptest::collection::vec((0usize..3, 0usize..3, 0usize..2), 1..24),
+    ) {
+        use mcp_authz_core::session::{MemorySessionBindings, SessionKey, SessionOwner, SessionBindings};
+        use std::sync::Mutex;
+        struct Cell(Mutex<MemorySessionBindings>);
+        impl SessionBindings for Cell {
+            fn owner(&self, s: &SessionKey, now: mcp_authz_core::UnixTime) -> Option<SessionOwner> {
+                self.0.lock().unwrap().owner(s, now)
+            }
+        }
+        let callers = [("alice", "app"), ("bob", "app"), ("alice", "other-app")];
+        let sessions: [&[u8]; 3] = [b"s-1", b"s-2", b"s-3"];
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), ScopePolicy::new(["mcp:tools"]));
+        let store = Cell(Mutex::new(MemorySessionBindings::default()));
+        // Who opened each session, kept here independently of the store.
+        let mut opened: [Option<usize>; 3] = [None; 3];
+        let keys = jwks();
+        for (i, (who, session, refresh)) in steps.into_iter().enumerate() {
+            let (sub, client) = callers[who];
+            let token = caller_token(sub, client, &format!("j{i}-{refresh}"));
+            let auth = [token.as_bytes()];
+            let id = [sessions[session]];
+            let req = Request::new("POST", "/mcp").with_authorization(&auth).with_mcp_session_id(&id);
+            let step = guard.exchange().with_session_bindings(&store).poll(&req, KeyState::Ready(&keys), NOW, None);
+            match (&step, opened[session]) {
+                (Step::Allow(allowed), None) => {
+                    store.0.lock().unwrap().bind(SessionKey::of(id[0]), SessionOwner::of(allowed.principal()), NOW);
+                    opened[session] = Some(who);
+                }
+                (Step::Allow(_), Some(owner)) => prop_assert_eq!(owner, who, "allowed into another's session"),
+                (Step::Respond(r), Some(owner)) => {
+                    prop_assert_ne!(owner, who);
+                    prop_assert_eq!(r.status, 404);
+                    prop_assert_eq!(r.reason, Some("session_not_found"));
+                }
+                (other, _) => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}
+
+/// Two `Mcp-Session-Id` headers are refused, with or without bindings.
+#[test]
+fn two_session_ids_are_refused() {
+    let guard = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    );
+    let token = caller_token("alice", "app", "j");
+    let auth = [token.as_bytes()];
+    let ids: [&[u8]; 2] = [b"a", b"b"];
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_mcp_session_id(&ids);
+    let step = verdict(&guard, &req, None);
+    assert_eq!(status(&step), 400);
+}

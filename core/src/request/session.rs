@@ -1,0 +1,172 @@
+//! MCP sessions bound to the caller that opened them
+//! ([MCP 2025-11-25, Streamable HTTP, Session Management](https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management)).
+//!
+//! A server may answer `initialize` with an `Mcp-Session-Id`; the client then sends it on every
+//! request. The upstream MCP server knows nothing of tokens, so without a binding any principal
+//! holding a session id could use another's session. The adapter binds a session id to the
+//! principal ([`SessionOwner`]: issuer, subject, client id) of the request whose response
+//! carried it; a later request with that id and another principal is refused with `404`, as the
+//! specification answers an unknown session, and never reaches the upstream (the check is part
+//! of the verdict: [`crate::verdict`]). The binding does not depend on the token's bytes, so a
+//! refreshed token keeps its session.
+//!
+//! Session ids are kept only as SHA-256 ([`SessionKey`]). A binding that was evicted (the store
+//! is bounded) or that idled out is unknown again: the request goes on, and the upstream judges
+//! the id as it would without the binding.
+
+use alloc::collections::BTreeMap;
+
+use crate::access_token::Principal;
+use crate::crypto::sha256;
+use crate::time::UnixTime;
+
+/// Who a session belongs to: SHA-256 of the principal's issuer, subject and client id (each
+/// length-prefixed, so no two triples share a digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionOwner([u8; 32]);
+
+impl SessionOwner {
+    /// The owner a session opened by `principal` gets.
+    pub fn of(principal: &Principal) -> Self {
+        let mut input = alloc::vec::Vec::new();
+        for part in [
+            principal.issuer(),
+            principal.subject().unwrap_or(""),
+            principal.client_id().unwrap_or(""),
+        ] {
+            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+            input.extend_from_slice(&len.to_be_bytes());
+            input.extend_from_slice(part.as_bytes());
+        }
+        Self(sha256(&input))
+    }
+}
+
+/// A session id as it is kept: its SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    /// The key of the `Mcp-Session-Id` value `id`.
+    pub fn of(id: &[u8]) -> Self {
+        Self(sha256(id))
+    }
+}
+
+/// Where the exchange looks up who a session belongs to. Lookups go through `&self` and it is
+/// `Sync`, so the implementor chooses the locking (a mutex in the adapters; shared storage for
+/// replicas).
+pub trait SessionBindings: Sync {
+    /// The owner of `session`, if it is bound (and still `now`).
+    fn owner(&self, session: &SessionKey, now: UnixTime) -> Option<SessionOwner>;
+}
+
+/// The default limits of [`MemorySessionBindings`].
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+/// How long an unused binding is kept, in seconds (one day).
+pub const DEFAULT_SESSION_IDLE_SECS: u64 = 24 * 3600;
+
+/// Session bindings in memory, bounded: at most `max` bindings, each dropped after `idle_secs`
+/// without use; when full, the binding unused the longest goes first.
+#[derive(Debug, Clone)]
+pub struct MemorySessionBindings {
+    entries: BTreeMap<SessionKey, (SessionOwner, UnixTime)>,
+    max: usize,
+    idle_secs: u64,
+}
+
+impl Default for MemorySessionBindings {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_SECS)
+    }
+}
+
+impl MemorySessionBindings {
+    /// An empty store of at most `max` bindings (at least one), each kept `idle_secs` after its
+    /// last use.
+    pub fn new(max: usize, idle_secs: u64) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            max: max.max(1),
+            idle_secs,
+        }
+    }
+
+    /// Binds `session` to `owner` unless it is bound already: the first response that carried
+    /// the id wins, and nobody rebinds it. Returns the owner it is bound to now.
+    pub fn bind(
+        &mut self,
+        session: SessionKey,
+        owner: SessionOwner,
+        now: UnixTime,
+    ) -> SessionOwner {
+        if let Some(current) = self.owner(&session, now) {
+            return current;
+        }
+        if self.entries.len() >= self.max {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(session, (owner, now));
+        owner
+    }
+
+    /// The owner of `session`, marking it used `now`; `None` when unbound or idle too long (the
+    /// idle binding is dropped).
+    pub fn owner(&mut self, session: &SessionKey, now: UnixTime) -> Option<SessionOwner> {
+        let (owner, used) = self.entries.get_mut(session)?;
+        if now.as_secs() > used.as_secs().saturating_add(self.idle_secs) {
+            self.entries.remove(session);
+            return None;
+        }
+        *used = now.max(*used);
+        Some(*owner)
+    }
+
+    /// Bindings held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(n: u8) -> SessionOwner {
+        SessionOwner([n; 32])
+    }
+
+    #[test]
+    fn the_first_binding_wins_and_idle_or_evicted_ones_are_unknown() {
+        let t = UnixTime::from_secs;
+        let mut b = MemorySessionBindings::new(2, 10);
+        let (s1, s2, s3) = (
+            SessionKey::of(b"1"),
+            SessionKey::of(b"2"),
+            SessionKey::of(b"3"),
+        );
+        assert_eq!(b.bind(s1, owner(1), t(0)), owner(1));
+        assert_eq!(b.bind(s1, owner(2), t(1)), owner(1), "never rebound");
+        assert_eq!(b.owner(&s1, t(5)), Some(owner(1)));
+        b.bind(s2, owner(2), t(6));
+        // Full: the binding unused the longest (s1, used at 5) goes.
+        b.bind(s3, owner(3), t(7));
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.owner(&s1, t(7)), None);
+        assert_eq!(b.owner(&s3, t(17)), Some(owner(3)));
+        assert_eq!(b.owner(&s2, t(17)), None, "idle past 10 s");
+        assert_eq!(b.len(), 1);
+    }
+}
