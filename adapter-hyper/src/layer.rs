@@ -46,7 +46,9 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use mcp_authz_core::{BodyFailure, Guard, Principal};
-use mcp_authz_driver::{Authorizer, BodySource, SharedCache, Verdict};
+use mcp_authz_driver::{now, Authorizer, BodySource, SharedCache, Verdict};
+
+use crate::expiry::{is_event_stream, Expiring};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -74,8 +76,9 @@ pub struct Decision {
 
 /// The body the inner service receives: the buffered bytes, or the original stream.
 pub type AuthzRequestBody<B> = Either<Full<Bytes>, B>;
-/// The body of the responses: ours, or the inner service's (streamed untouched).
-pub type AuthzResponseBody<B> = Either<Full<Bytes>, B>;
+/// The body of the responses: ours, or the inner service's (streamed untouched; an event stream
+/// allowed with a token ends when the token expires: [`Expiring`]).
+pub type AuthzResponseBody<B> = Either<Full<Bytes>, Expiring<B>>;
 
 /// Applies [`AuthzService`] to a service.
 #[derive(Clone, Debug)]
@@ -198,14 +201,23 @@ where
                 Streamed::Gone => Either::Left(Full::new(Bytes::new())),
             };
             let mut resp = inner.call(Request::from_parts(parts, body)).await?;
-            if let Some(principal) = &principal {
-                state.authorizer.opened_session(principal, resp.headers());
-            }
+            let expires_at = match &principal {
+                Some(principal) => {
+                    state.authorizer.opened_session(principal, resp.headers());
+                    is_event_stream(resp.headers()).then(|| principal.expires_at())
+                }
+                None => None,
+            };
             resp.extensions_mut().insert(Decision {
                 reason: None,
                 principal,
             });
-            Ok(resp.map(Either::Right))
+            Ok(resp.map(|body| {
+                Either::Right(match expires_at {
+                    Some(at) => Expiring::until(body, at, now()),
+                    None => Expiring::open(body),
+                })
+            }))
         })
     }
 }

@@ -135,6 +135,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic))]
 
+mod expiry;
 mod layer;
 
 use std::sync::Arc;
@@ -142,6 +143,7 @@ use std::sync::Arc;
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
 use mcp_authz_driver::{discover_servers, Authorizer, AuthzOptions, Refresh, SharedCache};
 
+pub use expiry::Expiring;
 pub use layer::{
     AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
 };

@@ -1,0 +1,155 @@
+//! Event streams end with the token that opened them: [`Expiring`], the response body of
+//! [`AuthzService`](crate::AuthzService).
+//!
+//! A token is checked when a request arrives, but a Server-Sent Events stream (MCP Streamable
+//! HTTP's `GET`, or a `POST` answered with `text/event-stream`) can run for hours after that. A
+//! stream allowed with a token ends when the token expires (`exp`): the client sees the end of
+//! the stream and opens a new one, with a token that is valid then. Other responses pass through
+//! unchanged.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body::{Body, Frame, SizeHint};
+use mcp_authz_core::UnixTime;
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+pin_project! {
+    /// A response body that ends at a deadline, when it has one (see the module docs).
+    pub struct Expiring<B> {
+        #[pin]
+        body: B,
+        // Set for an event stream allowed with a token: it ends when this passes.
+        #[pin]
+        deadline: Option<Sleep>,
+    }
+}
+
+impl<B> Expiring<B> {
+    /// `body` as it is.
+    pub(crate) fn open(body: B) -> Self {
+        Self {
+            body,
+            deadline: None,
+        }
+    }
+
+    /// `body`, ended when `expires_at` comes (`now` being the time now).
+    pub(crate) fn until(body: B, expires_at: UnixTime, now: UnixTime) -> Self {
+        let left = Duration::from_secs(expires_at.as_secs().saturating_sub(now.as_secs()));
+        Self {
+            body,
+            deadline: Some(tokio::time::sleep(left)),
+        }
+    }
+}
+
+/// Whether a response is an event stream (`text/event-stream`, any parameters or case).
+pub(crate) fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+impl<B: Body> Body for Expiring<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if let Some(deadline) = this.deadline.as_pin_mut() {
+            if deadline.poll(cx).is_ready() {
+                // The token expired: the stream ends here.
+                return Poll::Ready(None);
+            }
+        }
+        this.body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.deadline {
+            None => self.body.size_hint(),
+            // It may end early: anything from nothing to the body's upper bound.
+            Some(_) => {
+                let mut hint = SizeHint::new();
+                if let Some(upper) = self.body.size_hint().upper() {
+                    hint.set_upper(upper);
+                }
+                hint
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::pin::pin;
+
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// An event stream that never sends or ends on its own.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    /// In virtual time: a stream allowed with a token that expires in 60 s is open at 59 s and
+    /// ended at 61 s; without a deadline it stays open a day.
+    #[tokio::test(start_paused = true)]
+    async fn an_event_stream_ends_when_its_token_expires() {
+        let now = UnixTime::from_secs(1_000);
+        let mut body = pin!(Expiring::until(Silent, UnixTime::from_secs(1_060), now));
+        let early = tokio::time::timeout(Duration::from_secs(59), body.frame()).await;
+        assert!(early.is_err(), "ended before the token expired");
+        let late = tokio::time::timeout(Duration::from_secs(2), body.frame()).await;
+        assert!(
+            matches!(late, Ok(None)),
+            "still open after the token expired"
+        );
+        // An expired token's stream (a clock ahead of exp) ends at once.
+        let mut gone = pin!(Expiring::until(Silent, now, UnixTime::from_secs(2_000)));
+        assert!(gone.frame().await.is_none());
+        let mut open = pin!(Expiring::open(Silent));
+        let day = tokio::time::timeout(Duration::from_secs(86_400), open.frame()).await;
+        assert!(day.is_err());
+    }
+
+    #[test]
+    fn event_streams_are_recognised_by_their_media_type() {
+        let with = |ct: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+            is_event_stream(&h)
+        };
+        assert!(with("text/event-stream"));
+        assert!(with("Text/Event-Stream; charset=utf-8"));
+        assert!(!with("application/json"));
+        assert!(!with("text/event-streams"));
+        assert!(!is_event_stream(&http::HeaderMap::new()));
+    }
+}
