@@ -153,7 +153,7 @@ try {
   const as = start(MCP_AUTHZ, ["dev-authorization-server", "--resource", front]);
   const issuer = await firstLine(as);
   const proxy = start(MCP_AUTHZ, ["proxy", "--metadata-url", `${issuer}/.well-known/oauth-authorization-server`, "--resource", front,
-    "--upstream", server, "--listen", `127.0.0.1:${proxyPort}`, "--scope", "mcp:tools", "--allow-http-loopback"]);
+    "--upstream", server, "--listen", `127.0.0.1:${proxyPort}`, "--scope", "mcp:tools", "--allow-http-loopback", "--validate-mcp-headers"]);
   proxy.stderr.on("data", () => {});
   await waitFor(`http://127.0.0.1:${serverPort}/`);
   await waitFor(`http://127.0.0.1:${proxyPort}/healthz`);

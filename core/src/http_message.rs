@@ -62,6 +62,8 @@ pub struct Request<'a> {
     pub origin: &'a [&'a [u8]],
     /// Every `DPoP` header value (RFC 9449 proofs).
     pub dpop: &'a [&'a [u8]],
+    /// Every `MCP-Protocol-Version` value.
+    pub mcp_protocol_version: &'a [&'a [u8]],
     /// Every `Mcp-Session-Id` value (a session's id is a credential of sorts: `Debug` shows how
     /// many, not the bytes).
     pub mcp_session_id: &'a [&'a [u8]],
@@ -106,6 +108,7 @@ impl core::fmt::Debug for Request<'_> {
             .field("content_encoding", &Values(self.content_encoding))
             .field("origin", &Values(self.origin))
             .field("dpop", &Redacted(self.dpop.len()))
+            .field("mcp_protocol_version", &Values(self.mcp_protocol_version))
             .field("mcp_session_id", &Redacted(self.mcp_session_id.len()))
             .field("cors_request_headers", &Values(self.cors_request_headers))
             .field("has_body", &self.has_body)
@@ -148,6 +151,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn with_origin(mut self, values: &'a [&'a [u8]]) -> Self {
         self.origin = values;
+        self
+    }
+
+    /// Sets the `MCP-Protocol-Version` values.
+    #[must_use]
+    pub fn with_mcp_protocol_version(mut self, values: &'a [&'a [u8]]) -> Self {
+        self.mcp_protocol_version = values;
         self
     }
 

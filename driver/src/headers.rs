@@ -14,6 +14,7 @@ pub struct CoreHeaders<'a> {
     dpop: Vec<&'a [u8]>,
     cors_request_headers: Vec<&'a [u8]>,
     mcp_session_id: Vec<&'a [u8]>,
+    mcp_protocol_version: Vec<&'a [u8]>,
 }
 
 impl std::fmt::Debug for CoreHeaders<'_> {
@@ -36,6 +37,7 @@ impl<'a> CoreHeaders<'a> {
             dpop: all("dpop"),
             cors_request_headers: all("access-control-request-headers"),
             mcp_session_id: all("mcp-session-id"),
+            mcp_protocol_version: all("mcp-protocol-version"),
         }
     }
 
@@ -55,7 +57,8 @@ impl<'a> CoreHeaders<'a> {
             .with_origin(&self.origin)
             .with_dpop(&self.dpop)
             .with_cors_request_headers(&self.cors_request_headers)
-            .with_mcp_session_id(&self.mcp_session_id);
+            .with_mcp_session_id(&self.mcp_session_id)
+            .with_mcp_protocol_version(&self.mcp_protocol_version);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

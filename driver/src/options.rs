@@ -77,6 +77,8 @@ pub struct AuthzOptions {
     pub public_paths: Vec<String>,
     /// The largest JSON-RPC body read for the scope policy (default 1 MiB).
     pub max_body_bytes: Option<usize>,
+    /// Validate the MCP request headers of 2026-07-28 requests for any upstream.
+    pub validate_mcp_headers: bool,
     /// Exact audiences accepted besides the resource.
     pub audiences: Vec<String>,
     /// Clients whose tokens are accepted without any `aud`.
@@ -125,6 +127,7 @@ impl Default for AuthzOptions {
             edit_metadata: None,
             public_paths: Vec::new(),
             max_body_bytes: None,
+            validate_mcp_headers: false,
             audiences: Vec::new(),
             audienceless_clients: Vec::new(),
             roles_as_scopes: None,
@@ -252,6 +255,7 @@ impl AuthzOptions {
         if let Some(edit) = &self.edit_metadata {
             guard = guard.with_metadata(|m| edit(m));
         }
+        guard = guard.with_mcp_header_validation(self.validate_mcp_headers);
         if let Some(max) = self.max_body_bytes {
             guard = guard.with_max_body_bytes(max);
         }
@@ -637,6 +641,16 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn max_body_bytes(mut self, max: usize) -> Self {
             self.options.max_body_bytes = Some(max);
+            self
+        }
+
+        /// Validate the MCP request headers for any inner service (off by default): a request
+        /// that declares MCP 2026-07-28 or later has its body read, and `Mcp-Method` and
+        /// `Mcp-Name` must be present and name its call (SEP-2243), else `400` with JSON-RPC
+        /// `-32020`. A scope policy with method or tool scopes does this anyway.
+        #[must_use]
+        pub fn validate_mcp_headers(mut self, yes: bool) -> Self {
+            self.options.validate_mcp_headers = yes;
             self
         }
     };

@@ -110,6 +110,11 @@ pub struct RouteConfig {
     /// resources/read=mcp:resources.
     #[arg(long = "method-scope", value_name = "METHOD=SCOPE")]
     pub method_scope: Vec<String>,
+    /// Validate the MCP request headers for any upstream: requests that declare MCP 2026-07-28
+    /// or later need Mcp-Method (and Mcp-Name for a named call) matching the body, else 400
+    /// with JSON-RPC -32020 (SEP-2243). Always on with --tool-scope or --method-scope.
+    #[arg(long)]
+    pub validate_mcp_headers: bool,
     /// resource_name in the protected-resource metadata.
     #[arg(long, value_name = "NAME")]
     pub resource_name: Option<String>,

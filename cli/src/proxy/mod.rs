@@ -155,6 +155,7 @@ async fn authorize(route: &RouteConfig) -> Result<(Authz, http::Uri), BuildError
         .tenants(route.tenants.tenant.clone())
         .allow_any_tenant(route.tenants.allow_any_tenant)
         .entra_v1_issuers(route.entra_v1_tokens)
+        .validate_mcp_headers(route.validate_mcp_headers)
         .allow_missing_registration(route.allow_missing_registration)
         .allow_http_loopback(route.allow_http_loopback)
         .typ_policy(route.typ_policy())

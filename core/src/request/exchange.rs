@@ -71,7 +71,9 @@ use crate::dpop::{verify_proof, DpopMode, ProofRequest, ReplayCache};
 use crate::error::{Error, RequestError, TokenError};
 use crate::guard::Guard;
 use crate::http_message::{KeySource, KeyState, Request, Response};
-use crate::mcp_request::{body_kind, read_calls, BodyKind, Calls, McpHeaders};
+use crate::mcp_request::{
+    body_kind, read_calls, requires_standard_headers, BodyKind, Calls, McpHeaders,
+};
 use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
@@ -490,7 +492,9 @@ impl<'g> Exchange<'g> {
     fn authorized(&mut self, req: &Request<'_>, principal: Arc<Principal>) -> Step {
         let guard = self.guard;
         let policy = guard.scope_policy();
-        if !policy.reads_body() {
+        let validate =
+            guard.validates_mcp_headers() && requires_standard_headers(req.mcp_protocol_version);
+        if !policy.reads_body() && !validate {
             // The body cannot change the scopes; only a form body is looked at, for a token.
             let form =
                 req.has_body && body_kind(req.content_type, req.content_encoding) == BodyKind::Form;
@@ -516,7 +520,7 @@ impl<'g> Exchange<'g> {
         }
         if !req.has_body {
             // No body, no call: headers that announce one contradict it.
-            return match headers.check(&[]) {
+            return match headers.check(&[], false) {
                 Ok(()) => self.verdict(principal, BodySeen::None),
                 Err(e) => Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None)),
             };
@@ -549,8 +553,9 @@ impl<'g> Exchange<'g> {
             Ok(BodyContent::Calls(calls)) => calls,
             Err(e) => return self.reject(e),
         };
+        let required = requires_standard_headers(req.mcp_protocol_version);
         let checked = McpHeaders::decode(req.mcp_method, req.mcp_name)
-            .and_then(|headers| headers.check(&calls.calls));
+            .and_then(|headers| headers.check(&calls.calls, required));
         if let Err(e) = checked {
             let id = calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));

@@ -105,6 +105,7 @@ pub struct Guard {
     well_known_paths: (String, String),
     challenger: Challenger,
     max_body_bytes: usize,
+    validate_mcp_headers: bool,
     public_paths: Vec<String>,
     introspection: IntrospectionMode,
     /// The resource's own origin (`scheme://host[:port]`, lower case, default port omitted).
@@ -137,6 +138,7 @@ impl Guard {
             resource_path,
             challenger,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            validate_mcp_headers: false,
             public_paths: Vec::new(),
             introspection: IntrospectionMode::Never,
             own_origin,
@@ -243,6 +245,22 @@ impl Guard {
     pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
         self.challenger = self.challenger.with_realm(realm);
         self
+    }
+
+    /// Validates the MCP request headers of any request that declares MCP 2026-07-28 or later
+    /// (`MCP-Protocol-Version`), whatever the scope policy: the body is read and `Mcp-Method` and
+    /// `Mcp-Name` must be present and name its call, as a conformant server checks them
+    /// (SEP-2243; `400` with JSON-RPC `-32020` otherwise). With a policy that reads the body this
+    /// happens anyway; this makes any upstream behave so.
+    #[must_use]
+    pub fn with_mcp_header_validation(mut self, yes: bool) -> Self {
+        self.validate_mcp_headers = yes;
+        self
+    }
+
+    /// Whether the MCP request headers are validated for any upstream.
+    pub fn validates_mcp_headers(&self) -> bool {
+        self.validate_mcp_headers
     }
 
     /// The largest JSON-RPC body adapters should buffer (default 1 MiB).

@@ -272,6 +272,24 @@ pub fn fuzz_reading(body: &[u8]) -> Option<Vec<(String, Option<String>, Option<S
     )
 }
 
+/// The first revision in which `Mcp-Method` and `Mcp-Name` are required (SEP-2243).
+const STANDARD_HEADERS_SINCE: &[u8] = b"2026-07-28";
+
+/// Whether the request declares (in one `MCP-Protocol-Version`, a `YYYY-MM-DD` revision) MCP
+/// 2026-07-28 or later, whose requests must carry the standard MCP request headers.
+pub(crate) fn requires_standard_headers(version: &[&[u8]]) -> bool {
+    let [v] = version else {
+        return false;
+    };
+    let v = v.trim_ascii();
+    let is_date = v.len() == 10
+        && v.iter()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 4 | 7) == (*b == b'-') && (b.is_ascii_digit() || *b == b'-'));
+    // Dates of one format compare as bytes.
+    is_date && v >= STANDARD_HEADERS_SINCE
+}
+
 /// The `Mcp-Method` and `Mcp-Name` headers of a request, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct McpHeaders<'a> {
@@ -305,11 +323,23 @@ impl<'a> McpHeaders<'a> {
     }
 
     /// Checks the headers against the body's calls: `Mcp-Method` names the one call's method,
-    /// and `Mcp-Name` the member that method names (SEP-2243).
+    /// and `Mcp-Name` the member that method names (SEP-2243). With `required` (the request
+    /// declares MCP 2026-07-28 or later), a single call needs `Mcp-Method`, and `Mcp-Name` when
+    /// its method names something.
     ///
     /// # Errors
-    /// [`RequestError::McpHeaderMismatch`] when they disagree.
-    pub(crate) fn check(&self, calls: &[Call]) -> Result<(), RequestError> {
+    /// [`RequestError::McpHeaderMismatch`] when they disagree, or one that is required is
+    /// missing.
+    pub(crate) fn check(&self, calls: &[Call], required: bool) -> Result<(), RequestError> {
+        if required {
+            if let [call] = calls {
+                let missing =
+                    self.method.is_none() || (self.name.is_none() && call.named().is_some());
+                if missing {
+                    return Err(RequestError::McpHeaderMismatch);
+                }
+            }
+        }
         if self.is_empty() {
             return Ok(());
         }
@@ -802,14 +832,17 @@ mod tests {
         let tool = [call("tools/call", Some("t"), None)];
         let prompt = [call("prompts/get", Some("p"), None)];
         let read = [call("resources/read", None, Some("file:///x"))];
-        assert_eq!(h(Some("tools/call"), Some("t")).check(&tool), Ok(()));
-        assert_eq!(h(Some("tools/call"), None).check(&tool), Ok(()));
-        assert_eq!(h(Some("prompts/get"), Some("p")).check(&prompt), Ok(()));
+        assert_eq!(h(Some("tools/call"), Some("t")).check(&tool, false), Ok(()));
+        assert_eq!(h(Some("tools/call"), None).check(&tool, false), Ok(()));
         assert_eq!(
-            h(Some("resources/read"), Some("file:///x")).check(&read),
+            h(Some("prompts/get"), Some("p")).check(&prompt, false),
             Ok(())
         );
-        assert_eq!(h(None, None).check(&tool), Ok(()));
+        assert_eq!(
+            h(Some("resources/read"), Some("file:///x")).check(&read, false),
+            Ok(())
+        );
+        assert_eq!(h(None, None).check(&tool, false), Ok(()));
         for (headers, calls) in [
             (h(Some("tools/call"), Some("u")), &tool[..]),
             (h(Some("tools/list"), None), &tool),
@@ -818,10 +851,36 @@ mod tests {
             (h(Some("tools/call"), Some("t")), &[]),
         ] {
             assert_eq!(
-                headers.check(calls),
+                headers.check(calls, false),
                 Err(RequestError::McpHeaderMismatch),
                 "{headers:?}"
             );
+        }
+        // From 2026-07-28 on, a named call needs both headers, an unnamed one Mcp-Method.
+        let list = [call("tools/list", None, None)];
+        assert_eq!(h(Some("tools/call"), Some("t")).check(&tool, true), Ok(()));
+        assert_eq!(h(Some("tools/list"), None).check(&list, true), Ok(()));
+        for (headers, calls) in [
+            (h(Some("tools/call"), None), &tool[..]),
+            (h(None, None), &tool),
+            (h(None, None), &list),
+        ] {
+            assert_eq!(
+                headers.check(calls, true),
+                Err(RequestError::McpHeaderMismatch),
+                "{headers:?}"
+            );
+        }
+        assert!(requires_standard_headers(&[b"2026-07-28"]));
+        assert!(requires_standard_headers(&[b" 2026-12-01 "]));
+        for no in [
+            &[][..],
+            &[&b"2025-11-25"[..]],
+            &[b"2026-07-28", b"2026-07-28"],
+            &[b"20260728xx"],
+            &[b"2026/07/28"],
+        ] {
+            assert!(!requires_standard_headers(no), "{no:?}");
         }
     }
 }

@@ -1015,3 +1015,89 @@ fn origin_is_validated_everywhere_but_the_metadata_documents() {
     assert_eq!(verdict(&g, "/mcp", &[b"null"]), (200, None));
     assert_eq!(verdict(&g, "/mcp", &[b"https://inspector.example"]).0, 403);
 }
+
+/// Header validation for any upstream (`Guard::with_mcp_header_validation`): a request that
+/// declares MCP 2026-07-28 or later has its body read even under a policy of base scopes alone,
+/// and `Mcp-Method` (and `Mcp-Name` for a named call) must be there and agree with it, as the
+/// conformance suite's `http-header-validation` scenario checks (400, -32020); earlier revisions
+/// and guards without the option are untouched.
+#[test]
+fn mcp_headers_are_validated_for_any_upstream_from_2026_07_28() {
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let ct: [&[u8]; 1] = [b"application/json"];
+    let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#;
+    let list = br#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#;
+    let validating = base_only().with_mcp_header_validation(true);
+    let run_with =
+        |g: &Guard, version: &[u8], method: Option<&[u8]>, name: Option<&[u8]>, body: &[u8]| {
+            let (v, m, n) = ([version], method.map(|m| [m]), name.map(|n| [n]));
+            let req = Request::new("POST", "/mcp")
+                .with_authorization(&auth)
+                .with_body(&ct, &[])
+                .with_mcp_protocol_version(if version.is_empty() { &[] } else { &v })
+                .with_mcp_headers(
+                    m.as_ref().map_or(&[][..], |m| &m[..]),
+                    n.as_ref().map_or(&[][..], |n| &n[..]),
+                );
+            run(g, &req, Some(body))
+        };
+    // 2026-07-28: headers that name the call pass; missing or wrong ones are 400, -32020, id kept.
+    let ok = run_with(
+        &validating,
+        b"2026-07-28",
+        Some(b"tools/call"),
+        Some(b"echo"),
+        call,
+    );
+    assert!(allowed(&ok) && ok.body_read, "{ok:?}");
+    for (method, name) in [
+        (None, Some(&b"echo"[..])),
+        (Some(&b"tools/call"[..]), None),
+        (Some(b"tools/list"), Some(b"echo")),
+        (Some(b"TOOLS/CALL"), Some(b"echo")),
+        (Some(b"tools/call"), Some(b"other")),
+    ] {
+        let r = respond(run_with(&validating, b"2026-07-28", method, name, call));
+        assert_eq!(r.status, 400, "{method:?} {name:?}");
+        assert_eq!(json_body(&r)["error"]["code"], -32020);
+        assert_eq!(json_body(&r)["id"], 7);
+    }
+    // A later revision too; a call that names nothing needs Mcp-Method alone.
+    assert!(allowed(&run_with(
+        &validating,
+        b"2027-01-01",
+        Some(b"tools/list"),
+        None,
+        list
+    )));
+    assert_eq!(
+        respond(run_with(&validating, b"2026-07-28", None, None, list)).status,
+        400
+    );
+    // Earlier revisions, no version, or a version that is not a date: nothing required, body
+    // not read (the policy reads none).
+    for version in [
+        &b"2025-11-25"[..],
+        b"",
+        b"latest",
+        b"2026-7-28",
+        b"2026-07-28x",
+    ] {
+        let r = run_with(&validating, version, None, None, call);
+        assert!(
+            allowed(&r) && !r.body_read,
+            "{:?}",
+            version.escape_ascii().to_string()
+        );
+    }
+    // Without the option and a policy that reads no body, 2026-07-28 requests pass unread.
+    let r = run_with(&base_only(), b"2026-07-28", None, None, call);
+    assert!(allowed(&r) && !r.body_read);
+    // A policy that reads the body requires the headers from 2026-07-28 on, option or not.
+    let r = respond(run_with(&guard(), b"2026-07-28", None, None, call));
+    assert_eq!(
+        (r.status, json_body(&r)["error"]["code"].clone()),
+        (400, json!(-32020))
+    );
+}
