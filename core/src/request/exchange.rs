@@ -72,7 +72,8 @@ use crate::error::{Error, RequestError, TokenError};
 use crate::guard::Guard;
 use crate::http_message::{KeySource, KeyState, Request, Response};
 use crate::mcp_request::{
-    body_kind, read_calls, requires_standard_headers, BodyKind, Calls, McpHeaders,
+    body_kind, predates_standard_headers, read_calls, requires_standard_headers, BodyKind, Calls,
+    McpHeaders,
 };
 use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
@@ -511,6 +512,13 @@ impl<'g> Exchange<'g> {
             Ok(h) => h,
             Err(e) => return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None)),
         };
+        // The policy reads these headers: a request of an earlier revision, where they mean
+        // nothing to the server, must not carry them (MCP 2026-07-28: intermediaries that
+        // enforce policy on them SHOULD reject such requests).
+        if !headers.is_empty() && predates_standard_headers(req.mcp_protocol_version) {
+            let e = RequestError::InvalidMcpHeader;
+            return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), None));
+        }
         // What the headers announce is required now (it can only add scopes): a call that
         // cannot succeed gets its 403 before its body is read.
         let announced: Vec<_> = headers.announced().into_iter().collect();

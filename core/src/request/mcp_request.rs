@@ -275,19 +275,29 @@ pub fn fuzz_reading(body: &[u8]) -> Option<Vec<(String, Option<String>, Option<S
 /// The first revision in which `Mcp-Method` and `Mcp-Name` are required (SEP-2243).
 const STANDARD_HEADERS_SINCE: &[u8] = b"2026-07-28";
 
-/// Whether the request declares (in one `MCP-Protocol-Version`, a `YYYY-MM-DD` revision) MCP
-/// 2026-07-28 or later, whose requests must carry the standard MCP request headers.
-pub(crate) fn requires_standard_headers(version: &[&[u8]]) -> bool {
+/// The revision one `MCP-Protocol-Version` value declares, when it is a `YYYY-MM-DD` date.
+fn revision<'a>(version: &[&'a [u8]]) -> Option<&'a [u8]> {
     let [v] = version else {
-        return false;
+        return None;
     };
     let v = v.trim_ascii();
     let is_date = v.len() == 10
         && v.iter()
             .enumerate()
             .all(|(i, b)| matches!(i, 4 | 7) == (*b == b'-') && (b.is_ascii_digit() || *b == b'-'));
-    // Dates of one format compare as bytes.
-    is_date && v >= STANDARD_HEADERS_SINCE
+    is_date.then_some(v)
+}
+
+/// Whether the request declares MCP 2026-07-28 or later, whose requests must carry the standard
+/// MCP request headers. Dates of one format compare as bytes.
+pub(crate) fn requires_standard_headers(version: &[&[u8]]) -> bool {
+    revision(version).is_some_and(|v| v >= STANDARD_HEADERS_SINCE)
+}
+
+/// Whether the request declares a revision before 2026-07-28, which has no standard MCP request
+/// headers.
+pub(crate) fn predates_standard_headers(version: &[&[u8]]) -> bool {
+    revision(version).is_some_and(|v| v < STANDARD_HEADERS_SINCE)
 }
 
 /// The `Mcp-Method` and `Mcp-Name` headers of a request, decoded.

@@ -1101,3 +1101,30 @@ fn mcp_headers_are_validated_for_any_upstream_from_2026_07_28() {
         (400, json!(-32020))
     );
 }
+
+/// A request of an earlier revision that carries `Mcp-Method`/`Mcp-Name` while the policy reads
+/// them is refused (400, -32020): the server of that revision ignores them, so they could say
+/// anything (MCP 2026-07-28: intermediaries that enforce policy on them SHOULD reject it).
+#[test]
+fn earlier_revisions_may_not_carry_the_headers_the_policy_reads() {
+    let token = token_with_scope("mcp:tools mcp:admin");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let ct: [&[u8]; 1] = [b"application/json"];
+    let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+    let (method, name): ([&[u8]; 1], [&[u8]; 1]) = ([b"tools/call"], [b"echo"]);
+    for (version, status) in [(&b"2025-11-25"[..], 400), (b"2026-07-28", 200), (b"", 200)] {
+        let v = [version];
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_body(&ct, &[])
+            .with_mcp_headers(&method, &name)
+            .with_mcp_protocol_version(if version.is_empty() { &[] } else { &v });
+        let r = run(&guard(), &req, Some(call));
+        let got = match &r.verdict {
+            Step::Allow(_) => 200,
+            Step::Respond(r) => r.status,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, status, "{:?}", version.escape_ascii().to_string());
+    }
+}
