@@ -2,7 +2,9 @@
 //! only.
 //!
 //! Real enough for real MCP clients: RFC 8414 metadata with all five fields, a JWK Set with a
-//! P-256 key made at start, open dynamic client registration (RFC 7591), an authorization
+//! P-256 key made at start, open dynamic client registration (RFC 7591), Client ID Metadata
+//! Documents (a `client_id` that is the URL of the client's metadata, fetched and checked at the
+//! authorization endpoint; loopback URLs only, this being a development server), an authorization
 //! endpoint that requires PKCE S256 (RFC 7636) and consents automatically (it redirects straight
 //! back with a code: there is no user), and a token endpoint issuing RFC 9068 JWT access tokens
 //! whose `aud` is the requested `resource` (RFC 8707) and whose `scope` is what was asked for and
@@ -95,6 +97,7 @@ impl DevAuthServer {
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "authorization_response_iss_parameter_supported": true,
+            "client_id_metadata_document_supported": true,
         })
     }
 
@@ -258,12 +261,19 @@ async fn authorize(
         .lock()
         .ok()
         .and_then(|c| c.get(&client_id).map(|r| r.redirect_uris.clone()));
-    let Some(uris) = registered else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "unknown client_id: register first",
-        );
+    let uris = match registered {
+        Some(uris) => uris,
+        None if is_metadata_document_url(&client_id) => match metadata_document(&client_id).await {
+            Ok(uris) => uris,
+            Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", why),
+        },
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "unknown client_id: register first, or use the URL of a client metadata document",
+            )
+        }
     };
     let redirect_uri = match p.redirect_uri {
         Some(r) if uris.contains(&r) => r,
@@ -320,6 +330,70 @@ async fn authorize(
         &redirect_uri,
         &[("code", &code), ("state", &state), ("iss", &s.issuer)],
     )
+}
+
+/// Whether `client_id` is a Client ID Metadata Document URL this development server fetches:
+/// `http` on a loopback host, with a path (the draft requires `https`; the demo runs on 127.0.0.1).
+fn is_metadata_document_url(client_id: &str) -> bool {
+    let Some(rest) = client_id.strip_prefix("http://") else {
+        return false;
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]") && path.len() > 1
+}
+
+/// The redirect URIs of the client whose metadata document is at `url`: fetched (5 s, 64 KiB),
+/// a JSON object whose `client_id` is `url` itself, with `redirect_uris`, for a public client
+/// (draft-ietf-oauth-client-id-metadata-document §3, §4).
+async fn metadata_document(url: &str) -> Result<Vec<String>, &'static str> {
+    const MAX: usize = 64 * 1024;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let uri: http::Uri = url.parse().map_err(|_| "the client_id is not a URL")?;
+    let fetch = async {
+        let response = client.get(uri).await.ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let body = http_body_util::Limited::new(response.into_body(), MAX);
+        http_body_util::BodyExt::collect(body)
+            .await
+            .ok()
+            .map(|b| b.to_bytes())
+    };
+    let bytes = tokio::time::timeout(std::time::Duration::from_secs(5), fetch)
+        .await
+        .ok()
+        .flatten()
+        .ok_or("the client metadata document could not be fetched")?;
+    let doc: Value =
+        serde_json::from_slice(&bytes).map_err(|_| "the client metadata document is not JSON")?;
+    if doc.get("client_id").and_then(Value::as_str) != Some(url) {
+        return Err("the client metadata document names another client_id");
+    }
+    if doc
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m != "none")
+    {
+        return Err("only public clients (token_endpoint_auth_method none)");
+    }
+    let uris: Vec<String> = doc
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    match uris.is_empty() {
+        true => Err("the client metadata document has no redirect_uris"),
+        false => Ok(uris),
+    }
 }
 
 #[derive(Deserialize)]
@@ -397,5 +471,127 @@ async fn token(State(s): State<Arc<DevAuthServer>>, Form(p): Form<TokenParams>) 
         )
             .into_response(),
         Err(e) => oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::client::{bind, send};
+
+    /// A client with a Client ID Metadata Document on loopback completes the authorization-code
+    /// flow with its URL as `client_id`; a document that names another client, a redirect URI it
+    /// does not list, or a URL that is not loopback is refused.
+    #[tokio::test]
+    async fn a_client_metadata_document_stands_in_for_registration() {
+        let (doc_listener, doc_base) = bind().await;
+        let doc_base = doc_base.trim_end_matches("/mcp").to_owned();
+        let client_id = format!("{doc_base}/client.json");
+        let other = format!("{doc_base}/other.json");
+        let (good, liar) = (client_id.clone(), other.clone());
+        let docs = Router::new()
+            .route(
+                "/client.json",
+                get(move || async move {
+                    Json(json!({"client_id": good, "client_name": "cimd test",
+                        "redirect_uris": ["http://127.0.0.1:1/cb"], "token_endpoint_auth_method": "none"}))
+                }),
+            )
+            .route(
+                "/other.json",
+                get(move || async move {
+                    let _ = liar;
+                    Json(json!({"client_id": "http://127.0.0.1:9/else.json", "redirect_uris": ["http://127.0.0.1:1/cb"]}))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(doc_listener, docs).await });
+        let (as_listener, as_base) = bind().await;
+        let issuer = as_base.trim_end_matches("/mcp").to_owned();
+        let resource = "http://127.0.0.1:2/mcp".to_owned();
+        let server =
+            DevAuthServer::new(issuer.clone(), resource.clone(), vec!["mcp:tools".into()]).unwrap();
+        assert_eq!(
+            server.metadata()["client_id_metadata_document_supported"],
+            true
+        );
+        let router = server.router();
+        tokio::spawn(async move { axum::serve(as_listener, router).await });
+        let verifier = "v".repeat(43);
+        let challenge =
+            b64u(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+        let authorize = |client_id: &str, redirect: &str| {
+            let query = serde_urlencoded::to_string([
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", redirect),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("scope", "mcp:tools"),
+                ("resource", resource.as_str()),
+                ("state", "s"),
+            ])
+            .unwrap();
+            format!("{issuer}/authorize?{query}")
+        };
+        let (status, headers, _) = send(
+            "GET",
+            &authorize(&client_id, "http://127.0.0.1:1/cb"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 302);
+        let location = headers["location"].to_str().unwrap().to_owned();
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned();
+        let form = serde_urlencoded::to_string([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .unwrap();
+        let (status, _, body) = send(
+            "POST",
+            &format!("{issuer}/token"),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let token: Value = serde_json::from_slice(&body).unwrap();
+        let payload = token["access_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let claims: Value = serde_json::from_slice(
+            &<base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(&payload).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["client_id"], json!(client_id));
+        for (id, redirect) in [
+            (client_id.as_str(), "http://127.0.0.1:1/elsewhere"),
+            (other.as_str(), "http://127.0.0.1:1/cb"),
+            (
+                "https://client.example.com/client.json",
+                "http://127.0.0.1:1/cb",
+            ),
+            (&format!("{doc_base}/missing.json"), "http://127.0.0.1:1/cb"),
+        ] {
+            let (status, _, _) = send("GET", &authorize(id, redirect), &[], b"").await;
+            assert_eq!(status, 400, "{id} {redirect}");
+        }
     }
 }
