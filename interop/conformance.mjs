@@ -16,8 +16,8 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort, waitFor } from "./net.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -39,16 +39,6 @@ function start(cmd, args, env = {}) {
 }
 const stopAll = () => children.forEach((c) => c.kill("SIGTERM"));
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // The first line a child prints on stdout.
 function firstLine(child) {
   return new Promise((resolve, reject) => {
@@ -60,18 +50,6 @@ function firstLine(child) {
     });
     child.on("exit", (code) => reject(new Error(`exited ${code} before printing`)));
   });
-}
-
-async function waitFor(url, seconds = 60) {
-  for (let i = 0; i < seconds * 10; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${url} never answered`);
 }
 
 // A token for `resource` from the development AS: registration, PKCE, the automatic consent's
@@ -155,8 +133,9 @@ try {
   const proxy = start(MCP_AUTHZ, ["proxy", "--metadata-url", `${issuer}/.well-known/oauth-authorization-server`, "--resource", front,
     "--upstream", server, "--listen", `127.0.0.1:${proxyPort}`, "--scope", "mcp:tools", "--allow-http-loopback", "--validate-mcp-headers"]);
   proxy.stderr.on("data", () => {});
-  await waitFor(`http://127.0.0.1:${serverPort}/`);
-  await waitFor(`http://127.0.0.1:${proxyPort}/healthz`);
+  // Any answer from the MCP server means it listens; the proxy's /healthz says 200.
+  await waitFor(`http://127.0.0.1:${serverPort}/mcp`, null, 60, () => true);
+  await waitFor(`http://127.0.0.1:${proxyPort}/healthz`, proxy, 60);
   const fwd = await forwarder(frontPort, `http://127.0.0.1:${proxyPort}`, await token(issuer, front));
   for (const rev of REVISIONS) {
     const direct = await suite(server, ["--requirements", rev]);

@@ -27,7 +27,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
-import net from "node:net";
+import { freePort, waitFor } from "./net.mjs";
 import { OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
 import { SdkSession } from "./sdk-client.mjs";
 import { SignJWT, exportJWK, generateKeyPair, base64url } from "jose";
@@ -51,16 +51,6 @@ const record = (frontEnd, scenario, ok, detail = "") => {
   console.log(`${ok ? "PASS" : "FAIL"}: [${frontEnd}] ${scenario}${ok || !detail ? "" : ` (${detail})`}`);
 };
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function start(cmd, args, env = {}) {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, ...env } });
   child.stderrText = "";
@@ -77,19 +67,6 @@ async function stop(child) {
   try { process.kill(-child.pid, "SIGTERM"); } catch { child.kill("SIGTERM"); }
   await Promise.race([child.exited, new Promise((r) => setTimeout(r, 5000))]);
   if (child.exitCode === null) { try { process.kill(-child.pid, "SIGKILL"); } catch {} }
-}
-
-async function waitFor(url, child, seconds = 120) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${child.stderrText.slice(-400)}`);
-    try {
-      const r = await fetch(url);
-      if (r.status === 200) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`not ready: ${url}`);
 }
 
 // With { introspect: true }, the front ends introspect non-JWT tokens as RS_CLIENT, keeping

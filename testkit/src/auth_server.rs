@@ -167,10 +167,9 @@ async fn jwks(State(s): State<Arc<DevAuthServer>>) -> Response {
         .into_response()
 }
 
-/// RFC 7591 open registration: public clients (`token_endpoint_auth_method: none`) with loopback
-/// or custom-scheme redirect URIs.
-async fn register(State(s): State<Arc<DevAuthServer>>, Json(req): Json<Value>) -> Response {
-    let uris: Vec<String> = req
+/// The `redirect_uris` strings of a registration request or a client metadata document.
+fn redirect_uris(client: &Value) -> Vec<String> {
+    client
         .get("redirect_uris")
         .and_then(Value::as_array)
         .map(|a| {
@@ -179,7 +178,13 @@ async fn register(State(s): State<Arc<DevAuthServer>>, Json(req): Json<Value>) -
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// RFC 7591 open registration: public clients (`token_endpoint_auth_method: none`) with loopback
+/// or custom-scheme redirect URIs.
+async fn register(State(s): State<Arc<DevAuthServer>>, Json(req): Json<Value>) -> Response {
+    let uris = redirect_uris(&req);
     if uris.is_empty() {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -380,16 +385,7 @@ async fn metadata_document(url: &str) -> Result<Vec<String>, &'static str> {
     {
         return Err("only public clients (token_endpoint_auth_method none)");
     }
-    let uris: Vec<String> = doc
-        .get("redirect_uris")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let uris = redirect_uris(&doc);
     match uris.is_empty() {
         true => Err("the client metadata document has no redirect_uris"),
         false => Ok(uris),
