@@ -413,10 +413,11 @@ impl<'g> Exchange<'g> {
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight(req.cors_request_headers));
         }
-        self.session = match (req.mcp_session_id, self.sessions) {
-            ([], _) | (_, None) if req.mcp_session_id.len() <= 1 => SessionSeen::Unbound,
-            ([id], Some(sessions)) => sessions
-                .owner(&SessionKey::of(id), now)
+        self.session = match req.mcp_session_id {
+            [] => SessionSeen::Unbound,
+            [id] => self
+                .sessions
+                .and_then(|sessions| sessions.owner(&SessionKey::of(id), now))
                 .map_or(SessionSeen::Unbound, SessionSeen::BoundTo),
             _ => return self.reject(RequestError::MultipleSessionIds),
         };

@@ -14,7 +14,7 @@
 //! is bounded) or that idled out is unknown again: the request goes on, and the upstream judges
 //! the id as it would without the binding.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use crate::access_token::Principal;
 use crate::crypto::sha256;
@@ -71,6 +71,8 @@ pub const DEFAULT_SESSION_IDLE_SECS: u64 = 24 * 3600;
 #[derive(Debug, Clone)]
 pub struct MemorySessionBindings {
     entries: BTreeMap<SessionKey, (SessionOwner, UnixTime)>,
+    /// The same bindings by last use, oldest first: eviction and idling in O(log n).
+    by_use: BTreeSet<(UnixTime, SessionKey)>,
     max: usize,
     idle_secs: u64,
 }
@@ -87,6 +89,7 @@ impl MemorySessionBindings {
     pub fn new(max: usize, idle_secs: u64) -> Self {
         Self {
             entries: BTreeMap::new(),
+            by_use: BTreeSet::new(),
             max: max.max(1),
             idle_secs,
         }
@@ -104,16 +107,12 @@ impl MemorySessionBindings {
             return current;
         }
         if self.entries.len() >= self.max {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
+            if let Some((_, oldest)) = self.by_use.pop_first() {
                 self.entries.remove(&oldest);
             }
         }
         self.entries.insert(session, (owner, now));
+        self.by_use.insert((now, session));
         owner
     }
 
@@ -121,12 +120,15 @@ impl MemorySessionBindings {
     /// idle binding is dropped).
     pub fn owner(&mut self, session: &SessionKey, now: UnixTime) -> Option<SessionOwner> {
         let (owner, used) = self.entries.get_mut(session)?;
-        if now.as_secs() > used.as_secs().saturating_add(self.idle_secs) {
+        let (owner, last) = (*owner, *used);
+        self.by_use.remove(&(last, *session));
+        if now.as_secs() > last.as_secs().saturating_add(self.idle_secs) {
             self.entries.remove(session);
             return None;
         }
-        *used = now.max(*used);
-        Some(*owner)
+        *used = now.max(last);
+        self.by_use.insert((*used, *session));
+        Some(owner)
     }
 
     /// Bindings held.
