@@ -66,7 +66,7 @@ impl PrincipalCache for SharedCache {
 /// The DPoP replay cache behind a `std` mutex (RFC 9449 §11.1; per process: see
 /// `mcp_authz_core::dpop`).
 #[derive(Debug, Default)]
-pub struct SharedReplayCache(Mutex<mcp_authz_core::dpop::MemoryReplayCache>);
+pub(crate) struct SharedReplayCache(Mutex<mcp_authz_core::dpop::MemoryReplayCache>);
 
 impl mcp_authz_core::dpop::ReplayCache for SharedReplayCache {
     fn insert_new(&self, key: [u8; 32], until: UnixTime, now: UnixTime) -> bool {
@@ -76,29 +76,21 @@ impl mcp_authz_core::dpop::ReplayCache for SharedReplayCache {
 
 /// The MCP session bindings behind a `std` mutex (see `mcp_authz_core::session`; per process).
 #[derive(Debug, Default)]
-pub struct SharedSessionBindings(Mutex<mcp_authz_core::session::MemorySessionBindings>);
+pub(crate) struct SharedSessionBindings(Mutex<mcp_authz_core::session::MemorySessionBindings>);
 
 impl SharedSessionBindings {
-    /// Binds `session` to `owner` unless it is bound already.
-    pub fn bind(
+    /// Binds `session` to `owner` unless it is bound already; returns how many bindings are
+    /// held then.
+    pub(crate) fn bind(
         &self,
         session: mcp_authz_core::session::SessionKey,
         owner: mcp_authz_core::session::SessionOwner,
         now: UnixTime,
-    ) {
-        if let Ok(mut b) = self.0.lock() {
+    ) -> usize {
+        self.0.lock().map_or(0, |mut b| {
             b.bind(session, owner, now);
-        }
-    }
-
-    /// Bindings held.
-    pub fn len(&self) -> usize {
-        self.0.lock().map_or(0, |b| b.len())
-    }
-
-    /// Whether no session is bound.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+            b.len()
+        })
     }
 }
 

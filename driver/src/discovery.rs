@@ -152,7 +152,7 @@ pub async fn fetch_metadata(
 ///
 /// # Errors
 /// A [`StartupError`] naming what is wrong.
-pub async fn discover(
+pub(crate) async fn discover(
     fetcher: &HttpFetcher,
     metadata_url: Option<&str>,
     issuer: Option<&str>,
@@ -216,7 +216,7 @@ pub struct Discovered {
 /// # Errors
 /// The first [`StartupError`], or [`StartupError::Config`] when there is no source or two name
 /// the same issuer.
-pub async fn discover_all(
+pub(crate) async fn discover_all(
     fetcher: &HttpFetcher,
     sources: &[ServerSource],
     policy: &MetadataPolicy,

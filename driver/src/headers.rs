@@ -4,7 +4,7 @@ use mcp_authz_core::Request as CoreRequest;
 
 /// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
 /// both adapters). Its `Debug` is the core request's: no `Authorization` or `DPoP` bytes.
-pub struct CoreHeaders<'a> {
+pub(crate) struct CoreHeaders<'a> {
     authorization: Vec<&'a [u8]>,
     mcp_method: Vec<&'a [u8]>,
     mcp_name: Vec<&'a [u8]>,
@@ -25,7 +25,7 @@ impl std::fmt::Debug for CoreHeaders<'_> {
 
 impl<'a> CoreHeaders<'a> {
     /// Collects the values from `headers`.
-    pub fn new(headers: &'a http::HeaderMap) -> Self {
+    pub(crate) fn new(headers: &'a http::HeaderMap) -> Self {
         let all = |name: &str| headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
         Self {
             authorization: all("authorization"),
@@ -43,7 +43,7 @@ impl<'a> CoreHeaders<'a> {
 
     /// The core's view of the request head: `path` is the path the guard judges (adapters
     /// behind a stage prefix pass the public path), `has_body` whether a body may follow.
-    pub fn request(
+    pub(crate) fn request(
         &'a self,
         method: &'a str,
         path: &'a str,

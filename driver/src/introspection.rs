@@ -33,7 +33,7 @@ pub struct Introspector {
 ///
 /// # Errors
 /// As [`Introspector::introspect`].
-pub async fn answer_introspection(
+pub(crate) async fn answer_introspection(
     introspector: Option<&Introspector>,
     token: &str,
     verifier: &VerifierConfig,

@@ -56,24 +56,20 @@ pub use mcp_authz_core::{
 // The adapters' shared machinery: public only because the adapters are other crates. Not API:
 // hidden from the docs, and the adapters pin this crate's exact version.
 #[doc(hidden)]
-pub use caches::{SharedCache, SharedReplayCache, SharedSessionBindings};
+pub use caches::SharedCache;
 #[doc(hidden)]
-pub use discovery::{
-    discover, discover_all, fetch_metadata, Discovered, ServerSource, TrustedServer,
-};
+pub use discovery::{fetch_metadata, Discovered, ServerSource, TrustedServer};
 #[doc(hidden)]
-pub use fetch::{https_connector, now, FetchError, Fetched, HttpFetcher};
+pub use fetch::{https_connector, now, FetchError, HttpFetcher};
 #[doc(hidden)]
-pub use headers::CoreHeaders;
-#[doc(hidden)]
-pub use introspection::{answer_introspection, Introspector};
+pub use introspection::Introspector;
 #[doc(hidden)]
 pub use keys::{OnNewKeys, Refresh};
 #[doc(hidden)]
-pub use options::{entra_v1_issuer, AuthzOptions, MetadataEdit};
+pub use options::{AuthzOptions, MetadataEdit};
 #[doc(hidden)]
 pub use request::{Authorizer, BodySource, Verdict};
 #[doc(hidden)]
-pub use response::{build, json_error, json_error_with, to_http};
+pub use response::{json_error, json_error_with};
 #[doc(hidden)]
 pub use start::discover_servers;

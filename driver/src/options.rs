@@ -21,7 +21,7 @@ use mcp_authz_core::{IntrospectionConfig, IntrospectionMode};
 
 /// Entra ID's v1 issuer for a v2 one (`https://login.microsoftonline.com/{t}/v2.0` →
 /// `https://sts.windows.net/{t}/`): the same keys sign both token versions.
-pub fn entra_v1_issuer(v2: &str) -> Option<String> {
+pub(crate) fn entra_v1_issuer(v2: &str) -> Option<String> {
     let tenant = v2
         .strip_prefix("https://login.microsoftonline.com/")?
         .strip_suffix("/v2.0")?;

@@ -103,8 +103,7 @@ impl Authorizer {
         let mut ids = response.get_all("mcp-session-id").iter();
         if let (Some(id), None) = (ids.next(), ids.next()) {
             let (key, owner) = (SessionKey::of(id.as_bytes()), SessionOwner::of(principal));
-            self.sessions.bind(key, owner, now());
-            observe::sessions(self.sessions.len());
+            observe::sessions(self.sessions.bind(key, owner, now()));
         }
     }
 
@@ -124,8 +123,7 @@ impl Authorizer {
             store.run_due().await;
         }
         let has_body = body.may_have_body();
-        let path = parts.uri.path().to_owned();
-        let path = path.as_str();
+        let path = parts.uri.path();
         let mut exchange = guard
             .exchange()
             .with_replay_cache(&self.replay)

@@ -8,7 +8,7 @@ use mcp_authz_core::Response;
 
 /// Converts a core response, with the body type `make_body` builds. For `HEAD` the headers are
 /// kept and the body dropped.
-pub fn build<B>(
+pub(crate) fn build<B>(
     response: Response,
     head: bool,
     make_body: impl FnOnce(Bytes) -> B,
@@ -32,11 +32,6 @@ pub fn build<B>(
         }
     }
     out
-}
-
-/// Converts a core response to a `Full<Bytes>` response.
-pub fn to_http(response: Response, head: bool) -> http::Response<Full<Bytes>> {
-    build(response, head, Full::new)
 }
 
 /// A plain JSON error made by an adapter itself (oversized bodies, internal errors), with the
