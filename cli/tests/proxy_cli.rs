@@ -294,3 +294,20 @@ fn method_scopes_from_the_file_or_the_flags() {
     let err = String::from_utf8_lossy(&flag_wins.stderr);
     assert!(err.contains("not starting: cannot fetch"), "{err}");
 }
+
+/// A prefix that cannot start a header name is a settings error (2), named, before anything
+/// is fetched.
+#[test]
+fn an_identity_header_prefix_that_is_no_header_name_exits_2() {
+    let cfg = config_file("prefix", "identity-header-prefix = \"X Bad:\"");
+    let out = bin()
+        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--identity-header-prefix X Bad:: not a header name prefix"),
+        "{err}"
+    );
+}

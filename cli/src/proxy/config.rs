@@ -278,6 +278,21 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
+/// The headers in which the proxy states the verified identity to the upstream.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    /// The prefix, lower case: every client header starting with it is removed.
+    pub prefix: String,
+    /// `{prefix}Subject`.
+    pub subject: http::HeaderName,
+    /// `{prefix}Client-Id`.
+    pub client_id: http::HeaderName,
+    /// `{prefix}Scopes`.
+    pub scopes: http::HeaderName,
+    /// `{prefix}Assertion` (with `--identity-assertion`).
+    pub assertion: http::HeaderName,
+}
+
 /// The environment variable the introspection client secret may come from.
 pub const CLIENT_SECRET_ENV: &str = "MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET";
 
@@ -390,21 +405,26 @@ impl RouteConfig {
         Ok(Some(key))
     }
 
-    /// The prefix of the identity headers sent upstream.
+    /// The identity headers sent upstream, under the configured prefix.
     ///
     /// # Errors
-    /// When it cannot start a header name.
-    pub fn identity_header_prefix(&self) -> Result<&str, String> {
+    /// When the prefix cannot start a header name.
+    pub fn identity_headers(&self) -> Result<IdentityHeaders, String> {
         let prefix = self
             .identity_header_prefix
             .as_deref()
             .unwrap_or("X-Mcp-Authz-");
-        for suffix in ["Subject", "Client-Id", "Scopes", "Assertion"] {
-            http::HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()).map_err(|_| {
-                format!("--identity-header-prefix {prefix}: not a header name prefix")
-            })?;
-        }
-        Ok(prefix)
+        let header = |suffix: &str| {
+            http::HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
+                .map_err(|_| format!("--identity-header-prefix {prefix}: not a header name prefix"))
+        };
+        Ok(IdentityHeaders {
+            prefix: prefix.to_ascii_lowercase(),
+            subject: header("Subject")?,
+            client_id: header("Client-Id")?,
+            scopes: header("Scopes")?,
+            assertion: header("Assertion")?,
+        })
     }
 
     /// How long to wait for the upstream's response headers.

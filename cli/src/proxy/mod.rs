@@ -21,12 +21,12 @@ use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
-use http::{HeaderName, StatusCode};
+use http::StatusCode;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mcp_authz_core::Principal;
 use mcp_authz_driver::https_connector;
-use mcp_authz_hyper::Authz;
+use mcp_authz_hyper::{Authz, AuthzBuilder};
 
 pub use config::{
     ProxyArgs, ProxyConfig, ProxyIntrospection, RouteConfig, ServerConfig, CLIENT_SECRET_ENV,
@@ -72,8 +72,13 @@ pub struct Proxy {
 pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
     let route = &config.route;
     let access_log = config.server.access_log().map_err(BuildError::Config)?;
-    let (authz, upstream) = authorize(route).await?;
+    // Every setting is checked before anything is fetched.
+    let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
     let state = forwarding(route, upstream).map_err(BuildError::Config)?;
+    let authz = builder
+        .build()
+        .await
+        .map_err(|e| BuildError::Startup(e.to_string()))?;
     let assertion = state.assertion.clone();
     let resource_path = authz.guard().resource_path().to_owned();
     let (aware, root) = authz.guard().metadata().well_known_paths();
@@ -127,31 +132,30 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
     Ok(Proxy { app, authz })
 }
 
-/// The authorization middleware of `route`, started, and its upstream.
-async fn authorize(route: &RouteConfig) -> Result<(Authz, http::Uri), BuildError> {
-    let config = BuildError::Config;
-    let metadata_urls = route.metadata_urls().map_err(config)?;
-    let mut builder = Authz::builder(route.resource().map_err(config)?);
-    let upstream = route.upstream().map_err(config)?;
+/// The authorization middleware of `route`, configured (not started), and its upstream.
+fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), String> {
+    let metadata_urls = route.metadata_urls()?;
+    let mut builder = Authz::builder(route.resource()?);
+    let upstream = route.upstream()?;
     for url in metadata_urls {
         builder = builder.metadata_url(url.clone());
     }
-    if let Some(i) = route.introspection().map_err(config)? {
+    if let Some(i) = route.introspection()? {
         builder = builder.introspection(i.mode).introspection_client(i.client);
         if let Some(ttl) = i.cache_ttl {
             builder =
                 builder.introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));
         }
     }
-    if let Some(secret) = route.dpop_nonce_secret().map_err(config)? {
+    if let Some(secret) = route.dpop_nonce_secret()? {
         builder = builder.dpop_nonce_secret(secret);
     }
     let name = route.resource_name.clone();
-    let authz = builder
+    let builder = builder
         .allowed_origins(route.allowed_origin.clone())
         .allow_null_origin(route.allow_null_origin)
-        .dpop(route.dpop_mode().map_err(config)?)
-        .scopes(route.scope_policy().map_err(config)?)
+        .dpop(route.dpop_mode()?)
+        .scopes(route.scope_policy()?)
         .tenants(route.tenants.tenant.clone())
         .allow_any_tenant(route.tenants.allow_any_tenant)
         .entra_v1_issuers(route.entra_v1_tokens)
@@ -166,25 +170,18 @@ async fn authorize(route: &RouteConfig) -> Result<(Authz, http::Uri), BuildError
         .resource_metadata(move |m| match &name {
             Some(n) => m.with_resource_name(n.clone()),
             None => m,
-        })
-        .build()
-        .await
-        .map_err(|e| BuildError::Startup(e.to_string()))?;
-    Ok((authz, upstream))
+        });
+    Ok((builder, upstream))
 }
 
 /// What forwarding to `upstream` needs: the client, the identity headers and the signed
 /// identity.
 fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState>, String> {
-    let prefix = route.identity_header_prefix()?;
+    let headers = route.identity_headers()?;
     // HTTP/1.1 only: the proxy forwards requests as HTTP/1.1.
     let https =
         https_connector(std::time::Duration::from_secs(5), false).map_err(|e| e.to_string())?;
-    let header = |suffix: &str| {
-        HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
-            .map_err(|_| format!("--identity-header-prefix {prefix}: not a header name prefix"))
-    };
-    let identity = [header("Subject")?, header("Client-Id")?, header("Scopes")?];
+    let identity = [headers.subject, headers.client_id, headers.scopes];
     let assertion = match route.identity_assertion {
         true => {
             let asserter = crate::assertion::Asserter::new(
@@ -193,7 +190,7 @@ fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState
                 route.identity_assertion_key.as_deref(),
                 crate::assertion::MAX_LIFETIME,
             )?;
-            Some((Arc::new(asserter), header("Assertion")?))
+            Some((Arc::new(asserter), headers.assertion))
         }
         false => None,
     };
@@ -202,7 +199,7 @@ fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState
         upstream,
         timeout: route.upstream_timeout(),
         identity,
-        identity_prefix: prefix.to_ascii_lowercase(),
+        identity_prefix: headers.prefix,
         assertion,
     }))
 }
