@@ -477,3 +477,65 @@ fn two_session_ids_are_refused() {
     let step = verdict(&guard, &req, None);
     assert_eq!(status(&step), 400);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// MCP request headers, with header validation on (any policy): `Allow` implies that a
+    /// request declaring 2026-07-28 or later carries `Mcp-Method` equal to its call's method and,
+    /// for a call that names a tool, `Mcp-Name` equal to that name; that a request declaring an
+    /// earlier revision carries neither where the policy reads them; and that headers present agree with the body whenever
+    /// it is read. Stated here from the request, not read from the core.
+    #[test]
+    fn allow_implies_the_mcp_headers_hold(
+        version in prop_oneof![Just(None), Just(Some("2025-11-25")), Just(Some("2026-07-28")), Just(Some("2027-01-01")), Just(Some("latest"))],
+        method_header in prop_oneof![Just(None), Just(Some("tools/call")), Just(Some("tools/list")), Just(Some("TOOLS/CALL"))],
+        name_header in prop_oneof![Just(None), Just(Some("echo")), Just(Some("other"))],
+        call in prop_oneof![Just(("tools/call", Some("echo"))), Just(("tools/list", None))],
+        shape in prop_oneof![Just(Shape::Base), Just(Shape::Tools)],
+    ) {
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), shape.policy())
+            .with_mcp_header_validation(true);
+        let body = match call.1 {
+            Some(name) => format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{}","params":{{"name":"{name}"}}}}"#, call.0),
+            None => format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{}"}}"#, call.0),
+        };
+        let auth = [token(0b0011).as_bytes()];
+        let json_ct: [&[u8]; 1] = [b"application/json"];
+        let v = version.map(|v| [v.as_bytes()]);
+        let m = method_header.map(|m| [m.as_bytes()]);
+        let n = name_header.map(|n| [n.as_bytes()]);
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_body(&json_ct, &[])
+            .with_mcp_protocol_version(v.as_ref().map_or(&[][..], |v| &v[..]))
+            .with_mcp_headers(m.as_ref().map_or(&[][..], |m| &m[..]), n.as_ref().map_or(&[][..], |n| &n[..]));
+        if let Step::Allow(_) = verdict(&guard, &req, Some(body.as_bytes())) {
+            match version {
+                Some(v) if v.len() == 10 && v >= "2026-07-28" => {
+                    prop_assert_eq!(method_header, Some(call.0));
+                    if let Some(name) = call.1 {
+                        prop_assert_eq!(name_header, Some(name));
+                    }
+                }
+                // Earlier revisions: the headers may not ride along where the policy reads them.
+                Some(v) if v.len() == 10 && shape.reads_body() => {
+                    prop_assert!(method_header.is_none() && name_header.is_none());
+                }
+                _ => {}
+            }
+            // Whenever the body is read (a policy that reads it, or a 2026-07-28 request),
+            // headers that are there agree with it. (A policy of base scopes reads no body of an
+            // earlier or undeclared revision, and its headers decide nothing.)
+            let reads = shape.reads_body() || version.is_some_and(|v| v.len() == 10 && v >= "2026-07-28");
+            if reads {
+                if let Some(m) = method_header {
+                    prop_assert_eq!(m, call.0);
+                }
+                if let (Some(n), Some(name)) = (name_header, call.1) {
+                    prop_assert_eq!(n, name);
+                }
+            }
+        }
+    }
+}
