@@ -88,7 +88,8 @@ def request(method, url, headers=None, body=None):
         return e.code, dict(e.headers), e.read()
 
 
-def wait_until(fn, seconds, what):
+def wait_until(fn, seconds, what, proc=None, log=None):
+    """Polls `fn` until it holds; gives up when `proc` exits or the time is up, printing `log`'s tail."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
@@ -96,8 +97,14 @@ def wait_until(fn, seconds, what):
                 return
         except OSError:
             pass
+        if proc is not None and proc.poll() is not None:
+            break
         time.sleep(0.5)
-    raise SystemExit(f"timed out waiting for {what}")
+    if log:
+        with open(log, errors="replace") as f:
+            print("".join(f.readlines()[-60:]), file=sys.stderr)
+    exited = proc is not None and proc.poll() is not None
+    raise SystemExit(f"{'the process exited' if exited else 'timed out'} waiting for {what}")
 
 
 def b64u(b):
@@ -147,11 +154,15 @@ def emulator_checks():
         f"MCP_AUTHZ_PUBLIC_BASE_URL={base}",
         "RUST_LOG=warn",
     ])
-    start(["cargo", "lambda", "watch", "--manifest-path", FUNCTION_MANIFEST,
-           "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-var", env_vars],
-          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The watcher's output goes to a log under target/, printed if the function never answers.
+    watch_log = os.path.join(TARGET, "lambda-watch.log")
+    with open(watch_log, "w") as log:
+        watch = start(["cargo", "lambda", "watch", "--manifest-path", FUNCTION_MANIFEST,
+                       "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-var", env_vars],
+                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     # The first request builds and starts the function: allow for the build.
-    wait_until(lambda: rpc(resource, None, "whoami")[0] == 401, 600, "the emulator to serve the function")
+    wait_until(lambda: rpc(resource, None, "whoami")[0] == 401, 600, "the emulator to serve the function",
+               proc=watch, log=watch_log)
 
     status, headers, body = rpc(resource, None, "whoami")
     www = {k.lower(): v for k, v in headers.items()}.get("www-authenticate", "")
