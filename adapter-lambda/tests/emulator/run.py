@@ -73,7 +73,7 @@ def stop_all():
             os.killpg(p.pid, signal.SIGKILL)
 
 
-def request(method, url, headers=None, body=None):
+def request(method, url, headers=None, body=None, timeout=120):
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -82,7 +82,7 @@ def request(method, url, headers=None, body=None):
 
     opener = urllib.request.build_opener(NoRedirect)
     try:
-        with opener.open(req, timeout=120) as r:
+        with opener.open(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -132,13 +132,13 @@ def oauth_token(issuer, resource, scope):
     return json.loads(body)["access_token"]
 
 
-def rpc(url, token, tool):
+def rpc(url, token, tool, timeout=120):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {}}}).encode()
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
                "mcp-protocol-version": "2025-06-18"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    return request("POST", url, headers, body)
+    return request("POST", url, headers, body, timeout)
 
 
 def emulator_checks():
@@ -154,6 +154,10 @@ def emulator_checks():
         f"MCP_AUTHZ_PUBLIC_BASE_URL={base}",
         "RUST_LOG=warn",
     ])
+    # Build the function exactly as the watcher's `cargo run` will (alone, so with its own
+    # feature set), so that the first request does not wait on a build inside the emulator.
+    subprocess.run(["cargo", "build", "--locked", "--manifest-path", FUNCTION_MANIFEST, "--bin", "lambda_mcp"],
+                   cwd=ROOT, check=True)
     # The watcher's output goes to a log under target/, printed if the function never answers.
     watch_log = os.path.join(TARGET, "lambda-watch.log")
     with open(watch_log, "w") as log:
@@ -161,7 +165,7 @@ def emulator_checks():
                        "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-var", env_vars],
                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     # The first request builds and starts the function: allow for the build.
-    wait_until(lambda: rpc(resource, None, "whoami")[0] == 401, 600, "the emulator to serve the function",
+    wait_until(lambda: rpc(resource, None, "whoami", timeout=30)[0] == 401, 300, "the emulator to serve the function",
                proc=watch, log=watch_log)
 
     status, headers, body = rpc(resource, None, "whoami")
