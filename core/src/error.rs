@@ -58,6 +58,10 @@ pub enum Error {
     /// The token is valid but lacks a scope this request needs
     /// (RFC 6750 `insufficient_scope`, HTTP 403).
     InsufficientScope,
+    /// The token is valid but a rule no scope can satisfy refuses the request: a role, client,
+    /// subject, issuer, tenant or claim condition (HTTP 403 without a step-up challenge, so no
+    /// client re-authorizes in a loop).
+    NotPermitted,
     /// A JWK Set document could not be used at all.
     InvalidJwks(JwksError),
     /// The request is malformed in a way that concerns authorization: several credentials, a
@@ -317,6 +321,7 @@ impl Error {
         match self {
             Self::InvalidToken(e) => e.reason(),
             Self::InsufficientScope => "insufficient_scope",
+            Self::NotPermitted => "not_permitted",
             Self::InvalidJwks(e) => e.reason(),
             Self::InvalidRequest(e) => e.reason(),
             Self::KeysUnavailable { .. } => "keys_unavailable",
@@ -332,6 +337,8 @@ impl Error {
         match self {
             Self::InvalidToken(_) => Some(BearerError::InvalidToken),
             Self::InsufficientScope => Some(BearerError::InsufficientScope),
+            // No challenge: re-authorizing cannot help.
+            Self::NotPermitted => None,
             Self::InvalidRequest(e) if e.concerns_credentials() => {
                 Some(BearerError::InvalidRequest)
             }
@@ -361,7 +368,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::InvalidToken(_) | Self::InvalidDpopProof(_) => 401,
-            Self::InsufficientScope => 403,
+            Self::InsufficientScope | Self::NotPermitted => 403,
             Self::InvalidRequest(e) => e.http_status(),
             // No usable keys: the resource cannot verify anything right now.
             Self::InvalidJwks(_)
@@ -375,6 +382,9 @@ impl Error {
         match self {
             Self::InvalidToken(e) => e.description(),
             Self::InsufficientScope => "the access token lacks a scope this request needs",
+            Self::NotPermitted => {
+                "the access token's holder may not make this request; no other scope would allow it"
+            }
             Self::InvalidJwks(e) => e.description(),
             Self::InvalidRequest(e) => e.description(),
             Self::KeysUnavailable { .. } => "the resource cannot verify access tokens right now",

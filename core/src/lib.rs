@@ -35,7 +35,7 @@
 //!   [`Exchange::poll`]); [`guard`], one protected resource ([`Guard`]); [`verdict`], the only
 //!   place a request is allowed; [`mcp_request`], the JSON-RPC body, its media type and the
 //!   `Mcp-Method`/`Mcp-Name` headers (SEP-2243) as the scope policy reads them.
-//! - policy: [`scope_policy`], which scopes a request needs ([`ScopePolicy`]).
+//! - policy: [`scope_policy`], what a request needs ([`ScopePolicy`]), from [`rules`] beyond scopes.
 //! - discovery: [`as_metadata`] (RFC 8414, OIDC Discovery: validation, well-known URL ↔
 //!   issuer), [`resource_metadata`] (RFC 9728), [`challenge`] (credentials and
 //!   `WWW-Authenticate` challenges, RFC 6750, RFC 9728 §5.1).
@@ -75,7 +75,7 @@ pub mod time;
 // The modules keep their paths (`mcp_authz_core::guard`, …) whatever folder holds them.
 pub use discovery::{as_metadata, challenge, resource_metadata};
 pub use jose::jwks_refresh;
-pub use policy::scope_policy;
+pub use policy::{rules, scope_policy};
 pub use request::{exchange, guard, mcp_request, session, verdict};
 pub use token::{access_token, dpop, token_cache, token_introspection};
 

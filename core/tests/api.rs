@@ -40,5 +40,7 @@ mod rejections;
 mod rfc_examples;
 #[path = "api/rotation.rs"]
 mod rotation;
+#[path = "api/rules.rs"]
+mod rules;
 #[path = "api/wycheproof.rs"]
 mod wycheproof;

@@ -404,9 +404,15 @@ impl Challenger {
     /// the shape the MCP transport gives it (2026-07-28, Streamable HTTP, "Standard Request
     /// Headers"): `400` with a JSON-RPC error response for the request's `id` (`null` when it
     /// has none or could not be read). Other errors get [`Challenger::reject`]'s answer.
+    ///
+    /// [`Error::NotPermitted`] gets `403` without a challenge and a JSON-RPC error whose `data`
+    /// carries the authorization-denial envelope of SEP-2643 (draft), with remediation
+    /// `unavailable`: no credential the client could obtain would help, so it must not
+    /// re-authorize.
     pub fn reject_json_rpc(&self, error: &Error, id: Option<&serde_json::Value>) -> Response {
         let code = match error {
             Error::InvalidRequest(e) => e.json_rpc_code(),
+            Error::NotPermitted => Some(NOT_PERMITTED_JSON_RPC_CODE),
             _ => None,
         };
         let Some(code) = code else {
@@ -415,6 +421,9 @@ impl Challenger {
         let mut err = serde_json::Map::new();
         err.insert("code".into(), code.into());
         err.insert("message".into(), error.description().into());
+        if matches!(error, Error::NotPermitted) {
+            err.insert("data".into(), denial_envelope());
+        }
         let mut m = serde_json::Map::new();
         m.insert("jsonrpc".into(), "2.0".into());
         m.insert("id".into(), id.cloned().unwrap_or(serde_json::Value::Null));
@@ -422,6 +431,32 @@ impl Challenger {
         let body = serde_json::to_vec(&m).unwrap_or_default();
         Self::response(error.http_status(), Vec::new(), body, error.reason())
     }
+}
+
+/// The JSON-RPC error code of a refusal no scope can fix (in the implementation-defined
+/// server-error range of JSON-RPC 2.0 §5.1; SEP-2643 has not assigned one yet).
+pub const NOT_PERMITTED_JSON_RPC_CODE: i32 = -32003;
+
+/// The SEP-2643 authorization-denial envelope of a refusal no re-authorization can fix: under
+/// `authorization` (the SEP's draft text) and under `_meta["io.modelcontextprotocol/authorization"]`.
+fn denial_envelope() -> serde_json::Value {
+    let mut denial = serde_json::Map::new();
+    denial.insert("reason".into(), "insufficient_authorization".into());
+    denial.insert("remediation".into(), "unavailable".into());
+    denial.insert(
+        "remediationHints".into(),
+        serde_json::Value::Array(Vec::new()),
+    );
+    let denial = serde_json::Value::Object(denial);
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        "io.modelcontextprotocol/authorization".into(),
+        denial.clone(),
+    );
+    let mut data = serde_json::Map::new();
+    data.insert("authorization".into(), denial);
+    data.insert("_meta".into(), meta.into());
+    data.into()
 }
 
 #[cfg(test)]

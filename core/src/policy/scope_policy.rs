@@ -1,5 +1,6 @@
-//! Which scopes a request needs: the base scopes for every request, plus scopes per MCP method
-//! and per tool (`tools/call` of `params.name`), with a hook for scope hierarchies, which the MCP
+//! What a request needs: the base scopes for every request, plus a [`Requirement`] per MCP
+//! method, tool, prompt and resource URI pattern ([`crate::rules`]), with a hook for scope
+//! hierarchies, which the MCP
 //! authorization specification requires servers to honour
 //! ([RFC 6749 §3.3](https://www.rfc-editor.org/rfc/rfc6749#section-3.3) scopes; MCP 2025-11-25
 //! "Scope Selection Strategy").
@@ -11,6 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::access_token::Principal;
+use crate::rules::{Condition, Facts, Outcome, Requirement, RoleClaims, UriPattern};
 
 /// Decides whether a granted scope covers a required one (the MCP specification says servers
 /// must honour scope hierarchies).
@@ -24,14 +26,21 @@ pub fn colon_hierarchy(granted: &str, required: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(':'))
 }
 
-/// Which scopes a request needs: the base scopes for every request to the resource, plus scopes
-/// per MCP method and per tool (`tools/call` with `params.name`).
+/// What a request needs: the base scopes for every request to the resource, plus a
+/// [`Requirement`] per MCP method, per tool (`tools/call` with `params.name`), per prompt
+/// (`prompts/get`) and per resource URI pattern (`resources/read`, `resources/subscribe`,
+/// `resources/unsubscribe` with `params.uri`). Scope-only requirements
+/// ([`ScopePolicy::with_tool_scopes`]) are the simplest case.
 #[derive(Clone, Default)]
 pub struct ScopePolicy {
     base: Vec<String>,
-    methods: BTreeMap<String, Vec<String>>,
-    tools: BTreeMap<String, Vec<String>>,
+    methods: BTreeMap<String, Requirement>,
+    tools: BTreeMap<String, Requirement>,
+    prompts: BTreeMap<String, Requirement>,
+    resources: Vec<(UriPattern, Requirement)>,
+    roles: RoleClaims,
     implies: Option<ScopeImplication>,
+    challenge_all: bool,
 }
 
 impl fmt::Debug for ScopePolicy {
@@ -40,7 +49,11 @@ impl fmt::Debug for ScopePolicy {
             .field("base", &self.base)
             .field("methods", &self.methods)
             .field("tools", &self.tools)
+            .field("prompts", &self.prompts)
+            .field("resources", &self.resources)
+            .field("roles", &self.roles)
             .field("implies", &self.implies.as_ref().map(|_| "…"))
+            .field("challenge_all", &self.challenge_all)
             .finish()
     }
 }
@@ -56,6 +69,27 @@ fn owned<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Vec<String> {
     out
 }
 
+/// One call of a request as the policy reads it: the method, and the member it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target<'a> {
+    /// `method`.
+    pub(crate) method: &'a str,
+    /// `params.name` (a tool or prompt).
+    pub(crate) name: Option<&'a str>,
+    /// `params.uri` (a resource).
+    pub(crate) uri: Option<&'a str>,
+}
+
+/// Why the policy refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Re-authorizing with these scopes (every scope the request needs, base first) would
+    /// fix it.
+    Insufficient(Vec<String>),
+    /// No scope would: a role, client, subject, issuer, tenant or claim condition fails.
+    NotPermitted,
+}
+
 impl ScopePolicy {
     /// A policy requiring `base` for every request to the resource. These are also the scopes
     /// the first `401` asks for.
@@ -69,22 +103,58 @@ impl ScopePolicy {
     /// Also requires `scopes` for JSON-RPC method `method` (e.g. `tools/list`).
     #[must_use]
     pub fn with_method_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
+        self,
         method: impl Into<String>,
         scopes: I,
     ) -> Self {
-        self.methods.insert(method.into(), owned(scopes));
-        self
+        self.with_method_rule(method, Requirement::scopes(scopes))
     }
 
     /// Also requires `scopes` for `tools/call` of the tool `tool`.
     #[must_use]
     pub fn with_tool_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
+        self,
         tool: impl Into<String>,
         scopes: I,
     ) -> Self {
-        self.tools.insert(tool.into(), owned(scopes));
+        self.with_tool_rule(tool, Requirement::scopes(scopes))
+    }
+
+    /// Also requires `rule` for JSON-RPC method `method` (replacing an earlier one).
+    #[must_use]
+    pub fn with_method_rule(mut self, method: impl Into<String>, rule: Requirement) -> Self {
+        self.methods.insert(method.into(), rule);
+        self
+    }
+
+    /// Also requires `rule` for `tools/call` of `tool` (replacing an earlier one).
+    #[must_use]
+    pub fn with_tool_rule(mut self, tool: impl Into<String>, rule: Requirement) -> Self {
+        self.tools.insert(tool.into(), rule);
+        self
+    }
+
+    /// Also requires `rule` for `prompts/get` of `prompt` (replacing an earlier one).
+    #[must_use]
+    pub fn with_prompt_rule(mut self, prompt: impl Into<String>, rule: Requirement) -> Self {
+        self.prompts.insert(prompt.into(), rule);
+        self
+    }
+
+    /// Also requires `rule` for reading, subscribing to or unsubscribing from a resource whose
+    /// URI matches `pattern`. A URI several patterns match needs every one's rule; a URI that
+    /// is not plain (percent-encoding, a backslash, a `.` or `..` segment) needs every resource
+    /// rule, since the server may decode it into any of them.
+    #[must_use]
+    pub fn with_resource_rule(mut self, pattern: UriPattern, rule: Requirement) -> Self {
+        self.resources.push((pattern, rule));
+        self
+    }
+
+    /// Where `role=` conditions look for roles and groups.
+    #[must_use]
+    pub fn with_role_claims(mut self, roles: RoleClaims) -> Self {
+        self.roles = roles;
         self
     }
 
@@ -95,20 +165,66 @@ impl ScopePolicy {
         self
     }
 
+    /// Makes the first `401` ask for every scope the policy mentions, not only the base ones,
+    /// for clients that cannot step up later.
+    #[must_use]
+    pub fn with_all_scopes_challenged(mut self, all: bool) -> Self {
+        self.challenge_all = all;
+        self
+    }
+
     /// The base scopes.
     pub fn base(&self) -> &[String] {
         &self.base
     }
 
+    /// The scopes the first `401` asks for: the base scopes, or every scope with
+    /// [`ScopePolicy::with_all_scopes_challenged`].
+    pub fn challenged(&self) -> Vec<&str> {
+        let base = self.base.iter().map(String::as_str);
+        let mut out: Vec<&str> = Vec::new();
+        let rest = self.rules().flat_map(Requirement::scopes_named);
+        let all = base.chain(rest.take_while(|_| self.challenge_all));
+        for s in all {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The role claims.
+    pub fn role_claims(&self) -> &RoleClaims {
+        &self.roles
+    }
+
+    fn rules(&self) -> impl Iterator<Item = &Requirement> + '_ {
+        let resources = self.resources.iter().map(|(_, r)| r);
+        self.methods
+            .values()
+            .chain(self.tools.values())
+            .chain(self.prompts.values())
+            .chain(resources)
+    }
+
     /// Every scope the policy mentions (for `scopes_supported`), base first.
     pub fn all_scopes(&self) -> Vec<String> {
-        let rest = self.methods.values().chain(self.tools.values()).flatten();
-        owned(self.base.iter().chain(rest).cloned())
+        let rest = self.rules().flat_map(Requirement::scopes_named);
+        owned(self.base.iter().map(String::as_str).chain(rest))
     }
 
     /// Whether the decision depends on the JSON-RPC body.
     pub fn reads_body(&self) -> bool {
-        !self.methods.is_empty() || !self.tools.is_empty()
+        !self.methods.is_empty()
+            || !self.tools.is_empty()
+            || !self.prompts.is_empty()
+            || !self.resources.is_empty()
+    }
+
+    /// Whether some rule is about a tool, prompt or resource (so list results depend on the
+    /// caller).
+    pub fn has_item_rules(&self) -> bool {
+        !self.tools.is_empty() || !self.prompts.is_empty() || !self.resources.is_empty()
     }
 
     /// Whether `principal` holds `required`, directly or through the implication hook.
@@ -122,26 +238,67 @@ impl ScopePolicy {
         })
     }
 
-    /// The base scopes, plus those of every `(method, tool)` call (`tool` only for
-    /// `tools/call`), in order and without repeats.
-    pub(crate) fn required_for<'c>(
+    /// The rules that apply to one call, besides the base scopes.
+    fn rules_for<'p>(&'p self, t: Target<'_>, out: &mut Vec<&'p Requirement>) {
+        out.extend(self.methods.get(t.method));
+        match t.method {
+            "tools/call" => out.extend(t.name.and_then(|n| self.tools.get(n))),
+            "prompts/get" => out.extend(t.name.and_then(|n| self.prompts.get(n))),
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                let plain = t.uri.filter(|u| crate::rules::is_plain_uri(u));
+                for (pattern, rule) in &self.resources {
+                    // No URI, or one the server may read differently: every resource rule.
+                    if plain.is_none_or(|u| pattern.matches(u)) {
+                        out.push(rule);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The verdict of the policy on `principal` making `calls`: `Ok` when the base scopes and
+    /// every rule of every call hold.
+    pub(crate) fn judge<'c>(
         &self,
-        calls: impl IntoIterator<Item = (&'c str, Option<&'c str>)>,
-    ) -> Vec<String> {
+        principal: &Principal,
+        calls: impl IntoIterator<Item = Target<'c>>,
+    ) -> Result<(), Refusal> {
+        let mut rules = Vec::new();
+        for t in calls {
+            self.rules_for(t, &mut rules);
+        }
+        let grants = |s: &str| self.grants(principal, s);
+        let facts = Facts::new(principal, &self.roles, &grants);
         let mut required = self.base.clone();
-        for (method, name) in calls {
-            let extra = self.methods.get(method).into_iter().flatten();
-            let tool = match (method, name) {
-                ("tools/call", Some(name)) => self.tools.get(name),
-                _ => None,
+        let mut met = self.base.iter().all(|s| grants(s));
+        let mut fixable = true;
+        for rule in rules {
+            let set = match rule.judge(&facts) {
+                Outcome::Met(set) => set,
+                Outcome::NeedsScopes(set) => {
+                    met = false;
+                    set
+                }
+                Outcome::Unmet => {
+                    met = false;
+                    fixable = false;
+                    continue;
+                }
             };
-            for s in extra.chain(tool.into_iter().flatten()) {
-                if !required.contains(s) {
-                    required.push(s.clone());
+            for c in set {
+                if let Condition::Scope(s) = c {
+                    if !required.contains(s) {
+                        required.push(s.clone());
+                    }
                 }
             }
         }
-        required
+        match (met, fixable) {
+            (true, _) => Ok(()),
+            (false, true) => Err(Refusal::Insufficient(required)),
+            (false, false) => Err(Refusal::NotPermitted),
+        }
     }
 }
 

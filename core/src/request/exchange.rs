@@ -75,6 +75,7 @@ use crate::mcp_request::{
     body_kind, predates_standard_headers, read_calls, requires_standard_headers, BodyKind, Calls,
     McpHeaders,
 };
+use crate::scope_policy::Refusal;
 use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
@@ -522,10 +523,10 @@ impl<'g> Exchange<'g> {
         }
         // What the headers announce is required now (it can only add scopes): a call that
         // cannot succeed gets its 403 before its body is read.
-        let announced: Vec<_> = headers.announced().into_iter().collect();
-        let required = policy.required_for(announced);
-        if !required.iter().all(|r| policy.grants(&principal, r)) {
-            return self.insufficient(&required);
+        match policy.judge(&principal, headers.announced()) {
+            Ok(()) => {}
+            Err(Refusal::Insufficient(required)) => return self.insufficient(&required),
+            Err(Refusal::NotPermitted) => return self.not_permitted(None),
         }
         if !req.has_body {
             // No body, no call: headers that announce one contradict it.
@@ -574,12 +575,27 @@ impl<'g> Exchange<'g> {
 
     /// The one way to [`Step::Allow`]: [`decide`], from the complete requirement.
     fn verdict(&self, principal: Arc<Principal>, body: BodySeen<'_>) -> Step {
+        let id = match body {
+            BodySeen::Read(calls) => calls.id.as_ref(),
+            _ => None,
+        };
         match decide(self.guard.scope_policy(), principal, body, self.session) {
             Ok(allowed) => Step::Allow(allowed),
             Err(Denied::Insufficient(required)) => self.insufficient(&required),
+            Err(Denied::NotPermitted) => self.not_permitted(id),
             Err(Denied::Incomplete) => Step::Respond(no_decision()),
             Err(Denied::OtherSession) => self.reject(RequestError::SessionNotFound),
         }
+    }
+
+    /// A refusal no scope can fix: `403` without a step-up challenge (see
+    /// [`Challenger::reject_json_rpc`](crate::challenge::Challenger::reject_json_rpc)).
+    fn not_permitted(&self, id: Option<&serde_json::Value>) -> Step {
+        Step::Respond(
+            self.guard
+                .challenger()
+                .reject_json_rpc(&Error::NotPermitted, id),
+        )
     }
 
     fn insufficient(&self, required: &[String]) -> Step {

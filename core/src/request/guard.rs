@@ -503,7 +503,7 @@ impl Guard {
     }
 
     pub(crate) fn base_scopes(&self) -> Vec<&str> {
-        self.scopes.base().iter().map(String::as_str).collect()
+        self.scopes.challenged()
     }
 
     /// The answer to a rejected request (the challenge for `error`), with the base scopes.

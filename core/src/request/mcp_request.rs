@@ -34,6 +34,7 @@ use crate::json::{
     check_not_shadowing, check_unique, classify, duplicate, scalars_as, JsonError, Member, Name,
     ObjectSeed, Skip, SkipVisitor,
 };
+use crate::scope_policy::Target;
 
 /// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
 const BASE64_PREFIX: &[u8] = b"=?base64?";
@@ -175,6 +176,15 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// The call as the policy reads it.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            method: &self.method,
+            name: self.name.as_deref(),
+            uri: self.uri.as_deref(),
+        }
+    }
+
     /// The member `Mcp-Name` mirrors for this method (SEP-2243): `params.name` for `tools/call`
     /// and `prompts/get`, `params.uri` for `resources/read`; for other methods whichever the
     /// message has, `name` first.
@@ -323,13 +333,16 @@ impl<'a> McpHeaders<'a> {
         self.method.is_none() && self.name.is_none()
     }
 
-    /// The call the headers announce (before the body is read), if any.
-    pub(crate) fn announced(&self) -> Option<(&str, Option<&str>)> {
+    /// The call the headers announce (before the body is read), if any: `Mcp-Name` is the
+    /// tool or prompt name of `tools/call` and `prompts/get`, the URI of `resources/read`.
+    pub(crate) fn announced(&self) -> Option<Target<'_>> {
         let method = self.method.as_deref()?;
-        Some((
+        let name = self.name.as_deref();
+        Some(Target {
             method,
-            self.name.as_deref().filter(|_| method == "tools/call"),
-        ))
+            name: name.filter(|_| matches!(method, "tools/call" | "prompts/get")),
+            uri: name.filter(|_| method == "resources/read"),
+        })
     }
 
     /// Checks the headers against the body's calls: `Mcp-Method` names the one call's method,

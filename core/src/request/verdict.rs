@@ -5,8 +5,9 @@
 //! a token must hold every scope the request needs; the MCP authorization specification's
 //! resource-server duties).
 //!
-//! - [`Allowed`] comes only from `decide`: the principal holds the base scopes and every
-//!   method and tool scope of every call of the request, as the body reader read them. A request
+//! - [`Allowed`] comes only from `decide`: the principal holds the base scopes and meets the
+//!   method, tool, prompt and resource rules of every call of the request, as the body reader
+//!   read them. A request
 //!   with a body the policy depends on cannot be allowed without that reading: `decide` denies
 //!   when it is missing, whichever path of the exchange asks.
 //!   The request's MCP session, when it names one that is bound, must be the principal's
@@ -23,8 +24,8 @@ use alloc::vec::Vec;
 
 use crate::access_token::Principal;
 use crate::guard::Guard;
-use crate::mcp_request::Calls;
-use crate::scope_policy::ScopePolicy;
+use crate::mcp_request::{Call, Calls};
+use crate::scope_policy::{Refusal, ScopePolicy};
 use crate::session::SessionOwner;
 
 /// A request allowed with a verified token whose principal holds every scope the request needs.
@@ -78,6 +79,8 @@ pub(crate) enum SessionSeen {
 pub(crate) enum Denied {
     /// The principal lacks some of these scopes (every scope the request needs, base first).
     Insufficient(Vec<String>),
+    /// A rule fails that no scope can fix (a role, client, subject, issuer, tenant or claim).
+    NotPermitted,
     /// The policy depends on a body that was not read: the exchange asked for a verdict it
     /// cannot have (cannot happen; denied).
     Incomplete,
@@ -86,8 +89,8 @@ pub(crate) enum Denied {
 }
 
 /// The verdict on a request with a verified `principal`: allowed only when the session it names
-/// (if bound) is the principal's, and the principal holds the base scopes and the scopes of every
-/// call the body holds (with a body the policy reads, the body must have been read).
+/// (if bound) is the principal's, and the principal holds the base scopes and meets the rule of
+/// every call the body holds (with a body the policy reads, the body must have been read).
 pub(crate) fn decide(
     policy: &ScopePolicy,
     principal: Arc<Principal>,
@@ -105,11 +108,10 @@ pub(crate) fn decide(
         BodySeen::NotRead if policy.reads_body() => return Err(Denied::Incomplete),
         BodySeen::NotRead => &[],
     };
-    let named = calls.iter().map(|c| (c.method.as_str(), c.name.as_deref()));
-    let required = policy.required_for(named);
-    match required.iter().all(|r| policy.grants(&principal, r)) {
-        true => Ok(Allowed { principal }),
-        false => Err(Denied::Insufficient(required)),
+    match policy.judge(&principal, calls.iter().map(Call::target)) {
+        Ok(()) => Ok(Allowed { principal }),
+        Err(Refusal::Insufficient(required)) => Err(Denied::Insufficient(required)),
+        Err(Refusal::NotPermitted) => Err(Denied::NotPermitted),
     }
 }
 

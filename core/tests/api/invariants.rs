@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::rules::{Requirement, RoleClaims};
 use mcp_authz_core::{Guard, KeyState, PublicPathError, Request, ScopePolicy, VerifierConfig};
 use proptest::prelude::*;
 use serde_json::json;
@@ -19,12 +20,26 @@ use crate::ordered::{calls, Names};
 const SCOPES: [&str; 4] = ["mcp:tools", "mcp:admin", "mcp:read", "other"];
 
 /// The policy shapes the proxy can be configured with: the base scopes alone, or with method
-/// scopes, or with tool scopes.
+/// scopes, or with tool scopes, or with rules over roles and clients for a tool, a prompt and
+/// resources.
 #[derive(Debug, Clone, Copy)]
 enum Shape {
     Base,
     Methods,
     Tools,
+    Rules,
+}
+
+/// Bit of a token subset: the token carries Keycloak realm role `admin`.
+const ROLE_BIT: usize = 1 << 4;
+/// Bit of a token subset: the token's `client_id` is `ops`.
+const CLIENT_BIT: usize = 1 << 5;
+
+/// What a token holds, stated here from its subset bits (not read from the token).
+struct Held {
+    scopes: BTreeSet<&'static str>,
+    admin_role: bool,
+    ops_client: bool,
 }
 
 impl Shape {
@@ -36,6 +51,43 @@ impl Shape {
                 .with_method_scopes("resources/read", ["mcp:read"])
                 .with_method_scopes("tools/call", ["mcp:admin"]),
             Shape::Tools => base.with_tool_scopes("admin_tool", ["mcp:admin"]),
+            Shape::Rules => {
+                let rule = |r: &str| r.parse::<Requirement>().unwrap();
+                base.with_role_claims(
+                    RoleClaims::none().with(RoleClaims::provider("keycloak").unwrap()),
+                )
+                .with_tool_rule("admin_tool", rule("role=admin | mcp:admin client=ops"))
+                .with_prompt_rule("secret_prompt", rule("role=admin"))
+                .with_resource_rule("file:///secret/*".parse().unwrap(), rule("role=admin"))
+            }
+        }
+    }
+
+    /// Whether a token holding `held` meets this shape's rule for one call `(method, name,
+    /// uri)`, stated here.
+    fn meets(self, held: &Held, method: &str, name: Option<&str>, uri: Option<&str>) -> bool {
+        if !matches!(self, Shape::Rules) {
+            return self
+                .needs(method, name)
+                .iter()
+                .all(|s| held.scopes.contains(s));
+        }
+        // A URI the server might decode or resolve into a secret one counts as secret.
+        let secret = |u: &str| {
+            u.starts_with("file:///secret/")
+                || u.contains(['%', '\\'])
+                || u.split(['/', '?', '#'])
+                    .any(|seg| seg == "." || seg == "..")
+        };
+        match (method, name) {
+            ("tools/call", Some("admin_tool")) => {
+                held.admin_role || (held.scopes.contains("mcp:admin") && held.ops_client)
+            }
+            ("prompts/get", Some("secret_prompt")) => held.admin_role,
+            ("resources/read" | "resources/subscribe" | "resources/unsubscribe", _) => {
+                held.admin_role || uri.is_some_and(|u| !secret(u))
+            }
+            _ => true,
         }
     }
 
@@ -54,11 +106,12 @@ impl Shape {
     }
 }
 
-/// One token per subset of [`SCOPES`] (bit `i` set: `SCOPES[i]` granted).
+/// One token per subset of [`SCOPES`] (bit `i` set: `SCOPES[i]` granted), with or without the
+/// admin role ([`ROLE_BIT`]) and client `ops` ([`CLIENT_BIT`]).
 fn token(subset: usize) -> &'static str {
     static TOKENS: OnceLock<Vec<String>> = OnceLock::new();
     let all = TOKENS.get_or_init(|| {
-        (0..1 << SCOPES.len())
+        (0..1 << (SCOPES.len() + 2))
             .map(|bits| {
                 let granted: Vec<&str> = (0..SCOPES.len())
                     .filter(|i| bits & (1 << i) != 0)
@@ -66,6 +119,14 @@ fn token(subset: usize) -> &'static str {
                     .collect();
                 let mut c = claims();
                 c["scope"] = json!(granted.join(" "));
+                if bits & ROLE_BIT != 0 {
+                    c["realm_access"] = json!({"roles": ["viewer", "admin"]});
+                } else {
+                    c["realm_access"] = json!({"roles": ["viewer"], "admin": ["admin"]});
+                }
+                if bits & CLIENT_BIT != 0 {
+                    c["client_id"] = json!("ops");
+                }
                 format!("Bearer {}", forge(&header("EdDSA"), &c))
             })
             .collect()
@@ -78,6 +139,14 @@ fn granted(subset: usize) -> BTreeSet<&'static str> {
         .filter(|i| subset & (1 << i) != 0)
         .map(|i| SCOPES[i])
         .collect()
+}
+
+fn held(subset: usize) -> Held {
+    Held {
+        scopes: granted(subset),
+        admin_role: subset & ROLE_BIT != 0,
+        ops_client: subset & CLIENT_BIT != 0,
+    }
 }
 
 /// Drives an exchange as the adapters do, answering `ReadBody` with `body`.
@@ -130,10 +199,16 @@ fn message() -> impl Strategy<Value = String> {
             "tools/call",
             "tools/list",
             "resources/read",
+            "resources/subscribe",
+            "prompts/get",
             "whoami",
             "admin_tool",
             "admin_tool",
+            "secret_prompt",
             "file:///a",
+            "file:///secret/k",
+            "file:///public/../secret/k",
+            "file:///%73ecret/k",
         ])
         .prop_map(|s| json!(s).to_string())
     };
@@ -206,8 +281,8 @@ proptest! {
     /// in the body, and of the call the headers announce.
     #[test]
     fn every_allow_holds_every_requirement_that_applies(
-        shape in prop::sample::select(vec![Shape::Base, Shape::Methods, Shape::Tools]),
-        subset in 0usize..16,
+        shape in prop::sample::select(vec![Shape::Base, Shape::Methods, Shape::Tools, Shape::Rules, Shape::Rules]),
+        subset in 0usize..64,
         method in prop::sample::select(vec!["POST", "GET", "DELETE", "PUT"]),
         content_type in prop::sample::select(vec![
             None, Some("application/json"), Some("application/json"), Some("application/json"),
@@ -217,8 +292,8 @@ proptest! {
         ]),
         encoding in prop::sample::select(vec![None, None, None, Some("identity"), Some("gzip")]),
         body in body(),
-        mcp_method in prop::sample::select(vec![None, None, None, None, Some("tools/call"), Some("tools/list"), Some("resources/read")]),
-        mcp_name in prop::sample::select(vec![None, None, Some("whoami"), Some("admin_tool")]),
+        mcp_method in prop::sample::select(vec![None, None, None, None, Some("tools/call"), Some("tools/list"), Some("resources/read"), Some("prompts/get")]),
+        mcp_name in prop::sample::select(vec![None, None, Some("whoami"), Some("admin_tool"), Some("secret_prompt"), Some("file:///secret/x")]),
     ) {
         let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), shape.policy());
         let auth = [token(subset).as_bytes()];
@@ -232,27 +307,107 @@ proptest! {
         }
         let step = verdict(&guard, &req, body.as_deref().map(str::as_bytes));
         let Step::Allow(allowed) = &step else { return Ok(()) };
-        let held = granted(subset);
+        let held = held(subset);
         prop_assert!(allowed.principal().has_scope("mcp:tools"));
-        prop_assert!(held.contains("mcp:tools"), "base scope missing: {step:?}");
+        prop_assert!(held.scopes.contains("mcp:tools"), "base scope missing: {step:?}");
         if !shape.reads_body() {
             return Ok(());
         }
-        let mut needed: Vec<&str> = Vec::new();
         if let Some(m) = mcp_method {
-            needed.extend(shape.needs(m, mcp_name));
+            // Mcp-Name is the tool or prompt name, or the URI of resources/read.
+            let uri = mcp_name.filter(|_| m == "resources/read");
+            let name = mcp_name.filter(|_| m != "resources/read");
+            if m != "resources/read" || uri.is_some() {
+                prop_assert!(shape.meets(&held, m, name, uri), "headers {m} {mcp_name:?} under {shape:?}");
+            }
         }
         if let Some(body) = &body {
             for names in [Names::Exact, Names::GoFolded] {
                 let read = calls(body.as_bytes(), names);
                 prop_assert!(read.is_some(), "a body no JSON reader reads was allowed: {body}");
-                for (m, n, _) in read.unwrap_or_default() {
-                    needed.extend(shape.needs(&m, n.as_deref()));
+                for (m, n, u) in read.unwrap_or_default() {
+                    prop_assert!(
+                        shape.meets(&held, &m, n.as_deref(), u.as_deref()),
+                        "{m} {n:?} {u:?} allowed for {body:?} under {shape:?}"
+                    );
                 }
             }
         }
-        for scope in needed {
-            prop_assert!(held.contains(scope), "{scope} missing for {body:?} under {shape:?}");
+    }
+}
+
+/// One well-formed call: a method and the name or URI it carries.
+fn rule_call() -> impl Strategy<Value = (&'static str, &'static str)> {
+    let method = prop::sample::select(vec![
+        "tools/call",
+        "tools/call",
+        "prompts/get",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "tools/list",
+    ]);
+    let target = prop::sample::select(vec![
+        "admin_tool",
+        "whoami",
+        "secret_prompt",
+        "greeting",
+        "file:///a",
+        "file:///secret/k",
+        "file:///secret/",
+        "file:///public/../secret/k",
+        "file:///%73ecret/k",
+        "file:///secret\\k",
+        "file:///./secret/k",
+    ]);
+    (method, target)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// With rules over roles, clients, prompts and resources, and well-formed bodies: a request
+    /// is allowed exactly when the token holds the base scope and meets the rule of every call,
+    /// as stated here; a refusal a scope cannot fix is a 403 without a challenge.
+    #[test]
+    fn rules_allow_exactly_what_they_state(
+        subset in 0usize..64,
+        batch in prop::collection::vec(rule_call(), 1..3),
+    ) {
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), Shape::Rules.policy());
+        let auth = [token(subset).as_bytes()];
+        let ct: [&[u8]; 1] = [b"application/json"];
+        let messages: Vec<serde_json::Value> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (m, t))| {
+                let member = if m.starts_with("resources/") { "uri" } else { "name" };
+                json!({"jsonrpc": "2.0", "id": i, "method": m, "params": {member: t}})
+            })
+            .collect();
+        let body = match messages.as_slice() {
+            [one] => one.to_string(),
+            _ => serde_json::Value::Array(messages.clone()).to_string(),
+        };
+        let req = Request::new("POST", "/mcp").with_authorization(&auth).with_body(&ct, &[]);
+        let step = verdict(&guard, &req, Some(body.as_bytes()));
+        let held = held(subset);
+        let expected = held.scopes.contains("mcp:tools")
+            && batch.iter().all(|(m, t)| {
+                let (name, uri) = match m.starts_with("resources/") {
+                    true => (None, Some(*t)),
+                    false => (Some(*t), None),
+                };
+                Shape::Rules.meets(&held, m, name, uri)
+            });
+        prop_assert_eq!(matches!(step, Step::Allow(_)), expected, "{} with {}", body, subset);
+        if let Step::Respond(r) = &step {
+            let challenged = r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"));
+            // Without a step-up: a refusal no scope fixes, which names the denial in JSON-RPC.
+            if r.status == 403 && !challenged {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                prop_assert_eq!(&v["error"]["data"]["authorization"]["remediation"], "unavailable");
+            }
         }
     }
 }
