@@ -5,9 +5,12 @@
 //
 // Front ends: `mcp-authz proxy` in front of the unprotected rmcp example, and the rmcp example
 // protected by the Layer. Scenarios, for each:
-//   1. full flow (RS256): 401 -> metadata -> registration -> PKCE -> token -> tools/list -> call
+//   1. full flow (RS256): 401 -> metadata -> registration -> PKCE -> token -> tools/list -> call;
+//      the list hides admin_reset from the mcp:tools token (filtered by the rules)
 //   2. the same with ES256 and with EdDSA access tokens
-//   3. step-up: the admin tool -> 403 insufficient_scope -> re-authorization -> success
+//   3. step-up: the admin tool -> 403 insufficient_scope -> re-authorization -> success; the
+//      list now shows it
+//  12. (proxy) the same lists with a JSON upstream (the proxy front end's upstream streams SSE)
 //   4. key rotation at the provider with a session open: new tokens (new key) are accepted
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
@@ -89,7 +92,8 @@ const SECRET_ENV = { MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET: RS_CLIENT.secret };
 const FRONT_ENDS = {
   async proxy(as, { introspect = false } = {}) {
     const [u, p, m] = [await freePort(), await freePort(), await freePort()];
-    const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
+    // This upstream answers with event streams; scenario 12 runs the other response mode.
+    const upstream = start(RMCP_SERVER, ["--unprotected", "--sse-responses", "--listen", `127.0.0.1:${u}`]);
     const mcp = `http://127.0.0.1:${p}/mcp`;
     const proxy = start(MCP_AUTHZ, [
       "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
@@ -148,11 +152,13 @@ if (LAMBDA) {
   };
 }
 
-async function fullFlow(mcp, { stepUp = true } = {}) {
+// The SDK's whole flow; with `filtered`, the list must hide admin_reset from the first token
+// (mcp:tools), which may not call it; without, list it.
+async function fullFlow(mcp, { stepUp = true, filtered = true } = {}) {
   const session = new SdkSession(mcp, { completeForms, log });
   await session.connect();
   const tools = await session.tools();
-  if (!tools.includes("whoami") || !tools.includes("admin_reset")) throw new Error(`tools: ${tools}`);
+  if (!tools.includes("whoami") || tools.includes("admin_reset") === filtered) throw new Error(`tools: ${tools}`);
   const who = await session.call("whoami");
   if (!/subject=\S+/.test(who) || who.includes("subject=-")) throw new Error(`whoami: ${who}`);
   if (stepUp) {
@@ -160,6 +166,8 @@ async function fullFlow(mcp, { stepUp = true } = {}) {
     const out = await session.call("admin_reset");
     if (!out.startsWith("reset done")) throw new Error(`admin_reset: ${out}`);
     if (session.provider.authorizations !== before + 1) throw new Error("no re-authorization for the step-up");
+    const after = await session.tools();
+    if (!after.includes("admin_reset")) throw new Error(`not listed after the step-up: ${after}`);
   }
   return session;
 }
@@ -232,7 +240,21 @@ async function runFrontEnd(name, make) {
     const out = await session.call("admin_reset");
     if (!out.startsWith("reset done")) throw new Error(out);
     if (session.provider.authorizations !== before + 1) throw new Error("no re-authorization");
+    // The new token may call admin_reset: now it is listed.
+    const after = await session.tools();
+    if (!after.includes("admin_reset")) throw new Error(`not listed after the step-up: ${after}`);
   });
+  if (name === "proxy") {
+    await scenario(name, "12. lists per token through the proxy with a JSON upstream (the front end's is SSE)", async () => {
+      const json = await startProxy([`${as.issuer}/.well-known/openid-configuration`], ["--tool-scope", "admin_reset=mcp:admin"]);
+      try {
+        const s = await fullFlow(json.mcp, { stepUp: true });
+        await s.close();
+      } finally {
+        for (const p of json.processes) await stop(p);
+      }
+    });
+  }
   await scenario(name, "4. key rotation with a session open", async () => {
     const newKid = await as.rotate();
     // The open session's token (old key, still published) keeps working.
@@ -381,14 +403,14 @@ function signRs256(header, payload, jwk) {
   return `${input}.${sig.toString("base64url")}`;
 }
 
-async function startProxy(metadataUrls) {
+async function startProxy(metadataUrls, extra = []) {
   const [u, p] = [await freePort(), await freePort()];
   const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
   const mcp = `http://127.0.0.1:${p}/mcp`;
   const proxy = start(MCP_AUTHZ, [
     "proxy", ...metadataUrls.flatMap((m) => ["--metadata-url", m]), "--resource", mcp,
     "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
-    "--scope", "mcp:tools", "--allow-http-loopback",
+    "--scope", "mcp:tools", "--allow-http-loopback", ...extra,
   ]);
   await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
   return { mcp, processes: [upstream, proxy] };
@@ -409,7 +431,8 @@ async function runTwoIssuers() {
       if (JSON.stringify(prm.authorization_servers) !== JSON.stringify([first.issuer, second.issuer])) {
         throw new Error(`authorization_servers ${JSON.stringify(prm.authorization_servers)}`);
       }
-      const s = await fullFlow(fe.mcp, { stepUp: false });
+      // No rule names a tool here: the list is not filtered.
+      const s = await fullFlow(fe.mcp, { stepUp: false, filtered: false });
       const iss = JSON.parse(Buffer.from(s.provider.tokens().access_token.split(".")[1], "base64url")).iss;
       await s.close();
       if (iss !== first.issuer) throw new Error(`the SDK's token came from ${iss}`);

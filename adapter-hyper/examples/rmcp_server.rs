@@ -12,7 +12,8 @@
 //! baseline for benchmarks), `--introspect never|non-jwt|always` with
 //! `--introspection-client-id ID` (the secret from `MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET`) and
 //! `--introspection-cache-ttl SECONDS` (opaque tokens, RFC 7662), `--dpop off|allowed|required`
-//! (DPoP-bound tokens, RFC 9449).
+//! (DPoP-bound tokens, RFC 9449), `--sse-responses` (answer every request with an event stream
+//! instead of JSON).
 
 #![allow(missing_docs)]
 
@@ -38,11 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let resource = arg(&args, "--resource").unwrap_or_else(|| format!("http://{listen}/mcp"));
     let host = listen.ip().to_string();
-    let mcp = demo_mcp::demo_service(vec![
+    let hosts = vec![
         host.clone(),
         format!("{host}:{}", listen.port()),
         "localhost".into(),
-    ]);
+    ];
+    let mcp = match args.iter().any(|a| a == "--sse-responses") {
+        true => demo_mcp::demo_service_streaming(hosts),
+        false => demo_mcp::demo_service(hosts),
+    };
     let mut app = axum::Router::new().nest_service("/mcp", mcp);
     if !args.iter().any(|a| a == "--unprotected") {
         let mut builder = Authz::builder(resource.clone())

@@ -49,13 +49,14 @@ use mcp_authz_core::{BodyFailure, Guard, Principal};
 use mcp_authz_driver::{now, Authorizer, BodySource, SharedCache, Verdict};
 
 use crate::expiry::{is_event_stream, Expiring};
+use crate::list_filter::{filtered, BoxError, ListContext, ListedBody};
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// What the middleware shares between requests.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) guard: Guard,
+    pub(crate) guard: Arc<Guard>,
     /// The keys, introspection and replay cache: the driver's request loop.
     pub(crate) authorizer: Authorizer,
     /// The verified-token cache all issuers share.
@@ -78,7 +79,8 @@ pub struct Decision {
 pub type AuthzRequestBody<B> = Either<Full<Bytes>, B>;
 /// The body of the responses: ours, or the inner service's (streamed untouched; an event stream
 /// allowed with a token ends when the token expires: [`Expiring`]).
-pub type AuthzResponseBody<B> = Either<Full<Bytes>, Expiring<B>>;
+/// A list answer is filtered by the rules first ([`ListedBody`]).
+pub type AuthzResponseBody<B> = Either<Full<Bytes>, Expiring<ListedBody<B>>>;
 
 /// Applies [`AuthzService`] to a service.
 #[derive(Clone, Debug)]
@@ -162,7 +164,8 @@ where
     S::Future: Send,
     ReqBody: Body<Data = Bytes> + Send + 'static,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Body<Data = Bytes>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<AuthzResponseBody<ResBody>>;
     type Error = S::Error;
@@ -184,8 +187,8 @@ where
             let verdict = state
                 .authorizer
                 .authorize(&state.guard, cache, &mut parts, &mut body);
-            let principal = match verdict.await {
-                Verdict::Forward { principal } => principal,
+            let (principal, lists) = match verdict.await {
+                Verdict::Forward { principal, lists } => (principal, lists),
                 Verdict::Answer { response, reason } => {
                     let mut response = response.map(|b| Either::Left(Full::new(b)));
                     response.extensions_mut().insert(Decision {
@@ -208,16 +211,24 @@ where
                 }
                 None => None,
             };
+            let listing = principal.clone().map(|principal| ListContext {
+                guard: state.guard.clone(),
+                principal,
+                lists,
+            });
             resp.extensions_mut().insert(Decision {
                 reason: None,
                 principal,
             });
-            Ok(resp.map(|body| {
+            let (mut head, body) = resp.into_parts();
+            let body = filtered(&mut head.headers, body, listing);
+            Ok(Response::from_parts(
+                head,
                 Either::Right(match expires_at {
                     Some(at) => Expiring::until(body, at, now()),
                     None => Expiring::open(body),
-                })
-            }))
+                }),
+            ))
         })
     }
 }

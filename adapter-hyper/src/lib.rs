@@ -137,6 +137,7 @@
 
 mod expiry;
 mod layer;
+mod list_filter;
 
 use std::sync::Arc;
 
@@ -147,6 +148,7 @@ pub use expiry::Expiring;
 pub use layer::{
     AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
 };
+pub use list_filter::{BoxError, ListedBody, MAX_LIST_BYTES};
 pub use mcp_authz_driver::{
     colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, KeyStore, Principal, PrincipalExt, ScopePolicy, StartupError,
@@ -247,7 +249,7 @@ impl Authz {
         metadata: Vec<Arc<AuthorizationServerMetadata>>,
     ) -> Self {
         let state = Arc::new(layer::State {
-            guard,
+            guard: Arc::new(guard),
             authorizer,
             cache,
         });
@@ -261,7 +263,7 @@ impl Authz {
 
     /// The per-request decision.
     pub fn guard(&self) -> &mcp_authz_core::Guard {
-        &self.state.guard
+        self.state.guard.as_ref()
     }
 
     /// The first authorization server's validated metadata (none when built offline).

@@ -17,6 +17,8 @@ mod axum_app;
 mod introspection;
 #[path = "e2e/keys.rs"]
 mod keys;
+#[path = "e2e/lists.rs"]
+mod lists;
 #[path = "e2e/rmcp_app.rs"]
 mod rmcp_app;
 #[path = "e2e/startup.rs"]

@@ -107,8 +107,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
 use lambda_http::Body;
+use mcp_authz_core::list_filter::ListFilter;
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::Guard;
 use mcp_authz_driver::{
@@ -508,21 +510,73 @@ where
             let verdict = shared
                 .authorizer
                 .authorize(guard, cache, &mut parts, &mut event_body);
-            let principal = match verdict.await {
-                Verdict::Forward { principal } => principal,
+            let (principal, lists) = match verdict.await {
+                Verdict::Forward { principal, lists } => (principal, lists),
                 Verdict::Answer { response, .. } => return Ok(response.map(lambda_body)),
             };
             if principal.is_some() {
                 remember(&shared, fresh);
             }
-            let response = call_inner(&mut inner, parts, body, &view).await?;
+            let mut response = call_inner(&mut inner, parts, body, &view).await?;
             if let Some(principal) = &principal {
                 shared
                     .authorizer
                     .opened_session(principal, response.headers());
+                if !lists.is_empty() {
+                    let filter = ListFilter::new(guard.scope_policy(), principal, &lists);
+                    response = filter_list(response, filter).await;
+                }
             }
             Ok(response)
         })
+    }
+}
+
+/// The answer to a list request with the results the caller may not use removed
+/// ([`mcp_authz_core::list_filter`]): a JSON answer as a whole, an event stream event by event
+/// (parsed and re-encoded with `sse-stream`). Anything else, or an event stream that does not
+/// parse, is left as it was.
+async fn filter_list(
+    response: http::Response<Body>,
+    filter: ListFilter<'_>,
+) -> http::Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let essence = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    let bytes: &[u8] = body.as_ref();
+    let out = match essence.as_deref() {
+        Some("application/json") => filter.filter_json(bytes).map(Bytes::from),
+        Some("text/event-stream") => {
+            let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
+            let events: Result<Vec<sse_stream::Sse>, _> =
+                sse_stream::SseStream::new(full).try_collect().await;
+            events.ok().map(|events| {
+                let mut out = Vec::new();
+                for mut event in events {
+                    let data = event
+                        .data
+                        .as_deref()
+                        .and_then(|d| filter.filter_json(d.as_bytes()));
+                    if let Some(text) = data.and_then(|d| String::from_utf8(d).ok()) {
+                        event.data = Some(text);
+                    }
+                    out.extend_from_slice(&Bytes::from(event));
+                }
+                Bytes::from(out)
+            })
+        }
+        _ => None,
+    };
+    match out {
+        Some(new) => {
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            http::Response::from_parts(parts, lambda_body(new))
+        }
+        None => http::Response::from_parts(parts, body),
     }
 }
 

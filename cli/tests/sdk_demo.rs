@@ -1,7 +1,7 @@
 //! The official MCP TypeScript SDK client (`@modelcontextprotocol/sdk`, pinned in
 //! `interop/package-lock.json`) completes the whole flow against `mcp-authz demo`, headlessly:
 //! 401 -> discovery -> registration -> PKCE -> token -> tools/list -> tools/call, and the step-up
-//! of the tool that needs `mcp:admin` after a 403.
+//! of the tool that needs `mcp:admin` after a 403; the list shows that tool only after it.
 //!
 //! Needs Node 20 and npm (on every machine of this project); installs the SDK from the lockfile
 //! when `interop/node_modules` is missing.
@@ -82,11 +82,12 @@ fn typescript_sdk_completes_the_flow_and_the_step_up() {
         "/register -> 201",
         "code_challenge_method=S256",
         "/token -> 200",
-        "tools/list: admin_reset, whoami",
+        "tools/list: whoami",
         "tools/call whoami: subject=demo-user",
         "-> 403",
         "authorize: scope=\"mcp:tools mcp:admin\"",
         "tools/call admin_reset: reset done for subject=demo-user",
+        "tools/list after the step-up: admin_reset, whoami",
         "result: OK",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

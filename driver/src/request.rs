@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mcp_authz_core::list_filter::ListRequests;
 use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
@@ -45,6 +46,9 @@ pub enum Verdict {
     Forward {
         /// The verified principal; `None` on a public path.
         principal: Option<Arc<Principal>>,
+        /// The list request whose result the adapter filters
+        /// ([`mcp_authz_core::list_filter::ListFilter`]).
+        lists: ListRequests,
     },
     /// Send this answer, never the inner service's: a challenge, a refusal, a metadata
     /// document, a preflight.
@@ -169,8 +173,10 @@ impl Authorizer {
         };
         let head = parts.method == http::Method::HEAD;
         let method = parts.method.as_str();
+        let mut lists = ListRequests::default();
         let principal = match step {
             Step::Allow(allowed) => {
+                lists = allowed.lists().clone();
                 let principal = allowed.into_principal();
                 observe::decision("allow", 200, None, started);
                 tracing::info!(
@@ -221,7 +227,7 @@ impl Authorizer {
         if let Some(principal) = &principal {
             parts.extensions.insert::<Arc<Principal>>(principal.clone());
         }
-        Verdict::Forward { principal }
+        Verdict::Forward { principal, lists }
     }
 }
 

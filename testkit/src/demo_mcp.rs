@@ -82,12 +82,27 @@ impl ServerHandler for DemoMcp {
 pub fn demo_service(
     allowed_hosts: Vec<String>,
 ) -> StreamableHttpService<DemoMcp, LocalSessionManager> {
+    service(allowed_hosts, true)
+}
+
+/// The same server answering every request with an event stream (`text/event-stream`), the
+/// other response mode of Streamable HTTP.
+pub fn demo_service_streaming(
+    allowed_hosts: Vec<String>,
+) -> StreamableHttpService<DemoMcp, LocalSessionManager> {
+    service(allowed_hosts, false)
+}
+
+fn service(
+    allowed_hosts: Vec<String>,
+    json: bool,
+) -> StreamableHttpService<DemoMcp, LocalSessionManager> {
     StreamableHttpService::new(
         || Ok(DemoMcp::new()),
         Default::default(),
         StreamableHttpServerConfig::default()
             .with_legacy_session_mode(false)
-            .with_json_response(true)
+            .with_json_response(json)
             .with_sse_keep_alive(None)
             .with_allowed_hosts(allowed_hosts),
     )

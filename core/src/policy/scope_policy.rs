@@ -41,6 +41,7 @@ pub struct ScopePolicy {
     roles: RoleClaims,
     implies: Option<ScopeImplication>,
     challenge_all: bool,
+    no_list_filtering: bool,
 }
 
 impl fmt::Debug for ScopePolicy {
@@ -54,6 +55,7 @@ impl fmt::Debug for ScopePolicy {
             .field("roles", &self.roles)
             .field("implies", &self.implies.as_ref().map(|_| "…"))
             .field("challenge_all", &self.challenge_all)
+            .field("no_list_filtering", &self.no_list_filtering)
             .finish()
     }
 }
@@ -171,6 +173,20 @@ impl ScopePolicy {
     pub fn with_all_scopes_challenged(mut self, all: bool) -> Self {
         self.challenge_all = all;
         self
+    }
+
+    /// Whether list results are filtered by the rules ([`crate::list_filter`]); on by
+    /// default, which takes effect whenever a tool, prompt or resource rule exists.
+    #[must_use]
+    pub fn with_list_filtering(mut self, on: bool) -> Self {
+        self.no_list_filtering = !on;
+        self
+    }
+
+    /// Whether list results are filtered: some tool, prompt or resource rule exists and
+    /// filtering was not turned off.
+    pub fn filters_lists(&self) -> bool {
+        !self.no_list_filtering && self.has_item_rules()
     }
 
     /// The base scopes.

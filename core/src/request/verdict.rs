@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 
 use crate::access_token::Principal;
 use crate::guard::Guard;
+use crate::list_filter::{ListKind, ListRequests};
 use crate::mcp_request::{Call, Calls};
 use crate::scope_policy::{Refusal, ScopePolicy};
 use crate::session::SessionOwner;
@@ -33,6 +34,7 @@ use crate::session::SessionOwner;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allowed {
     principal: Arc<Principal>,
+    lists: ListRequests,
 }
 
 impl Allowed {
@@ -44,6 +46,12 @@ impl Allowed {
     /// The verified principal, owned.
     pub fn into_principal(self) -> Arc<Principal> {
         self.principal
+    }
+
+    /// The list request whose result the adapter filters for this principal
+    /// ([`crate::list_filter`]); empty when there is none to filter.
+    pub fn lists(&self) -> &ListRequests {
+        &self.lists
     }
 }
 
@@ -108,8 +116,18 @@ pub(crate) fn decide(
         BodySeen::NotRead if policy.reads_body() => return Err(Denied::Incomplete),
         BodySeen::NotRead => &[],
     };
+    let lists = match (body, policy.filters_lists()) {
+        (BodySeen::Read(read), true) => match (read.calls.as_slice(), &read.id) {
+            ([call], Some(id)) => ListKind::of(&call.method)
+                .map(|kind| ListRequests::one(id.clone(), kind))
+                .unwrap_or_default(),
+            // Batches (gone since MCP 2025-06-18) are not filtered.
+            _ => ListRequests::default(),
+        },
+        _ => ListRequests::default(),
+    };
     match policy.judge(&principal, calls.iter().map(Call::target)) {
-        Ok(()) => Ok(Allowed { principal }),
+        Ok(()) => Ok(Allowed { principal, lists }),
         Err(Refusal::Insufficient(required)) => Err(Denied::Insufficient(required)),
         Err(Refusal::NotPermitted) => Err(Denied::NotPermitted),
     }

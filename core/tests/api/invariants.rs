@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use mcp_authz_core::exchange::{BodyFailure, Step};
+use mcp_authz_core::list_filter::ListFilter;
 use mcp_authz_core::rules::{Requirement, RoleClaims};
 use mcp_authz_core::{Guard, KeyState, PublicPathError, Request, ScopePolicy, VerifierConfig};
 use proptest::prelude::*;
@@ -409,6 +410,87 @@ proptest! {
                 prop_assert_eq!(&v["error"]["data"]["authorization"]["remediation"], "unavailable");
             }
         }
+    }
+}
+
+/// Every item a fake server lists, per list method: (method, the call that uses an item,
+/// result key, item member, items).
+const LISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
+    (
+        "tools/list",
+        "tools/call",
+        "tools",
+        "name",
+        &["admin_tool", "whoami", "secret_prompt"],
+    ),
+    (
+        "prompts/list",
+        "prompts/get",
+        "prompts",
+        "name",
+        &["secret_prompt", "greeting", "admin_tool"],
+    ),
+    (
+        "resources/list",
+        "resources/read",
+        "resources",
+        "uri",
+        &[
+            "file:///a",
+            "file:///secret/k",
+            "file:///public/../secret/k",
+            "file:///%73ecret/k",
+        ],
+    ),
+    (
+        "resources/templates/list",
+        "resources/read",
+        "resourceTemplates",
+        "uriTemplate",
+        &["file:///secret/{name}", "file:///docs/{name}"],
+    ),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// An item appears in a filtered list if and only if calling it with the same token is
+    /// allowed (the exchange's own verdict on the call), and the result is marked private.
+    #[test]
+    fn a_listed_item_is_exactly_one_the_caller_may_use(subset in 0usize..64, which in 0usize..4) {
+        let (list, call, key, member, items) = LISTS[which];
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), Shape::Rules.policy());
+        let auth = [token(subset).as_bytes()];
+        let ct: [&[u8]; 1] = [b"application/json"];
+        let post = |body: &serde_json::Value| {
+            let req = Request::new("POST", "/mcp").with_authorization(&auth).with_body(&ct, &[]);
+            verdict(&guard, &req, Some(body.to_string().as_bytes()))
+        };
+        let step = post(&json!({"jsonrpc": "2.0", "id": "l1", "method": list}));
+        let Step::Allow(allowed) = step else {
+            // Only a token without the base scope is refused the list itself.
+            prop_assert!(!held(subset).scopes.contains("mcp:tools"));
+            return Ok(());
+        };
+        let listed: Vec<serde_json::Value> = items.iter().map(|i| json!({member: i, "description": "x"})).collect();
+        let response = json!({"jsonrpc": "2.0", "id": "l1", "result": {key: listed, "nextCursor": "c2", "cacheScope": "public", "ttlMs": 1000}});
+        let filter = ListFilter::new(guard.scope_policy(), allowed.principal(), allowed.lists());
+        let filtered = filter.filter_json(response.to_string().as_bytes());
+        let filtered: serde_json::Value = match filtered {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap(),
+            None => response.clone(),
+        };
+        prop_assert_eq!(&filtered["result"]["cacheScope"], "private");
+        prop_assert_eq!(&filtered["result"]["nextCursor"], "c2", "pagination intact");
+        let shown: Vec<&str> = filtered["result"][key].as_array().unwrap().iter().map(|i| i[member].as_str().unwrap()).collect();
+        for item in items {
+            let param = if member == "name" { "name" } else { "uri" };
+            let use_it = post(&json!({"jsonrpc": "2.0", "id": 2, "method": call, "params": {param: item}}));
+            prop_assert_eq!(shown.contains(item), matches!(use_it, Step::Allow(_)), "{} {} for {}", call, item, subset);
+        }
+        // A response to another id, or to a non-list request, is left alone.
+        let other = json!({"jsonrpc": "2.0", "id": "l2", "result": {key: []}});
+        prop_assert!(filter.filter_json(other.to_string().as_bytes()).is_none());
     }
 }
 

@@ -1,0 +1,109 @@
+//! The response side of authorization-aware discovery: the answer to an allowed `tools/list`,
+//! `prompts/list`, `resources/list` or `resources/templates/list` keeps only what the caller
+//! may use ([`mcp_authz_core::list_filter`]), whether the inner service answers in JSON or as
+//! an event stream (MCP Streamable HTTP: each event's data is one JSON-RPC message).
+//!
+//! A JSON answer is read whole (at most [`MAX_LIST_BYTES`]) and sent filtered; an event stream
+//! is parsed event by event (`sse-stream`) and each event's data filtered as it passes, so
+//! progress notifications before the result still stream. Any other answer passes untouched.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use http_body::{Body, Frame};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Either, Limited, StreamBody};
+use mcp_authz_core::list_filter::{ListFilter, ListRequests};
+use mcp_authz_core::{Guard, Principal};
+use sse_stream::{SseBody, SseStream};
+
+/// An error of a response body, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The largest JSON list answer the filter reads (a bigger one ends with a body error).
+pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+/// The inner service's response body: as it was, or filtered (see the module docs).
+pub type ListedBody<B> = Either<B, UnsyncBoxBody<Bytes, BoxError>>;
+
+/// What the filter needs once the request is gone: the policy (in the guard), the principal and
+/// the list request.
+pub(crate) struct ListContext {
+    pub(crate) guard: Arc<Guard>,
+    pub(crate) principal: Arc<Principal>,
+    pub(crate) lists: ListRequests,
+}
+
+impl ListContext {
+    fn filter(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let policy = self.guard.scope_policy();
+        ListFilter::new(policy, &self.principal, &self.lists).filter_json(bytes)
+    }
+}
+
+/// A body error as a `std::error::Error` (what `sse-stream` reads bodies with).
+#[derive(Debug)]
+struct BodyError(BoxError);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// `body` with its list results filtered when `ctx` holds a list request and the answer is JSON
+/// or an event stream (`Content-Length` is removed then: the length changes).
+pub(crate) fn filtered<B>(
+    headers: &mut http::HeaderMap,
+    body: B,
+    ctx: Option<ListContext>,
+) -> ListedBody<B>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(ctx) = ctx.filter(|c| !c.lists.is_empty()) else {
+        return Either::Left(body);
+    };
+    let essence = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    let ctx = Arc::new(ctx);
+    let boxed = match essence.as_deref() {
+        Some("application/json") => {
+            let read = async move {
+                let bytes = Limited::new(body, MAX_LIST_BYTES)
+                    .collect()
+                    .await?
+                    .to_bytes();
+                let out = ctx.filter(&bytes).map_or(bytes, Bytes::from);
+                Ok::<_, BoxError>(Frame::data(out))
+            };
+            StreamBody::new(futures_util::stream::once(read)).boxed_unsync()
+        }
+        Some("text/event-stream") => {
+            let events = SseStream::new(body.map_err(|e| BodyError(e.into())))
+                .map_ok(move |mut event| {
+                    if let Some(data) = &event.data {
+                        if let Some(out) = ctx.filter(data.as_bytes()) {
+                            // Serialized JSON is UTF-8; a failure leaves the event as it was.
+                            if let Ok(text) = String::from_utf8(out) {
+                                event.data = Some(text);
+                            }
+                        }
+                    }
+                    event
+                })
+                .map(|r| r.map_err(|e| -> BoxError { e.to_string().into() }));
+            SseBody::new(events).boxed_unsync()
+        }
+        _ => return Either::Left(body),
+    };
+    headers.remove(http::header::CONTENT_LENGTH);
+    Either::Right(boxed)
+}

@@ -1,0 +1,259 @@
+//! Authorization-aware discovery through the middleware: list answers in JSON and as event
+//! streams keep what the caller may call, tokens with Keycloak-shaped roles included; a hidden
+//! tool called directly is still refused.
+
+use axum::routing::post;
+use axum::Router;
+use mcp_authz_core::rules::{Requirement, RoleClaims};
+use mcp_authz_core::ScopePolicy;
+use serde_json::{json, Value};
+
+use crate::support::*;
+use mcp_authz_testkit::demo_mcp::demo_service;
+
+/// A server that lists four tools and two prompts, answering in JSON, or (with `x-sse`) as an
+/// event stream whose first event is a progress notification.
+async fn lister(headers: http::HeaderMap, body: bytes::Bytes) -> axum::response::Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let result = match req["method"].as_str() {
+        Some("tools/list") => json!({"tools": [
+            {"name": "whoami", "inputSchema": {"type": "object"}},
+            {"name": "admin_reset", "inputSchema": {"type": "object"}},
+            {"name": "deploy", "inputSchema": {"type": "object"}},
+            {"name": "no_rule", "inputSchema": {"type": "object"}},
+        ], "nextCursor": "page-2", "ttlMs": 60000, "cacheScope": "public"}),
+        Some("prompts/list") => json!({"prompts": [{"name": "release_notes"}, {"name": "hello"}]}),
+        _ => json!({"content": [{"type": "text", "text": "ran"}]}),
+    };
+    let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": result});
+    let sse = headers.contains_key("x-sse");
+    let (ct, text) = match sse {
+        true => {
+            let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": 1, "progress": 1}});
+            (
+                "text/event-stream",
+                format!("event: message\ndata: {progress}\n\nid: e2\ndata: {answer}\n\n"),
+            )
+        }
+        false => ("application/json", answer.to_string()),
+    };
+    let len = text.len().to_string();
+    http::Response::builder()
+        .header("content-type", ct)
+        .header("content-length", len)
+        .body(axum::body::Body::from(text))
+        .unwrap()
+}
+
+fn policy() -> ScopePolicy {
+    let rule = |r: &str| r.parse::<Requirement>().unwrap();
+    ScopePolicy::new(["mcp:tools"])
+        .with_role_claims(RoleClaims::none().with(RoleClaims::provider("keycloak").unwrap()))
+        .with_tool_scopes("admin_reset", ["mcp:admin"])
+        .with_tool_rule("deploy", rule("role=deployer"))
+        .with_prompt_rule("release_notes", rule("role=deployer | mcp:admin"))
+}
+
+async fn start(policy: ScopePolicy) -> (AsDouble, String) {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = mcp_authz_hyper::Authz::builder(&resource)
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(policy)
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route("/mcp", post(lister))
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (double, resource)
+}
+
+fn token(double: &AsDouble, resource: &str, scope: &str, roles: &[&str]) -> String {
+    let mut claims = double.claims(resource, scope);
+    claims["realm_access"] = json!({"roles": roles});
+    format!("Bearer {}", double.sign(&claims))
+}
+
+async fn post_rpc(
+    resource: &str,
+    auth: &str,
+    body: Value,
+    sse: bool,
+) -> (u16, http::HeaderMap, String) {
+    let mut headers = vec![
+        ("authorization", auth),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    if sse {
+        headers.push(("x-sse", "1"));
+    }
+    let (status, h, out) = send("POST", resource, &headers, body.to_string().as_bytes()).await;
+    (status, h, String::from_utf8(out.to_vec()).unwrap())
+}
+
+/// The JSON-RPC messages of an answer: the JSON, or each event's data.
+fn messages(text: &str, sse: bool) -> Vec<Value> {
+    match sse {
+        false => vec![serde_json::from_str(text).unwrap()],
+        true => text
+            .split("\n\n")
+            .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .collect(),
+    }
+}
+
+fn names(result: &Value, key: &str) -> Vec<String> {
+    result[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_caller_sees_the_tools_it_may_call_in_json_and_event_streams() {
+    let (double, resource) = start(policy()).await;
+    let list = json!({"jsonrpc": "2.0", "id": "l", "method": "tools/list"});
+    let cases = [
+        ("mcp:tools", vec![], vec!["whoami", "no_rule"]),
+        (
+            "mcp:tools mcp:admin",
+            vec![],
+            vec!["whoami", "admin_reset", "no_rule"],
+        ),
+        (
+            "mcp:tools",
+            vec!["deployer"],
+            vec!["whoami", "deploy", "no_rule"],
+        ),
+    ];
+    for sse in [false, true] {
+        for (scope, roles, expected) in &cases {
+            let auth = token(&double, &resource, scope, roles);
+            let (status, headers, text) = post_rpc(&resource, &auth, list.clone(), sse).await;
+            assert_eq!(status, 200, "{text}");
+            assert!(
+                !headers.contains_key("content-length")
+                    || headers["content-length"] == text.len().to_string().as_str()
+            );
+            let msgs = messages(&text, sse);
+            let answer = msgs.last().unwrap();
+            assert_eq!(
+                names(&answer["result"], "tools"),
+                *expected,
+                "{scope} {roles:?} sse={sse}"
+            );
+            assert_eq!(answer["result"]["cacheScope"], "private");
+            assert_eq!(answer["result"]["nextCursor"], "page-2");
+            if sse {
+                // The notification before the result streams through unchanged, the event id kept.
+                assert_eq!(msgs[0]["method"], "notifications/progress");
+                assert!(text.contains("id: e2") || text.contains("id:e2"), "{text}");
+            }
+        }
+    }
+    // Prompts by an any-of rule.
+    let prompts = json!({"jsonrpc": "2.0", "id": 3, "method": "prompts/list"});
+    let plain = token(&double, &resource, "mcp:tools", &[]);
+    let (_, _, text) = post_rpc(&resource, &plain, prompts.clone(), false).await;
+    assert_eq!(
+        names(&messages(&text, false)[0]["result"], "prompts"),
+        ["hello"]
+    );
+    let admin = token(&double, &resource, "mcp:tools mcp:admin", &[]);
+    let (_, _, text) = post_rpc(&resource, &admin, prompts, false).await;
+    assert_eq!(
+        names(&messages(&text, false)[0]["result"], "prompts"),
+        ["release_notes", "hello"]
+    );
+}
+
+#[tokio::test]
+async fn a_hidden_tool_called_directly_is_refused_and_says_whether_to_step_up() {
+    let (double, resource) = start(policy()).await;
+    let plain = token(&double, &resource, "mcp:tools", &[]);
+    let call = |tool: &str| json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": tool}});
+    // A scope fixes admin_reset: the step-up challenge.
+    let (status, headers, _) = post_rpc(&resource, &plain, call("admin_reset"), false).await;
+    assert_eq!(status, 403);
+    let www = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.contains(r#"error="insufficient_scope""#)
+            && www.contains(r#"scope="mcp:tools mcp:admin""#),
+        "{www}"
+    );
+    // No scope gives a role: 403 without a challenge, the denial in JSON-RPC.
+    let (status, headers, text) = post_rpc(&resource, &plain, call("deploy"), false).await;
+    assert_eq!(status, 403);
+    assert!(!headers.contains_key("www-authenticate"));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["id"], 9);
+    assert_eq!(
+        v["error"]["data"]["_meta"]["io.modelcontextprotocol/authorization"]["remediation"],
+        "unavailable"
+    );
+    let deployer = token(&double, &resource, "mcp:tools", &["deployer"]);
+    let (status, _, _) = post_rpc(&resource, &deployer, call("deploy"), false).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn lists_pass_unfiltered_when_filtering_is_off_or_no_item_rule_exists() {
+    let list = json!({"jsonrpc": "2.0", "id": "l", "method": "tools/list"});
+    for policy in [
+        policy().with_list_filtering(false),
+        ScopePolicy::new(["mcp:tools"]),
+    ] {
+        let (double, resource) = start(policy).await;
+        let plain = token(&double, &resource, "mcp:tools", &[]);
+        let (_, headers, text) = post_rpc(&resource, &plain, list.clone(), false).await;
+        let answer = &messages(&text, false)[0];
+        assert_eq!(names(&answer["result"], "tools").len(), 4);
+        assert_eq!(answer["result"]["cacheScope"], "public");
+        assert_eq!(headers["content-length"], text.len().to_string().as_str());
+    }
+}
+
+#[tokio::test]
+async fn rmcp_lists_only_what_the_token_may_call() {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = authz(&double, &resource).await;
+    let host = listener.local_addr().unwrap().to_string();
+    let app = Router::new()
+        .nest_service("/mcp", demo_service(vec![host, "127.0.0.1".into()]))
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {}});
+    let mut seen = Vec::new();
+    for scope in ["mcp:tools", "mcp:tools mcp:admin"] {
+        let auth = format!("Bearer {}", double.token(&resource, scope));
+        let (status, _, out) = send(
+            "POST",
+            &resource,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+                ("mcp-protocol-version", "2025-06-18"),
+            ],
+            list.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        seen.push(names(&v["result"], "tools"));
+    }
+    assert!(
+        !seen[0].contains(&"admin_reset".to_owned()) && seen[0].contains(&"whoami".to_owned()),
+        "{seen:?}"
+    );
+    assert!(seen[1].contains(&"admin_reset".to_owned()), "{seen:?}");
+}

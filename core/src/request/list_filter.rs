@@ -1,0 +1,197 @@
+//! Authorization-aware discovery: the results of `tools/list`, `prompts/list`, `resources/list`
+//! and `resources/templates/list` keep only what the caller may use
+//! ([MCP 2026-07-28 server features](https://modelcontextprotocol.io/specification/2026-07-28/server/tools):
+//! a list "may vary by the authorization presented on the request"). An item is listed exactly
+//! when the same principal calling it (`tools/call`, `prompts/get`, `resources/read` of the
+//! template as a URI) would be allowed by the same [`ScopePolicy`]. A filtered result is marked
+//! `cacheScope: "private"` (MCP caching, SEP-2549: it must not be shared between callers).
+//!
+//! Filtering is a convenience, never the guard: a hidden item is still refused when called. A
+//! response the filter cannot read as JSON-RPC passes unchanged.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value};
+
+use crate::access_token::Principal;
+use crate::scope_policy::{ScopePolicy, Target};
+
+/// A list method whose result the filter rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListKind {
+    /// `tools/list`: `result.tools[].name`.
+    Tools,
+    /// `prompts/list`: `result.prompts[].name`.
+    Prompts,
+    /// `resources/list`: `result.resources[].uri`.
+    Resources,
+    /// `resources/templates/list`: `result.resourceTemplates[].uriTemplate`.
+    ResourceTemplates,
+}
+
+impl ListKind {
+    /// The kind of list `method` returns, if it is one.
+    pub fn of(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => Self::Tools,
+            "prompts/list" => Self::Prompts,
+            "resources/list" => Self::Resources,
+            "resources/templates/list" => Self::ResourceTemplates,
+            _ => return None,
+        })
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    /// The call that uses `item`, as the policy judges it; `None` for an item without its
+    /// name or URI (never listed).
+    fn target(self, item: &Map<String, Value>) -> Option<Target<'_>> {
+        let text = |k: &str| item.get(k).and_then(Value::as_str);
+        Some(match self {
+            Self::Tools => Target {
+                method: "tools/call",
+                name: Some(text("name")?),
+                uri: None,
+            },
+            Self::Prompts => Target {
+                method: "prompts/get",
+                name: Some(text("name")?),
+                uri: None,
+            },
+            Self::Resources => Target {
+                method: "resources/read",
+                name: None,
+                uri: Some(text("uri")?),
+            },
+            Self::ResourceTemplates => Target {
+                method: "resources/read",
+                name: None,
+                uri: Some(text("uriTemplate")?),
+            },
+        })
+    }
+}
+
+/// The list request an allowed request made, by its JSON-RPC `id`: what the response filter
+/// looks for. Empty when the request is no list request or lists are not filtered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListRequests {
+    pending: Vec<(Value, ListKind)>,
+}
+
+impl ListRequests {
+    /// A request `id` of list `kind`.
+    pub(crate) fn one(id: Value, kind: ListKind) -> Self {
+        Self {
+            pending: alloc::vec![(id, kind)],
+        }
+    }
+
+    /// Whether there is nothing to filter.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn kind_of(&self, id: &Value) -> Option<ListKind> {
+        self.pending
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, kind)| *kind)
+    }
+}
+
+/// Filters list results for one principal under one policy (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct ListFilter<'a> {
+    policy: &'a ScopePolicy,
+    principal: &'a Principal,
+    requests: &'a ListRequests,
+}
+
+impl<'a> ListFilter<'a> {
+    /// The filter of `principal`'s `requests` under `policy`.
+    pub fn new(
+        policy: &'a ScopePolicy,
+        principal: &'a Principal,
+        requests: &'a ListRequests,
+    ) -> Self {
+        Self {
+            policy,
+            principal,
+            requests,
+        }
+    }
+
+    /// Whether `item` of a `kind` list is one the principal may use.
+    pub fn visible(&self, kind: ListKind, item: &Value) -> bool {
+        item.as_object()
+            .and_then(|o| kind.target(o))
+            .is_some_and(|t| self.policy.judge(self.principal, [t]).is_ok())
+    }
+
+    /// The JSON-RPC message (or batch) `body` with the results of the list requests filtered;
+    /// `None` when there is nothing to change or `body` is not JSON (it then passes as it is).
+    pub fn filter_json(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut message: Value = serde_json::from_slice(body).ok()?;
+        let changed = match &mut message {
+            Value::Array(batch) => {
+                // Every response of the batch is filtered: no short circuit.
+                let mut changed = false;
+                for m in batch.iter_mut() {
+                    changed |= self.filter_message(m);
+                }
+                changed
+            }
+            one => self.filter_message(one),
+        };
+        match changed {
+            true => serde_json::to_vec(&message).ok(),
+            false => None,
+        }
+    }
+
+    /// Filters one response to a list request, in place; whether it is one.
+    fn filter_message(&self, message: &mut Value) -> bool {
+        let Some(m) = message.as_object_mut() else {
+            return false;
+        };
+        let Some(kind) = m.get("id").and_then(|id| self.requests.kind_of(id)) else {
+            return false;
+        };
+        let Some(result) = m.get_mut("result").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        match result.get_mut(kind.key()) {
+            Some(Value::Array(items)) => items.retain(|item| self.visible(kind, item)),
+            // A result without its list, or with something else there: nothing is listed.
+            Some(other) => *other = Value::Array(Vec::new()),
+            None => {}
+        }
+        result.insert("cacheScope".into(), "private".into());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(ListKind::of("tools/list"), Some(ListKind::Tools));
+        assert_eq!(
+            ListKind::of("resources/templates/list"),
+            Some(ListKind::ResourceTemplates)
+        );
+        assert_eq!(ListKind::of("tools/call"), None);
+    }
+}
