@@ -8,12 +8,14 @@
 //! (a value, a `true` switch, a non-empty list) replaces the file's value of that key. A file key
 //! that no field has is refused, as a mistyped flag is.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use mcp_authz_core::dpop::DpopMode;
+use mcp_authz_core::rules::{ClaimPath, Requirement, RoleClaims, UriPattern};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionMode, ScopePolicy, TypPolicy};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -110,6 +112,37 @@ pub struct RouteConfig {
     /// resources/read=mcp:resources.
     #[arg(long = "method-scope", value_name = "METHOD=SCOPE")]
     pub method_scope: Vec<String>,
+    /// A rule one tool's calls must meet, as "TOOL REQUIREMENT" (repeatable). A requirement is
+    /// alternatives separated by |, each a space-separated set of conditions that must all
+    /// hold: a scope, role=R, client=ID, sub=S, iss=URL, tenant=T or claim:PATH=VALUE; e.g.
+    /// "deploy role=deployer | mcp:deploy client=ci".
+    #[arg(long = "tool-rule", value_name = "TOOL REQUIREMENT")]
+    pub tool_rule: Vec<String>,
+    /// A rule one prompt's prompts/get must meet, as "PROMPT REQUIREMENT" (repeatable).
+    #[arg(long = "prompt-rule", value_name = "PROMPT REQUIREMENT")]
+    pub prompt_rule: Vec<String>,
+    /// A rule reading (or subscribing to) matching resources must meet, as "PATTERN
+    /// REQUIREMENT" (repeatable); PATTERN is a URI, a prefix ending in *, or a template with
+    /// {var} (one path segment) and {+var} (anything).
+    #[arg(long = "resource-rule", value_name = "PATTERN REQUIREMENT")]
+    pub resource_rule: Vec<String>,
+    /// A rule one JSON-RPC method must meet, as "METHOD REQUIREMENT" (repeatable).
+    #[arg(long = "method-rule", value_name = "METHOD REQUIREMENT")]
+    pub method_rule: Vec<String>,
+    /// Where role=R conditions look for roles or groups (repeatable): a claim path
+    /// (realm_access.roles, or a JSON Pointer such as /https:~1~1example.com~1roles) or a
+    /// provider name: keycloak, auth0, cognito, okta, entra.
+    #[arg(long = "role-claim", value_name = "PATH|PROVIDER")]
+    pub role_claim: Vec<String>,
+    /// Make the first 401 ask for every scope the rules mention, for clients that cannot step
+    /// up later.
+    #[arg(long)]
+    pub challenge_all_scopes: bool,
+    /// Pass tools/list, prompts/list, resources/list and resources/templates/list answers
+    /// unfiltered. By default, whenever a tool, prompt or resource rule exists, they list only
+    /// what the caller may use (marked cacheScope "private").
+    #[arg(long)]
+    pub no_list_filtering: bool,
     /// Validate the MCP request headers for any upstream: requests that declare MCP 2026-07-28
     /// or later need Mcp-Method (and Mcp-Name for a named call) matching the body, else 400
     /// with JSON-RPC -32020 (SEP-2243). Always on with --tool-scope or --method-scope.
@@ -353,14 +386,74 @@ impl RouteConfig {
     /// # Errors
     /// For a tool or method scope that is not `NAME=SCOPE`.
     pub fn scope_policy(&self) -> Result<ScopePolicy, String> {
-        let mut policy = ScopePolicy::new(self.scope.clone());
+        // Every condition given for one name must hold: a repeated --tool-scope adds a scope, a
+        // --tool-rule for the same tool adds its requirement to each of its sets.
+        let mut tools = BTreeMap::new();
+        let mut methods = BTreeMap::new();
         for (tool, scope) in pairs(&self.tool_scope, "--tool-scope", "TOOL=SCOPE")? {
-            policy = policy.with_tool_scopes(tool, [scope]);
+            conjoin(&mut tools, tool, Requirement::scopes([scope]));
         }
         for (method, scope) in pairs(&self.method_scope, "--method-scope", "METHOD=SCOPE")? {
-            policy = policy.with_method_scopes(method, [scope]);
+            conjoin(&mut methods, method, Requirement::scopes([scope]));
+        }
+        for (tool, rule) in rules(&self.tool_rule, "--tool-rule", "TOOL")? {
+            conjoin(&mut tools, tool, rule);
+        }
+        for (method, rule) in rules(&self.method_rule, "--method-rule", "METHOD")? {
+            conjoin(&mut methods, method, rule);
+        }
+        let mut prompts = BTreeMap::new();
+        for (prompt, rule) in rules(&self.prompt_rule, "--prompt-rule", "PROMPT")? {
+            conjoin(&mut prompts, prompt, rule);
+        }
+        let mut policy = ScopePolicy::new(self.scope.clone())
+            .with_role_claims(self.role_claims()?)
+            .with_all_scopes_challenged(self.challenge_all_scopes)
+            .with_list_filtering(!self.no_list_filtering);
+        for (tool, rule) in tools {
+            policy = policy.with_tool_rule(tool, rule);
+        }
+        for (method, rule) in methods {
+            policy = policy.with_method_rule(method, rule);
+        }
+        for (prompt, rule) in prompts {
+            policy = policy.with_prompt_rule(prompt, rule);
+        }
+        for (pattern, rule) in rules(&self.resource_rule, "--resource-rule", "PATTERN")? {
+            let parsed: UriPattern = pattern
+                .parse()
+                .map_err(|e| format!("--resource-rule {pattern}: {e}"))?;
+            policy = policy.with_resource_rule(parsed, rule);
+        }
+        let uses_roles = self
+            .tool_rule
+            .iter()
+            .chain(&self.prompt_rule)
+            .chain(&self.resource_rule)
+            .chain(&self.method_rule)
+            .any(|r| r.contains("role=") || r.contains("group="));
+        if uses_roles && policy.role_claims().paths().is_empty() {
+            return Err("a rule names a role, but no --role-claim says where tokens carry roles (e.g. --role-claim keycloak)".into());
         }
         Ok(policy)
+    }
+
+    /// Where `role=` conditions look.
+    ///
+    /// # Errors
+    /// For a value that is neither a provider name nor a claim path.
+    pub fn role_claims(&self) -> Result<RoleClaims, String> {
+        let mut roles = RoleClaims::none();
+        for v in &self.role_claim {
+            let path = match RoleClaims::provider(v) {
+                Some(p) => p,
+                None => v
+                    .parse::<ClaimPath>()
+                    .map_err(|e| format!("--role-claim {v}: {e}"))?,
+            };
+            roles = roles.with(path);
+        }
+        Ok(roles)
     }
 
     /// Which `typ` values tokens may carry.
@@ -496,6 +589,44 @@ fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, String> {
 }
 
 /// `NAME=VALUE` pairs of a repeatable flag.
+/// Reads "NAME REQUIREMENT" values.
+fn rules(values: &[String], flag: &str, what: &str) -> Result<Vec<(String, Requirement)>, String> {
+    values
+        .iter()
+        .map(|v| {
+            let (name, rule) = v
+                .trim()
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("{flag} {v:?}: expected \"{what} REQUIREMENT\""))?;
+            let rule = rule
+                .parse::<Requirement>()
+                .map_err(|e| format!("{flag} {v:?}: {e}"))?;
+            Ok((name.to_owned(), rule))
+        })
+        .collect()
+}
+
+/// Adds `rule` to what `name` needs: every set of the result holds both.
+fn conjoin(map: &mut BTreeMap<String, Requirement>, name: String, rule: Requirement) {
+    let combined = match map.remove(&name) {
+        None => rule,
+        Some(old) => {
+            let mut out: Option<Requirement> = None;
+            for a in old.sets() {
+                for b in rule.sets() {
+                    let set = a.iter().chain(b).cloned();
+                    out = Some(match out {
+                        None => Requirement::all(set),
+                        Some(r) => r.or(set),
+                    });
+                }
+            }
+            out.unwrap_or(rule)
+        }
+    };
+    map.insert(name, combined);
+}
+
 fn pairs(values: &[String], flag: &str, form: &str) -> Result<Vec<(String, String)>, String> {
     values
         .iter()
