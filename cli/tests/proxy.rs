@@ -84,6 +84,19 @@ fn upstream_app(hits: Arc<AtomicUsize>, admin_runs: Arc<AtomicUsize>) -> axum::R
             }),
         )
         .route(
+            "/tools",
+            // tools/list of three tools; any other call runs.
+            any(|body: Bytes| async move {
+                let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let result = match req["method"].as_str() {
+                    Some("tools/list") => serde_json::json!({"tools": [
+                        {"name": "whoami"}, {"name": "admin_reset"}, {"name": "deploy"}]}),
+                    _ => serde_json::json!({"content": []}),
+                };
+                axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": req["id"], "result": result}))
+            }),
+        )
+        .route(
             "/session",
             // An MCP server that opens a session on every answer (as on `initialize`).
             any(|| async { ([("mcp-session-id", "session-1")], "{}") }),
@@ -1623,5 +1636,95 @@ async fn a_go_mcp_server_never_runs_a_tool_the_policy_did_not_read() {
             Value::from("tools/call whoami"),
             Value::from("tools/call admin_tool")
         ]
+    );
+}
+
+/// Rules from the flags: a client allow-list with a scope, a repeated --tool-scope and a
+/// --tool-rule for one tool (all must hold), lists filtered by them, and the two refusals.
+#[tokio::test]
+async fn rules_from_the_flags_guard_calls_and_filter_lists() {
+    let rig = start_with("/tools", Duration::from_secs(10), |c| {
+        c.route.tool_scope = vec!["deploy=mcp:admin".into()];
+        c.route.tool_rule = vec![
+            "admin_reset client=ops-console mcp:admin".into(),
+            "deploy client=ops-console".into(),
+        ];
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let listed = |client: &'static str, scope: &'static str| {
+        let auth = format!(
+            "Bearer {}",
+            rig.auth.mint(client, scope, &rig.resource).unwrap()
+        );
+        let resource = rig.resource.clone();
+        async move {
+            let (status, _, body) = send(
+                "POST",
+                &resource,
+                &[("authorization", &auth), json_ct],
+                &rpc(1, "tools/list", serde_json::json!({})),
+            )
+            .await;
+            assert_eq!(status, 200);
+            let v = json(body).await;
+            assert_eq!(v["result"]["cacheScope"], "private");
+            let names: Vec<String> = v["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            names
+        }
+    };
+    assert_eq!(listed("cli-test", "mcp:tools").await, ["whoami"]);
+    assert_eq!(listed("cli-test", "mcp:tools mcp:admin").await, ["whoami"]);
+    assert_eq!(listed("ops-console", "mcp:tools").await, ["whoami"]);
+    assert_eq!(
+        listed("ops-console", "mcp:tools mcp:admin").await,
+        ["whoami", "admin_reset", "deploy"]
+    );
+    let call = rpc(2, "tools/call", serde_json::json!({"name": "admin_reset"}));
+    // The allowed client without the scope: a step-up fixes it.
+    let ops = format!(
+        "Bearer {}",
+        rig.auth
+            .mint("ops-console", "mcp:tools", &rig.resource)
+            .unwrap()
+    );
+    let (status, headers, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &ops), json_ct],
+        &call,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let www = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.contains("insufficient_scope") && www.contains("mcp:admin"),
+        "{www}"
+    );
+    // Another client: nothing fixes it, so no challenge.
+    let other = format!(
+        "Bearer {}",
+        rig.auth
+            .mint("cli-test", "mcp:tools mcp:admin", &rig.resource)
+            .unwrap()
+    );
+    let (status, headers, body) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &other), json_ct],
+        &call,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(!headers.contains_key("www-authenticate"));
+    let v = json(body).await;
+    assert_eq!(
+        v["error"]["data"]["authorization"]["remediation"],
+        "unavailable"
     );
 }

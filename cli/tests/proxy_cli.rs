@@ -311,3 +311,40 @@ fn an_identity_header_prefix_that_is_no_header_name_exits_2() {
         "{err}"
     );
 }
+
+#[test]
+fn rules_that_do_not_parse_or_name_roles_without_a_role_claim_exit_2() {
+    let base = [
+        "proxy",
+        "--metadata-url",
+        "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        "--resource",
+        "http://127.0.0.1:1/mcp",
+        "--upstream",
+        "http://127.0.0.1:2/mcp",
+        "--allow-http-loopback",
+    ];
+    for (extra, expected) in [
+        (vec!["--tool-rule", "deploy rol=admin"], "unknown condition"),
+        (
+            vec!["--tool-rule", "deploy"],
+            "expected \"TOOL REQUIREMENT\"",
+        ),
+        (vec!["--tool-rule", "deploy role=admin"], "no --role-claim"),
+        (
+            vec![
+                "--resource-rule",
+                "file:///{ role=admin",
+                "--role-claim",
+                "keycloak",
+            ],
+            "--resource-rule",
+        ),
+        (vec!["--role-claim", "a..b"], "--role-claim a..b"),
+    ] {
+        let out = bin().args(base).args(&extra).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
+}
