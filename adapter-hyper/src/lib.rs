@@ -149,6 +149,10 @@ pub use layer::{
     AuthzLayer, AuthzRequestBody, AuthzResponseBody, AuthzService, Decision, ResponseFuture,
 };
 pub use list_filter::{BoxError, ListedBody, MAX_LIST_BYTES};
+/// Cedar policies as the scope policy's engine (feature `cedar`):
+/// `ScopePolicy::with_engine(Arc::new(CedarEngine::from_file(path)?))`.
+#[cfg(feature = "cedar")]
+pub use mcp_authz_driver::CedarEngine;
 pub use mcp_authz_driver::{
     colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, KeyStore, Principal, PrincipalExt, ScopePolicy, StartupError,

@@ -119,6 +119,9 @@ use mcp_authz_driver::{
 };
 use tower_service::Service;
 
+/// Cedar policies as the scope policy's engine (feature `cedar`).
+#[cfg(feature = "cedar")]
+pub use mcp_authz_driver::CedarEngine;
 pub use mcp_authz_driver::{
     colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
     JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,

@@ -1728,3 +1728,82 @@ async fn rules_from_the_flags_guard_calls_and_filter_lists() {
         "unavailable"
     );
 }
+
+/// A Cedar policy through the proxy: it allows by a claim (the client) and forbids one tool
+/// for everyone; its refusals are 403 without a challenge, and lists follow it.
+#[cfg(feature = "cedar")]
+#[tokio::test]
+async fn a_cedar_policy_allows_by_claim_and_denies_by_tool() {
+    let policy = temp_file(
+        "policy.cedar",
+        br#"
+permit(principal, action, resource)
+  when { principal.client_id == "ops-console" && principal.scopes.contains("mcp:tools") };
+permit(principal, action == Action::"tools/list", resource);
+forbid(principal, action == Action::"tools/call", resource == Tool::"deploy");
+"#,
+    );
+    let rig = start_with("/tools", Duration::from_secs(10), |c| {
+        c.route.tool_scope.clear();
+        c.route.policy = Some(policy);
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let bearer = |client: &str| {
+        format!(
+            "Bearer {}",
+            rig.auth.mint(client, "mcp:tools", &rig.resource).unwrap()
+        )
+    };
+    let call = |tool: &str| rpc(2, "tools/call", serde_json::json!({"name": tool}));
+    let ops = bearer("ops-console");
+    let other = bearer("cli-test");
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &ops), json_ct],
+        &call("whoami"),
+    )
+    .await;
+    assert_eq!(status, 200, "permitted by the client_id claim");
+    let (status, headers, body) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &ops), json_ct],
+        &call("deploy"),
+    )
+    .await;
+    assert_eq!(status, 403, "forbidden by tool");
+    assert!(!headers.contains_key("www-authenticate"));
+    assert_eq!(
+        json(body).await["error"]["data"]["authorization"]["remediation"],
+        "unavailable"
+    );
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &other), json_ct],
+        &call("whoami"),
+    )
+    .await;
+    assert_eq!(status, 403, "no policy permits another client");
+    // The list follows the policy: another client may list but sees no tool it may call.
+    for (auth, expected) in [(&ops, vec!["whoami", "admin_reset"]), (&other, vec![])] {
+        let (status, _, body) = send(
+            "POST",
+            &rig.resource,
+            &[("authorization", auth), json_ct],
+            &rpc(1, "tools/list", serde_json::json!({})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let v = json(body).await;
+        let names: Vec<&str> = v["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected);
+    }
+}

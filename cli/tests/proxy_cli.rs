@@ -348,3 +348,38 @@ fn rules_that_do_not_parse_or_name_roles_without_a_role_claim_exit_2() {
         assert!(err.contains(expected), "{extra:?}: {err}");
     }
 }
+
+#[cfg(feature = "cedar")]
+#[test]
+fn a_cedar_policy_that_does_not_parse_exits_2() {
+    let dir = std::env::temp_dir().join(format!("mcp-authz-cedar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.cedar");
+    std::fs::write(
+        &bad,
+        "permit(principal, action, resource) when { principal. };",
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "proxy",
+            "--metadata-url",
+            "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+            "--resource",
+            "http://127.0.0.1:1/mcp",
+            "--upstream",
+            "http://127.0.0.1:2/mcp",
+            "--allow-http-loopback",
+            "--policy",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--policy") && err.contains("bad.cedar"),
+        "{err}"
+    );
+}

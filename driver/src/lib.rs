@@ -24,6 +24,8 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic))]
 
 mod caches;
+#[cfg(feature = "cedar")]
+mod cedar;
 mod discovery;
 mod fetch;
 mod headers;
@@ -38,6 +40,9 @@ mod response;
 mod start;
 
 // What the adapters re-export to their users: stable, documented API.
+/// Cedar policies as the scope policy's engine (feature `cedar`).
+#[cfg(feature = "cedar")]
+pub use cedar::CedarEngine;
 pub use discovery::StartupError;
 pub use fetch::FetchOptions;
 pub use keys::KeyStore;

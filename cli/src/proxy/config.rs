@@ -138,6 +138,12 @@ pub struct RouteConfig {
     /// up later.
     #[arg(long)]
     pub challenge_all_scopes: bool,
+    /// A Cedar policy file that decides each call the rules allow (needs the cedar feature).
+    /// The principal is User::"SUB" with the token's claims and scopes as attributes, the
+    /// action Action::"METHOD", the resource Tool::"NAME", Prompt::"NAME", Resource::"URI" or
+    /// Method::"METHOD". Cedar denies what no policy permits.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Pass tools/list, prompts/list, resources/list and resources/templates/list answers
     /// unfiltered. By default, whenever a tool, prompt or resource rule exists, they list only
     /// what the caller may use (marked cacheScope "private").
@@ -425,6 +431,9 @@ impl RouteConfig {
                 .map_err(|e| format!("--resource-rule {pattern}: {e}"))?;
             policy = policy.with_resource_rule(parsed, rule);
         }
+        if let Some(path) = &self.policy {
+            policy = with_cedar(policy, path)?;
+        }
         let uses_roles = self
             .tool_rule
             .iter()
@@ -589,6 +598,22 @@ fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, String> {
 }
 
 /// `NAME=VALUE` pairs of a repeatable flag.
+/// `policy` with the Cedar policies of `path` as its engine.
+#[cfg(feature = "cedar")]
+fn with_cedar(policy: ScopePolicy, path: &std::path::Path) -> Result<ScopePolicy, String> {
+    let engine =
+        mcp_authz_driver::CedarEngine::from_file(path).map_err(|e| format!("--policy {e}"))?;
+    Ok(policy.with_engine(std::sync::Arc::new(engine)))
+}
+
+#[cfg(not(feature = "cedar"))]
+fn with_cedar(_: ScopePolicy, path: &std::path::Path) -> Result<ScopePolicy, String> {
+    Err(format!(
+        "--policy {}: this build has no Cedar support (build with the cedar feature)",
+        path.display()
+    ))
+}
+
 /// Reads "NAME REQUIREMENT" values.
 fn rules(values: &[String], flag: &str, what: &str) -> Result<Vec<(String, Requirement)>, String> {
     values

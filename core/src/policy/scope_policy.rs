@@ -42,6 +42,7 @@ pub struct ScopePolicy {
     implies: Option<ScopeImplication>,
     challenge_all: bool,
     no_list_filtering: bool,
+    engine: Option<Arc<dyn PolicyEngine>>,
 }
 
 impl fmt::Debug for ScopePolicy {
@@ -56,6 +57,7 @@ impl fmt::Debug for ScopePolicy {
             .field("implies", &self.implies.as_ref().map(|_| "…"))
             .field("challenge_all", &self.challenge_all)
             .field("no_list_filtering", &self.no_list_filtering)
+            .field("engine", &self.engine.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -71,15 +73,32 @@ fn owned<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Vec<String> {
     out
 }
 
-/// One call of a request as the policy reads it: the method, and the member it names.
+/// One JSON-RPC call of a request as the policy reads it: the method, and the tool or prompt
+/// name or resource URI it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Target<'a> {
+pub struct Operation<'a> {
     /// `method`.
-    pub(crate) method: &'a str,
+    pub method: &'a str,
     /// `params.name` (a tool or prompt).
-    pub(crate) name: Option<&'a str>,
+    pub name: Option<&'a str>,
     /// `params.uri` (a resource).
-    pub(crate) uri: Option<&'a str>,
+    pub uri: Option<&'a str>,
+}
+
+impl<'a> Operation<'a> {
+    /// A call of `method` naming `name` and `uri`.
+    pub fn new(method: &'a str, name: Option<&'a str>, uri: Option<&'a str>) -> Self {
+        Self { method, name, uri }
+    }
+}
+
+/// A policy engine the policy consults for every call its rules allow (Cedar in
+/// `mcp-authz-driver`'s `cedar` feature): what rules cannot say. A refusal of the engine is one
+/// no scope fixes (`403` without a step-up); the rules' own step-ups come first.
+pub trait PolicyEngine: Send + Sync {
+    /// Whether `principal` may make `call`. Deny by default: an engine that cannot decide
+    /// says `false`.
+    fn permits(&self, principal: &Principal, call: &Operation<'_>) -> bool;
 }
 
 /// Why the policy refused a request.
@@ -160,6 +179,14 @@ impl ScopePolicy {
         self
     }
 
+    /// Consults `engine` for every call the rules allow (see [`PolicyEngine`]). With an
+    /// engine, bodies are read and lists filtered by it too.
+    #[must_use]
+    pub fn with_engine(mut self, engine: Arc<dyn PolicyEngine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
     /// Lets a granted scope imply required ones (see [`colon_hierarchy`]).
     #[must_use]
     pub fn with_implication(mut self, implies: ScopeImplication) -> Self {
@@ -231,7 +258,8 @@ impl ScopePolicy {
 
     /// Whether the decision depends on the JSON-RPC body.
     pub fn reads_body(&self) -> bool {
-        !self.methods.is_empty()
+        self.engine.is_some()
+            || !self.methods.is_empty()
             || !self.tools.is_empty()
             || !self.prompts.is_empty()
             || !self.resources.is_empty()
@@ -240,7 +268,10 @@ impl ScopePolicy {
     /// Whether some rule is about a tool, prompt or resource (so list results depend on the
     /// caller).
     pub fn has_item_rules(&self) -> bool {
-        !self.tools.is_empty() || !self.prompts.is_empty() || !self.resources.is_empty()
+        self.engine.is_some()
+            || !self.tools.is_empty()
+            || !self.prompts.is_empty()
+            || !self.resources.is_empty()
     }
 
     /// Whether `principal` holds `required`, directly or through the implication hook.
@@ -255,7 +286,7 @@ impl ScopePolicy {
     }
 
     /// The rules that apply to one call, besides the base scopes.
-    fn rules_for<'p>(&'p self, t: Target<'_>, out: &mut Vec<&'p Requirement>) {
+    fn rules_for<'p>(&'p self, t: Operation<'_>, out: &mut Vec<&'p Requirement>) {
         out.extend(self.methods.get(t.method));
         match t.method {
             "tools/call" => out.extend(t.name.and_then(|n| self.tools.get(n))),
@@ -278,11 +309,15 @@ impl ScopePolicy {
     pub(crate) fn judge<'c>(
         &self,
         principal: &Principal,
-        calls: impl IntoIterator<Item = Target<'c>>,
+        calls: impl IntoIterator<Item = Operation<'c>>,
     ) -> Result<(), Refusal> {
         let mut rules = Vec::new();
+        let mut ops = Vec::new();
         for t in calls {
             self.rules_for(t, &mut rules);
+            if self.engine.is_some() {
+                ops.push(t);
+            }
         }
         let grants = |s: &str| self.grants(principal, s);
         let facts = Facts::new(principal, &self.roles, &grants);
@@ -311,9 +346,15 @@ impl ScopePolicy {
             }
         }
         match (met, fixable) {
-            (true, _) => Ok(()),
-            (false, true) => Err(Refusal::Insufficient(required)),
-            (false, false) => Err(Refusal::NotPermitted),
+            (true, _) => {}
+            (false, true) => return Err(Refusal::Insufficient(required)),
+            (false, false) => return Err(Refusal::NotPermitted),
+        }
+        match &self.engine {
+            Some(engine) if !ops.iter().all(|op| engine.permits(principal, op)) => {
+                Err(Refusal::NotPermitted)
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 use crate::access_token::Principal;
-use crate::scope_policy::{ScopePolicy, Target};
+use crate::scope_policy::{Operation, ScopePolicy};
 
 /// A list method whose result the filter rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,25 +54,25 @@ impl ListKind {
 
     /// The call that uses `item`, as the policy judges it; `None` for an item without its
     /// name or URI (never listed).
-    fn target(self, item: &Map<String, Value>) -> Option<Target<'_>> {
+    fn target(self, item: &Map<String, Value>) -> Option<Operation<'_>> {
         let text = |k: &str| item.get(k).and_then(Value::as_str);
         Some(match self {
-            Self::Tools => Target {
+            Self::Tools => Operation {
                 method: "tools/call",
                 name: Some(text("name")?),
                 uri: None,
             },
-            Self::Prompts => Target {
+            Self::Prompts => Operation {
                 method: "prompts/get",
                 name: Some(text("name")?),
                 uri: None,
             },
-            Self::Resources => Target {
+            Self::Resources => Operation {
                 method: "resources/read",
                 name: None,
                 uri: Some(text("uri")?),
             },
-            Self::ResourceTemplates => Target {
+            Self::ResourceTemplates => Operation {
                 method: "resources/read",
                 name: None,
                 uri: Some(text("uriTemplate")?),

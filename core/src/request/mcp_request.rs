@@ -34,7 +34,7 @@ use crate::json::{
     check_not_shadowing, check_unique, classify, duplicate, scalars_as, JsonError, Member, Name,
     ObjectSeed, Skip, SkipVisitor,
 };
-use crate::scope_policy::Target;
+use crate::scope_policy::Operation;
 
 /// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
 const BASE64_PREFIX: &[u8] = b"=?base64?";
@@ -177,8 +177,8 @@ pub(crate) struct Call {
 
 impl Call {
     /// The call as the policy reads it.
-    pub(crate) fn target(&self) -> Target<'_> {
-        Target {
+    pub(crate) fn target(&self) -> Operation<'_> {
+        Operation {
             method: &self.method,
             name: self.name.as_deref(),
             uri: self.uri.as_deref(),
@@ -335,10 +335,10 @@ impl<'a> McpHeaders<'a> {
 
     /// The call the headers announce (before the body is read), if any: `Mcp-Name` is the
     /// tool or prompt name of `tools/call` and `prompts/get`, the URI of `resources/read`.
-    pub(crate) fn announced(&self) -> Option<Target<'_>> {
+    pub(crate) fn announced(&self) -> Option<Operation<'_>> {
         let method = self.method.as_deref()?;
         let name = self.name.as_deref();
-        Some(Target {
+        Some(Operation {
             method,
             name: name.filter(|_| matches!(method, "tools/call" | "prompts/get")),
             uri: name.filter(|_| method == "resources/read"),
