@@ -118,26 +118,31 @@ pub fn advice(provider: Provider, issuer: &str, doc: &Map<String, Value>) -> Vec
         Provider::Auth0 => vec![
             a("--audience API_IDENTIFIER", "Auth0 sets aud to the API identifier (and its userinfo URL), and ignores the RFC 8707 resource unless the tenant's Resource Parameter Compatibility Profile is on"),
             a("--lenient-typ", "Auth0 access tokens carry typ JWT, not at+jwt"),
+            a("--role-claim auth0", "for role= rules: Auth0 RBAC puts permissions in the permissions claim (with \"Add Permissions in the Access Token\" on)"),
         ],
         Provider::Entra => vec![
             a("--audience APPLICATION_ID", "Entra sets aud to the application's GUID (v2 tokens) or its Application ID URI api://… (v1 tokens), never to the resource URL"),
             a("--lenient-typ", "Entra access tokens carry typ JWT"),
             a("--entra-v1-tokens", "an application whose manifest leaves accessTokenAcceptedVersion unset gets v1 tokens, issued by https://sts.windows.net/{tid}/"),
             a("--roles-as-scopes PREFIX", "app roles come in roles, not in scp (delegated scopes in scp are read by default)"),
+            a("--role-claim entra", "for role= rules instead: app roles are in the roles claim"),
             note("the token must be for your own API (Expose an API): tokens for Microsoft Graph cannot be verified by anyone but Graph"),
         ],
         Provider::Okta => vec![
             a("--audience AUDIENCE", "a custom authorization server sets aud to its configured audience (api://default for the default one)"),
             a("--lenient-typ", "Okta access tokens carry no at+jwt typ"),
+            a("--role-claim okta", "for role= rules: groups are in the groups claim, once a groups claim is added to the authorization server's access tokens"),
         ],
         Provider::Keycloak => vec![
             a("--audience CLIENT_ID", "released Keycloak does not implement RFC 8707: aud is account or a client id an audience mapper adds"),
             a("--client-id-audience CLIENT_ID", "clients registered dynamically get tokens without aud at all; this accepts a listed client's tokens without one (valid for every resource of the realm)"),
             a("--lenient-typ", "Keycloak access tokens carry typ JWT"),
+            a("--role-claim keycloak", "for role= rules: realm roles are in realm_access.roles; add --role-claim resource_access.CLIENT_ID.roles for a client's roles"),
         ],
         Provider::Cognito => vec![
             a("--client-id-audience CLIENT_ID", "Cognito access tokens have no aud, only client_id and token_use access"),
             a("--lenient-typ", "Cognito access tokens carry no typ"),
+            a("--role-claim cognito", "for role= rules: user pool groups are in cognito:groups"),
         ],
         Provider::Google => vec![note(
             "Google's access tokens are opaque, not JWTs: they cannot be verified with jwks_uri (its JWTs are ID tokens, which are not access tokens)",
@@ -236,5 +241,30 @@ mod tests {
         // Client ID Metadata Documents stand in for the registration endpoint.
         assert!(!flags("keycloak-cimd.json").contains(&"--allow-missing-registration"));
         assert!(flags("cognito.json").contains(&"--client-id-audience CLIENT_ID"));
+    }
+
+    #[test]
+    fn every_role_claim_the_advice_names_is_one_the_proxy_takes() {
+        let mut named = 0;
+        for file in [
+            "auth0.json",
+            "cognito.json",
+            "entra.json",
+            "keycloak.json",
+            "okta.json",
+        ] {
+            let (issuer, map) = doc(file);
+            let provider = recognise(&issuer, &map).unwrap();
+            for a in advice(provider, &issuer, &map) {
+                if let Some(value) = a.flag.and_then(|f| f.strip_prefix("--role-claim ")) {
+                    named += 1;
+                    assert!(
+                        mcp_authz_core::rules::RoleClaims::provider(value).is_some(),
+                        "{file}: {value}"
+                    );
+                }
+            }
+        }
+        assert_eq!(named, 5);
     }
 }

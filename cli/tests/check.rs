@@ -82,7 +82,8 @@ fn json_output_and_exit_codes() {
             "client_registration": ["pre-registered client id (when the client has one)", "Dynamic Client Registration"],
             "provider": "okta", "advice": [
                 {"flag": "--audience AUDIENCE", "why": "a custom authorization server sets aud to its configured audience (api://default for the default one)"},
-                {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"}],
+                {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"},
+                {"flag": "--role-claim okta", "why": "for role= rules: groups are in the groups claim, once a groups claim is added to the authorization server's access tokens"}],
             "introspection_endpoint": "https://dev-123456.okta.com/oauth2/default/v1/introspect"})
     );
 
