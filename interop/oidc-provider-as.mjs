@@ -40,8 +40,10 @@ class MemoryAdapter {
 export const RS_CLIENT = { id: "mcp-authz-rs", secret: "rs-secret-0f9a" };
 
 export class OidcAs {
-  // `opaque`: access tokens are opaque (checked by introspection), not JWTs.
+  // `opaque`: access tokens are opaque (checked by introspection), not JWTs. `claims`: extra
+  // claims of the access tokens issued from now on (roles and groups as providers put them).
   constructor({ port, alg = "RS256", log = () => {}, opaque = false }) {
+    this.claims = {};
     this.port = port;
     this.alg = alg;
     this.opaque = opaque;
@@ -89,6 +91,7 @@ export class OidcAs {
         validator(_ctx, key, _value, metadata) { if (key === "scope") delete metadata.scope; },
       },
       issueRefreshToken: () => false,
+      extraTokenClaims: () => ({ ...this.claims }),
       enabledJWA: {
         authorizationSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],
         idTokenSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],

@@ -11,6 +11,9 @@
 //   3. step-up: the admin tool -> 403 insufficient_scope -> re-authorization -> success; the
 //      list now shows it
 //  12. (proxy) the same lists with a JSON upstream (the proxy front end's upstream streams SSE)
+//  13. (proxy) role rules over Keycloak-, Auth0- and Cognito-shaped claims from oidc-provider;
+//      without the role the tool is not listed, and calling it is a 403 the SDK does not answer
+//      with a re-authorization
 //   4. key rotation at the provider with a session open: new tokens (new key) are accepted
 //   5. a token issued for another resource -> 401 invalid_token
 //   6. provider unreachable at startup -> refuses to start; provider down later -> keeps working
@@ -245,6 +248,39 @@ async function runFrontEnd(name, make) {
     if (!after.includes("admin_reset")) throw new Error(`not listed after the step-up: ${after}`);
   });
   if (name === "proxy") {
+    await scenario(name, "13. role rules with Keycloak-, Auth0- and Cognito-shaped claims; a refusal no scope fixes is not a re-authorization", async () => {
+      const meta = `${as.issuer}/.well-known/openid-configuration`;
+      const rules = await startProxy([meta], ["--role-claim", "keycloak", "--role-claim", "auth0", "--role-claim", "cognito",
+        "--tool-rule", "admin_reset role=deployer"]);
+      try {
+        for (const claims of [{ realm_access: { roles: ["offline_access", "deployer"] } }, { permissions: ["read:x", "deployer"] },
+          { "cognito:groups": ["deployer"] }]) {
+          as.claims = claims;
+          const s = new SdkSession(rules.mcp, { completeForms, log });
+          await s.connect();
+          const tools = await s.tools();
+          if (!tools.includes("admin_reset")) throw new Error(`${Object.keys(claims)[0]}: not listed: ${tools}`);
+          const out = await s.call("admin_reset");
+          if (!out.startsWith("reset done")) throw new Error(`${Object.keys(claims)[0]}: ${out}`);
+          await s.close();
+        }
+        as.claims = { realm_access: { roles: ["viewer"] } };
+        const s = new SdkSession(rules.mcp, { completeForms, log });
+        await s.connect();
+        const tools = await s.tools();
+        if (tools.includes("admin_reset")) throw new Error(`listed without the role: ${tools}`);
+        const before = s.provider.authorizations;
+        let refused = null;
+        try { await s.call("admin_reset"); } catch (e) { refused = e; }
+        if (!refused) throw new Error("admin_reset ran without the role");
+        if (!String(refused.message ?? refused).includes(`"remediation":"unavailable"`)) throw new Error(`refused how? ${refused.message ?? refused}`);
+        if (s.provider.authorizations !== before) throw new Error("the SDK re-authorized after a refusal no scope fixes");
+        await s.close();
+      } finally {
+        as.claims = {};
+        for (const p of rules.processes) await stop(p);
+      }
+    });
     await scenario(name, "12. lists per token through the proxy with a JSON upstream (the front end's is SSE)", async () => {
       const json = await startProxy([`${as.issuer}/.well-known/openid-configuration`], ["--tool-scope", "admin_reset=mcp:admin"]);
       try {
