@@ -211,9 +211,9 @@ where
                 }
                 None => None,
             };
-            let listing = principal.clone().map(|principal| ListContext {
+            let listing = Some(ListContext {
                 guard: state.guard.clone(),
-                principal,
+                principal: principal.clone(),
                 lists,
             });
             resp.extensions_mut().insert(Decision {

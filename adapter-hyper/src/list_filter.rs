@@ -31,14 +31,18 @@ pub type ListedBody<B> = Either<B, UnsyncBoxBody<Bytes, BoxError>>;
 /// the list request.
 pub(crate) struct ListContext {
     pub(crate) guard: Arc<Guard>,
-    pub(crate) principal: Arc<Principal>,
+    /// `None` for a request served without a token (lists show the public tools).
+    pub(crate) principal: Option<Arc<Principal>>,
     pub(crate) lists: ListRequests,
 }
 
 impl ListContext {
     fn filter(&self, bytes: &[u8]) -> Option<Vec<u8>> {
         let policy = self.guard.scope_policy();
-        ListFilter::new(policy, &self.principal, &self.lists).filter_json(bytes)
+        match &self.principal {
+            Some(p) => ListFilter::new(policy, p, &self.lists).filter_json(bytes),
+            None => ListFilter::anonymous(policy, &self.lists).filter_json(bytes),
+        }
     }
 }
 

@@ -525,10 +525,14 @@ where
                 shared
                     .authorizer
                     .opened_session(principal, response.headers());
-                if !lists.is_empty() {
-                    let filter = ListFilter::new(guard.scope_policy(), principal, &lists);
-                    response = filter_list(response, filter).await;
-                }
+            }
+            if !lists.is_empty() {
+                let policy = guard.scope_policy();
+                let filter = match &principal {
+                    Some(p) => ListFilter::new(policy, p, &lists),
+                    None => ListFilter::anonymous(policy, &lists),
+                };
+                response = filter_list(response, filter).await;
             }
             Ok(response)
         })

@@ -1807,3 +1807,41 @@ forbid(principal, action == Action::"tools/call", resource == Tool::"deploy");
         assert_eq!(names, expected);
     }
 }
+
+/// `--public-tool whoami`: a call of it without a token reaches the upstream with no identity
+/// (a forged identity header is not passed on); any other call without a token is the 401 and
+/// never reaches it.
+#[tokio::test]
+async fn a_public_tool_needs_no_token_and_carries_no_identity() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.route.public_tool = vec!["whoami".into()];
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let before = rig.hits.load(Ordering::SeqCst);
+    let (status, _, body) = send(
+        "POST",
+        &rig.resource,
+        &[json_ct, ("x-mcp-authz-subject", "admin")],
+        &rpc(1, "tools/call", serde_json::json!({"name": "whoami"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let echoed = json(body).await;
+    let headers = echoed["headers"].as_object().unwrap();
+    assert!(
+        !headers.keys().any(|k| k.starts_with("x-mcp-authz-")),
+        "{headers:?}"
+    );
+    let (status, headers, _) = send(
+        "POST",
+        &rig.resource,
+        &[json_ct],
+        &rpc(2, "tools/call", serde_json::json!({"name": "admin_reset"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(headers.contains_key("www-authenticate"));
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 1);
+    assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 0);
+}

@@ -173,10 +173,9 @@ impl Authorizer {
         };
         let head = parts.method == http::Method::HEAD;
         let method = parts.method.as_str();
-        let mut lists = ListRequests::default();
-        let principal = match step {
+        let (principal, lists) = match step {
             Step::Allow(allowed) => {
-                lists = allowed.lists().clone();
+                let lists = allowed.lists().clone();
                 let principal = allowed.into_principal();
                 observe::decision("allow", 200, None, started);
                 tracing::info!(
@@ -189,11 +188,11 @@ impl Authorizer {
                     method,
                     path,
                 );
-                Some(principal)
+                (Some(principal), lists)
             }
-            Step::AllowPublic(_) => {
+            Step::AllowPublic(public) => {
                 observe::decision("public", 200, None, started);
-                None
+                (None, public.lists().clone())
             }
             Step::Respond(r) => {
                 let reason = r.reason;

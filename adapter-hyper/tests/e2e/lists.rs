@@ -257,3 +257,108 @@ async fn rmcp_lists_only_what_the_token_may_call() {
     );
     assert!(seen[1].contains(&"admin_reset".to_owned()), "{seen:?}");
 }
+
+/// Mixed access: `whoami` public. Without a token a client connects, lists (only `whoami`) and
+/// calls it; everything else keeps its 401; a bad token is a 401 even for the public tool.
+#[tokio::test]
+async fn a_public_tool_is_served_without_a_token_and_nothing_else_is() {
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = mcp_authz_hyper::Authz::builder(&resource)
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(
+            ScopePolicy::new(["mcp:tools"])
+                .with_tool_scopes("admin_reset", ["mcp:admin"])
+                .with_public_tool("whoami"),
+        )
+        .build()
+        .await
+        .unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let app = Router::new()
+        .nest_service("/mcp", demo_service(vec![host, "127.0.0.1".into()]))
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let anon = |body: Value| {
+        let resource = resource.clone();
+        async move {
+            send(
+                "POST",
+                &resource,
+                &[
+                    ("content-type", "application/json"),
+                    ("accept", "application/json, text/event-stream"),
+                    ("mcp-protocol-version", "2025-06-18"),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .await
+        }
+    };
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}});
+    let (status, _, _) = anon(init).await;
+    assert_eq!(status, 200);
+    let (status, _, out) =
+        anon(json!({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}})).await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(names(&v["result"], "tools"), ["whoami"]);
+    assert_eq!(v["result"]["cacheScope"], "private");
+    let call = |tool: &str| json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":tool,"arguments":{}}});
+    let (status, _, out) = anon(call("whoami")).await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        "no principal (unprotected)"
+    );
+    // Not public: the challenge, as before.
+    let (status, headers, _) = anon(call("admin_reset")).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("resource_metadata="));
+    let (status, _, _) = anon(json!([call("whoami"), call("admin_reset")])).await;
+    assert_eq!(
+        status, 401,
+        "a batch is served only when every call is public"
+    );
+    let (status, _, _) = send("GET", &resource, &[("accept", "text/event-stream")], b"").await;
+    assert_eq!(status, 401);
+    // A token is verified even for the public tool.
+    let bad = format!("Bearer {}x", double.token(&resource, "mcp:tools"));
+    let (status, _, _) = send(
+        "POST",
+        &resource,
+        &[
+            ("authorization", &bad),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ],
+        call("whoami").to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // With a valid token the list is the caller's, not the public one.
+    let good = format!("Bearer {}", double.token(&resource, "mcp:tools mcp:admin"));
+    let (status, _, out) = send(
+        "POST",
+        &resource,
+        &[
+            ("authorization", &good),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}})
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(names(&v["result"], "tools"), ["admin_reset", "whoami"]);
+}

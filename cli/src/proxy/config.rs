@@ -138,6 +138,11 @@ pub struct RouteConfig {
     /// up later.
     #[arg(long)]
     pub challenge_all_scopes: bool,
+    /// A tool anyone may call without a token (repeatable). Then initialize, ping,
+    /// server/discover and tools/list (showing the public tools only) need no token either;
+    /// everything else keeps its 401, and a request with a token is verified as usual.
+    #[arg(long = "public-tool", value_name = "TOOL")]
+    pub public_tool: Vec<String>,
     /// A Cedar policy file that decides each call the rules allow (needs the cedar feature).
     /// The principal is User::"SUB" with the token's claims and scopes as attributes, the
     /// action Action::"METHOD", the resource Tool::"NAME", Prompt::"NAME", Resource::"URI" or
@@ -433,6 +438,12 @@ impl RouteConfig {
         }
         if let Some(path) = &self.policy {
             policy = with_cedar(policy, path)?;
+        }
+        for tool in &self.public_tool {
+            if tool.is_empty() {
+                return Err("--public-tool needs a tool name".into());
+            }
+            policy = policy.with_public_tool(tool.clone());
         }
         let uses_roles = self
             .tool_rule

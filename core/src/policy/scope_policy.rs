@@ -43,6 +43,7 @@ pub struct ScopePolicy {
     challenge_all: bool,
     no_list_filtering: bool,
     engine: Option<Arc<dyn PolicyEngine>>,
+    public_tools: Vec<String>,
 }
 
 impl fmt::Debug for ScopePolicy {
@@ -58,6 +59,7 @@ impl fmt::Debug for ScopePolicy {
             .field("challenge_all", &self.challenge_all)
             .field("no_list_filtering", &self.no_list_filtering)
             .field("engine", &self.engine.as_ref().map(|_| "…"))
+            .field("public_tools", &self.public_tools)
             .finish()
     }
 }
@@ -185,6 +187,25 @@ impl ScopePolicy {
     pub fn with_engine(mut self, engine: Arc<dyn PolicyEngine>) -> Self {
         self.engine = Some(engine);
         self
+    }
+
+    /// Declares `tool` public: a request without any token may call it, and then
+    /// `initialize`, `ping`, `server/discover`, `notifications/initialized`,
+    /// `notifications/cancelled` and `tools/list` (listing the public tools only) are served
+    /// without a token too. Everything else keeps its `401`; a request that presents a token is
+    /// verified as usual. Nothing changes while no tool is public.
+    #[must_use]
+    pub fn with_public_tool(mut self, tool: impl Into<String>) -> Self {
+        let tool = tool.into();
+        if !tool.is_empty() && !self.public_tools.contains(&tool) {
+            self.public_tools.push(tool);
+        }
+        self
+    }
+
+    /// The tools callable without a token.
+    pub fn public_tools(&self) -> &[String] {
+        &self.public_tools
     }
 
     /// Lets a granted scope imply required ones (see [`colon_hierarchy`]).

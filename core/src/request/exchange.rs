@@ -79,7 +79,7 @@ use crate::scope_policy::Refusal;
 use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
-use crate::verdict::{decide, public, Allowed, BodySeen, Denied, Public, SessionSeen};
+use crate::verdict::{anonymous, decide, public, Allowed, BodySeen, Denied, Public, SessionSeen};
 
 /// What the adapter does next (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +164,10 @@ enum Phase {
         principal: Arc<Principal>,
         body: Result<BodyContent, RequestError>,
     },
+    /// No credentials, and the policy has public tools: waiting for the body.
+    AwaitAnonymousBody,
+    /// No credentials; the body was reported.
+    AnonymousBodyRead(Result<Calls, RequestError>),
     /// A verdict was given: polling again denies.
     Done,
 }
@@ -259,6 +263,7 @@ impl<'g> Exchange<'g> {
         match core::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start { refresh } => self.start(req, keys, now, cache, refresh),
             Phase::BodyRead { principal, body } => self.finish(req, principal, body),
+            Phase::AnonymousBodyRead(body) => self.finish_anonymous(req, body),
             Phase::Introspected(Ok(principal)) => match self.bind(req, &principal, now) {
                 Ok(()) => self.authorized(req, principal),
                 Err(step) => step,
@@ -266,9 +271,10 @@ impl<'g> Exchange<'g> {
             Phase::Introspected(Err(e)) => self.reject(e),
             // Polled while the body or the introspection was awaited, or after a verdict: the
             // adapter broke the protocol, so nothing is allowed.
-            Phase::AwaitBody { .. } | Phase::AwaitIntrospection | Phase::Done => {
-                Step::Respond(no_decision())
-            }
+            Phase::AwaitBody { .. }
+            | Phase::AwaitAnonymousBody
+            | Phase::AwaitIntrospection
+            | Phase::Done => Step::Respond(no_decision()),
         }
     }
 
@@ -298,6 +304,10 @@ impl<'g> Exchange<'g> {
 
     /// Reports the body asked for by [`Step::ReadBody`].
     pub fn handle_body(&mut self, body: &[u8]) {
+        if let Phase::AwaitAnonymousBody = self.phase {
+            self.phase = Phase::AnonymousBodyRead(read_calls(body));
+            return;
+        }
         if let Phase::AwaitBody { principal, form } = &self.phase {
             let body = match form {
                 true if form_has_access_token(body) => Err(RequestError::TokenInBody),
@@ -311,11 +321,15 @@ impl<'g> Exchange<'g> {
 
     /// Reports that the body asked for by [`Step::ReadBody`] could not be read.
     pub fn handle_body_failed(&mut self, why: BodyFailure) {
+        let error = match why {
+            BodyFailure::TooLarge => RequestError::BodyTooLarge,
+            BodyFailure::Unreadable => RequestError::UnreadableBody,
+        };
+        if let Phase::AwaitAnonymousBody = self.phase {
+            self.phase = Phase::AnonymousBodyRead(Err(error));
+            return;
+        }
         if let Phase::AwaitBody { principal, .. } = &self.phase {
-            let error = match why {
-                BodyFailure::TooLarge => RequestError::BodyTooLarge,
-                BodyFailure::Unreadable => RequestError::UnreadableBody,
-            };
             let principal = principal.clone();
             self.phase = Phase::BodyRead {
                 principal,
@@ -428,6 +442,12 @@ impl<'g> Exchange<'g> {
         };
         let token = match (creds, guard.dpop()) {
             // `Authorization: DPoP` where DPoP is off: not a credential here.
+            (None, _) if may_be_anonymous(guard, req) => {
+                self.phase = Phase::AwaitAnonymousBody;
+                return Step::ReadBody {
+                    max_bytes: guard.max_body_bytes(),
+                };
+            }
             (None, _)
             | (
                 Some(Credentials {
@@ -573,6 +593,34 @@ impl<'g> Exchange<'g> {
         self.verdict(principal, BodySeen::Read(&calls))
     }
 
+    /// A request without credentials whose body was read (the policy has public tools):
+    /// [`Step::AllowPublic`] only from [`anonymous`]; anything else gets the `401` challenge.
+    fn finish_anonymous(&mut self, req: &Request<'_>, body: Result<Calls, RequestError>) -> Step {
+        let guard = self.guard;
+        let challenge = || {
+            let base = guard.base_scopes();
+            Step::Respond(guard.challenger().no_credentials(&base))
+        };
+        let Ok(calls) = body else {
+            return challenge();
+        };
+        let required = requires_standard_headers(req.mcp_protocol_version);
+        let checked = McpHeaders::decode(req.mcp_method, req.mcp_name).and_then(|headers| {
+            match !headers.is_empty() && predates_standard_headers(req.mcp_protocol_version) {
+                true => Err(RequestError::InvalidMcpHeader),
+                false => headers.check(&calls.calls, required),
+            }
+        });
+        if let Err(e) = checked {
+            let id = calls.id.as_ref();
+            return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
+        }
+        match anonymous(guard.scope_policy(), &calls, self.session) {
+            Some(public) => Step::AllowPublic(public),
+            None => challenge(),
+        }
+    }
+
     /// The one way to [`Step::Allow`]: [`decide`], from the complete requirement.
     fn verdict(&self, principal: Arc<Principal>, body: BodySeen<'_>) -> Step {
         let id = match body {
@@ -606,6 +654,16 @@ impl<'g> Exchange<'g> {
                 .reject(&Error::InsufficientScope, &all),
         )
     }
+}
+
+/// Whether a request without credentials may be one of public tools (read its body to know):
+/// the policy has public tools, and it is a JSON `POST` to the resource path.
+fn may_be_anonymous(guard: &Guard, req: &Request<'_>) -> bool {
+    !guard.scope_policy().public_tools().is_empty()
+        && req.method == "POST"
+        && req.path == guard.resource_path()
+        && req.has_body
+        && body_kind(req.content_type, req.content_encoding) == BodyKind::Json
 }
 
 /// The answer when the adapter broke the exchange's protocol: 500, never a pass-through.

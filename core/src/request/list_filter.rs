@@ -113,7 +113,8 @@ impl ListRequests {
 #[derive(Debug, Clone, Copy)]
 pub struct ListFilter<'a> {
     policy: &'a ScopePolicy,
-    principal: &'a Principal,
+    /// `None` for a request without a token: only the public tools are listed.
+    principal: Option<&'a Principal>,
     requests: &'a ListRequests,
 }
 
@@ -126,16 +127,35 @@ impl<'a> ListFilter<'a> {
     ) -> Self {
         Self {
             policy,
-            principal,
+            principal: Some(principal),
+            requests,
+        }
+    }
+
+    /// The filter of a request made without a token ([`ScopePolicy::with_public_tool`]): a
+    /// list shows the public tools and nothing else.
+    pub fn anonymous(policy: &'a ScopePolicy, requests: &'a ListRequests) -> Self {
+        Self {
+            policy,
+            principal: None,
             requests,
         }
     }
 
     /// Whether `item` of a `kind` list is one the principal may use.
     pub fn visible(&self, kind: ListKind, item: &Value) -> bool {
-        item.as_object()
-            .and_then(|o| kind.target(o))
-            .is_some_and(|t| self.policy.judge(self.principal, [t]).is_ok())
+        let Some(op) = item.as_object().and_then(|o| kind.target(o)) else {
+            return false;
+        };
+        match self.principal {
+            Some(principal) => self.policy.judge(principal, [op]).is_ok(),
+            None => {
+                kind == ListKind::Tools
+                    && op
+                        .name
+                        .is_some_and(|n| self.policy.public_tools().iter().any(|p| p == n))
+            }
+        }
     }
 
     /// The JSON-RPC message (or batch) `body` with the results of the list requests filtered;

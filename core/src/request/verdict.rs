@@ -55,12 +55,33 @@ impl Allowed {
     }
 }
 
-/// A request to a path the guard serves without a token ([`Guard::with_public_path`]). Only the
-/// exchange makes one, after `public`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A request served without a token: to a path the guard serves without one
+/// ([`Guard::with_public_path`]), or, without any credentials, calls only of the public tools
+/// and of the methods a client needs to find them ([`ScopePolicy::with_public_tool`]). Only the
+/// exchange makes one, after `public` or `anonymous`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Public {
-    _private: (),
+    lists: ListRequests,
 }
+
+impl Public {
+    /// The list request whose result the adapter filters (to the public tools); empty when
+    /// there is none.
+    pub fn lists(&self) -> &ListRequests {
+        &self.lists
+    }
+}
+
+/// The methods a request without a token may call besides the public tools: what a client
+/// needs to connect and find them.
+const ANONYMOUS_METHODS: &[&str] = &[
+    "initialize",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "ping",
+    "server/discover",
+    "tools/list",
+];
 
 /// What the exchange knows of the request's body when it asks for a verdict.
 #[derive(Debug, Clone, Copy)]
@@ -136,5 +157,41 @@ pub(crate) fn decide(
 /// The verdict on a request to `path` without a token: [`Public`] only for a declared public
 /// path.
 pub(crate) fn public(guard: &Guard, path: &str) -> Option<Public> {
-    guard.is_public(path).then_some(Public { _private: () })
+    guard.is_public(path).then_some(Public {
+        lists: ListRequests::default(),
+    })
+}
+
+/// The verdict on a request without credentials whose body was read: [`Public`] only when the
+/// policy has public tools, the body holds at least one call, every call is a public tool's
+/// `tools/call` or one of the methods that find them, and the request names no session a
+/// principal opened. A `tools/list` is then filtered to the public tools.
+pub(crate) fn anonymous(
+    policy: &ScopePolicy,
+    read: &Calls,
+    session: SessionSeen,
+) -> Option<Public> {
+    if policy.public_tools().is_empty() || read.calls.is_empty() {
+        return None;
+    }
+    if let SessionSeen::BoundTo(_) = session {
+        return None;
+    }
+    let allowed = read.calls.iter().all(|c| match c.method.as_str() {
+        "tools/call" => c
+            .name
+            .as_deref()
+            .is_some_and(|n| policy.public_tools().iter().any(|p| p == n)),
+        m => ANONYMOUS_METHODS.contains(&m),
+    });
+    if !allowed {
+        return None;
+    }
+    let lists = match (read.calls.as_slice(), &read.id) {
+        ([call], Some(id)) if call.method == "tools/list" => {
+            ListRequests::one(id.clone(), ListKind::Tools)
+        }
+        _ => ListRequests::default(),
+    };
+    Some(Public { lists })
 }

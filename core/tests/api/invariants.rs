@@ -494,6 +494,79 @@ proptest! {
     }
 }
 
+/// What a request without a token may call when `whoami` is public, stated here.
+fn anonymous_may(method: &str, name: Option<&str>) -> bool {
+    match method {
+        "tools/call" => name == Some("whoami"),
+        m => [
+            "initialize",
+            "notifications/initialized",
+            "notifications/cancelled",
+            "ping",
+            "server/discover",
+            "tools/list",
+        ]
+        .contains(&m),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Without any credentials: with `whoami` public, an `AllowPublic` holds only calls a
+    /// client may make without a token, as a case-sensitive and a case-insensitive server would
+    /// read the body, with the MCP headers agreeing; without a public tool, never an
+    /// `AllowPublic` on the resource path. Every other answer is the 401 challenge or a 400.
+    #[test]
+    fn without_a_token_only_public_tools_and_their_discovery_pass(
+        public_tool in any::<bool>(),
+        shape in prop::sample::select(vec![Shape::Base, Shape::Tools, Shape::Rules]),
+        method in prop::sample::select(vec!["POST", "POST", "GET", "DELETE"]),
+        content_type in prop::sample::select(vec![
+            None, Some("application/json"), Some("application/json"), Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ]),
+        encoding in prop::sample::select(vec![None, None, Some("gzip")]),
+        body in body(),
+        mcp_method in prop::sample::select(vec![None, None, Some("tools/call"), Some("tools/list")]),
+        mcp_name in prop::sample::select(vec![None, None, Some("whoami"), Some("admin_tool")]),
+        path in prop::sample::select(vec!["/mcp", "/mcp", "/mcp/", "/other"]),
+    ) {
+        let mut policy = shape.policy();
+        if public_tool {
+            policy = policy.with_public_tool("whoami");
+        }
+        let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), policy);
+        let ct: Vec<&[u8]> = content_type.iter().map(|c| c.as_bytes()).collect();
+        let ce: Vec<&[u8]> = encoding.iter().map(|c| c.as_bytes()).collect();
+        let mm: Vec<&[u8]> = mcp_method.iter().map(|c| c.as_bytes()).collect();
+        let mn: Vec<&[u8]> = mcp_name.iter().map(|c| c.as_bytes()).collect();
+        let mut req = Request::new(method, path).with_mcp_headers(&mm, &mn);
+        if body.is_some() {
+            req = req.with_body(&ct, &ce);
+        }
+        let step = verdict(&guard, &req, body.as_deref().map(str::as_bytes));
+        let Step::AllowPublic(_) = &step else {
+            prop_assert!(matches!(status(&step), 401 | 400), "{step:?}");
+            return Ok(());
+        };
+        prop_assert!(public_tool, "no public tool, yet served without a token: {body:?}");
+        prop_assert_eq!(method, "POST");
+        prop_assert_eq!(path, "/mcp");
+        let body = body.unwrap_or_default();
+        for names in [Names::Exact, Names::GoFolded] {
+            let read = calls(body.as_bytes(), names);
+            prop_assert!(read.as_ref().is_some_and(|r| !r.is_empty()), "{body}");
+            for (m, n, _) in read.unwrap_or_default() {
+                prop_assert!(anonymous_may(&m, n.as_deref()), "{m} {n:?} without a token: {body}");
+            }
+        }
+        if let Some(m) = mcp_method {
+            prop_assert!(anonymous_may(m, mcp_name.filter(|_| m == "tools/call")), "headers {m} {mcp_name:?}");
+        }
+    }
+}
+
 const FORM: [&[u8]; 1] = [b"application/x-www-form-urlencoded"];
 
 #[test]
