@@ -1,5 +1,6 @@
 //! The request exchange over arbitrary requests: never panics, and never allows a request
-//! without a token signed by the fixed key (public paths aside).
+//! without a token signed by the fixed key (public paths aside, and, with a public tool, JSON
+//! POSTs to the resource whose body is JSON).
 #![no_main]
 #[path = "common.rs"]
 mod common;
@@ -30,13 +31,23 @@ struct Input<'a> {
     refreshed: bool,
     /// A second, tenant-templated issuer behind the same guard (routing by `iss`).
     two_issuers: bool,
+    /// A public tool and rules beyond scopes.
+    public_tool: bool,
 }
 
 fuzz_target!(|input: Input<'_>| {
-    let guard = Guard::new(
-        VerifierConfig::new(common::ISSUER, common::RESOURCE),
-        ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]).with_method_scopes("resources/read", ["r"]),
-    )
+    let mut policy = ScopePolicy::new(["mcp:tools"])
+        .with_tool_scopes("admin", ["mcp:admin"])
+        .with_method_scopes("resources/read", ["r"]);
+    if input.public_tool {
+        let rule = |r: &str| r.parse::<mcp_authz_core::rules::Requirement>().expect("a rule");
+        policy = policy
+            .with_public_tool("whoami")
+            .with_role_claims(mcp_authz_core::rules::RoleClaims::none().with("realm_access.roles".parse().expect("a path")))
+            .with_prompt_rule("p", rule("role=admin | mcp:admin client=ops"))
+            .with_resource_rule("file:///s/*".parse().expect("a pattern"), rule("role=admin"));
+    }
+    let guard = Guard::new(VerifierConfig::new(common::ISSUER, common::RESOURCE), policy)
     .with_public_path("/healthz")
     .expect("a public path outside the resource");
     let guard = match input.two_issuers {
@@ -72,7 +83,13 @@ fuzz_target!(|input: Input<'_>| {
             },
             Step::RefreshKeys { .. } => exchange.handle_keys_refreshed(input.refreshed),
             Step::Allow(_) => panic!("allowed without a valid token: {input:?}"),
-            Step::AllowPublic(_) => assert_eq!(input.path, "/healthz"),
+            Step::AllowPublic(_) if input.path == "/healthz" => {}
+            Step::AllowPublic(_) => {
+                assert!(input.public_tool && input.method == "POST" && input.path == "/mcp", "{input:?}");
+                let body = input.body.unwrap_or_default();
+                assert!(serde_json::from_slice::<serde_json::Value>(body).is_ok(), "{input:?}");
+                return;
+            }
             _ => return,
         }
     }
