@@ -12,8 +12,9 @@
 //!   when it is missing, whichever path of the exchange asks.
 //!   The request's MCP session, when it names one that is bound, must be the principal's
 //!   ([`crate::session`]).
-//! - [`Public`] comes only from `public`: the request's path is one the guard serves without a
-//!   token.
+//! - [`Public`] comes only from `public`, the request's path is one the guard serves without a
+//!   token, or from `anonymous`: a request without credentials whose every call is a public
+//!   tool's or one that finds it ([`ScopePolicy::with_public_tool`]).
 //!
 //! The property tests hold every [`Step::Allow`](crate::exchange::Step::Allow) to this statement,
 //! whatever the token, body, content type or headers.
