@@ -187,8 +187,12 @@ where
             let verdict = state
                 .authorizer
                 .authorize(&state.guard, cache, &mut parts, &mut body);
-            let (principal, lists) = match verdict.await {
-                Verdict::Forward { principal, lists } => (principal, lists),
+            let (principal, lists, anonymous) = match verdict.await {
+                Verdict::Forward {
+                    principal,
+                    lists,
+                    anonymous,
+                } => (principal, lists, anonymous),
                 Verdict::Answer { response, reason } => {
                     let mut response = response.map(|b| Either::Left(Full::new(b)));
                     response.extensions_mut().insert(Decision {
@@ -209,7 +213,12 @@ where
                     state.authorizer.opened_session(principal, resp.headers());
                     is_event_stream(resp.headers()).then(|| principal.expires_at())
                 }
-                None => None,
+                None => {
+                    if anonymous {
+                        state.authorizer.opened_anonymous_session(resp.headers());
+                    }
+                    None
+                }
             };
             let listing = Some(ListContext {
                 guard: state.guard.clone(),

@@ -513,18 +513,26 @@ where
             let verdict = shared
                 .authorizer
                 .authorize(guard, cache, &mut parts, &mut event_body);
-            let (principal, lists) = match verdict.await {
-                Verdict::Forward { principal, lists } => (principal, lists),
+            let (principal, lists, anonymous) = match verdict.await {
+                Verdict::Forward {
+                    principal,
+                    lists,
+                    anonymous,
+                } => (principal, lists, anonymous),
                 Verdict::Answer { response, .. } => return Ok(response.map(lambda_body)),
             };
             if principal.is_some() {
                 remember(&shared, fresh);
             }
             let mut response = call_inner(&mut inner, parts, body, &view).await?;
-            if let Some(principal) = &principal {
-                shared
+            match &principal {
+                Some(principal) => shared
                     .authorizer
-                    .opened_session(principal, response.headers());
+                    .opened_session(principal, response.headers()),
+                None if anonymous => shared
+                    .authorizer
+                    .opened_anonymous_session(response.headers()),
+                None => {}
             }
             if !lists.is_empty() {
                 let policy = guard.scope_policy();

@@ -49,6 +49,9 @@ pub enum Verdict {
         /// The list request whose result the adapter filters
         /// ([`mcp_authz_core::list_filter::ListFilter`]).
         lists: ListRequests,
+        /// Served without a token under public tools: a session the response opens is bound
+        /// with [`Authorizer::opened_anonymous_session`].
+        anonymous: bool,
     },
     /// Send this answer, never the inner service's: a challenge, a refusal, a metadata
     /// document, a preflight.
@@ -104,9 +107,19 @@ impl Authorizer {
     /// opens an MCP session (one `Mcp-Session-Id`) binds the session to the principal, so that
     /// no other caller's request with that id reaches the upstream (`mcp_authz_core::session`).
     pub fn opened_session(&self, principal: &Principal, response: &http::HeaderMap) {
+        self.bind_session(SessionOwner::of(principal), response);
+    }
+
+    /// Binds the session a response to a request without a token (public tools,
+    /// [`Verdict::Forward`] with `anonymous`) opened to [`SessionOwner::anonymous`].
+    pub fn opened_anonymous_session(&self, response: &http::HeaderMap) {
+        self.bind_session(SessionOwner::anonymous(), response);
+    }
+
+    fn bind_session(&self, owner: SessionOwner, response: &http::HeaderMap) {
         let mut ids = response.get_all("mcp-session-id").iter();
         if let (Some(id), None) = (ids.next(), ids.next()) {
-            let (key, owner) = (SessionKey::of(id.as_bytes()), SessionOwner::of(principal));
+            let key = SessionKey::of(id.as_bytes());
             observe::sessions(self.sessions.bind(key, owner, now()));
         }
     }
@@ -173,7 +186,7 @@ impl Authorizer {
         };
         let head = parts.method == http::Method::HEAD;
         let method = parts.method.as_str();
-        let (principal, lists) = match step {
+        let (principal, lists, anonymous) = match step {
             Step::Allow(allowed) => {
                 let lists = allowed.lists().clone();
                 let principal = allowed.into_principal();
@@ -188,11 +201,11 @@ impl Authorizer {
                     method,
                     path,
                 );
-                (Some(principal), lists)
+                (Some(principal), lists, false)
             }
             Step::AllowPublic(public) => {
                 observe::decision("public", 200, None, started);
-                (None, public.lists().clone())
+                (None, public.lists().clone(), public.is_anonymous())
             }
             Step::Respond(r) => {
                 let reason = r.reason;
@@ -226,7 +239,11 @@ impl Authorizer {
         if let Some(principal) = &principal {
             parts.extensions.insert::<Arc<Principal>>(principal.clone());
         }
-        Verdict::Forward { principal, lists }
+        Verdict::Forward {
+            principal,
+            lists,
+            anonymous,
+        }
     }
 }
 

@@ -326,6 +326,13 @@ async fn a_public_tool_is_served_without_a_token_and_nothing_else_is() {
         status, 401,
         "a batch is served only when every call is public"
     );
+    let list = json!({"jsonrpc":"2.0","id":5,"method":"tools/list"});
+    let ping = json!({"jsonrpc":"2.0","id":6,"method":"ping"});
+    let (status, _, _) = anon(json!([list, ping])).await;
+    assert_eq!(
+        status, 401,
+        "a list the filter cannot tie to its request is not served without a token"
+    );
     let (status, _, _) = send("GET", &resource, &[("accept", "text/event-stream")], b"").await;
     assert_eq!(status, 401);
     // A token is verified even for the public tool.
@@ -361,4 +368,92 @@ async fn a_public_tool_is_served_without_a_token_and_nothing_else_is() {
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(names(&v["result"], "tools"), ["admin_reset", "whoami"]);
+}
+
+/// A session opened without a token (public tools) serves only requests without one: a
+/// signed-in caller naming it gets 404 and starts its own; a session a signed-in caller opened
+/// is not served to a caller without a token.
+#[tokio::test]
+async fn a_session_opened_without_a_token_is_not_a_signed_in_callers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = mcp_authz_hyper::Authz::builder(&resource)
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]).with_public_tool("whoami"))
+        .build()
+        .await
+        .unwrap();
+    let opened = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = opened.clone();
+    // A server that opens a new session on every initialize, and answers anything else.
+    let app = Router::new()
+        .route(
+            "/mcp",
+            post(move |body: bytes::Bytes| {
+                let counter = counter.clone();
+                async move {
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let mut response =
+                        http::Response::builder().header("content-type", "application/json");
+                    if req["method"] == "initialize" {
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        response = response.header("mcp-session-id", format!("s-{n}"));
+                    }
+                    let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": {}});
+                    response
+                        .body(axum::body::Body::from(answer.to_string()))
+                        .unwrap()
+                }
+            }),
+        )
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let post_with = |auth: Option<String>, session: Option<&'static str>, body: Value| {
+        let resource = resource.clone();
+        async move {
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if let Some(a) = auth {
+                headers.push(("authorization".into(), a));
+            }
+            if let Some(s) = session {
+                headers.push(("mcp-session-id".into(), s.into()));
+            }
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            send("POST", &resource, &h, body.to_string().as_bytes()).await
+        }
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}});
+    let whoami =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami"}});
+    let token = format!("Bearer {}", double.token(&resource, "mcp:tools"));
+    // Opened without a token: s-0.
+    let (status, headers, _) = post_with(None, None, init.clone()).await;
+    assert_eq!(
+        (status, headers["mcp-session-id"].to_str().unwrap()),
+        (200, "s-0")
+    );
+    let (status, _, _) = post_with(None, Some("s-0"), whoami.clone()).await;
+    assert_eq!(
+        status, 200,
+        "the anonymous session serves calls without a token"
+    );
+    let (status, _, _) = post_with(Some(token.clone()), Some("s-0"), whoami.clone()).await;
+    assert_eq!(status, 404, "a signed-in caller must not use it");
+    // Opened with a token: s-1, the principal's.
+    let (status, headers, _) = post_with(Some(token.clone()), None, init).await;
+    assert_eq!(
+        (status, headers["mcp-session-id"].to_str().unwrap()),
+        (200, "s-1")
+    );
+    let (status, _, _) = post_with(Some(token), Some("s-1"), whoami.clone()).await;
+    assert_eq!(status, 200);
+    let (status, headers, _) = post_with(None, Some("s-1"), whoami).await;
+    assert_eq!(status, 401, "a caller without a token gets the challenge");
+    assert!(headers.contains_key("www-authenticate"));
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
 }

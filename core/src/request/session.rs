@@ -10,6 +10,9 @@
 //! of the verdict: [`crate::verdict`]). The binding does not depend on the token's bytes, so a
 //! refreshed token keeps its session.
 //!
+//! A session opened without a token (public tools) is bound to [`SessionOwner::anonymous`]: it
+//! serves only requests without a token, and a signed-in caller naming it gets `404`.
+//!
 //! Session ids are kept only as SHA-256 ([`SessionKey`]). A binding that was evicted (the store
 //! is bounded) or that idled out is unknown again: the request goes on, and the upstream judges
 //! the id as it would without the binding.
@@ -26,6 +29,17 @@ use crate::time::UnixTime;
 pub struct SessionOwner([u8; 32]);
 
 impl SessionOwner {
+    /// The owner of a session opened without a token (a client of public tools,
+    /// [`ScopePolicy::with_public_tool`](crate::ScopePolicy::with_public_tool)): it serves only
+    /// requests without a token; a signed-in caller naming it gets `404` and starts a new session.
+    /// No principal's owner is this one (its length prefix is one no string has).
+    pub fn anonymous() -> Self {
+        let mut input = alloc::vec::Vec::new();
+        input.extend_from_slice(&u64::MAX.to_be_bytes());
+        input.extend_from_slice(b"anonymous");
+        Self(sha256(&input))
+    }
+
     /// The owner a session opened by `principal` gets.
     pub fn of(principal: &Principal) -> Self {
         let mut input = alloc::vec::Vec::new();

@@ -63,6 +63,8 @@ impl Allowed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Public {
     lists: ListRequests,
+    /// Made by `anonymous` (public tools), not for a public path.
+    anonymous: bool,
 }
 
 impl Public {
@@ -70,6 +72,12 @@ impl Public {
     /// there is none.
     pub fn lists(&self) -> &ListRequests {
         &self.lists
+    }
+
+    /// Whether the request was made to the resource without a token (public tools): a session
+    /// its response opens is bound to [`SessionOwner::anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
     }
 }
 
@@ -160,6 +168,7 @@ pub(crate) fn decide(
 pub(crate) fn public(guard: &Guard, path: &str) -> Option<Public> {
     guard.is_public(path).then_some(Public {
         lists: ListRequests::default(),
+        anonymous: false,
     })
 }
 
@@ -175,8 +184,11 @@ pub(crate) fn anonymous(
     if policy.public_tools().is_empty() || read.calls.is_empty() {
         return None;
     }
-    if let SessionSeen::BoundTo(_) = session {
-        return None;
+    // A session a signed-in caller opened is not for a caller without a token.
+    if let SessionSeen::BoundTo(owner) = session {
+        if owner != SessionOwner::anonymous() {
+            return None;
+        }
     }
     let allowed = read.calls.iter().all(|c| match c.method.as_str() {
         "tools/call" => c
@@ -192,7 +204,13 @@ pub(crate) fn anonymous(
         ([call], Some(id)) if call.method == "tools/list" => {
             ListRequests::one(id.clone(), ListKind::Tools)
         }
+        // A list the filter cannot tie to its request (in a batch, or without an id) would
+        // reach an anonymous caller whole: refused.
+        (calls, _) if calls.iter().any(|c| c.method == "tools/list") => return None,
         _ => ListRequests::default(),
     };
-    Some(Public { lists })
+    Some(Public {
+        lists,
+        anonymous: true,
+    })
 }

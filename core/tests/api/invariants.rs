@@ -557,6 +557,9 @@ proptest! {
         for names in [Names::Exact, Names::GoFolded] {
             let read = calls(body.as_bytes(), names);
             prop_assert!(read.as_ref().is_some_and(|r| !r.is_empty()), "{body}");
+            // A list reaches an anonymous caller only as a single request, which is filtered.
+            let lists = read.iter().flatten().filter(|(m, _, _)| m == "tools/list").count();
+            prop_assert!(lists == 0 || body.trim_start().starts_with('{'), "an unfiltered list: {body}");
             for (m, n, _) in read.unwrap_or_default() {
                 prop_assert!(anonymous_may(&m, n.as_deref()), "{m} {n:?} without a token: {body}");
             }
