@@ -1845,3 +1845,48 @@ async fn a_public_tool_needs_no_token_and_carries_no_identity() {
     assert_eq!(rig.hits.load(Ordering::SeqCst), before + 1);
     assert_eq!(rig.admin_runs.load(Ordering::SeqCst), 0);
 }
+
+/// `--allow-client`: a token of another client is refused whatever it asks (403 without a
+/// challenge, nothing upstream), bodies or not; a listed client goes through.
+#[tokio::test]
+async fn a_client_allow_list_applies_to_every_request() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.route.allow_client = vec!["ops-console".into(), "ci".into()];
+    })
+    .await;
+    let json_ct = ("content-type", "application/json");
+    let call = rpc(1, "tools/call", serde_json::json!({"name": "whoami"}));
+    let before = rig.hits.load(Ordering::SeqCst);
+    for client in ["ops-console", "ci"] {
+        let auth = format!(
+            "Bearer {}",
+            rig.auth.mint(client, "mcp:tools", &rig.resource).unwrap()
+        );
+        let (status, _, _) = send(
+            "POST",
+            &rig.resource,
+            &[("authorization", &auth), json_ct],
+            &call,
+        )
+        .await;
+        assert_eq!(status, 200, "{client}");
+    }
+    let other = format!(
+        "Bearer {}",
+        rig.auth
+            .mint("cli-test", "mcp:tools mcp:admin", &rig.resource)
+            .unwrap()
+    );
+    let (status, headers, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &other), json_ct],
+        &call,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(!headers.contains_key("www-authenticate"));
+    let (status, _, _) = send("GET", &rig.resource, &[("authorization", &other)], b"").await;
+    assert_eq!(status, 403, "a request without a body too");
+    assert_eq!(rig.hits.load(Ordering::SeqCst), before + 2);
+}

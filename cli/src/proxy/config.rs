@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::Args;
 use mcp_authz_core::dpop::DpopMode;
-use mcp_authz_core::rules::{ClaimPath, Requirement, RoleClaims, UriPattern};
+use mcp_authz_core::rules::{ClaimPath, Condition, Requirement, RoleClaims, UriPattern};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionMode, ScopePolicy, TypPolicy};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -112,6 +112,14 @@ pub struct RouteConfig {
     /// resources/read=mcp:resources.
     #[arg(long = "method-scope", value_name = "METHOD=SCOPE")]
     pub method_scope: Vec<String>,
+    /// A client allowed to use the resource (repeatable): with any, a token of another client_id
+    /// is refused (403, no step-up), whatever it calls.
+    #[arg(long = "allow-client", value_name = "CLIENT_ID")]
+    pub allow_client: Vec<String>,
+    /// A requirement every request to the resource meets (repeatable; the syntax of
+    /// --tool-rule without the name), e.g. "tenant=3f1c | role=partner".
+    #[arg(long = "require", value_name = "REQUIREMENT")]
+    pub require: Vec<String>,
     /// A rule one tool's calls must meet, as "TOOL REQUIREMENT" (repeatable). A requirement is
     /// alternatives separated by |, each a space-separated set of conditions that must all
     /// hold: a scope, role=R, client=ID, sub=S, iss=URL, tenant=T or claim:PATH=VALUE; e.g.
@@ -439,6 +447,25 @@ impl RouteConfig {
         if let Some(path) = &self.policy {
             policy = with_cedar(policy, path)?;
         }
+        if let Some((first, rest)) = self.allow_client.split_first() {
+            let one = |c: &String| -> Result<Vec<Condition>, String> {
+                match c.is_empty() {
+                    true => Err("--allow-client needs a client id".into()),
+                    false => Ok(vec![Condition::Client(c.clone())]),
+                }
+            };
+            let mut clients = Requirement::all(one(first)?);
+            for c in rest {
+                clients = clients.or(one(c)?);
+            }
+            policy = policy.with_rule(clients);
+        }
+        for r in &self.require {
+            let rule = r
+                .parse::<Requirement>()
+                .map_err(|e| format!("--require {r:?}: {e}"))?;
+            policy = policy.with_rule(rule);
+        }
         for tool in &self.public_tool {
             if tool.is_empty() {
                 return Err("--public-tool needs a tool name".into());
@@ -448,6 +475,7 @@ impl RouteConfig {
         let uses_roles = self
             .tool_rule
             .iter()
+            .chain(&self.require)
             .chain(&self.prompt_rule)
             .chain(&self.resource_rule)
             .chain(&self.method_rule)

@@ -44,6 +44,8 @@ pub struct ScopePolicy {
     no_list_filtering: bool,
     engine: Option<Arc<dyn PolicyEngine>>,
     public_tools: Vec<String>,
+    /// Rules every request to the resource meets, besides the base scopes.
+    everywhere: Vec<Requirement>,
 }
 
 impl fmt::Debug for ScopePolicy {
@@ -60,6 +62,7 @@ impl fmt::Debug for ScopePolicy {
             .field("no_list_filtering", &self.no_list_filtering)
             .field("engine", &self.engine.as_ref().map(|_| "…"))
             .field("public_tools", &self.public_tools)
+            .field("everywhere", &self.everywhere)
             .finish()
     }
 }
@@ -141,6 +144,14 @@ impl ScopePolicy {
         scopes: I,
     ) -> Self {
         self.with_tool_rule(tool, Requirement::scopes(scopes))
+    }
+
+    /// Also requires `rule` for every request to the resource, with or without a body (e.g. a
+    /// client allow-list: `client=a | client=b`). Several such rules must all hold.
+    #[must_use]
+    pub fn with_rule(mut self, rule: Requirement) -> Self {
+        self.everywhere.push(rule);
+        self
     }
 
     /// Also requires `rule` for JSON-RPC method `method` (replacing an earlier one).
@@ -264,8 +275,9 @@ impl ScopePolicy {
 
     fn rules(&self) -> impl Iterator<Item = &Requirement> + '_ {
         let resources = self.resources.iter().map(|(_, r)| r);
-        self.methods
-            .values()
+        self.everywhere
+            .iter()
+            .chain(self.methods.values())
             .chain(self.tools.values())
             .chain(self.prompts.values())
             .chain(resources)
@@ -332,7 +344,7 @@ impl ScopePolicy {
         principal: &Principal,
         calls: impl IntoIterator<Item = Operation<'c>>,
     ) -> Result<(), Refusal> {
-        let mut rules = Vec::new();
+        let mut rules: Vec<&Requirement> = self.everywhere.iter().collect();
         let mut ops = Vec::new();
         for t in calls {
             self.rules_for(t, &mut rules);

@@ -231,3 +231,30 @@ fn all_scopes_can_be_asked_for_at_the_first_challenge() {
         .unwrap()
         .contains(r#"scope="mcp:tools mcp:admin mcp:deploy""#));
 }
+
+#[test]
+fn a_rule_for_every_request_holds_with_or_without_a_body() {
+    let policy = || ScopePolicy::new(["mcp:tools"]).with_rule(rule("client=ops | client=ci"));
+    assert!(allowed(&call(
+        policy(),
+        json!({"client_id": "ops"}),
+        "whoami"
+    )));
+    let step = call(policy(), json!({"client_id": "client-1"}), "whoami");
+    assert!(!allowed(&step) && www(&step).is_none(), "{step:?}");
+    // Without a body (a GET stream), the same.
+    let mut c = claims();
+    c["client_id"] = json!("client-1");
+    let auth = format!("Bearer {}", forge(&header("EdDSA"), &c));
+    let auth = [auth.as_bytes()];
+    let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), policy());
+    let keys = jwks();
+    let req = Request::new("GET", "/mcp").with_authorization(&auth);
+    let step = guard
+        .exchange()
+        .poll(&req, KeyState::Ready(&keys), NOW, None);
+    let Step::Respond(r) = &step else {
+        panic!("{step:?}")
+    };
+    assert_eq!((r.status, r.reason), (403, Some("not_permitted")));
+}
