@@ -202,6 +202,10 @@ where
                     return Ok(response);
                 }
             };
+            // A list answer must come back readable: no content coding.
+            if !lists.is_empty() {
+                parts.headers.remove(http::header::ACCEPT_ENCODING);
+            }
             let body = match body {
                 Streamed::Stream(b) => Either::Right(b),
                 Streamed::Buffered(bytes) => Either::Left(Full::new(bytes)),
@@ -230,7 +234,7 @@ where
                 principal,
             });
             let (mut head, body) = resp.into_parts();
-            let body = filtered(&mut head.headers, body, listing);
+            let body = filtered(head.status, &mut head.headers, body, listing);
             Ok(Response::from_parts(
                 head,
                 Either::Right(match expires_at {

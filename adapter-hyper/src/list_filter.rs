@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Limited, StreamBody};
-use mcp_authz_core::list_filter::{ListFilter, ListRequests};
+use mcp_authz_core::list_filter::{Filtered, ListFilter, ListRequests, UNFILTERABLE};
 use mcp_authz_core::{Guard, Principal};
 use sse_stream::{SseBody, SseStream};
 
@@ -37,7 +37,7 @@ pub(crate) struct ListContext {
 }
 
 impl ListContext {
-    fn filter(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+    fn filter(&self, bytes: &[u8]) -> Filtered {
         let policy = self.guard.scope_policy();
         match &self.principal {
             Some(p) => ListFilter::new(policy, p, &self.lists).filter_json(bytes),
@@ -59,8 +59,11 @@ impl std::fmt::Display for BodyError {
 impl std::error::Error for BodyError {}
 
 /// `body` with its list results filtered when `ctx` holds a list request and the answer is JSON
-/// or an event stream (`Content-Length` is removed then: the length changes).
+/// or an event stream (`Content-Length` is removed then: the length changes). A successful
+/// answer the filter cannot read (another type, a content coding, JSON that does not parse)
+/// becomes a JSON-RPC error; an event that does not parse is dropped.
 pub(crate) fn filtered<B>(
+    status: http::StatusCode,
     headers: &mut http::HeaderMap,
     body: B,
     ctx: Option<ListContext>,
@@ -77,34 +80,55 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|t| t.trim().to_ascii_lowercase());
+    // A coded answer cannot be read (the list request went without Accept-Encoding).
+    let encoded = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
     let ctx = Arc::new(ctx);
     let boxed = match essence.as_deref() {
-        Some("application/json") => {
+        Some("application/json") if !encoded => {
             let read = async move {
                 let bytes = Limited::new(body, MAX_LIST_BYTES)
                     .collect()
                     .await?
                     .to_bytes();
-                let out = ctx.filter(&bytes).map_or(bytes, Bytes::from);
-                Ok::<_, BoxError>(Frame::data(out))
+                let out = ctx.filter(&bytes).into_bytes(&bytes);
+                Ok::<_, BoxError>(Frame::data(Bytes::from(out)))
             };
             StreamBody::new(futures_util::stream::once(read)).boxed_unsync()
         }
-        Some("text/event-stream") => {
+        Some("text/event-stream") if !encoded => {
             let events = SseStream::new(body.map_err(|e| BodyError(e.into())))
-                .map_ok(move |mut event| {
-                    if let Some(data) = &event.data {
-                        if let Some(out) = ctx.filter(data.as_bytes()) {
-                            // Serialized JSON is UTF-8; a failure leaves the event as it was.
-                            if let Ok(text) = String::from_utf8(out) {
+                .try_filter_map(move |mut event| {
+                    let out = match &event.data {
+                        None => Some(event),
+                        Some(data) => match ctx.filter(data.as_bytes()) {
+                            Filtered::Unchanged => Some(event),
+                            // Serialized JSON is UTF-8.
+                            Filtered::Changed(bytes) => String::from_utf8(bytes).ok().map(|text| {
                                 event.data = Some(text);
-                            }
-                        }
-                    }
-                    event
+                                event
+                            }),
+                            // An event whose message cannot be read does not pass.
+                            Filtered::Unreadable => None,
+                        },
+                    };
+                    std::future::ready(Ok(out))
                 })
                 .map(|r| r.map_err(|e| -> BoxError { e.to_string().into() }));
             SseBody::new(events).boxed_unsync()
+        }
+        // Neither JSON nor an event stream, or coded: what it lists cannot be known.
+        _ if status.is_success() => {
+            headers.remove(http::header::CONTENT_ENCODING);
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            http_body_util::Full::new(Bytes::from_static(UNFILTERABLE))
+                .map_err(|never| match never {})
+                .boxed_unsync()
         }
         _ => return Either::Left(body),
     };

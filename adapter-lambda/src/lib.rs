@@ -110,7 +110,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
 use lambda_http::Body;
-use mcp_authz_core::list_filter::ListFilter;
+use mcp_authz_core::list_filter::{Filtered, ListFilter, UNFILTERABLE};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::Guard;
 use mcp_authz_driver::{
@@ -524,6 +524,10 @@ where
             if principal.is_some() {
                 remember(&shared, fresh);
             }
+            // A list answer must come back readable: no content coding.
+            if !lists.is_empty() {
+                parts.headers.remove(http::header::ACCEPT_ENCODING);
+            }
             let mut response = call_inner(&mut inner, parts, body, &view).await?;
             match &principal {
                 Some(principal) => shared
@@ -549,8 +553,9 @@ where
 
 /// The answer to a list request with the results the caller may not use removed
 /// ([`mcp_authz_core::list_filter`]): a JSON answer as a whole, an event stream event by event
-/// (parsed and re-encoded with `sse-stream`). Anything else, or an event stream that does not
-/// parse, is left as it was.
+/// (parsed and re-encoded with `sse-stream`; an event that does not parse is dropped). A
+/// successful answer the filter cannot read (another type, a content coding, JSON or an event
+/// stream that does not parse) becomes a JSON-RPC error.
 async fn filter_list(
     response: http::Response<Body>,
     filter: ListFilter<'_>,
@@ -562,34 +567,55 @@ async fn filter_list(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|t| t.trim().to_ascii_lowercase());
+    let encoded = parts
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
     let bytes: &[u8] = body.as_ref();
     let out = match essence.as_deref() {
-        Some("application/json") => filter.filter_json(bytes).map(Bytes::from),
-        Some("text/event-stream") => {
+        Some("application/json") if !encoded => Some(filter.filter_json(bytes).into_bytes(bytes)),
+        Some("text/event-stream") if !encoded => {
             let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
             let events: Result<Vec<sse_stream::Sse>, _> =
                 sse_stream::SseStream::new(full).try_collect().await;
-            events.ok().map(|events| {
-                let mut out = Vec::new();
-                for mut event in events {
-                    let data = event
-                        .data
-                        .as_deref()
-                        .and_then(|d| filter.filter_json(d.as_bytes()));
-                    if let Some(text) = data.and_then(|d| String::from_utf8(d).ok()) {
-                        event.data = Some(text);
+            Some(match events {
+                Ok(events) => {
+                    let mut out = Vec::new();
+                    for mut event in events {
+                        let data = event
+                            .data
+                            .as_deref()
+                            .map(|d| filter.filter_json(d.as_bytes()));
+                        match data {
+                            None | Some(Filtered::Unchanged) => {}
+                            Some(Filtered::Changed(d)) => match String::from_utf8(d) {
+                                Ok(text) => event.data = Some(text),
+                                Err(_) => continue,
+                            },
+                            Some(Filtered::Unreadable) => continue,
+                        }
+                        out.extend_from_slice(&Bytes::from(event));
                     }
-                    out.extend_from_slice(&Bytes::from(event));
+                    out
                 }
-                Bytes::from(out)
+                Err(_) => UNFILTERABLE.to_vec(),
             })
+        }
+        _ if parts.status.is_success() => {
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Some(UNFILTERABLE.to_vec())
         }
         _ => None,
     };
     match out {
         Some(new) => {
             parts.headers.remove(http::header::CONTENT_LENGTH);
-            http::Response::from_parts(parts, lambda_body(new))
+            http::Response::from_parts(parts, lambda_body(Bytes::from(new)))
         }
         None => http::Response::from_parts(parts, body),
     }

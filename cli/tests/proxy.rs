@@ -1741,6 +1741,8 @@ permit(principal, action, resource)
   when { principal.client_id == "ops-console" && principal.scopes.contains("mcp:tools") };
 permit(principal, action == Action::"tools/list", resource);
 forbid(principal, action == Action::"tools/call", resource == Tool::"deploy");
+forbid(principal, action == Action::"tools/call", resource == Tool::"admin_reset")
+  unless { principal.realm_access.roles.contains("dba") };
 "#,
     );
     let rig = start_with("/tools", Duration::from_secs(10), |c| {
@@ -1787,8 +1789,20 @@ forbid(principal, action == Action::"tools/call", resource == Tool::"deploy");
     )
     .await;
     assert_eq!(status, 403, "no policy permits another client");
+    // The forbid errors on a token without realm_access: an error denies, whatever permits.
+    let (status, _, _) = send(
+        "POST",
+        &rig.resource,
+        &[("authorization", &ops), json_ct],
+        &call("admin_reset"),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a policy that errors must not let the permit win"
+    );
     // The list follows the policy: another client may list but sees no tool it may call.
-    for (auth, expected) in [(&ops, vec!["whoami", "admin_reset"]), (&other, vec![])] {
+    for (auth, expected) in [(&ops, vec!["whoami"]), (&other, vec![])] {
         let (status, _, body) = send(
             "POST",
             &rig.resource,

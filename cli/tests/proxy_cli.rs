@@ -341,6 +341,14 @@ fn rules_that_do_not_parse_or_name_roles_without_a_role_claim_exit_2() {
             "--resource-rule",
         ),
         (vec!["--role-claim", "a..b"], "--role-claim a..b"),
+        (
+            vec!["--public-tool", "t", "--tool-scope", "t=mcp:admin"],
+            "--public-tool t",
+        ),
+        (
+            vec!["--public-tool", "t", "--allow-client", "ops"],
+            "--public-tool t",
+        ),
     ] {
         let out = bin().args(base).args(&extra).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

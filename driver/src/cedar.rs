@@ -5,7 +5,7 @@
 //! that matches wins.
 //!
 //! Each JSON-RPC call is one Cedar request:
-//! - principal: `User::"<sub>"` (or `User::"<client_id>"` without `sub`), whose attributes are
+//! - principal: `User::"<sub>"` (or `Client::"<client_id>"` without `sub`), whose attributes are
 //!   the token's claims (strings, integers, booleans, arrays as sets, objects as records; other
 //!   numbers and nulls are left out) and `scopes`, the set of granted scopes;
 //! - action: `Action::"<method>"`, e.g. `Action::"tools/call"`;
@@ -21,7 +21,10 @@
 //! ```
 //!
 //! Values are built as Cedar expressions, never parsed from the token's text, so a claim cannot
-//! name an entity or an extension function.
+//! name an entity or an extension function. A policy that errors on a request (an attribute the
+//! token lacks: use `principal has …`) makes the decision a deny, whatever else permits it; a
+//! resource URI a server could read differently (see the core's resource rules) is refused
+//! before Cedar sees it.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -73,11 +76,13 @@ impl CedarEngine {
 
     /// The Cedar request and entities of one call, or `None` when they cannot be built.
     fn request(&self, principal: &Principal, call: &Operation<'_>) -> Option<(Request, Entities)> {
-        let id = principal
-            .subject()
-            .or(principal.client_id())
-            .unwrap_or_default();
-        let user = uid("User", id)?;
+        // A user by subject; a client acting for itself (no `sub`) by its id, as another type,
+        // so a client id never stands for a user's subject. Neither: no request, so a deny.
+        let user = match (principal.subject(), principal.client_id()) {
+            (Some(sub), _) => uid("User", sub)?,
+            (None, Some(client)) => uid("Client", client)?,
+            (None, None) => return None,
+        };
         let mut attrs: HashMap<String, RestrictedExpression> = principal
             .claims()
             .into_iter()
@@ -116,7 +121,9 @@ impl PolicyEngine for CedarEngine {
         let response = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
-        response.decision() == Decision::Allow
+        // A policy that errors (an attribute the token lacks) is skipped by Cedar; a `forbid`
+        // that errored might have applied, so any error denies.
+        response.decision() == Decision::Allow && response.diagnostics().errors().next().is_none()
     }
 }
 

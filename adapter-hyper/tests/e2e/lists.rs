@@ -26,6 +26,14 @@ async fn lister(headers: http::HeaderMap, body: bytes::Bytes) -> axum::response:
         _ => json!({"content": [{"type": "text", "text": "ran"}]}),
     };
     let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": result});
+    if headers.contains_key("x-gzip") {
+        // A coded answer the filter cannot read (bytes that are no JSON once decoded either).
+        return http::Response::builder()
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(axum::body::Body::from(vec![0x1f, 0x8b, 0, 1, 2, 3]))
+            .unwrap();
+    }
     let sse = headers.contains_key("x-sse");
     let (ct, text) = match sse {
         true => {
@@ -456,4 +464,34 @@ async fn a_session_opened_without_a_token_is_not_a_signed_in_callers() {
     assert_eq!(status, 401, "a caller without a token gets the challenge");
     assert!(headers.contains_key("www-authenticate"));
     assert_eq!(opened.load(Ordering::SeqCst), 2);
+}
+
+/// A list answer the filter cannot read (content-coded, or not JSON) never reaches the caller
+/// as it was: a JSON-RPC error takes its place; and the list request goes without
+/// Accept-Encoding.
+#[tokio::test]
+async fn a_list_answer_the_filter_cannot_read_is_replaced_by_an_error() {
+    let (double, resource) = start(policy()).await;
+    let auth = token(&double, &resource, "mcp:tools", &[]);
+    let list = json!({"jsonrpc": "2.0", "id": 1.0, "method": "tools/list"});
+    let (status, headers, text) = send(
+        "POST",
+        &resource,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("accept-encoding", "gzip"),
+            ("x-gzip", "1"),
+        ],
+        list.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!headers.contains_key("content-encoding"));
+    let v: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(v["error"]["code"], -32603, "{v}");
+    // An id the server writes back differently (1.0 as 1) is still the list's.
+    let (_, _, text) = post_rpc(&resource, &auth, list, false).await;
+    let answer = &messages(&text, false)[0];
+    assert_eq!(names(&answer["result"], "tools"), ["whoami", "no_rule"]);
 }

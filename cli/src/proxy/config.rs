@@ -472,6 +472,22 @@ impl RouteConfig {
             }
             policy = policy.with_public_tool(tool.clone());
         }
+        // A public tool is anyone's: a rule that would refuse someone on the same call
+        // contradicts it (and would be skipped by sending no token), so say so.
+        for tool in &self.public_tool {
+            let calls = [
+                ("tools/call", Some(tool.as_str())),
+                ("tools/list", None),
+                ("initialize", None),
+            ];
+            for (method, name) in calls {
+                if let Some(what) = policy.contradicts_public(method, name) {
+                    return Err(format!(
+                        "--public-tool {tool}: {what} ({method}) would refuse callers that anyone without a token may call; drop one of them"
+                    ));
+                }
+            }
+        }
         let uses_roles = self
             .tool_rule
             .iter()

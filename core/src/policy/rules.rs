@@ -468,16 +468,44 @@ impl fmt::Display for UriPattern {
     }
 }
 
-/// Whether a resource URI is in the one form a rule can match with certainty: no
-/// percent-encoding, no backslash, no `.` or `..` path segment, no ASCII control or space. A
-/// server may decode or resolve any of those before it looks the resource up, so such a URI
-/// must meet every resource rule.
+/// Whether a resource URI is in the one form a rule can match with certainty, the form URL
+/// parsers normalize to (RFC 3986 §6.2.2, WHATWG URL): a lower-case scheme; no
+/// percent-encoding, backslash, ASCII control or space; no `.` or `..` path segment; with an
+/// authority, a lower-case one without user info or a default port (`:80`, `:443`); for `file:`,
+/// `file:///` and an empty authority. A server may normalize, decode or resolve any other
+/// spelling into a URI a rule names, so such a URI must meet every resource rule.
 pub(crate) fn is_plain_uri(uri: &str) -> bool {
     let odd = |c: char| c == '%' || c == '\\' || c.is_ascii_control() || c == ' ';
-    !uri.contains(odd)
-        && !uri
+    if uri.contains(odd)
+        || uri
             .split(['/', '?', '#'])
             .any(|seg| seg == "." || seg == "..")
+    {
+        return false;
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if !scheme_ok {
+        return false;
+    }
+    let Some(after) = rest.strip_prefix("//") else {
+        // No authority: `file:/x` is `file:///x` to a URL parser.
+        return scheme != "file";
+    };
+    let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
+    if scheme == "file" {
+        return authority.is_empty();
+    }
+    !authority.contains('@')
+        && !authority.chars().any(|c| c.is_ascii_uppercase())
+        && !authority.ends_with(":80")
+        && !authority.ends_with(":443")
+        && !authority.ends_with(':')
 }
 
 /// Why a rule, pattern or claim path did not parse.

@@ -219,6 +219,26 @@ impl ScopePolicy {
         &self.public_tools
     }
 
+    /// What contradicts calling `method` (of `tool`) without a token: a rule for every request,
+    /// a policy engine, a rule for the method, or one for the tool. A caller refused by any of
+    /// these could otherwise drop its token and be served; such a call is not served without
+    /// one (`None` when nothing contradicts it).
+    pub fn contradicts_public(&self, method: &str, tool: Option<&str>) -> Option<&'static str> {
+        if !self.everywhere.is_empty() {
+            return Some("a rule for every request");
+        }
+        if self.engine.is_some() {
+            return Some("a policy engine");
+        }
+        if self.methods.contains_key(method) {
+            return Some("a rule for the method");
+        }
+        match tool.is_some_and(|t| self.tools.contains_key(t)) {
+            true => Some("a rule for the tool"),
+            false => None,
+        }
+    }
+
     /// Lets a granted scope imply required ones (see [`colon_hierarchy`]).
     #[must_use]
     pub fn with_implication(mut self, implies: ScopeImplication) -> Self {
@@ -301,7 +321,9 @@ impl ScopePolicy {
     /// Whether some rule is about a tool, prompt or resource (so list results depend on the
     /// caller).
     pub fn has_item_rules(&self) -> bool {
+        let uses = ["tools/call", "prompts/get", "resources/read"];
         self.engine.is_some()
+            || uses.iter().any(|m| self.methods.contains_key(*m))
             || !self.tools.is_empty()
             || !self.prompts.is_empty()
             || !self.resources.is_empty()
@@ -322,8 +344,16 @@ impl ScopePolicy {
     fn rules_for<'p>(&'p self, t: Operation<'_>, out: &mut Vec<&'p Requirement>) {
         out.extend(self.methods.get(t.method));
         match t.method {
-            "tools/call" => out.extend(t.name.and_then(|n| self.tools.get(n))),
-            "prompts/get" => out.extend(t.name.and_then(|n| self.prompts.get(n))),
+            // No readable name: a lenient server may still find a tool or prompt, so every
+            // tool (prompt) rule applies.
+            "tools/call" => match t.name {
+                Some(n) => out.extend(self.tools.get(n)),
+                None => out.extend(self.tools.values()),
+            },
+            "prompts/get" => match t.name {
+                Some(n) => out.extend(self.prompts.get(n)),
+                None => out.extend(self.prompts.values()),
+            },
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 let plain = t.uri.filter(|u| crate::rules::is_plain_uri(u));
                 for (pattern, rule) in &self.resources {
@@ -383,11 +413,25 @@ impl ScopePolicy {
             (false, true) => return Err(Refusal::Insufficient(required)),
             (false, false) => return Err(Refusal::NotPermitted),
         }
-        match &self.engine {
-            Some(engine) if !ops.iter().all(|op| engine.permits(principal, op)) => {
-                Err(Refusal::NotPermitted)
-            }
-            _ => Ok(()),
+        let Some(engine) = &self.engine else {
+            return Ok(());
+        };
+        // The engine names resources by their URI as written: one a server could read
+        // differently is refused rather than judged under another name.
+        let resource = |op: &Operation<'_>| {
+            matches!(
+                op.method,
+                "resources/read" | "resources/subscribe" | "resources/unsubscribe"
+            )
+        };
+        let odd =
+            |op: &Operation<'_>| resource(op) && !op.uri.is_some_and(crate::rules::is_plain_uri);
+        match ops
+            .iter()
+            .all(|op| !odd(op) && engine.permits(principal, op))
+        {
+            true => Ok(()),
+            false => Err(Refusal::NotPermitted),
         }
     }
 }

@@ -633,6 +633,7 @@ impl<'g> Exchange<'g> {
             Err(Denied::NotPermitted) => self.not_permitted(id),
             Err(Denied::Incomplete) => Step::Respond(no_decision()),
             Err(Denied::OtherSession) => self.reject(RequestError::SessionNotFound),
+            Err(Denied::ListInBatch) => self.reject(RequestError::UnreadableBody),
         }
     }
 

@@ -81,33 +81,55 @@ impl ListKind {
     }
 }
 
-/// The list request an allowed request made, by its JSON-RPC `id`: what the response filter
-/// looks for. Empty when the request is no list request or lists are not filtered.
+/// The list request an allowed request made: what the response filter looks for. Empty when the
+/// request is no list request or lists are not filtered. A request with a list is a single
+/// message (a batch holding one is refused where lists are filtered), so every response in its
+/// answer is the list's, whatever `id` it carries (a server may write `1.0` back as `1`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListRequests {
-    pending: Vec<(Value, ListKind)>,
+    pending: Option<ListKind>,
 }
 
 impl ListRequests {
-    /// A request `id` of list `kind`.
-    pub(crate) fn one(id: Value, kind: ListKind) -> Self {
+    /// A request of list `kind`.
+    pub(crate) fn one(kind: ListKind) -> Self {
         Self {
-            pending: alloc::vec![(id, kind)],
+            pending: Some(kind),
         }
     }
 
     /// Whether there is nothing to filter.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    fn kind_of(&self, id: &Value) -> Option<ListKind> {
-        self.pending
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, kind)| *kind)
+        self.pending.is_none()
     }
 }
+
+/// What [`ListFilter::filter_json`] made of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filtered {
+    /// The message with its list results filtered.
+    Changed(Vec<u8>),
+    /// A message without a list result (a notification, an error): pass it as it is.
+    Unchanged,
+    /// Not JSON: what it lists cannot be known, so it must not reach the caller.
+    Unreadable,
+}
+
+impl Filtered {
+    /// The bytes to send in place of `original`: the filtered message, `original` when it
+    /// holds no list, or a JSON-RPC error when it could not be read.
+    pub fn into_bytes(self, original: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Changed(bytes) => bytes,
+            Self::Unchanged => original.to_vec(),
+            Self::Unreadable => UNFILTERABLE.to_vec(),
+        }
+    }
+}
+
+/// The answer that replaces a list answer the filter could not read (JSON-RPC internal error).
+pub const UNFILTERABLE: &[u8] =
+    br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"the list answer could not be filtered"}}"#;
 
 /// Filters list results for one principal under one policy (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -158,10 +180,13 @@ impl<'a> ListFilter<'a> {
         }
     }
 
-    /// The JSON-RPC message (or batch) `body` with the results of the list requests filtered;
-    /// `None` when there is nothing to change or `body` is not JSON (it then passes as it is).
-    pub fn filter_json(&self, body: &[u8]) -> Option<Vec<u8>> {
-        let mut message: Value = serde_json::from_slice(body).ok()?;
+    /// The JSON-RPC message (or batch) `body` with the results of the list request filtered:
+    /// [`Filtered::Unchanged`] when no result is there (a notification, an error), and
+    /// [`Filtered::Unreadable`] when `body` is not JSON — the adapter must not pass it on.
+    pub fn filter_json(&self, body: &[u8]) -> Filtered {
+        let Ok(mut message) = serde_json::from_slice::<Value>(body) else {
+            return Filtered::Unreadable;
+        };
         let changed = match &mut message {
             Value::Array(batch) => {
                 // Every response of the batch is filtered: no short circuit.
@@ -174,8 +199,8 @@ impl<'a> ListFilter<'a> {
             one => self.filter_message(one),
         };
         match changed {
-            true => serde_json::to_vec(&message).ok(),
-            false => None,
+            true => serde_json::to_vec(&message).map_or(Filtered::Unreadable, Filtered::Changed),
+            false => Filtered::Unchanged,
         }
     }
 
@@ -184,7 +209,7 @@ impl<'a> ListFilter<'a> {
         let Some(m) = message.as_object_mut() else {
             return false;
         };
-        let Some(kind) = m.get("id").and_then(|id| self.requests.kind_of(id)) else {
+        let Some(kind) = self.requests.pending else {
             return false;
         };
         let Some(result) = m.get_mut("result").and_then(Value::as_object_mut) else {

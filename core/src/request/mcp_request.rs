@@ -333,15 +333,20 @@ impl<'a> McpHeaders<'a> {
         self.method.is_none() && self.name.is_none()
     }
 
-    /// The call the headers announce (before the body is read), if any: `Mcp-Name` is the
-    /// tool or prompt name of `tools/call` and `prompts/get`, the URI of `resources/read`.
+    /// The call the headers announce (before the body is read), if any: `Mcp-Name` is the URI
+    /// of `resources/read` (and of `resources/subscribe`/`unsubscribe`, whose `params.uri` it must
+    /// match), else the name (a tool's or a prompt's).
     pub(crate) fn announced(&self) -> Option<Operation<'_>> {
         let method = self.method.as_deref()?;
         let name = self.name.as_deref();
+        let resource = matches!(
+            method,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe"
+        );
         Some(Operation {
             method,
-            name: name.filter(|_| matches!(method, "tools/call" | "prompts/get")),
-            uri: name.filter(|_| method == "resources/read"),
+            name: name.filter(|_| !resource),
+            uri: name.filter(|_| resource),
         })
     }
 

@@ -124,6 +124,8 @@ pub(crate) enum Denied {
     Incomplete,
     /// The request names a session another principal opened.
     OtherSession,
+    /// A batch holds a list call whose answer is to be filtered.
+    ListInBatch,
 }
 
 /// The verdict on a request with a verified `principal`: allowed only when the session it names
@@ -146,21 +148,26 @@ pub(crate) fn decide(
         BodySeen::NotRead if policy.reads_body() => return Err(Denied::Incomplete),
         BodySeen::NotRead => &[],
     };
+    match policy.judge(&principal, calls.iter().map(Call::target)) {
+        Ok(()) => {}
+        Err(Refusal::Insufficient(required)) => return Err(Denied::Insufficient(required)),
+        Err(Refusal::NotPermitted) => return Err(Denied::NotPermitted),
+    }
     let lists = match (body, policy.filters_lists()) {
-        (BodySeen::Read(read), true) => match (read.calls.as_slice(), &read.id) {
-            ([call], Some(id)) => ListKind::of(&call.method)
-                .map(|kind| ListRequests::one(id.clone(), kind))
+        (BodySeen::Read(read), true) => match read.calls.as_slice() {
+            [call] => ListKind::of(&call.method)
+                .map(ListRequests::one)
                 .unwrap_or_default(),
-            // Batches (gone since MCP 2025-06-18) are not filtered.
+            // A list in a batch (gone since MCP 2025-06-18) could not be told from the other
+            // answers: refused.
+            several if several.iter().any(|c| ListKind::of(&c.method).is_some()) => {
+                return Err(Denied::ListInBatch)
+            }
             _ => ListRequests::default(),
         },
         _ => ListRequests::default(),
     };
-    match policy.judge(&principal, calls.iter().map(Call::target)) {
-        Ok(()) => Ok(Allowed { principal, lists }),
-        Err(Refusal::Insufficient(required)) => Err(Denied::Insufficient(required)),
-        Err(Refusal::NotPermitted) => Err(Denied::NotPermitted),
-    }
+    Ok(Allowed { principal, lists })
 }
 
 /// The verdict on a request to `path` without a token: [`Public`] only for a declared public
@@ -190,23 +197,27 @@ pub(crate) fn anonymous(
             return None;
         }
     }
-    let allowed = read.calls.iter().all(|c| match c.method.as_str() {
-        "tools/call" => c
-            .name
-            .as_deref()
-            .is_some_and(|n| policy.public_tools().iter().any(|p| p == n)),
-        m => ANONYMOUS_METHODS.contains(&m),
+    let allowed = read.calls.iter().all(|c| {
+        let listed = match c.method.as_str() {
+            "tools/call" => c
+                .name
+                .as_deref()
+                .is_some_and(|n| policy.public_tools().iter().any(|p| p == n)),
+            m => ANONYMOUS_METHODS.contains(&m),
+        };
+        // A rule that would refuse a signed-in caller is not skipped by sending no token.
+        listed
+            && policy
+                .contradicts_public(&c.method, c.name.as_deref())
+                .is_none()
     });
     if !allowed {
         return None;
     }
-    let lists = match (read.calls.as_slice(), &read.id) {
-        ([call], Some(id)) if call.method == "tools/list" => {
-            ListRequests::one(id.clone(), ListKind::Tools)
-        }
-        // A list the filter cannot tie to its request (in a batch, or without an id) would
-        // reach an anonymous caller whole: refused.
-        (calls, _) if calls.iter().any(|c| c.method == "tools/list") => return None,
+    let lists = match read.calls.as_slice() {
+        [call] if call.method == "tools/list" => ListRequests::one(ListKind::Tools),
+        // A list in a batch could not be told from the other answers: refused.
+        calls if calls.iter().any(|c| c.method == "tools/list") => return None,
         _ => ListRequests::default(),
     };
     Some(Public {

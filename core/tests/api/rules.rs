@@ -258,3 +258,61 @@ fn a_rule_for_every_request_holds_with_or_without_a_body() {
     };
     assert_eq!((r.status, r.reason), (403, Some("not_permitted")));
 }
+
+#[test]
+fn a_call_without_a_readable_name_meets_every_tool_rule() {
+    let policy = || ScopePolicy::new(["mcp:tools"]).with_tool_rule("deploy", rule("role=deployer"));
+    // `call` names the tool; a number where the name goes is no name the policy can read.
+    let mut c = claims();
+    c["client_id"] = json!("client-1");
+    let auth = format!("Bearer {}", forge(&header("EdDSA"), &c));
+    let auth = [auth.as_bytes()];
+    let ct: [&[u8]; 1] = [b"application/json"];
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["deploy"]}})
+        .to_string();
+    let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), policy());
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_body(&ct, &[]);
+    let keys = jwks();
+    let mut ex = guard.exchange();
+    let step = loop {
+        match ex.poll(&req, KeyState::Ready(&keys), NOW, None) {
+            Step::ReadBody { .. } => ex.handle_body(body.as_bytes()),
+            step => break step,
+        }
+    };
+    assert!(!allowed(&step), "{step:?}");
+}
+
+#[test]
+fn a_public_tool_is_not_served_without_a_token_past_a_rule_that_covers_it() {
+    let p = ScopePolicy::new(["mcp:tools"]).with_public_tool("whoami");
+    assert_eq!(p.contradicts_public("tools/call", Some("whoami")), None);
+    let p2 = p.clone().with_tool_scopes("whoami", ["mcp:admin"]);
+    assert!(p2
+        .contradicts_public("tools/call", Some("whoami"))
+        .is_some());
+    let p3 = p.clone().with_rule(rule("client=ops"));
+    assert!(p3.contradicts_public("tools/list", None).is_some());
+    let p4 = p.with_method_rule("tools/list", rule("role=x"));
+    assert!(p4.contradicts_public("tools/list", None).is_some());
+    // Through the exchange: no token, a public tool with a rule: the challenge.
+    let guard = Guard::new(VerifierConfig::new(ISSUER, RESOURCE), p2);
+    let ct: [&[u8]; 1] = [b"application/json"];
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}})
+        .to_string();
+    let req = Request::new("POST", "/mcp").with_body(&ct, &[]);
+    let keys = jwks();
+    let mut ex = guard.exchange();
+    let step = loop {
+        match ex.poll(&req, KeyState::Ready(&keys), NOW, None) {
+            Step::ReadBody { .. } => ex.handle_body(body.as_bytes()),
+            step => break step,
+        }
+    };
+    let Step::Respond(r) = &step else {
+        panic!("{step:?}")
+    };
+    assert_eq!(r.status, 401);
+}
