@@ -74,23 +74,61 @@ impl mcp_authz_core::dpop::ReplayCache for SharedReplayCache {
     }
 }
 
-/// The MCP session bindings behind a `std` mutex (see `mcp_authz_core::session`; per process).
-#[derive(Debug, Default)]
-pub(crate) struct SharedSessionBindings(Mutex<mcp_authz_core::session::MemorySessionBindings>);
+/// The MCP session bindings behind a `std` mutex (see `mcp_authz_core::session`; per process):
+/// signed-in callers' sessions, and, in a store of their own, sessions opened without a token
+/// (public tools), so that anonymous `initialize`s can never evict a signed-in caller's binding.
+#[derive(Debug)]
+pub(crate) struct SharedSessionBindings {
+    signed_in: Mutex<mcp_authz_core::session::MemorySessionBindings>,
+    anonymous: Mutex<mcp_authz_core::session::MemorySessionBindings>,
+}
+
+/// How many sessions opened without a token are bound at most (the oldest go first).
+const MAX_ANONYMOUS_SESSIONS: usize = 10_000;
+
+impl Default for SharedSessionBindings {
+    fn default() -> Self {
+        use mcp_authz_core::session::{MemorySessionBindings, DEFAULT_SESSION_IDLE_SECS};
+        Self {
+            signed_in: Mutex::default(),
+            anonymous: Mutex::new(MemorySessionBindings::new(
+                MAX_ANONYMOUS_SESSIONS,
+                DEFAULT_SESSION_IDLE_SECS,
+            )),
+        }
+    }
+}
 
 impl SharedSessionBindings {
     /// Binds `session` to `owner` unless it is bound already; returns how many bindings are
-    /// held then.
+    /// held then (both stores).
     pub(crate) fn bind(
         &self,
         session: mcp_authz_core::session::SessionKey,
         owner: mcp_authz_core::session::SessionOwner,
         now: UnixTime,
     ) -> usize {
-        self.0.lock().map_or(0, |mut b| {
+        use mcp_authz_core::session::SessionBindings as _;
+        let anonymous = owner == mcp_authz_core::session::SessionOwner::anonymous();
+        // Bound already (in either store): the first binding stays.
+        if self.owner(&session, now).is_some() {
+            return self.len();
+        }
+        let store = match anonymous {
+            true => &self.anonymous,
+            false => &self.signed_in,
+        };
+        if let Ok(mut b) = store.lock() {
             b.bind(session, owner, now);
-            b.len()
-        })
+        }
+        self.len()
+    }
+
+    fn len(&self) -> usize {
+        let count = |m: &Mutex<mcp_authz_core::session::MemorySessionBindings>| {
+            m.lock().map_or(0, |b| b.len())
+        };
+        count(&self.signed_in) + count(&self.anonymous)
     }
 }
 
@@ -101,6 +139,50 @@ impl mcp_authz_core::session::SessionBindings for SharedSessionBindings {
         now: UnixTime,
     ) -> Option<mcp_authz_core::session::SessionOwner> {
         // A poisoned lock answers "unknown", as an empty store does.
-        self.0.lock().ok()?.owner(session, now)
+        let signed_in = self
+            .signed_in
+            .lock()
+            .ok()
+            .and_then(|mut b| b.owner(session, now));
+        signed_in.or_else(|| self.anonymous.lock().ok()?.owner(session, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_authz_core::session::{SessionBindings, SessionKey, SessionOwner};
+
+    use super::*;
+
+    #[test]
+    fn anonymous_sessions_never_evict_a_signed_in_callers_binding() {
+        let store = SharedSessionBindings::default();
+        let now = UnixTime::from_secs(1_000);
+        // A signed-in owner: any owner other than the anonymous one.
+        let alice = SessionOwner::of_parts("https://issuer", "alice", "client");
+        store.bind(SessionKey::of(b"alice-session"), alice, now);
+        for i in 0..(MAX_ANONYMOUS_SESSIONS + 50) {
+            let id = format!("anonymous-{i}");
+            store.bind(
+                SessionKey::of(id.as_bytes()),
+                SessionOwner::anonymous(),
+                now,
+            );
+        }
+        assert_eq!(
+            store.owner(&SessionKey::of(b"alice-session"), now),
+            Some(alice)
+        );
+        assert_eq!(store.len(), MAX_ANONYMOUS_SESSIONS + 1);
+        // The first binding stays: an anonymous response cannot rebind alice's session.
+        store.bind(
+            SessionKey::of(b"alice-session"),
+            SessionOwner::anonymous(),
+            now,
+        );
+        assert_eq!(
+            store.owner(&SessionKey::of(b"alice-session"), now),
+            Some(alice)
+        );
     }
 }

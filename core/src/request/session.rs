@@ -42,12 +42,18 @@ impl SessionOwner {
 
     /// The owner a session opened by `principal` gets.
     pub fn of(principal: &Principal) -> Self {
-        let mut input = alloc::vec::Vec::new();
-        for part in [
+        Self::of_parts(
             principal.issuer(),
             principal.subject().unwrap_or(""),
             principal.client_id().unwrap_or(""),
-        ] {
+        )
+    }
+
+    /// The owner of the principal with this issuer, subject and client id (`""` for one it
+    /// lacks): what [`SessionOwner::of`] computes, for stores that keep owners elsewhere.
+    pub fn of_parts(issuer: &str, subject: &str, client_id: &str) -> Self {
+        let mut input = alloc::vec::Vec::new();
+        for part in [issuer, subject, client_id] {
             let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
             input.extend_from_slice(&len.to_be_bytes());
             input.extend_from_slice(part.as_bytes());
