@@ -16,6 +16,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Limited, StreamBody};
 use mcp_authz_core::list_filter::{Filtered, ListFilter, ListRequests, UNFILTERABLE};
 use mcp_authz_core::{Guard, Principal};
+use mcp_authz_driver::ListAnswer;
 use sse_stream::{SseBody, SseStream};
 
 /// An error of a response body, boxed.
@@ -75,19 +76,9 @@ where
     let Some(ctx) = ctx.filter(|c| !c.lists.is_empty()) else {
         return Either::Left(body);
     };
-    let essence = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase());
-    // A coded answer cannot be read (the list request went without Accept-Encoding).
-    let encoded = headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
     let ctx = Arc::new(ctx);
-    let boxed = match essence.as_deref() {
-        Some("application/json") if !encoded => {
+    let boxed = match ListAnswer::of(headers) {
+        ListAnswer::Json => {
             let read = async move {
                 let bytes = Limited::new(body, MAX_LIST_BYTES)
                     .collect()
@@ -98,7 +89,7 @@ where
             };
             StreamBody::new(futures_util::stream::once(read)).boxed_unsync()
         }
-        Some("text/event-stream") if !encoded => {
+        ListAnswer::EventStream => {
             let events = SseStream::new(body.map_err(|e| BodyError(e.into())))
                 .try_filter_map(move |mut event| {
                     let out = match &event.data {
@@ -120,7 +111,7 @@ where
             SseBody::new(events).boxed_unsync()
         }
         // Neither JSON nor an event stream, or coded: what it lists cannot be known.
-        _ if status.is_success() => {
+        ListAnswer::Unreadable if status.is_success() => {
             headers.remove(http::header::CONTENT_ENCODING);
             headers.insert(
                 http::header::CONTENT_TYPE,
@@ -130,7 +121,7 @@ where
                 .map_err(|never| match never {})
                 .boxed_unsync()
         }
-        _ => return Either::Left(body),
+        ListAnswer::Unreadable => return Either::Left(body),
     };
     headers.remove(http::header::CONTENT_LENGTH);
     Either::Right(boxed)

@@ -114,8 +114,8 @@ use mcp_authz_core::list_filter::{Filtered, ListFilter, UNFILTERABLE};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::Guard;
 use mcp_authz_driver::{
-    discover_servers, json_error_with, Authorizer, AuthzOptions, OnNewKeys, Refresh, SharedCache,
-    TrustedServer, Verdict,
+    discover_servers, json_error_with, Authorizer, AuthzOptions, ListAnswer, OnNewKeys, Refresh,
+    SharedCache, TrustedServer, Verdict,
 };
 use tower_service::Service;
 
@@ -561,21 +561,10 @@ async fn filter_list(
     filter: ListFilter<'_>,
 ) -> http::Response<Body> {
     let (mut parts, body) = response.into_parts();
-    let essence = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase());
-    let encoded = parts
-        .headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
     let bytes: &[u8] = body.as_ref();
-    let out = match essence.as_deref() {
-        Some("application/json") if !encoded => Some(filter.filter_json(bytes).into_bytes(bytes)),
-        Some("text/event-stream") if !encoded => {
+    let out = match ListAnswer::of(&parts.headers) {
+        ListAnswer::Json => Some(filter.filter_json(bytes).into_bytes(bytes)),
+        ListAnswer::EventStream => {
             let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
             let events: Result<Vec<sse_stream::Sse>, _> =
                 sse_stream::SseStream::new(full).try_collect().await;
@@ -602,7 +591,7 @@ async fn filter_list(
                 Err(_) => UNFILTERABLE.to_vec(),
             })
         }
-        _ if parts.status.is_success() => {
+        ListAnswer::Unreadable if parts.status.is_success() => {
             parts.headers.remove(http::header::CONTENT_ENCODING);
             parts.headers.insert(
                 http::header::CONTENT_TYPE,
@@ -610,7 +599,7 @@ async fn filter_list(
             );
             Some(UNFILTERABLE.to_vec())
         }
-        _ => None,
+        ListAnswer::Unreadable => None,
     };
     match out {
         Some(new) => {

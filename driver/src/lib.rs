@@ -75,6 +75,6 @@ pub use options::{AuthzOptions, MetadataEdit};
 #[doc(hidden)]
 pub use request::{Authorizer, BodySource, Verdict};
 #[doc(hidden)]
-pub use response::{json_error, json_error_with};
+pub use response::{json_error, json_error_with, ListAnswer};
 #[doc(hidden)]
 pub use start::discover_servers;

@@ -63,3 +63,36 @@ pub fn json_error(
 ) -> http::Response<Full<Bytes>> {
     json_error_with(status, error, description, Full::new)
 }
+
+/// What kind of answer the inner service gave to a list request, for the list filter: one it can
+/// read whole, one it reads event by event, or one it cannot read at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAnswer {
+    /// `application/json` without a content coding.
+    Json,
+    /// `text/event-stream` without a content coding.
+    EventStream,
+    /// Another type, no type, or a content coding: what it lists cannot be known.
+    Unreadable,
+}
+
+impl ListAnswer {
+    /// The kind of the answer with these headers (media type case-insensitive, parameters
+    /// ignored; `Content-Encoding: identity` is no coding).
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        let encoded = headers
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+        let essence = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase());
+        match (essence.as_deref(), encoded) {
+            (Some("application/json"), false) => Self::Json,
+            (Some("text/event-stream"), false) => Self::EventStream,
+            _ => Self::Unreadable,
+        }
+    }
+}
