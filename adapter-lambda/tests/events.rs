@@ -636,3 +636,25 @@ async fn opaque_tokens_are_introspected_and_cached_across_invocations() {
     assert_eq!(double.introspections(), calls_before + 1);
     assert_eq!(authz.introspection_stats(), Some((1, 2)));
 }
+
+/// A path that is no URI path (a space, from an event a front door built) is refused with 400
+/// before the guard or the handler sees anything: the guard judges public paths as URI paths.
+#[tokio::test]
+async fn a_path_that_is_no_uri_path_is_400() {
+    let mut rig = rig(|b| b).await;
+    let mut e = v2("lambda_function_url_request.json", "/mcp x");
+    e["requestContext"]["http"]["path"] = json!("/mcp x");
+    let token = rig
+        .auth
+        .mint(
+            "c",
+            "mcp:tools",
+            "https://id.lambda-url.eu-west-2.on.aws/mcp",
+        )
+        .unwrap();
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let (status, _, body) = call(&mut rig, &e).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(body["error_description"], "the request path is not a URI path");
+}
