@@ -656,5 +656,8 @@ async fn a_path_that_is_no_uri_path_is_400() {
     let (status, _, body) = call(&mut rig, &e).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_request", "{body}");
-    assert_eq!(body["error_description"], "the request path is not a URI path");
+    assert_eq!(
+        body["error_description"],
+        "the request path is not a URI path"
+    );
 }

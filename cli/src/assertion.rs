@@ -158,9 +158,8 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             Base64::encode_string(der.as_ref())
         );
-        let dir = std::env::temp_dir().join(format!("mcp-authz-assertion-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("key.pem");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key.pem");
         std::fs::write(&file, pem).unwrap();
         let a = Asserter::new("https://p/mcp", "http://u/mcp", Some(&file), MAX_LIFETIME).unwrap();
         let b = Asserter::new("https://p/mcp", "http://u/mcp", Some(&file), MAX_LIFETIME).unwrap();

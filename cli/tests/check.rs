@@ -167,9 +167,8 @@ fn unusable_input_exits_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     // Not JSON at all is a verdict (not valid), not unusable input.
-    let dir = std::env::temp_dir().join(format!("mcp-authz-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let html = dir.join("page.html");
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("page.html");
     std::fs::write(&html, "<html>login</html>").unwrap();
     let out = check(&[
         "--file",

@@ -211,11 +211,16 @@ async fn start_with(
     }
 }
 
-/// A file holding `bytes`, for settings read from files (secrets), unique to this process.
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("mcp-authz-{}-{name}", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    path
+/// A file holding `bytes`, for settings read from files (secrets, policies); removed when the
+/// returned path is dropped.
+fn temp_file(name: &str, bytes: &[u8]) -> tempfile::TempPath {
+    let file = tempfile::Builder::new()
+        .prefix("mcp-authz-")
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    file.into_temp_path()
 }
 
 /// [`start`] with these client limits: head and body timeouts in seconds, connections at once.
@@ -763,7 +768,7 @@ async fn opaque_tokens_are_introspected_and_their_identity_goes_upstream() {
         c.route.scope = vec!["mcp:tools".into()];
         c.route.introspect = Some("non-jwt".into());
         c.route.introspection_client_id = Some(INTROSPECTION_CLIENT.0.into());
-        c.route.introspection_client_secret_file = Some(secret_file);
+        c.route.introspection_client_secret_file = Some(secret_file.to_path_buf());
     })
     .await;
     let token = double.opaque_token(&rig.resource, "mcp:tools");
@@ -1474,7 +1479,7 @@ async fn dpop_server_nonces() {
     let rig = start_with("/mcp", Duration::from_secs(10), |c| {
         c.route.metadata_url = vec![metadata];
         c.route.dpop = Some("required".into());
-        c.route.dpop_nonce_secret_file = Some(secret_file);
+        c.route.dpop_nonce_secret_file = Some(secret_file.to_path_buf());
     })
     .await;
     let client = DpopClient::new(&double, &rig.resource);
@@ -1747,7 +1752,7 @@ forbid(principal, action == Action::"tools/call", resource == Tool::"admin_reset
     );
     let rig = start_with("/tools", Duration::from_secs(10), |c| {
         c.route.tool_scope.clear();
-        c.route.policy = Some(policy);
+        c.route.policy = Some(policy.to_path_buf());
     })
     .await;
     let json_ct = ("content-type", "application/json");

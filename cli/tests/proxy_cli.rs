@@ -10,20 +10,22 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
 }
 
-/// A TOML file (in a directory of this process named after `name`) with an unreachable
-/// provider, a resource and an upstream, then `extra` lines.
-fn config_file(name: &str, extra: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mcp-authz-proxy-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("proxy.toml");
+/// A TOML file (named after `name`, removed when dropped) with an unreachable provider, a
+/// resource and an upstream, then `extra` lines.
+fn config_file(name: &str, extra: &str) -> tempfile::TempPath {
+    let file = tempfile::Builder::new()
+        .prefix(&format!("mcp-authz-proxy-{name}-"))
+        .suffix(".toml")
+        .tempfile()
+        .unwrap();
     let base = r#"
 metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
 resource = "http://127.0.0.1:1/mcp"
 upstream = "http://127.0.0.1:2/mcp"
 allow-http-loopback = true
 "#;
-    std::fs::write(&cfg, format!("{base}{extra}\n")).unwrap();
-    cfg
+    std::fs::write(file.path(), format!("{base}{extra}\n")).unwrap();
+    file.into_temp_path()
 }
 
 #[test]
@@ -360,9 +362,8 @@ fn rules_that_do_not_parse_or_name_roles_without_a_role_claim_exit_2() {
 #[cfg(feature = "cedar")]
 #[test]
 fn a_cedar_policy_that_does_not_parse_exits_2() {
-    let dir = std::env::temp_dir().join(format!("mcp-authz-cedar-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.cedar");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.cedar");
     std::fs::write(
         &bad,
         "permit(principal, action, resource) when { principal. };",
@@ -383,7 +384,6 @@ fn a_cedar_policy_that_does_not_parse_exits_2() {
         .arg(&bad)
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

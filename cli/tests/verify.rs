@@ -18,13 +18,18 @@ struct Fixture {
     jwks: PathBuf,
     tokens: Vec<(String, String)>,
     dir: PathBuf,
+    /// Removes `dir` when the fixture is dropped.
+    _tmp: tempfile::TempDir,
 }
 
 fn fixture(test: &str) -> Fixture {
     let file: Value =
         serde_json::from_str(&std::fs::read_to_string(data("pyjwt.json")).unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("mcp-authz-cli-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("mcp-authz-cli-{test}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
     let jwks = dir.join("jwks.json");
     std::fs::write(&jwks, serde_json::to_vec(&file["jwks"]).unwrap()).unwrap();
     let tokens = file["tokens"]
@@ -38,7 +43,12 @@ fn fixture(test: &str) -> Fixture {
             )
         })
         .collect();
-    Fixture { jwks, tokens, dir }
+    Fixture {
+        jwks,
+        tokens,
+        dir,
+        _tmp: tmp,
+    }
 }
 
 /// Runs `verify` at the fixture's instant, unless `extra` sets `--now` itself.
@@ -348,8 +358,8 @@ fn several_issuers_each_with_its_own_keys() {
 #[test]
 fn an_entra_tenant_template_with_tenants() {
     use mcp_authz_testkit::jwt::{new_p256, p256_jwk, sign_es256};
-    let dir = std::env::temp_dir().join(format!("mcp-authz-cli-tenant-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let key = new_p256().unwrap();
     let jwks = dir.join("entra.json");
     std::fs::write(
