@@ -276,16 +276,10 @@ impl ScopePolicy {
     /// The scopes the first `401` asks for: the base scopes, or every scope with
     /// [`ScopePolicy::with_all_scopes_challenged`].
     pub fn challenged(&self) -> Vec<&str> {
-        let base = self.base.iter().map(String::as_str);
-        let mut out: Vec<&str> = Vec::new();
-        let rest = self.rules().flat_map(Requirement::scopes_named);
-        let all = base.chain(rest.take_while(|_| self.challenge_all));
-        for s in all {
-            if !out.contains(&s) {
-                out.push(s);
-            }
+        match self.challenge_all {
+            true => self.every_scope(),
+            false => self.base.iter().map(String::as_str).collect(),
         }
-        out
     }
 
     /// The role claims.
@@ -305,8 +299,19 @@ impl ScopePolicy {
 
     /// Every scope the policy mentions (for `scopes_supported`), base first.
     pub fn all_scopes(&self) -> Vec<String> {
+        owned(self.every_scope())
+    }
+
+    /// Every scope the policy mentions, base first, without repeats.
+    fn every_scope(&self) -> Vec<&str> {
         let rest = self.rules().flat_map(Requirement::scopes_named);
-        owned(self.base.iter().map(String::as_str).chain(rest))
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.base.iter().map(String::as_str).chain(rest) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// Whether the decision depends on the JSON-RPC body.

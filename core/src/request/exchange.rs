@@ -583,10 +583,7 @@ impl<'g> Exchange<'g> {
             Ok(BodyContent::Calls(calls)) => calls,
             Err(e) => return self.reject(e),
         };
-        let required = requires_standard_headers(req.mcp_protocol_version);
-        let checked = McpHeaders::decode(req.mcp_method, req.mcp_name)
-            .and_then(|headers| headers.check(&calls.calls, required));
-        if let Err(e) = checked {
+        if let Err(e) = headers_agree(req, &calls) {
             let id = calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
@@ -604,14 +601,7 @@ impl<'g> Exchange<'g> {
         let Ok(calls) = body else {
             return challenge();
         };
-        let required = requires_standard_headers(req.mcp_protocol_version);
-        let checked = McpHeaders::decode(req.mcp_method, req.mcp_name).and_then(|headers| {
-            match !headers.is_empty() && predates_standard_headers(req.mcp_protocol_version) {
-                true => Err(RequestError::InvalidMcpHeader),
-                false => headers.check(&calls.calls, required),
-            }
-        });
-        if let Err(e) = checked {
+        if let Err(e) = headers_agree(req, &calls) {
             let id = calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
@@ -655,6 +645,21 @@ impl<'g> Exchange<'g> {
                 .reject(&Error::InsufficientScope, &all),
         )
     }
+}
+
+/// The request's `Mcp-Method` and `Mcp-Name` against the calls of its body (SEP-2243): they
+/// decode, a request of an earlier revision carries none, and they agree with the body (present
+/// when the revision requires them). The token path checks the earlier-revision rule before the
+/// body is read too, so there it holds already.
+fn headers_agree(req: &Request<'_>, calls: &Calls) -> Result<(), RequestError> {
+    let headers = McpHeaders::decode(req.mcp_method, req.mcp_name)?;
+    if !headers.is_empty() && predates_standard_headers(req.mcp_protocol_version) {
+        return Err(RequestError::InvalidMcpHeader);
+    }
+    headers.check(
+        &calls.calls,
+        requires_standard_headers(req.mcp_protocol_version),
+    )
 }
 
 /// Whether a request without credentials may be one of public tools (read its body to know):
