@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Limited, StreamBody};
-use mcp_authz_core::list_filter::{Filtered, ListFilter, ListRequests, UNFILTERABLE};
+use mcp_authz_core::list_filter::{EventData, ListFilter, ListRequests, UNFILTERABLE};
 use mcp_authz_core::{Guard, Principal};
 use mcp_authz_driver::ListAnswer;
 use sse_stream::{SseBody, SseStream};
@@ -38,12 +38,16 @@ pub(crate) struct ListContext {
 }
 
 impl ListContext {
-    fn filter(&self, bytes: &[u8]) -> Filtered {
+    fn filter(&self) -> ListFilter<'_> {
         let policy = self.guard.scope_policy();
         match &self.principal {
-            Some(p) => ListFilter::new(policy, p, &self.lists).filter_json(bytes),
-            None => ListFilter::anonymous(policy, &self.lists).filter_json(bytes),
+            Some(p) => ListFilter::new(policy, p, &self.lists),
+            None => ListFilter::anonymous(policy, &self.lists),
         }
+    }
+
+    fn event_data(&self, data: &str) -> EventData {
+        self.filter().filter_event_data(data)
     }
 }
 
@@ -84,7 +88,7 @@ where
                     .collect()
                     .await?
                     .to_bytes();
-                let out = ctx.filter(&bytes).into_bytes(&bytes);
+                let out = ctx.filter().filter_json(&bytes).into_bytes(&bytes);
                 Ok::<_, BoxError>(Frame::data(Bytes::from(out)))
             };
             StreamBody::new(futures_util::stream::once(read)).boxed_unsync()
@@ -92,18 +96,13 @@ where
         ListAnswer::EventStream => {
             let events = SseStream::new(body.map_err(|e| BodyError(e.into())))
                 .try_filter_map(move |mut event| {
-                    let out = match &event.data {
-                        None => Some(event),
-                        Some(data) => match ctx.filter(data.as_bytes()) {
-                            Filtered::Unchanged => Some(event),
-                            // Serialized JSON is UTF-8.
-                            Filtered::Changed(bytes) => String::from_utf8(bytes).ok().map(|text| {
-                                event.data = Some(text);
-                                event
-                            }),
-                            // An event whose message cannot be read does not pass.
-                            Filtered::Unreadable => None,
-                        },
+                    let out = match event.data.as_deref().map(|d| ctx.event_data(d)) {
+                        None | Some(EventData::Keep) => Some(event),
+                        Some(EventData::Replace(text)) => {
+                            event.data = Some(text);
+                            Some(event)
+                        }
+                        Some(EventData::Drop) => None,
                     };
                     std::future::ready(Ok(out))
                 })

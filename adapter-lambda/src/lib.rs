@@ -110,7 +110,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
 use lambda_http::Body;
-use mcp_authz_core::list_filter::{Filtered, ListFilter, UNFILTERABLE};
+use mcp_authz_core::list_filter::{EventData, ListFilter, UNFILTERABLE};
 use mcp_authz_core::resource_metadata::PRM_WELL_KNOWN;
 use mcp_authz_core::Guard;
 use mcp_authz_driver::{
@@ -572,17 +572,10 @@ async fn filter_list(
                 Ok(events) => {
                     let mut out = Vec::new();
                     for mut event in events {
-                        let data = event
-                            .data
-                            .as_deref()
-                            .map(|d| filter.filter_json(d.as_bytes()));
-                        match data {
-                            None | Some(Filtered::Unchanged) => {}
-                            Some(Filtered::Changed(d)) => match String::from_utf8(d) {
-                                Ok(text) => event.data = Some(text),
-                                Err(_) => continue,
-                            },
-                            Some(Filtered::Unreadable) => continue,
+                        match event.data.as_deref().map(|d| filter.filter_event_data(d)) {
+                            None | Some(EventData::Keep) => {}
+                            Some(EventData::Replace(text)) => event.data = Some(text),
+                            Some(EventData::Drop) => continue,
                         }
                         out.extend_from_slice(&Bytes::from(event));
                     }

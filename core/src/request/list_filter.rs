@@ -127,6 +127,18 @@ impl Filtered {
     }
 }
 
+/// What becomes of one event of an event-stream answer to a list request (MCP Streamable HTTP:
+/// each event's data is one JSON-RPC message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventData {
+    /// Send the event as it is (no list result in it).
+    Keep,
+    /// Send the event with this data, its list result filtered.
+    Replace(String),
+    /// Drop the event: its message cannot be read, so what it lists cannot be known.
+    Drop,
+}
+
 /// The answer that replaces a list answer the filter could not read (JSON-RPC internal error).
 pub const UNFILTERABLE: &[u8] =
     br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"the list answer could not be filtered"}}"#;
@@ -201,6 +213,18 @@ impl<'a> ListFilter<'a> {
         match changed {
             true => serde_json::to_vec(&message).map_or(Filtered::Unreadable, Filtered::Changed),
             false => Filtered::Unchanged,
+        }
+    }
+
+    /// One event's data, filtered ([`EventData`]).
+    pub fn filter_event_data(&self, data: &str) -> EventData {
+        match self.filter_json(data.as_bytes()) {
+            Filtered::Unchanged => EventData::Keep,
+            // Serialized JSON is UTF-8; anything else is not sent.
+            Filtered::Changed(bytes) => {
+                String::from_utf8(bytes).map_or(EventData::Drop, EventData::Replace)
+            }
+            Filtered::Unreadable => EventData::Drop,
         }
     }
 

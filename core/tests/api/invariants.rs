@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use mcp_authz_core::exchange::{BodyFailure, Step};
-use mcp_authz_core::list_filter::{Filtered, ListFilter};
+use mcp_authz_core::list_filter::{EventData, Filtered, ListFilter};
 use mcp_authz_core::rules::{Requirement, RoleClaims};
 use mcp_authz_core::{Guard, KeyState, PublicPathError, Request, ScopePolicy, VerifierConfig};
 use proptest::prelude::*;
@@ -506,6 +506,10 @@ proptest! {
         let error = json!({"jsonrpc": "2.0", "id": "l1", "error": {"code": -1, "message": "x"}});
         prop_assert_eq!(filter.filter_json(error.to_string().as_bytes()), Filtered::Unchanged);
         prop_assert_eq!(filter.filter_json(b"{\"tools\": ["), Filtered::Unreadable);
+        // The same, event by event.
+        prop_assert_eq!(filter.filter_event_data(&error.to_string()), EventData::Keep);
+        prop_assert_eq!(filter.filter_event_data("{\"tools\": ["), EventData::Drop);
+        prop_assert!(matches!(filter.filter_event_data(&other_id.to_string()), EventData::Replace(_)));
     }
 }
 
