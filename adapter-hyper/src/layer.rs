@@ -225,7 +225,7 @@ where
                 }
             };
             let listing = Some(ListContext {
-                guard: state.guard.clone(),
+                state: state.clone(),
                 principal: principal.clone(),
                 lists,
             });

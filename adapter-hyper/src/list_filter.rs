@@ -1,7 +1,9 @@
 //! The response side of authorization-aware discovery: the answer to an allowed `tools/list`,
 //! `prompts/list`, `resources/list` or `resources/templates/list` keeps only what the caller
 //! may use ([`mcp_authz_core::list_filter`]), whether the inner service answers in JSON or as
-//! an event stream (MCP Streamable HTTP: each event's data is one JSON-RPC message).
+//! an event stream (MCP Streamable HTTP: each event's data is one JSON-RPC message). A
+//! `tools/list` answer is also where the guard learns which tool arguments are mirrored into
+//! `Mcp-Param-*` headers ([`mcp_authz_core::param_headers`]), before it is filtered.
 //!
 //! A JSON answer is read whole (at most [`MAX_LIST_BYTES`]) and sent filtered; an event stream
 //! is parsed event by event (`sse-stream`) and each event's data filtered as it passes, so
@@ -15,7 +17,7 @@ use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Limited, StreamBody};
 use mcp_authz_core::list_filter::{EventData, ListFilter, ListRequests, UNFILTERABLE};
-use mcp_authz_core::{Guard, Principal};
+use mcp_authz_core::Principal;
 use mcp_authz_driver::ListAnswer;
 use sse_stream::{SseBody, SseStream};
 
@@ -28,10 +30,10 @@ pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
 /// The inner service's response body: as it was, or filtered (see the module docs).
 pub type ListedBody<B> = Either<B, UnsyncBoxBody<Bytes, BoxError>>;
 
-/// What the filter needs once the request is gone: the policy (in the guard), the principal and
-/// the list request.
+/// What the filter needs once the request is gone: the policy (in the guard) and the store of
+/// declarations (in the authorizer), the principal and the list request.
 pub(crate) struct ListContext {
-    pub(crate) guard: Arc<Guard>,
+    pub(crate) state: Arc<crate::layer::State>,
     /// `None` for a request served without a token (lists show the public tools).
     pub(crate) principal: Option<Arc<Principal>>,
     pub(crate) lists: ListRequests,
@@ -39,14 +41,22 @@ pub(crate) struct ListContext {
 
 impl ListContext {
     fn filter(&self) -> ListFilter<'_> {
-        let policy = self.guard.scope_policy();
+        let policy = self.state.guard.scope_policy();
         match &self.principal {
             Some(p) => ListFilter::new(policy, p, &self.lists),
             None => ListFilter::anonymous(policy, &self.lists),
         }
     }
 
+    /// Learns the tools' declarations from one message, when the request asks for it.
+    fn learn(&self, message: &[u8]) {
+        if self.lists.learns_tools() {
+            self.state.authorizer.learn_tool_headers(message);
+        }
+    }
+
     fn event_data(&self, data: &str) -> EventData {
+        self.learn(data.as_bytes());
         self.filter().filter_event_data(data)
     }
 }
@@ -88,6 +98,7 @@ where
                     .collect()
                     .await?
                     .to_bytes();
+                ctx.learn(&bytes);
                 let out = ctx.filter().filter_json(&bytes).into_bytes(&bytes);
                 Ok::<_, BoxError>(Frame::data(Bytes::from(out)))
             };

@@ -544,7 +544,8 @@ where
                     Some(p) => ListFilter::new(policy, p, &lists),
                     None => ListFilter::anonymous(policy, &lists),
                 };
-                response = filter_list(response, filter).await;
+                let learn = lists.learns_tools().then_some(&shared.authorizer);
+                response = filter_list(response, filter, learn).await;
             }
             Ok(response)
         })
@@ -555,15 +556,25 @@ where
 /// ([`mcp_authz_core::list_filter`]): a JSON answer as a whole, an event stream event by event
 /// (parsed and re-encoded with `sse-stream`; an event that does not parse is dropped). A
 /// successful answer the filter cannot read (another type, a content coding, JSON or an event
-/// stream that does not parse) becomes a JSON-RPC error.
+/// stream that does not parse) becomes a JSON-RPC error. With `learn`, the `Mcp-Param-*`
+/// declarations of a `tools/list` answer are learned first ([`mcp_authz_core::param_headers`]).
 async fn filter_list(
     response: http::Response<Body>,
     filter: ListFilter<'_>,
+    learn: Option<&mcp_authz_driver::Authorizer>,
 ) -> http::Response<Body> {
+    let learn = |message: &[u8]| {
+        if let Some(authorizer) = learn {
+            authorizer.learn_tool_headers(message);
+        }
+    };
     let (mut parts, body) = response.into_parts();
     let bytes: &[u8] = body.as_ref();
     let out = match ListAnswer::of(&parts.headers) {
-        ListAnswer::Json => Some(filter.filter_json(bytes).into_bytes(bytes)),
+        ListAnswer::Json => {
+            learn(bytes);
+            Some(filter.filter_json(bytes).into_bytes(bytes))
+        }
         ListAnswer::EventStream => {
             let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
             let events: Result<Vec<sse_stream::Sse>, _> =
@@ -572,6 +583,9 @@ async fn filter_list(
                 Ok(events) => {
                     let mut out = Vec::new();
                     for mut event in events {
+                        if let Some(data) = event.data.as_deref() {
+                            learn(data.as_bytes());
+                        }
                         match event.data.as_deref().map(|d| filter.filter_event_data(d)) {
                             None | Some(EventData::Keep) => {}
                             Some(EventData::Replace(text)) => event.data = Some(text),

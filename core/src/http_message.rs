@@ -67,6 +67,9 @@ pub struct Request<'a> {
     /// Every `Mcp-Session-Id` value (a session's id is a credential of sorts: `Debug` shows how
     /// many, not the bytes).
     pub mcp_session_id: &'a [&'a [u8]],
+    /// Every `Mcp-Param-*` header (MCP 2026-07-28 tool parameters mirrored into headers;
+    /// [`param_headers`](crate::param_headers)): its name, as received, and its value.
+    pub mcp_params: &'a [(&'a [u8], &'a [u8])],
     /// Every `Access-Control-Request-Headers` value (a CORS preflight's; the
     /// [Fetch standard](https://fetch.spec.whatwg.org/#http-access-control-request-headers)).
     pub cors_request_headers: &'a [&'a [u8]],
@@ -110,6 +113,7 @@ impl core::fmt::Debug for Request<'_> {
             .field("dpop", &Redacted(self.dpop.len()))
             .field("mcp_protocol_version", &Values(self.mcp_protocol_version))
             .field("mcp_session_id", &Redacted(self.mcp_session_id.len()))
+            .field("mcp_params", &self.mcp_params.len())
             .field("cors_request_headers", &Values(self.cors_request_headers))
             .field("has_body", &self.has_body)
             .finish()
@@ -180,6 +184,13 @@ impl<'a> Request<'a> {
     pub fn with_mcp_headers(mut self, method: &'a [&'a [u8]], name: &'a [&'a [u8]]) -> Self {
         self.mcp_method = method;
         self.mcp_name = name;
+        self
+    }
+
+    /// Sets the `Mcp-Param-*` headers: each one's name (with its prefix) and value.
+    #[must_use]
+    pub fn with_mcp_params(mut self, params: &'a [(&'a [u8], &'a [u8])]) -> Self {
+        self.mcp_params = params;
         self
     }
 

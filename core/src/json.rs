@@ -109,7 +109,7 @@ pub(crate) fn duplicate<E: de::Error>() -> E {
 }
 
 /// Whether a reader that matches member names case-insensitively would take `name` for `target`
-/// (ASCII, lower case) although it is not `target`: ASCII case, and the Unicode simple case folds
+/// although it is not `target` (both folded alike; the names the policy reads are ASCII): ASCII case, and the Unicode simple case folds
 /// of Go's `encoding/json` (`ToUpper(ToLower(c))`) and .NET's `OrdinalIgnoreCase`, which take
 /// `ſ` (U+017F) for `s`, `K` (U+212A) for `k`, `ı` (U+0131) and `İ` (U+0130) for `i`.
 ///
@@ -129,11 +129,7 @@ pub(crate) fn shadows(name: &str, target: &str) -> bool {
             _ => lower,
         }
     }
-    name != target
-        && name
-            .chars()
-            .map(fold)
-            .eq(target.chars().map(|c| c.to_ascii_uppercase()))
+    name != target && name.chars().map(fold).eq(target.chars().map(fold))
 }
 
 /// Refuses `name` when it [`shadows`] one of `read`: the names a policy reads at that level.

@@ -76,7 +76,7 @@ pub mod time;
 pub use discovery::{as_metadata, challenge, resource_metadata};
 pub use jose::jwks_refresh;
 pub use policy::{rules, scope_policy};
-pub use request::{exchange, guard, list_filter, mcp_request, session, verdict};
+pub use request::{exchange, guard, list_filter, mcp_request, param_headers, session, verdict};
 pub use token::{access_token, dpop, token_cache, token_introspection};
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.

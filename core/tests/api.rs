@@ -28,6 +28,8 @@ mod invariants;
 mod jwks;
 #[path = "api/ordered.rs"]
 mod ordered;
+#[path = "api/param_headers.rs"]
+mod param_headers;
 #[path = "api/policies.rs"]
 mod policies;
 #[path = "api/properties.rs"]

@@ -1,5 +1,6 @@
-//! The caches every adapter shares between requests, behind `std` mutexes: verified tokens and
-//! DPoP proofs seen.
+//! The caches every adapter shares between requests, behind `std` mutexes: verified tokens,
+//! DPoP proofs seen, session bindings, and the `Mcp-Param-*` declarations of the MCP server's
+//! tools.
 
 use std::sync::{Arc, Mutex};
 
@@ -148,9 +149,82 @@ impl mcp_authz_core::session::SessionBindings for SharedSessionBindings {
     }
 }
 
+/// What the MCP server's tools declare to be mirrored into `Mcp-Param-*` headers, as learned from
+/// its `tools/list` answers (`mcp_authz_core::param_headers`), by tool name: the latest answer
+/// that lists a tool wins; a tool listed without declarations, or with an invalid definition,
+/// is forgotten. At most [`MAX_DECLARING_TOOLS`] tools are held.
+#[derive(Debug, Default)]
+pub(crate) struct SharedToolHeaders(
+    std::sync::RwLock<
+        std::collections::HashMap<String, Arc<mcp_authz_core::param_headers::ToolHeaders>>,
+    >,
+);
+
+/// How many tools with `Mcp-Param-*` declarations are remembered at most (further ones are not
+/// checked by the guard; the MCP server still must check them).
+const MAX_DECLARING_TOOLS: usize = 10_000;
+
+impl SharedToolHeaders {
+    /// Learns from one JSON-RPC message of a `tools/list` answer (JSON, or one event's data).
+    pub(crate) fn learn(&self, message: &[u8]) {
+        let learned = mcp_authz_core::param_headers::tool_headers_of_list(message);
+        if learned.is_empty() {
+            return;
+        }
+        // Nothing panics while the lock is held, so a poisoned lock still holds sound data.
+        let mut tools = self.0.write().unwrap_or_else(|e| e.into_inner());
+        for (name, headers) in learned {
+            match headers.filter(|h| !h.is_empty()) {
+                Some(h) if tools.len() < MAX_DECLARING_TOOLS || tools.contains_key(&name) => {
+                    tools.insert(name, Arc::new(h));
+                }
+                Some(_) => {}
+                None => {
+                    tools.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+impl mcp_authz_core::param_headers::DeclaredHeaders for SharedToolHeaders {
+    fn of_tool(&self, name: &str) -> Option<Arc<mcp_authz_core::param_headers::ToolHeaders>> {
+        let tools = self.0.read().unwrap_or_else(|e| e.into_inner());
+        tools.get(name).cloned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use mcp_authz_core::param_headers::DeclaredHeaders as _;
     use mcp_authz_core::session::{SessionBindings, SessionKey, SessionOwner};
+
+    #[test]
+    fn tool_headers_follow_the_latest_list() {
+        let store = SharedToolHeaders::default();
+        let list = |schema: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"result":{{"tools":[{{"name":"sql","inputSchema":{schema}}}]}}}}"#
+            )
+        };
+        let declaring = list(r#"{"properties":{"r":{"type":"string","x-mcp-header":"Region"}}}"#);
+        store.learn(declaring.as_bytes());
+        let names = |s: &SharedToolHeaders| {
+            s.of_tool("sql")
+                .map(|h| h.names().map(String::from).collect::<Vec<_>>())
+        };
+        assert_eq!(names(&store), Some(vec!["Region".to_string()]));
+        // Not a tools/list result: nothing changes.
+        store.learn(br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#);
+        assert_eq!(names(&store), Some(vec!["Region".to_string()]));
+        // Listed again without declarations, or with an invalid one: forgotten.
+        store.learn(list(r#"{"properties":{"r":{"type":"string"}}}"#).as_bytes());
+        assert_eq!(names(&store), None);
+        store.learn(declaring.as_bytes());
+        store
+            .learn(list(r#"{"properties":{"r":{"type":"number","x-mcp-header":"R"}}}"#).as_bytes());
+        assert_eq!(names(&store), None);
+    }
 
     use super::*;
 

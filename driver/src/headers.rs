@@ -1,5 +1,6 @@
 //! The request head as the core reads it, from an `http::HeaderMap`.
 
+use mcp_authz_core::param_headers::PARAM_HEADER_PREFIX;
 use mcp_authz_core::Request as CoreRequest;
 
 /// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
@@ -15,6 +16,7 @@ pub(crate) struct CoreHeaders<'a> {
     cors_request_headers: Vec<&'a [u8]>,
     mcp_session_id: Vec<&'a [u8]>,
     mcp_protocol_version: Vec<&'a [u8]>,
+    mcp_params: Vec<(&'a [u8], &'a [u8])>,
 }
 
 impl std::fmt::Debug for CoreHeaders<'_> {
@@ -38,6 +40,11 @@ impl<'a> CoreHeaders<'a> {
             cors_request_headers: all("access-control-request-headers"),
             mcp_session_id: all("mcp-session-id"),
             mcp_protocol_version: all("mcp-protocol-version"),
+            mcp_params: headers
+                .iter()
+                .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
+                .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+                .collect(),
         }
     }
 
@@ -58,7 +65,8 @@ impl<'a> CoreHeaders<'a> {
             .with_dpop(&self.dpop)
             .with_cors_request_headers(&self.cors_request_headers)
             .with_mcp_session_id(&self.mcp_session_id)
-            .with_mcp_protocol_version(&self.mcp_protocol_version);
+            .with_mcp_protocol_version(&self.mcp_protocol_version)
+            .with_mcp_params(&self.mcp_params);
         match has_body {
             true => req.with_body(&self.content_type, &self.content_encoding),
             false => req,

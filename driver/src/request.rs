@@ -18,7 +18,7 @@ use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
 
-use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings};
+use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings, SharedToolHeaders};
 use crate::fetch::now;
 use crate::introspection::{answer_introspection, Introspector};
 use crate::keys::KeyStore;
@@ -71,6 +71,7 @@ pub struct Authorizer {
     introspector: Option<Arc<Introspector>>,
     replay: SharedReplayCache,
     sessions: SharedSessionBindings,
+    tool_headers: SharedToolHeaders,
     kid_wait: Duration,
     keep_authorization: bool,
 }
@@ -88,6 +89,7 @@ impl Authorizer {
             introspector,
             replay: SharedReplayCache::default(),
             sessions: SharedSessionBindings::default(),
+            tool_headers: SharedToolHeaders::default(),
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
         }
@@ -114,6 +116,13 @@ impl Authorizer {
     /// [`Verdict::Forward`] with `anonymous`) opened to [`SessionOwner::anonymous`].
     pub fn opened_anonymous_session(&self, response: &http::HeaderMap) {
         self.bind_session(SessionOwner::anonymous(), response);
+    }
+
+    /// Learns the `Mcp-Param-*` declarations of the tools one message of a `tools/list` answer
+    /// lists (the JSON body, or one event's data), when the request's
+    /// [`ListRequests::learns_tools`]; the guard checks later `tools/call`s against them.
+    pub fn learn_tool_headers(&self, message: &[u8]) {
+        self.tool_headers.learn(message);
     }
 
     fn bind_session(&self, owner: SessionOwner, response: &http::HeaderMap) {
@@ -144,7 +153,8 @@ impl Authorizer {
         let mut exchange = guard
             .exchange()
             .with_replay_cache(&self.replay)
-            .with_session_bindings(&self.sessions);
+            .with_session_bindings(&self.sessions)
+            .with_declared_headers(&self.tool_headers);
         let step = loop {
             let step = {
                 let headers = crate::headers::CoreHeaders::new(&parts.headers);

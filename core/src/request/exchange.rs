@@ -75,6 +75,7 @@ use crate::mcp_request::{
     body_kind, predates_standard_headers, read_calls, requires_standard_headers, BodyKind, Calls,
     McpHeaders,
 };
+use crate::param_headers::{self, arguments_of, DeclaredHeaders, ToolHeaders};
 use crate::scope_policy::Refusal;
 use crate::session::{SessionBindings, SessionKey};
 use crate::time::UnixTime;
@@ -167,7 +168,7 @@ enum Phase {
     /// No credentials, and the policy has public tools: waiting for the body.
     AwaitAnonymousBody,
     /// No credentials; the body was reported.
-    AnonymousBodyRead(Result<Calls, RequestError>),
+    AnonymousBodyRead(Result<ReadCalls, RequestError>),
     /// A verdict was given: polling again denies.
     Done,
 }
@@ -189,7 +190,16 @@ enum BodyContent {
     /// A form body without `access_token` (the policy reads no body).
     Form,
     /// The calls of a JSON-RPC body.
-    Calls(Calls),
+    Calls(ReadCalls),
+}
+
+/// The calls of a JSON-RPC body, and for a `tools/call` of a tool that declares
+/// `Mcp-Param-*` headers, its declarations and arguments (read with the body, so that the
+/// declarations checked are the ones the arguments were read for).
+#[derive(Debug)]
+struct ReadCalls {
+    calls: Calls,
+    mirrored: Option<(Arc<ToolHeaders>, Option<serde_json::Value>)>,
 }
 
 /// One request's way through the guard (see the module docs).
@@ -200,6 +210,7 @@ pub struct Exchange<'g> {
     scheme: Scheme,
     replay: Option<&'g dyn ReplayCache>,
     sessions: Option<&'g dyn SessionBindings>,
+    declared: Option<&'g dyn DeclaredHeaders>,
     /// The request's session, as looked up when the request was started.
     session: SessionSeen,
 }
@@ -230,6 +241,7 @@ impl<'g> Exchange<'g> {
             scheme: Scheme::Bearer,
             replay: None,
             sessions: None,
+            declared: None,
             session: SessionSeen::Unbound,
         }
     }
@@ -239,6 +251,16 @@ impl<'g> Exchange<'g> {
     #[must_use]
     pub fn with_session_bindings(mut self, sessions: &'g dyn SessionBindings) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    /// What the MCP server's tools declare to be mirrored into `Mcp-Param-*` headers, as the
+    /// adapter learned it from `tools/list` answers: a `tools/call` of such a tool must carry
+    /// those headers, matching its arguments, whenever the body is read
+    /// ([`param_headers`](crate::param_headers)). Without it no such header is checked.
+    #[must_use]
+    pub fn with_declared_headers(mut self, declared: &'g dyn DeclaredHeaders) -> Self {
+        self.declared = Some(declared);
         self
     }
 
@@ -305,18 +327,37 @@ impl<'g> Exchange<'g> {
     /// Reports the body asked for by [`Step::ReadBody`].
     pub fn handle_body(&mut self, body: &[u8]) {
         if let Phase::AwaitAnonymousBody = self.phase {
-            self.phase = Phase::AnonymousBodyRead(read_calls(body));
+            self.phase = Phase::AnonymousBodyRead(self.read_calls(body));
             return;
         }
         if let Phase::AwaitBody { principal, form } = &self.phase {
             let body = match form {
                 true if form_has_access_token(body) => Err(RequestError::TokenInBody),
                 true => Ok(BodyContent::Form),
-                false => read_calls(body).map(BodyContent::Calls),
+                false => self.read_calls(body).map(BodyContent::Calls),
             };
             let principal = principal.clone();
             self.phase = Phase::BodyRead { principal, body };
         }
+    }
+
+    /// The calls of `body`, with the arguments of a `tools/call` whose tool declares
+    /// `Mcp-Param-*` headers.
+    fn read_calls(&self, body: &[u8]) -> Result<ReadCalls, RequestError> {
+        let calls = read_calls(body)?;
+        let declared = match (calls.calls.as_slice(), self.declared) {
+            ([call], Some(declared)) if call.method == "tools/call" => call
+                .name
+                .as_deref()
+                .and_then(|name| declared.of_tool(name))
+                .filter(|d| !d.is_empty()),
+            _ => None,
+        };
+        let mirrored = match declared {
+            Some(d) => Some((d, arguments_of(body)?)),
+            None => None,
+        };
+        Ok(ReadCalls { calls, mirrored })
     }
 
     /// Reports that the body asked for by [`Step::ReadBody`] could not be read.
@@ -576,36 +617,41 @@ impl<'g> Exchange<'g> {
         body: Result<BodyContent, RequestError>,
     ) -> Step {
         let guard = self.guard;
-        let calls = match body {
+        let read = match body {
             // The form was read for a token only: the base scopes still apply (and with a
             // policy that reads bodies, a form was refused before it was read).
             Ok(BodyContent::Form) => return self.verdict(principal, BodySeen::NotRead),
-            Ok(BodyContent::Calls(calls)) => calls,
+            Ok(BodyContent::Calls(read)) => read,
             Err(e) => return self.reject(e),
         };
-        if let Err(e) = headers_agree(req, &calls) {
-            let id = calls.id.as_ref();
+        if let Err(e) = headers_agree(req, &read) {
+            let id = read.calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
-        self.verdict(principal, BodySeen::Read(&calls))
+        self.verdict(principal, BodySeen::Read(&read.calls))
     }
 
     /// A request without credentials whose body was read (the policy has public tools):
     /// [`Step::AllowPublic`] only from [`anonymous`]; anything else gets the `401` challenge.
-    fn finish_anonymous(&mut self, req: &Request<'_>, body: Result<Calls, RequestError>) -> Step {
+    fn finish_anonymous(
+        &mut self,
+        req: &Request<'_>,
+        body: Result<ReadCalls, RequestError>,
+    ) -> Step {
         let guard = self.guard;
         let challenge = || {
             let base = guard.base_scopes();
             Step::Respond(guard.challenger().no_credentials(&base))
         };
-        let Ok(calls) = body else {
+        let Ok(read) = body else {
             return challenge();
         };
-        if let Err(e) = headers_agree(req, &calls) {
-            let id = calls.id.as_ref();
+        if let Err(e) = headers_agree(req, &read) {
+            let id = read.calls.id.as_ref();
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
-        match anonymous(guard.scope_policy(), &calls, self.session) {
+        let learn = guard.checks_param_headers();
+        match anonymous(guard.scope_policy(), &read.calls, self.session, learn) {
             Some(public) => Step::AllowPublic(public),
             None => challenge(),
         }
@@ -617,7 +663,14 @@ impl<'g> Exchange<'g> {
             BodySeen::Read(calls) => calls.id.as_ref(),
             _ => None,
         };
-        match decide(self.guard.scope_policy(), principal, body, self.session) {
+        let learn = self.guard.checks_param_headers();
+        match decide(
+            self.guard.scope_policy(),
+            principal,
+            body,
+            self.session,
+            learn,
+        ) {
             Ok(allowed) => Step::Allow(allowed),
             Err(Denied::Insufficient(required)) => self.insufficient(&required),
             Err(Denied::NotPermitted) => self.not_permitted(id),
@@ -647,19 +700,25 @@ impl<'g> Exchange<'g> {
     }
 }
 
-/// The request's `Mcp-Method` and `Mcp-Name` against the calls of its body (SEP-2243): they
-/// decode, a request of an earlier revision carries none, and they agree with the body (present
-/// when the revision requires them). The token path checks the earlier-revision rule before the
-/// body is read too, so there it holds already.
-fn headers_agree(req: &Request<'_>, calls: &Calls) -> Result<(), RequestError> {
+/// The request's `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers against the calls of its
+/// body (SEP-2243): they decode, a request of an earlier revision carries none, and they agree
+/// with the body (present when the revision requires them; an `Mcp-Param-*` header only when
+/// the tool declares it, [`param_headers`](crate::param_headers)). The token path checks the
+/// earlier-revision rule of `Mcp-Method` and `Mcp-Name` before the body is read too.
+fn headers_agree(req: &Request<'_>, read: &ReadCalls) -> Result<(), RequestError> {
     let headers = McpHeaders::decode(req.mcp_method, req.mcp_name)?;
-    if !headers.is_empty() && predates_standard_headers(req.mcp_protocol_version) {
+    let mirrored = !headers.is_empty() || !req.mcp_params.is_empty();
+    if mirrored && predates_standard_headers(req.mcp_protocol_version) {
         return Err(RequestError::InvalidMcpHeader);
     }
-    headers.check(
-        &calls.calls,
-        requires_standard_headers(req.mcp_protocol_version),
-    )
+    let required = requires_standard_headers(req.mcp_protocol_version);
+    headers.check(&read.calls.calls, required)?;
+    match &read.mirrored {
+        Some((declared, arguments)) if required => {
+            param_headers::check(req.mcp_params, declared, arguments.as_ref())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether a request without credentials may be one of public tools (read its body to know):

@@ -263,6 +263,13 @@ impl Guard {
         self.validate_mcp_headers
     }
 
+    /// Whether request bodies are read (MCP header validation, or a policy that reads them),
+    /// and with them the `Mcp-Param-*` headers checked: the adapter then learns what the tools
+    /// declare from `tools/list` answers ([`param_headers`](crate::param_headers)).
+    pub fn checks_param_headers(&self) -> bool {
+        self.validate_mcp_headers || self.scope_policy().reads_body()
+    }
+
     /// The largest JSON-RPC body adapters should buffer (default 1 MiB).
     #[must_use]
     pub fn with_max_body_bytes(mut self, max: usize) -> Self {

@@ -81,26 +81,43 @@ impl ListKind {
     }
 }
 
-/// The list request an allowed request made: what the response filter looks for. Empty when the
-/// request is no list request or lists are not filtered. A request with a list is a single
-/// message (a batch holding one is refused where lists are filtered), so every response in its
-/// answer is the list's, whatever `id` it carries (a server may write `1.0` back as `1`).
+/// The list request an allowed request made: what the adapter reads its answer for. Empty when
+/// the request is no list request, or its answer is neither filtered nor learned from. A request
+/// with a list is a single message (a batch holding one is refused where lists are filtered), so
+/// every response in its answer is the list's, whatever `id` it carries (a server may write
+/// `1.0` back as `1`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListRequests {
     pending: Option<ListKind>,
+    /// The answer is filtered for the caller.
+    filter: bool,
+    /// A `tools/list` answer whose `Mcp-Param-*` declarations the adapter learns
+    /// ([`tool_headers_of_list`](crate::param_headers::tool_headers_of_list)).
+    learn: bool,
 }
 
 impl ListRequests {
-    /// A request of list `kind`.
-    pub(crate) fn one(kind: ListKind) -> Self {
+    /// A request of list `kind`, whose answer is filtered (`filter`) and, for `tools/list`,
+    /// learned from (`learn_tools`).
+    pub(crate) fn one(kind: ListKind, filter: bool, learn_tools: bool) -> Self {
+        let learn = learn_tools && kind == ListKind::Tools;
         Self {
-            pending: Some(kind),
+            pending: (filter || learn).then_some(kind),
+            filter,
+            learn,
         }
     }
 
-    /// Whether there is nothing to filter.
+    /// Whether the answer needs no reading: neither filtered nor learned from.
     pub fn is_empty(&self) -> bool {
         self.pending.is_none()
+    }
+
+    /// Whether the answer is a `tools/list` result whose `Mcp-Param-*` declarations the
+    /// adapter learns (before any filtering: another caller may call what this one cannot
+    /// see).
+    pub fn learns_tools(&self) -> bool {
+        self.pending.is_some() && self.learn
     }
 }
 
@@ -233,7 +250,7 @@ impl<'a> ListFilter<'a> {
         let Some(m) = message.as_object_mut() else {
             return false;
         };
-        let Some(kind) = self.requests.pending else {
+        let Some(kind) = self.requests.pending.filter(|_| self.requests.filter) else {
             return false;
         };
         let Some(result) = m.get_mut("result").and_then(Value::as_object_mut) else {

@@ -8,5 +8,6 @@ pub mod exchange;
 pub mod guard;
 pub mod list_filter;
 pub mod mcp_request;
+pub mod param_headers;
 pub mod session;
 pub mod verdict;

@@ -131,11 +131,13 @@ pub(crate) enum Denied {
 /// The verdict on a request with a verified `principal`: allowed only when the session it names
 /// (if bound) is the principal's, and the principal holds the base scopes and meets the rule of
 /// every call the body holds (with a body the policy reads, the body must have been read).
+/// `learn_tools`: the adapter reads `tools/list` answers for their `Mcp-Param-*` declarations.
 pub(crate) fn decide(
     policy: &ScopePolicy,
     principal: Arc<Principal>,
     body: BodySeen<'_>,
     session: SessionSeen,
+    learn_tools: bool,
 ) -> Result<Allowed, Denied> {
     if let SessionSeen::BoundTo(owner) = session {
         if owner != SessionOwner::of(&principal) {
@@ -153,14 +155,15 @@ pub(crate) fn decide(
         Err(Refusal::Insufficient(required)) => return Err(Denied::Insufficient(required)),
         Err(Refusal::NotPermitted) => return Err(Denied::NotPermitted),
     }
-    let lists = match (body, policy.filters_lists()) {
-        (BodySeen::Read(read), true) => match read.calls.as_slice() {
+    let filter = policy.filters_lists();
+    let lists = match body {
+        BodySeen::Read(read) => match read.calls.as_slice() {
             [call] => ListKind::of(&call.method)
-                .map(ListRequests::one)
+                .map(|kind| ListRequests::one(kind, filter, learn_tools))
                 .unwrap_or_default(),
             // A list in a batch (gone since MCP 2025-06-18) could not be told from the other
             // answers: refused.
-            several if several.iter().any(|c| ListKind::of(&c.method).is_some()) => {
+            several if filter && several.iter().any(|c| ListKind::of(&c.method).is_some()) => {
                 return Err(Denied::ListInBatch)
             }
             _ => ListRequests::default(),
@@ -187,6 +190,7 @@ pub(crate) fn anonymous(
     policy: &ScopePolicy,
     read: &Calls,
     session: SessionSeen,
+    learn_tools: bool,
 ) -> Option<Public> {
     if policy.public_tools().is_empty() || read.calls.is_empty() {
         return None;
@@ -215,7 +219,9 @@ pub(crate) fn anonymous(
         return None;
     }
     let lists = match read.calls.as_slice() {
-        [call] if call.method == "tools/list" => ListRequests::one(ListKind::Tools),
+        [call] if call.method == "tools/list" => {
+            ListRequests::one(ListKind::Tools, true, learn_tools)
+        }
         // A list in a batch could not be told from the other answers: refused.
         calls if calls.iter().any(|c| c.method == "tools/list") => return None,
         _ => ListRequests::default(),
