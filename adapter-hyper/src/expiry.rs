@@ -4,14 +4,17 @@
 //! A token is checked when a request arrives, but a Server-Sent Events stream (MCP Streamable
 //! HTTP's `GET`, or a `POST` answered with `text/event-stream`) can run for hours after that. A
 //! stream allowed with a token ends when the token expires (`exp`): the client sees the end of
-//! the stream and opens a new one, with a token that is valid then. Other responses pass through
-//! unchanged.
+//! the stream and opens a new one, with a token that is valid then. A stream opened with an
+//! introspected token (RFC 7662) also asks again whenever the introspection cache's answer
+//! lapses, and ends when the token is no longer active (revoked) or the answer cannot be had.
+//! Other responses pass through unchanged.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use http_body::{Body, Frame, SizeHint};
 use mcp_authz_core::UnixTime;
 use pin_project_lite::pin_project;
@@ -25,6 +28,53 @@ pin_project! {
         // Set for an event stream allowed with a token: it ends when this passes.
         #[pin]
         deadline: Option<Sleep>,
+        // Set for an event stream allowed with an introspected token.
+        recheck: Option<Recheck>,
+    }
+}
+
+/// Asks, every `every`, whether the token that opened a stream is still active.
+pub(crate) struct Recheck {
+    every: Duration,
+    next: Pin<Box<Sleep>>,
+    ask: Box<dyn Fn() -> BoxFuture<'static, bool> + Send>,
+    asking: Option<BoxFuture<'static, bool>>,
+}
+
+impl Recheck {
+    /// A check by `ask` every `every`, the first one `every` from now.
+    pub(crate) fn every(
+        every: Duration,
+        ask: impl Fn() -> BoxFuture<'static, bool> + Send + 'static,
+    ) -> Self {
+        Self {
+            every,
+            next: Box::pin(tokio::time::sleep(every)),
+            ask: Box::new(ask),
+            asking: None,
+        }
+    }
+
+    /// `Ready(false)` once an answer says the token is no longer active; `Pending` otherwise
+    /// (with a wake-up registered for the next check or answer).
+    fn poll_active(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if let Some(asking) = self.asking.as_mut() {
+                match asking.as_mut().poll(cx) {
+                    Poll::Ready(true) => {
+                        self.asking = None;
+                        let at = tokio::time::Instant::now() + self.every;
+                        self.next.as_mut().reset(at);
+                    }
+                    Poll::Ready(false) => return Poll::Ready(false),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match self.next.as_mut().poll(cx) {
+                Poll::Ready(()) => self.asking = Some((self.ask)()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
@@ -34,6 +84,7 @@ impl<B> Expiring<B> {
         Self {
             body,
             deadline: None,
+            recheck: None,
         }
     }
 
@@ -43,7 +94,14 @@ impl<B> Expiring<B> {
         Self {
             body,
             deadline: Some(tokio::time::sleep(left)),
+            recheck: None,
         }
+    }
+
+    /// The body, also ended when `recheck` finds the token no longer active.
+    pub(crate) fn rechecked(mut self, recheck: Recheck) -> Self {
+        self.recheck = Some(recheck);
+        self
     }
 }
 
@@ -68,6 +126,12 @@ impl<B: Body> Body for Expiring<B> {
         if let Some(deadline) = this.deadline.as_pin_mut() {
             if deadline.poll(cx).is_ready() {
                 // The token expired: the stream ends here.
+                return Poll::Ready(None);
+            }
+        }
+        if let Some(recheck) = this.recheck.as_mut() {
+            if recheck.poll_active(cx) == Poll::Ready(false) {
+                // The authorization server no longer vouches for the token.
                 return Poll::Ready(None);
             }
         }
@@ -137,6 +201,36 @@ mod tests {
         let mut open = pin!(Expiring::open(Silent));
         let day = tokio::time::timeout(Duration::from_secs(86_400), open.frame()).await;
         assert!(day.is_err());
+    }
+
+    /// In virtual time: a stream rechecked every 60 s stays open while the answers say active,
+    /// and ends at the first check after the token was revoked (not before it).
+    #[tokio::test(start_paused = true)]
+    async fn an_introspected_stream_ends_at_the_first_check_after_revocation() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (active, asked) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (a, n) = (active.clone(), asked.clone());
+        let recheck = Recheck::every(Duration::from_secs(60), move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            let still = a.load(Ordering::SeqCst);
+            Box::pin(async move { still })
+        });
+        let now = UnixTime::from_secs(1_000);
+        let body = Expiring::until(Silent, UnixTime::from_secs(100_000), now).rechecked(recheck);
+        let mut body = pin!(body);
+        let hour = tokio::time::timeout(Duration::from_secs(3_600), body.frame()).await;
+        assert!(hour.is_err(), "ended while the token was active");
+        assert_eq!(asked.load(Ordering::SeqCst), 60, "asked once a minute");
+        active.store(false, Ordering::SeqCst);
+        let next = tokio::time::timeout(Duration::from_secs(61), body.frame()).await;
+        assert!(
+            matches!(next, Ok(None)),
+            "still open after the revocation was seen"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use mcp_authz_core::{BodyFailure, Guard, Principal};
 use mcp_authz_driver::{now, Authorizer, BodySource, SharedCache, Verdict};
 
-use crate::expiry::{is_event_stream, Expiring};
+use crate::expiry::{is_event_stream, Expiring, Recheck};
 use crate::list_filter::{filtered, BoxError, ListContext, ListedBody};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -182,6 +182,12 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
+            // Kept (in memory only) to ask again for a stream the token opens, when tokens are
+            // introspected.
+            let token = state
+                .authorizer
+                .introspector()
+                .and_then(|_| bearer_token(&parts.headers));
             let mut body = Streamed::Stream(body);
             let cache = state.cache.as_deref();
             let verdict = state
@@ -212,10 +218,17 @@ where
                 Streamed::Gone => Either::Left(Full::new(Bytes::new())),
             };
             let mut resp = inner.call(Request::from_parts(parts, body)).await?;
+            let mut recheck = None;
             let expires_at = match &principal {
                 Some(principal) => {
                     state.authorizer.opened_session(principal, resp.headers());
-                    is_event_stream(resp.headers()).then(|| principal.expires_at())
+                    let stream = is_event_stream(resp.headers());
+                    // Introspected (no signature was checked here): revocation shows only
+                    // in the authorization server's answers.
+                    if let (true, None, Some(token)) = (stream, principal.algorithm(), token) {
+                        recheck = introspection_recheck(&state, token);
+                    }
+                    stream.then(|| principal.expires_at())
                 }
                 None => {
                     if anonymous {
@@ -237,11 +250,42 @@ where
             let body = filtered(head.status, &mut head.headers, body, listing);
             Ok(Response::from_parts(
                 head,
-                Either::Right(match expires_at {
-                    Some(at) => Expiring::until(body, at, now()),
-                    None => Expiring::open(body),
+                Either::Right(match (expires_at, recheck) {
+                    (Some(at), Some(r)) => Expiring::until(body, at, now()).rechecked(r),
+                    (Some(at), None) => Expiring::until(body, at, now()),
+                    (None, _) => Expiring::open(body),
                 }),
             ))
         })
     }
+}
+
+/// The token of a `Bearer` or `DPoP` `Authorization` header (one header, the scheme in any case).
+fn bearer_token(headers: &http::HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop");
+    known.then(|| token.trim().to_owned())
+}
+
+/// Asks the introspection cache (and, when its answer lapses, the authorization server) again
+/// for a stream opened with `token`.
+fn introspection_recheck(state: &Arc<State>, token: String) -> Option<Recheck> {
+    let every = state.authorizer.introspector()?.recheck_interval();
+    let (state, token) = (state.clone(), Arc::new(token));
+    Some(Recheck::every(every, move || {
+        let (state, token) = (state.clone(), token.clone());
+        Box::pin(async move {
+            match state.authorizer.introspector() {
+                Some(i) => {
+                    i.still_active(&token, state.guard.verifier().config())
+                        .await
+                }
+                None => false,
+            }
+        })
+    }))
 }

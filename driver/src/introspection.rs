@@ -79,6 +79,21 @@ impl Introspector {
         )
     }
 
+    /// How often a response stream opened with an introspected token asks again whether the
+    /// token is active: the longest an active answer is cached (at least a second).
+    pub fn recheck_interval(&self) -> Duration {
+        let secs = self.cache.lock().map_or(1, |c| c.config().max_ttl_secs());
+        Duration::from_secs(secs.max(1))
+    }
+
+    /// Whether `token` is still active under `verifier`, for a stream it opened: the cached
+    /// answer while it lives, else the authorization server's. Anything but an active answer
+    /// (inactive, expired, the server unreachable) is `false`: the stream ends, and the client's
+    /// next request gets the refusal or the `503`.
+    pub async fn still_active(&self, token: &str, verifier: &VerifierConfig) -> bool {
+        self.introspect(token, verifier).await.is_ok()
+    }
+
     /// The answer for `token` under `verifier` (the guard's first verifier): from the cache, from
     /// another request's call in flight, or from a call of its own.
     ///

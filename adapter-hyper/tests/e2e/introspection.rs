@@ -218,3 +218,88 @@ async fn introspection_needs_an_endpoint_and_credentials_to_start() {
     let token = double.opaque_token(&resource, "");
     assert_eq!(call(&resource, &token).await.0, 503);
 }
+
+/// An event stream opened with an introspected token keeps flowing while the authorization
+/// server says the token is active (asked again each time the cached answer lapses), and ends
+/// once it says inactive; a stream opened with a JWT is not introspected at all.
+#[tokio::test]
+async fn an_event_stream_ends_when_its_introspected_token_is_revoked() {
+    use axum::response::IntoResponse;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let double = AsDouble::start().await;
+    let (listener, resource) = bind().await;
+    let authz = Authz::builder(resource.clone())
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .introspection(IntrospectionMode::NonJwt)
+        .introspection_client(client())
+        .introspection_cache_ttl(Duration::from_secs(1), Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    // A stream that sends an event every 100 ms and never ends on its own.
+    let ticks = || async {
+        let events = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((Ok::<_, std::convert::Infallible>("data: tick\n\n"), ()))
+        });
+        (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(events),
+        )
+            .into_response()
+    };
+    let app = Router::new()
+        .route("/mcp", post(ticks))
+        .layer(authz.layer());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // Opens a stream with `token`; returns the connection, reading.
+    let open = |token: String| {
+        let resource = resource.clone();
+        async move {
+            let rest = resource.strip_prefix("http://").unwrap();
+            let (addr, path) = rest.split_at(rest.find('/').unwrap());
+            let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!(
+                "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+            );
+            conn.write_all(req.as_bytes()).await.unwrap();
+            conn
+        }
+    };
+    // Reads for `secs`: the bytes, and whether the stream ended.
+    async fn read_for(conn: &mut tokio::net::TcpStream, secs: u64) -> (String, bool) {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into(), true),
+                Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&out).into(), false),
+            }
+        }
+    }
+
+    let token = double.opaque_token(&resource, "mcp:tools");
+    let mut conn = open(token.clone()).await;
+    // Three seconds: the one-second answer lapses twice or more, the token is still active.
+    let (first, ended) = read_for(&mut conn, 3).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!ended, "the stream ended while its token was active");
+    assert!(first.matches("data: tick").count() >= 10);
+    let asked = double.introspections();
+    assert!(asked >= 3, "asked again as the answer lapsed: {asked}");
+    double.revoke(&token);
+    let (_, ended) = read_for(&mut conn, 10).await;
+    assert!(ended, "the stream outlived its revoked token");
+
+    // A JWT's stream is never introspected.
+    let before = double.introspections();
+    let mut conn = open(double.token(&resource, "mcp:tools")).await;
+    let (jwt, ended) = read_for(&mut conn, 2).await;
+    assert!(jwt.starts_with("HTTP/1.1 200") && !ended, "{jwt}");
+    assert_eq!(double.introspections(), before);
+}

@@ -180,6 +180,12 @@ impl IntrospectionConfig {
     /// The longest a positive answer is kept (default 300 s): a revoked token is refused at most
     /// this long after its revocation.
     #[must_use]
+    pub fn max_ttl_secs(&self) -> u64 {
+        self.max_ttl_secs
+    }
+
+    /// Sets how long an active answer is kept at most (seconds; see [`Self::max_ttl_secs`]).
+    #[must_use]
     pub fn with_max_ttl_secs(mut self, secs: u64) -> Self {
         self.max_ttl_secs = secs;
         self
