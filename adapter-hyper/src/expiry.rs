@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http_body::{Body, Frame, SizeHint};
 use mcp_authz_core::UnixTime;
@@ -30,6 +31,10 @@ pin_project! {
         deadline: Option<Sleep>,
         // Set for an event stream allowed with an introspected token.
         recheck: Option<Recheck>,
+        // The last event of a `subscriptions/listen` stream ended early (its result).
+        closing: Option<Bytes>,
+        // Ended early: nothing more is sent.
+        ended: bool,
     }
 }
 
@@ -85,6 +90,8 @@ impl<B> Expiring<B> {
             body,
             deadline: None,
             recheck: None,
+            closing: None,
+            ended: false,
         }
     }
 
@@ -95,7 +102,22 @@ impl<B> Expiring<B> {
             body,
             deadline: Some(tokio::time::sleep(left)),
             recheck: None,
+            closing: None,
+            ended: false,
         }
+    }
+
+    /// The body, whose early end (the token expired or is no longer active) sends `message`
+    /// first, as one event (MCP 2026-07-28: a `subscriptions/listen` stream the server closes
+    /// ends with the listen's result).
+    pub(crate) fn closing_with(mut self, message: Option<Vec<u8>>) -> Self {
+        self.closing = message.map(|m| {
+            let mut event = b"data: ".to_vec();
+            event.extend_from_slice(&m);
+            event.extend_from_slice(b"\n\n");
+            Bytes::from(event)
+        });
+        self
     }
 
     /// The body, also ended when `recheck` finds the token no longer active.
@@ -114,7 +136,10 @@ pub(crate) fn is_event_stream(headers: &http::HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
-impl<B: Body> Body for Expiring<B> {
+impl<B: Body> Body for Expiring<B>
+where
+    B::Data: From<Bytes>,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -123,23 +148,32 @@ impl<B: Body> Body for Expiring<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        if let Some(deadline) = this.deadline.as_pin_mut() {
-            if deadline.poll(cx).is_ready() {
-                // The token expired: the stream ends here.
-                return Poll::Ready(None);
-            }
+        if *this.ended {
+            return Poll::Ready(None);
         }
-        if let Some(recheck) = this.recheck.as_mut() {
-            if recheck.poll_active(cx) == Poll::Ready(false) {
-                // The authorization server no longer vouches for the token.
-                return Poll::Ready(None);
-            }
+        // The token expired, or the authorization server no longer vouches for it.
+        let expired = this
+            .deadline
+            .as_pin_mut()
+            .is_some_and(|d| d.poll(cx).is_ready());
+        let revoked = !expired
+            && this
+                .recheck
+                .as_mut()
+                .is_some_and(|r| r.poll_active(cx) == Poll::Ready(false));
+        if expired || revoked {
+            *this.ended = true;
+            return Poll::Ready(
+                this.closing
+                    .take()
+                    .map(|event| Ok(Frame::data(event.into()))),
+            );
         }
         this.body.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.ended || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -162,7 +196,6 @@ mod tests {
     use std::convert::Infallible;
     use std::pin::pin;
 
-    use bytes::Bytes;
     use http_body_util::BodyExt;
 
     use super::*;
@@ -201,6 +234,24 @@ mod tests {
         let mut open = pin!(Expiring::open(Silent));
         let day = tokio::time::timeout(Duration::from_secs(86_400), open.frame()).await;
         assert!(day.is_err());
+    }
+
+    /// A `subscriptions/listen` stream ended early sends the listen's result as its last event,
+    /// once; a stream without one just ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_listen_stream_ends_with_its_result() {
+        let now = UnixTime::from_secs(1_000);
+        let result = br#"{"jsonrpc":"2.0","id":3,"result":{}}"#.to_vec();
+        let body =
+            Expiring::until(Silent, UnixTime::from_secs(1_010), now).closing_with(Some(result));
+        let mut body = pin!(body);
+        let last = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(
+            &last[..],
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n"
+        );
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
     }
 
     /// In virtual time: a stream rechecked every 60 s stays open while the answers say active,

@@ -193,12 +193,13 @@ where
             let verdict = state
                 .authorizer
                 .authorize(&state.guard, cache, &mut parts, &mut body);
-            let (principal, lists, anonymous) = match verdict.await {
+            let (principal, lists, anonymous, closing) = match verdict.await {
                 Verdict::Forward {
                     principal,
                     lists,
                     anonymous,
-                } => (principal, lists, anonymous),
+                    closing,
+                } => (principal, lists, anonymous, closing),
                 Verdict::Answer { response, reason } => {
                     let mut response = response.map(|b| Either::Left(Full::new(b)));
                     response.extensions_mut().insert(Decision {
@@ -251,8 +252,10 @@ where
             Ok(Response::from_parts(
                 head,
                 Either::Right(match (expires_at, recheck) {
-                    (Some(at), Some(r)) => Expiring::until(body, at, now()).rechecked(r),
-                    (Some(at), None) => Expiring::until(body, at, now()),
+                    (Some(at), Some(r)) => Expiring::until(body, at, now())
+                        .rechecked(r)
+                        .closing_with(closing),
+                    (Some(at), None) => Expiring::until(body, at, now()).closing_with(closing),
                     (None, _) => Expiring::open(body),
                 }),
             ))

@@ -514,10 +514,12 @@ where
                 .authorizer
                 .authorize(guard, cache, &mut parts, &mut event_body);
             let (principal, lists, anonymous) = match verdict.await {
+                // Lambda buffers the answer: there is no stream to close early.
                 Verdict::Forward {
                     principal,
                     lists,
                     anonymous,
+                    closing: _,
                 } => (principal, lists, anonymous),
                 Verdict::Answer { response, .. } => return Ok(response.map(lambda_body)),
             };

@@ -52,6 +52,9 @@ pub enum Verdict {
         /// Served without a token under public tools: a session the response opens is bound
         /// with [`Authorizer::opened_anonymous_session`].
         anonymous: bool,
+        /// For a `subscriptions/listen` request: the message that closes its stream gracefully
+        /// when the adapter ends it early ([`mcp_authz_core::Allowed::listen_closing`]).
+        closing: Option<Vec<u8>>,
     },
     /// Send this answer, never the inner service's: a challenge, a refusal, a metadata
     /// document, a preflight.
@@ -196,9 +199,10 @@ impl Authorizer {
         };
         let head = parts.method == http::Method::HEAD;
         let method = parts.method.as_str();
-        let (principal, lists, anonymous) = match step {
+        let (principal, lists, anonymous, closing) = match step {
             Step::Allow(allowed) => {
                 let lists = allowed.lists().clone();
+                let closing = allowed.listen_closing();
                 let principal = allowed.into_principal();
                 observe::decision("allow", 200, None, started);
                 tracing::info!(
@@ -211,11 +215,11 @@ impl Authorizer {
                     method,
                     path,
                 );
-                (Some(principal), lists, false)
+                (Some(principal), lists, false, closing)
             }
             Step::AllowPublic(public) => {
                 observe::decision("public", 200, None, started);
-                (None, public.lists().clone(), public.is_anonymous())
+                (None, public.lists().clone(), public.is_anonymous(), None)
             }
             Step::Respond(r) => {
                 let reason = r.reason;
@@ -253,6 +257,7 @@ impl Authorizer {
             principal,
             lists,
             anonymous,
+            closing,
         }
     }
 }

@@ -36,6 +36,8 @@ use crate::session::SessionOwner;
 pub struct Allowed {
     principal: Arc<Principal>,
     lists: ListRequests,
+    /// The `id` of a single `subscriptions/listen` request whose body was read.
+    listen: Option<serde_json::Value>,
 }
 
 impl Allowed {
@@ -53,6 +55,23 @@ impl Allowed {
     /// ([`crate::list_filter`]); empty when there is none to filter.
     pub fn lists(&self) -> &ListRequests {
         &self.lists
+    }
+
+    /// For a `subscriptions/listen` request (MCP 2026-07-28) whose body was read: the JSON-RPC
+    /// message that closes its stream gracefully, the listen's result (`resultType:
+    /// "complete"`, its `id` as the subscription id), for the adapter to send as the last event
+    /// when it ends the stream early (the token expired). `None` for any other request.
+    pub fn listen_closing(&self) -> Option<Vec<u8>> {
+        let id = self.listen.as_ref()?;
+        let message = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "result": {
+                "resultType": "complete",
+                "_meta": { "io.modelcontextprotocol/subscriptionId": id },
+            },
+        });
+        serde_json::to_vec(&message).ok()
     }
 }
 
@@ -170,7 +189,18 @@ pub(crate) fn decide(
         },
         _ => ListRequests::default(),
     };
-    Ok(Allowed { principal, lists })
+    let listen = match body {
+        BodySeen::Read(read) => match read.calls.as_slice() {
+            [call] if call.method == "subscriptions/listen" => read.id.clone(),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Allowed {
+        principal,
+        lists,
+        listen,
+    })
 }
 
 /// The verdict on a request to `path` without a token: [`Public`] only for a declared public

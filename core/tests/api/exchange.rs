@@ -1128,3 +1128,38 @@ fn earlier_revisions_may_not_carry_the_headers_the_policy_reads() {
         assert_eq!(got, status, "{:?}", version.escape_ascii().to_string());
     }
 }
+
+/// An allowed `subscriptions/listen` (MCP 2026-07-28) whose body was read carries the message
+/// that closes its stream gracefully: the listen's result, `resultType: "complete"`, its id as
+/// the subscription id. Any other request, or a listen whose body was not read, carries none.
+#[test]
+fn a_listen_request_carries_its_closing_result() {
+    let token = token_with_scope("mcp:tools");
+    let auth: [&[u8]; 1] = [token.as_bytes()];
+    let version: [&[u8]; 1] = [b"2026-07-28"];
+    let closing = |g: &Guard, method: &[u8], body: &[u8]| {
+        let m = [method];
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_body(&JSON, &[])
+            .with_mcp_protocol_version(&version)
+            .with_mcp_headers(&m, &[]);
+        match run(g, &req, Some(body)).verdict {
+            Step::Allow(a) => a
+                .listen_closing()
+                .map(|m| serde_json::from_slice::<Value>(&m).unwrap()),
+            other => panic!("{other:?}"),
+        }
+    };
+    let listen = br#"{"jsonrpc":"2.0","id":"sub-9","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}"#;
+    let validating = base_only().with_mcp_header_validation(true);
+    assert_eq!(
+        closing(&validating, b"subscriptions/listen", listen),
+        Some(json!({"jsonrpc":"2.0","id":"sub-9","result":{
+            "resultType":"complete","_meta":{"io.modelcontextprotocol/subscriptionId":"sub-9"}}}))
+    );
+    let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(closing(&validating, b"tools/list", list), None);
+    // Not read (no validation, a policy that reads no body): nothing to close with.
+    assert_eq!(closing(&base_only(), b"subscriptions/listen", listen), None);
+}
