@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Limited, StreamBody};
@@ -91,6 +91,9 @@ where
         return Either::Left(body);
     };
     let ctx = Arc::new(ctx);
+    if !ctx.lists.filters() {
+        return learned(headers, body, ctx);
+    }
     let boxed = match ListAnswer::of(headers) {
         ListAnswer::Json => {
             let read = async move {
@@ -135,4 +138,108 @@ where
     };
     headers.remove(http::header::CONTENT_LENGTH);
     Either::Right(boxed)
+}
+
+/// `body` passed on as it is (its length too), its `tools/list` declarations learned on the way
+/// (a list answer that is only learned from, not filtered): the data is copied aside, at most
+/// [`MAX_LIST_BYTES`] of it, and read when the body ends. An answer that is neither JSON nor an
+/// event stream passes without a copy.
+fn learned<B>(headers: &http::HeaderMap, body: B, ctx: Arc<ListContext>) -> ListedBody<B>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let events = match ListAnswer::of(headers) {
+        ListAnswer::Json => false,
+        ListAnswer::EventStream => true,
+        ListAnswer::Unreadable => return Either::Left(body),
+    };
+    let learning = Learning {
+        body,
+        seen: Some(Vec::new()),
+        events,
+        ctx,
+    };
+    Either::Right(learning.boxed_unsync())
+}
+
+pin_project_lite::pin_project! {
+    /// A list answer passed on frame by frame, a copy of its data kept to learn from at its end.
+    struct Learning<B> {
+        #[pin]
+        body: B,
+        // `None` once the answer outgrew `MAX_LIST_BYTES` or failed: nothing is learned.
+        seen: Option<Vec<u8>>,
+        events: bool,
+        ctx: Arc<ListContext>,
+    }
+}
+
+impl<B> Body for Learning<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        match this.body.as_mut().poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(seen), Some(data)) = (this.seen.as_mut(), frame.data_ref()) {
+                    match seen.len() + data.len() <= MAX_LIST_BYTES {
+                        true => seen.extend_from_slice(data),
+                        false => *this.seen = None,
+                    }
+                }
+                // A body of known length may not be polled past its last frame.
+                if this.body.is_end_stream() {
+                    if let Some(seen) = this.seen.take() {
+                        learn_answer(this.ctx, *this.events, seen);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                *this.seen = None;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                if let Some(seen) = this.seen.take() {
+                    learn_answer(this.ctx, *this.events, seen);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Learns from a whole answer: its JSON, or each event's data (the events parsed by
+/// `sse-stream` from memory, which completes at once).
+fn learn_answer(ctx: &ListContext, events: bool, seen: Vec<u8>) {
+    if !events {
+        ctx.learn(&seen);
+        return;
+    }
+    let full = http_body_util::Full::new(Bytes::from(seen));
+    let parsed = SseStream::new(full).try_collect::<Vec<_>>().now_or_never();
+    for event in parsed.and_then(Result::ok).unwrap_or_default() {
+        if let Some(data) = event.data.as_deref() {
+            ctx.learn(data.as_bytes());
+        }
+    }
 }

@@ -546,8 +546,12 @@ where
                     Some(p) => ListFilter::new(policy, p, &lists),
                     None => ListFilter::anonymous(policy, &lists),
                 };
-                let learn = lists.learns_tools().then_some(&shared.authorizer);
-                response = filter_list(response, filter, learn).await;
+                if lists.learns_tools() {
+                    learn_tools(&response, &shared.authorizer).await;
+                }
+                if lists.filters() {
+                    response = filter_list(response, filter).await;
+                }
             }
             Ok(response)
         })
@@ -558,25 +562,15 @@ where
 /// ([`mcp_authz_core::list_filter`]): a JSON answer as a whole, an event stream event by event
 /// (parsed and re-encoded with `sse-stream`; an event that does not parse is dropped). A
 /// successful answer the filter cannot read (another type, a content coding, JSON or an event
-/// stream that does not parse) becomes a JSON-RPC error. With `learn`, the `Mcp-Param-*`
-/// declarations of a `tools/list` answer are learned first ([`mcp_authz_core::param_headers`]).
+/// stream that does not parse) becomes a JSON-RPC error.
 async fn filter_list(
     response: http::Response<Body>,
     filter: ListFilter<'_>,
-    learn: Option<&mcp_authz_driver::Authorizer>,
 ) -> http::Response<Body> {
-    let learn = |message: &[u8]| {
-        if let Some(authorizer) = learn {
-            authorizer.learn_tool_headers(message);
-        }
-    };
     let (mut parts, body) = response.into_parts();
     let bytes: &[u8] = body.as_ref();
     let out = match ListAnswer::of(&parts.headers) {
-        ListAnswer::Json => {
-            learn(bytes);
-            Some(filter.filter_json(bytes).into_bytes(bytes))
-        }
+        ListAnswer::Json => Some(filter.filter_json(bytes).into_bytes(bytes)),
         ListAnswer::EventStream => {
             let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
             let events: Result<Vec<sse_stream::Sse>, _> =
@@ -585,9 +579,6 @@ async fn filter_list(
                 Ok(events) => {
                     let mut out = Vec::new();
                     for mut event in events {
-                        if let Some(data) = event.data.as_deref() {
-                            learn(data.as_bytes());
-                        }
                         match event.data.as_deref().map(|d| filter.filter_event_data(d)) {
                             None | Some(EventData::Keep) => {}
                             Some(EventData::Replace(text)) => event.data = Some(text),
@@ -616,6 +607,27 @@ async fn filter_list(
             http::Response::from_parts(parts, lambda_body(Bytes::from(new)))
         }
         None => http::Response::from_parts(parts, body),
+    }
+}
+
+/// Learns the `Mcp-Param-*` declarations of the tools a `tools/list` answer lists (its JSON, or
+/// each event's data), before any filtering ([`mcp_authz_core::param_headers`]). The answer is
+/// left as it is.
+async fn learn_tools(response: &http::Response<Body>, authorizer: &mcp_authz_driver::Authorizer) {
+    let bytes: &[u8] = response.body().as_ref();
+    match ListAnswer::of(response.headers()) {
+        ListAnswer::Json => authorizer.learn_tool_headers(bytes),
+        ListAnswer::EventStream => {
+            let full = http_body_util::Full::new(Bytes::copy_from_slice(bytes));
+            let events: Result<Vec<sse_stream::Sse>, _> =
+                sse_stream::SseStream::new(full).try_collect().await;
+            for event in events.unwrap_or_default() {
+                if let Some(data) = event.data.as_deref() {
+                    authorizer.learn_tool_headers(data.as_bytes());
+                }
+            }
+        }
+        ListAnswer::Unreadable => {}
     }
 }
 

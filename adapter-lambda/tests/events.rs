@@ -661,3 +661,68 @@ async fn a_path_that_is_no_uri_path_is_400() {
         "the request path is not a URI path"
     );
 }
+
+/// An MCP server of revision 2026-07-28 behind the adapter: `tools/list` declares `deploy`'s
+/// `env` argument as `Mcp-Param-Env`; `tools/call` answers "ran" (it checks no header itself).
+async fn declaring_server(req: http::Request<Body>) -> Result<http::Response<String>, Infallible> {
+    let body: Value = serde_json::from_slice(req.body().as_ref()).unwrap_or(Value::Null);
+    let result = match body["method"].as_str() {
+        Some("tools/list") => json!({"tools": [{"name": "deploy", "inputSchema": {"type": "object",
+            "properties": {"env": {"type": "string", "x-mcp-header": "Env"}}}}]}),
+        _ => json!({"content": [{"type": "text", "text": "ran"}]}),
+    };
+    let answer = json!({"jsonrpc": "2.0", "id": body["id"], "result": result});
+    let mut resp = http::Response::new(answer.to_string());
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    Ok(resp)
+}
+
+fn boxed_declaring_server(
+    req: http::Request<Body>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<http::Response<String>, Infallible>> + Send>,
+> {
+    Box::pin(declaring_server(req))
+}
+
+/// `Mcp-Param-*` headers on Lambda: once a `tools/list` answer declared them (learned across
+/// invocations of the environment, the answer passed unchanged), a `tools/call` must carry them
+/// matching its arguments (400, -32020 otherwise).
+#[tokio::test]
+async fn mcp_param_headers_follow_the_declarations_of_the_list_answers() {
+    let rig = rig(|b| b.validate_mcp_headers(true)).await;
+    let mut svc = rig
+        .authz
+        .wrap(tower::service_fn(boxed_declaring_server as fn(_) -> _));
+    let event = |method: &str, env: Option<&str>, body: Value| {
+        let mut e = signed_in_at(&rig, "mcp.example.com");
+        e["body"] = json!(body.to_string());
+        set_header(&mut e, "mcp-protocol-version", "2026-07-28");
+        set_header(&mut e, "mcp-method", method);
+        if method == "tools/call" {
+            set_header(&mut e, "mcp-name", "deploy");
+        }
+        if let Some(env) = env {
+            set_header(&mut e, "mcp-param-env", env);
+        }
+        e
+    };
+    let deploy = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": "deploy", "arguments": {"env": "staging"}}});
+    // Nothing learned yet: not checked.
+    let e = event("tools/call", Some("prod"), deploy.clone());
+    assert_eq!(call_service(&mut svc, &e).await.0, 200);
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let (status, _, answer) = call_service(&mut svc, &event("tools/list", None, list)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["tools"][0]["name"], "deploy");
+    for (env, want) in [(Some("prod"), 400), (None, 400), (Some("staging"), 200)] {
+        let e = event("tools/call", env, deploy.clone());
+        let (status, _, body) = call_service(&mut svc, &e).await;
+        assert_eq!(status, want, "{env:?}: {body}");
+        if want == 400 {
+            assert_eq!(body["error"]["code"], -32020);
+        }
+    }
+}

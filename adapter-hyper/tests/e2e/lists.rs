@@ -19,7 +19,8 @@ async fn lister(headers: http::HeaderMap, body: bytes::Bytes) -> axum::response:
         Some("tools/list") => json!({"tools": [
             {"name": "whoami", "inputSchema": {"type": "object"}},
             {"name": "admin_reset", "inputSchema": {"type": "object"}},
-            {"name": "deploy", "inputSchema": {"type": "object"}},
+            {"name": "deploy", "inputSchema": {"type": "object", "properties": {
+                "env": {"type": "string", "x-mcp-header": "Env"}}}},
             {"name": "no_rule", "inputSchema": {"type": "object"}},
         ], "nextCursor": "page-2", "ttlMs": 60000, "cacheScope": "public"}),
         Some("prompts/list") => json!({"prompts": [{"name": "release_notes"}, {"name": "hello"}]}),
@@ -64,12 +65,17 @@ fn policy() -> ScopePolicy {
 }
 
 async fn start(policy: ScopePolicy) -> (AsDouble, String) {
+    start_with(policy, false).await
+}
+
+async fn start_with(policy: ScopePolicy, validate: bool) -> (AsDouble, String) {
     let double = AsDouble::start().await;
     let (listener, resource) = bind().await;
     let authz = mcp_authz_hyper::Authz::builder(&resource)
         .metadata_url(double.metadata_url())
         .allow_http_loopback(true)
         .scopes(policy)
+        .validate_mcp_headers(validate)
         .build()
         .await
         .unwrap();
@@ -494,4 +500,70 @@ async fn a_list_answer_the_filter_cannot_read_is_replaced_by_an_error() {
     let (_, _, text) = post_rpc(&resource, &auth, list, false).await;
     let answer = &messages(&text, false)[0];
     assert_eq!(names(&answer["result"], "tools"), ["whoami", "no_rule"]);
+}
+
+/// MCP 2026-07-28 `Mcp-Param-*` headers: once a `tools/list` answer (JSON or an event stream,
+/// filtered or passed as it is) declared `deploy`'s `env` argument as `Mcp-Param-Env`, a call of
+/// `deploy` must carry it, matching; before any list went through, it cannot be checked. A list
+/// answer only learned from keeps its bytes and its `Content-Length`.
+#[tokio::test]
+async fn mcp_param_headers_follow_the_declarations_of_the_list_answers() {
+    for (policy, validate) in [(policy(), false), (ScopePolicy::new(["mcp:tools"]), true)] {
+        for sse in [false, true] {
+            let (double, resource) = start_with(policy.clone(), validate).await;
+            let auth = token(&double, &resource, "mcp:tools", &["deployer"]);
+            let post = |method: &'static str, env: Option<&'static str>, body: Value| {
+                let (resource, auth) = (resource.clone(), auth.clone());
+                async move {
+                    let mut headers = vec![
+                        ("authorization", auth.as_str()),
+                        ("content-type", "application/json"),
+                        ("accept", "application/json, text/event-stream"),
+                        ("mcp-protocol-version", "2026-07-28"),
+                        ("mcp-method", method),
+                    ];
+                    if method == "tools/call" {
+                        headers.push(("mcp-name", "deploy"));
+                    }
+                    if let Some(env) = env {
+                        headers.push(("mcp-param-env", env));
+                    }
+                    if sse {
+                        headers.push(("x-sse", "1"));
+                    }
+                    let (status, h, out) =
+                        send("POST", &resource, &headers, body.to_string().as_bytes()).await;
+                    (status, h, String::from_utf8(out.to_vec()).unwrap())
+                }
+            };
+            let deploy = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                "params": {"name": "deploy", "arguments": {"env": "staging"}}});
+            // Nothing learned yet: not checked.
+            assert_eq!(
+                post("tools/call", Some("prod"), deploy.clone()).await.0,
+                200
+            );
+            let list = json!({"jsonrpc": "2.0", "id": "l", "method": "tools/list"});
+            let (status, headers, text) = post("tools/list", None, list).await;
+            assert_eq!(status, 200);
+            if !sse && validate {
+                assert_eq!(headers["content-length"], text.len().to_string().as_str());
+                assert_eq!(messages(&text, false)[0]["result"]["cacheScope"], "public");
+            }
+            for (env, want) in [(Some("prod"), 400), (None, 400), (Some("staging"), 200)] {
+                let (status, _, text) = post("tools/call", env, deploy.clone()).await;
+                assert_eq!(
+                    status, want,
+                    "{env:?} sse={sse} validate={validate}: {text}"
+                );
+                if want == 400 {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(
+                        (v["id"].clone(), v["error"]["code"].clone()),
+                        (json!(4), json!(-32020))
+                    );
+                }
+            }
+        }
+    }
 }

@@ -113,6 +113,12 @@ impl ListRequests {
         self.pending.is_none()
     }
 
+    /// Whether the answer is filtered for the caller (else it is read only to learn from, and
+    /// passes as it is).
+    pub fn filters(&self) -> bool {
+        self.pending.is_some() && self.filter
+    }
+
     /// Whether the answer is a `tools/list` result whose `Mcp-Param-*` declarations the
     /// adapter learns (before any filtering: another caller may call what this one cannot
     /// see).
