@@ -1,6 +1,7 @@
 //! The request exchange over arbitrary requests: never panics, and never allows a request
 //! without a token signed by the fixed key (public paths aside, and, with a public tool, JSON
-//! POSTs to the resource whose body is JSON).
+//! POSTs to the resource whose body is JSON). `Mcp-Param-*` headers are checked against
+//! declarations learned from an arbitrary `tools/list` answer and a fixed one for `whoami`.
 #![no_main]
 #[path = "common.rs"]
 mod common;
@@ -9,6 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
 use mcp_authz_core::exchange::{BodyFailure, Step};
 use mcp_authz_core::VerifierConfig;
+use mcp_authz_core::param_headers::{tool_headers_of_list, DeclaredHeaders, ToolHeaders};
 
 /// At most three values of a header.
 fn cap<'a>(v: &[&'a [u8]]) -> Vec<&'a [u8]> {
@@ -33,7 +35,25 @@ struct Input<'a> {
     two_issuers: bool,
     /// A public tool and rules beyond scopes.
     public_tool: bool,
+    mcp_params: Vec<(&'a [u8], &'a [u8])>,
+    protocol_version: Option<&'a [u8]>,
+    /// A `tools/list` answer the declarations are learned from.
+    tool_list: &'a [u8],
 }
+
+/// What the tools declare: learned from the input's list answer, then a fixed declaration of
+/// `whoami` (the public tool) mirroring `arguments.where.zone` into `Mcp-Param-Zone`.
+struct Learned(Vec<(String, std::sync::Arc<ToolHeaders>)>);
+
+impl DeclaredHeaders for Learned {
+    fn of_tool(&self, name: &str) -> Option<std::sync::Arc<ToolHeaders>> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone())
+    }
+}
+
+const WHOAMI_LIST: &[u8] = br#"{"result":{"tools":[{"name":"whoami","inputSchema":{"properties":{
+  "where":{"type":"object","properties":{"zone":{"type":"string","x-mcp-header":"Zone"}}},
+  "n":{"type":"integer","x-mcp-header":"N"}}}}]}}"#;
 
 fuzz_target!(|input: Input<'_>| {
     let mut policy = ScopePolicy::new(["mcp:tools"])
@@ -59,10 +79,21 @@ fuzz_target!(|input: Input<'_>| {
     };
     let (auth, m, n) = (cap(&input.authorization), cap(&input.mcp_method), cap(&input.mcp_name));
     let (ct, ce) = (cap(&input.content_type), cap(&input.content_encoding));
+    let params: Vec<_> = input.mcp_params.iter().take(4).copied().collect();
+    let version: Vec<&[u8]> = input.protocol_version.into_iter().collect();
     let mut req = Request::new(input.method, input.path)
         .with_query(input.query)
         .with_authorization(&auth)
-        .with_mcp_headers(&m, &n);
+        .with_mcp_headers(&m, &n)
+        .with_mcp_params(&params)
+        .with_mcp_protocol_version(&version);
+    let learned = Learned(
+        tool_headers_of_list(input.tool_list)
+            .into_iter()
+            .chain(tool_headers_of_list(WHOAMI_LIST))
+            .filter_map(|(name, h)| Some((name, std::sync::Arc::new(h?))))
+            .collect(),
+    );
     if input.body.is_some() {
         req = req.with_body(&ct, &ce);
     }
@@ -73,7 +104,7 @@ fuzz_target!(|input: Input<'_>| {
             KeyState::Unavailable { retry_after_secs: 5 }
         }
     };
-    let mut exchange = guard.exchange();
+    let mut exchange = guard.exchange().with_declared_headers(&learned);
     for _ in 0..4 {
         let both = [keys(), keys()];
         match exchange.poll(&req, &both[..], common::NOW, None) {
