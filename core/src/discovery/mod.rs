@@ -5,4 +5,5 @@
 
 pub mod as_metadata;
 pub mod challenge;
+pub mod rediscovery;
 pub mod resource_metadata;
