@@ -142,7 +142,9 @@ mod list_filter;
 use std::sync::Arc;
 
 use mcp_authz_core::as_metadata::AuthorizationServerMetadata;
-use mcp_authz_driver::{discover_servers, Authorizer, AuthzOptions, Refresh, SharedCache};
+use mcp_authz_driver::{
+    discover_servers, Authorizer, AuthzOptions, Readiness, Refresh, SharedCache,
+};
 
 pub use expiry::Expiring;
 pub use layer::{
@@ -171,11 +173,20 @@ impl AuthzBuilder {
     mcp_authz_driver::authz_options_setters!();
 
     /// Fetches and validates the metadata of every authorization server, fetches their keys,
-    /// and returns the ready middleware.
+    /// and returns the ready middleware. With [`AuthzBuilder::lazy_start`], returns at once and
+    /// does that in the background ([`Authz::is_ready`], [`Authz::readiness`]).
     ///
     /// # Errors
     /// A [`StartupError`] naming what is wrong; the server should not start.
     pub async fn build(self) -> Result<Authz, StartupError> {
+        if self.options.lazy_start {
+            match mcp_authz_driver::lazy_servers(&self.options)? {
+                Some(servers) => return self.build_lazy(&servers),
+                None => {
+                    tracing::info!(target: "mcp_authz", "an issuer is known only from its metadata (a multi-tenant alias, or a metadata URL that is no well-known URL): discovering before serving")
+                }
+            }
+        }
         let options = self.options;
         let (fetcher, found) = discover_servers(&options).await?;
         let servers: Vec<_> = found.iter().map(|d| d.server.clone()).collect();
@@ -192,7 +203,46 @@ impl AuthzBuilder {
         let authorizer =
             Authorizer::start(&options, &fetcher, &found, Refresh::Background, on_new_keys).await?;
         let metadata = found.into_iter().map(|d| Arc::new(d.metadata)).collect();
-        Ok(Authz::new(guard, authorizer, cache, metadata))
+        Ok(Authz::new(
+            guard,
+            authorizer,
+            cache,
+            Metadata::Validated(metadata),
+        ))
+    }
+
+    /// [`AuthzBuilder::build`] with [`AuthzBuilder::lazy_start`]: nothing is fetched before it
+    /// returns (see [`Authz::readiness`]).
+    fn build_lazy(
+        self,
+        servers: &[mcp_authz_driver::TrustedServer],
+    ) -> Result<Authz, StartupError> {
+        let options = self.options;
+        let fetcher = options
+            .fetcher()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let guard = options.guard(servers, &self.resource, "")?;
+        let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
+        let verifiers: Vec<_> = guard.verifiers().cloned().collect();
+        let on_new_keys = |issuer: usize| {
+            let (cache, verifier) = (cache.clone()?, verifiers.get(issuer)?.clone());
+            let drop_removed: mcp_authz_driver::OnNewKeys =
+                Arc::new(move |keys: &JwkSet| cache.retain_keys_of(&verifier, keys));
+            Some(drop_removed)
+        };
+        let (authorizer, readiness) = Authorizer::start_lazy(
+            &options,
+            &fetcher,
+            servers,
+            Refresh::Background,
+            on_new_keys,
+        )?;
+        Ok(Authz::new(
+            guard,
+            authorizer,
+            cache,
+            Metadata::Lazy(readiness),
+        ))
     }
 
     /// The middleware with fixed `keys` and the issuer set with [`AuthzBuilder::issuer`]:
@@ -224,7 +274,12 @@ impl AuthzBuilder {
     ) -> Result<Authz, StartupError> {
         let guard = self.options.guard(servers, &self.resource, "")?;
         let cache = self.options.cache.map(|l| Arc::new(SharedCache::new(l)));
-        Ok(Authz::new(guard, authorizer, cache, Vec::new()))
+        Ok(Authz::new(
+            guard,
+            authorizer,
+            cache,
+            Metadata::Validated(Vec::new()),
+        ))
     }
 }
 
@@ -232,7 +287,15 @@ impl AuthzBuilder {
 #[derive(Clone, Debug)]
 pub struct Authz {
     state: Arc<layer::State>,
-    metadata: Vec<Arc<AuthorizationServerMetadata>>,
+    metadata: Metadata,
+}
+
+/// The authorization servers' metadata: validated before the build returned, or being
+/// discovered (a lazy start).
+#[derive(Clone, Debug)]
+enum Metadata {
+    Validated(Vec<Arc<AuthorizationServerMetadata>>),
+    Lazy(Arc<Readiness>),
 }
 
 impl Authz {
@@ -250,7 +313,7 @@ impl Authz {
         guard: mcp_authz_core::Guard,
         authorizer: Authorizer,
         cache: Option<Arc<SharedCache>>,
-        metadata: Vec<Arc<AuthorizationServerMetadata>>,
+        metadata: Metadata,
     ) -> Self {
         let state = Arc::new(layer::State {
             guard: Arc::new(guard),
@@ -270,15 +333,47 @@ impl Authz {
         self.state.guard.as_ref()
     }
 
-    /// The first authorization server's validated metadata (none when built offline).
-    pub fn authorization_server(&self) -> Option<&AuthorizationServerMetadata> {
-        self.metadata.first().map(|m| &**m)
+    /// The first authorization server's validated metadata (none when built offline, or not
+    /// validated yet after a lazy start).
+    pub fn authorization_server(&self) -> Option<Arc<AuthorizationServerMetadata>> {
+        self.authorization_servers().into_iter().next()
     }
 
     /// Every authorization server's validated metadata, in the configured order (empty when
-    /// built offline).
-    pub fn authorization_servers(&self) -> impl Iterator<Item = &AuthorizationServerMetadata> {
-        self.metadata.iter().map(|m| &**m)
+    /// built offline; after a lazy start, those validated so far).
+    pub fn authorization_servers(&self) -> Vec<Arc<AuthorizationServerMetadata>> {
+        match &self.metadata {
+            Metadata::Validated(m) => m.clone(),
+            Metadata::Lazy(r) => r.metadata(),
+        }
+    }
+
+    /// Whether every authorization server has validated metadata and keys: always after an
+    /// eager build; after a lazy start, once each was discovered (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        match &self.metadata {
+            Metadata::Validated(_) => self.key_stores().iter().all(KeyStore::has_keys),
+            Metadata::Lazy(r) => r.is_ready(),
+        }
+    }
+
+    /// What a readiness probe answers: `ready`, and per authorization server where its
+    /// metadata and keys stand (with the reason when they are missing).
+    pub fn readiness(&self) -> serde_json::Value {
+        match &self.metadata {
+            Metadata::Lazy(r) => r.report(),
+            Metadata::Validated(m) => {
+                let servers: Vec<_> = m
+                    .iter()
+                    .zip(self.key_stores())
+                    .map(|(m, k)| {
+                        let keys = if k.has_keys() { "loaded" } else { "missing" };
+                        serde_json::json!({"issuer": m.issuer(), "metadata": "validated", "keys": keys})
+                    })
+                    .collect();
+                serde_json::json!({"ready": self.is_ready(), "authorization_servers": servers})
+            }
+        }
     }
 
     /// The first authorization server's keys.

@@ -153,6 +153,8 @@ struct Shared {
     /// frozen), introspection and the DPoP replay cache of this execution environment.
     authorizer: Authorizer,
     origins: Origins,
+    /// After a lazy start: where discovery stands (its task lives as long as this).
+    readiness: Option<Arc<mcp_authz_driver::Readiness>>,
 }
 
 /// Builds a [`LambdaAuthz`]. The options are those of every mcp-authz adapter, with the same
@@ -191,13 +193,32 @@ impl LambdaAuthzBuilder {
     }
 
     /// Cold start: fetch and validate the metadata of every authorization server, fetch their
-    /// keys.
+    /// keys. With [`LambdaAuthzBuilder::lazy_start`], nothing is fetched here (the init phase
+    /// does not fail when the authorization server blips): discovery runs while invocations
+    /// do, and requests with a token get 503 + `Retry-After` until it succeeded.
     ///
     /// # Errors
     /// A [`StartupError`] naming what is wrong (the function should not serve).
     pub async fn build(self) -> Result<LambdaAuthz, StartupError> {
-        let (fetcher, found) = discover_servers(&self.options).await?;
-        let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
+        let lazy = match self.options.lazy_start {
+            true => mcp_authz_driver::lazy_servers(&self.options)?,
+            false => None,
+        };
+        let (fetcher, found, servers) = match lazy {
+            // The init phase must not fail because the authorization server blipped.
+            Some(servers) => {
+                let fetcher = self
+                    .options
+                    .fetcher()
+                    .map_err(|e| StartupError::Config(e.to_string()))?;
+                (fetcher, Vec::new(), servers)
+            }
+            None => {
+                let (fetcher, found) = discover_servers(&self.options).await?;
+                let servers: Vec<TrustedServer> = found.iter().map(|d| d.server.clone()).collect();
+                (fetcher, found, servers)
+            }
+        };
         self.check(&servers)?;
         let origins = Origins::default();
         // A key leaving an issuer's set takes the cache entries it verified with it, in every
@@ -216,6 +237,20 @@ impl LambdaAuthzBuilder {
             });
             Some(drop_removed)
         };
+        if self.options.lazy_start && found.is_empty() {
+            let (authorizer, readiness) = Authorizer::start_lazy(
+                &self.options,
+                &fetcher,
+                &servers,
+                Refresh::Inline,
+                on_new_keys,
+            )?;
+            let mut authz = self.into_authz(servers, authorizer, origins);
+            if let Some(shared) = Arc::get_mut(&mut authz.shared) {
+                shared.readiness = Some(readiness);
+            }
+            return Ok(authz);
+        }
         let authorizer = Authorizer::start(
             &self.options,
             &fetcher,
@@ -272,6 +307,7 @@ impl LambdaAuthzBuilder {
                 resource_path: self.resource_path,
                 urls: self.urls,
                 origins,
+                readiness: None,
             }),
         }
     }

@@ -726,3 +726,56 @@ async fn mcp_param_headers_follow_the_declarations_of_the_list_answers() {
         }
     }
 }
+
+/// A lazy start on Lambda: the init phase succeeds while the authorization server is down (a
+/// request with a token gets 503 + Retry-After, one without the 401 challenge, and the handler
+/// runs for neither); once it answers, the function verifies tokens.
+#[tokio::test]
+async fn a_lazy_cold_start_survives_an_authorization_server_that_is_down() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{port}");
+    let authz = LambdaAuthz::builder()
+        .metadata_url(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]))
+        .lazy_start(true)
+        .build()
+        .await
+        .unwrap();
+    let mut svc = authz.wrap(tower::service_fn(boxed_handler as fn(_) -> _));
+    let auth =
+        DevAuthServer::new(issuer.clone(), "unused".into(), vec!["mcp:tools".into()]).unwrap();
+    let domain = "mcp.example.com";
+    let mut event = v2("apigw_v2_proxy_request.json", "/mcp");
+    event["requestContext"]["domainName"] = json!(domain);
+    set_header(&mut event, "host", domain);
+    let (status, headers, _) = call_service(&mut svc, &event).await;
+    assert_eq!(status, 401);
+    assert!(headers.contains_key("www-authenticate"));
+    let token = auth
+        .mint("lambda-test", "mcp:tools", &format!("https://{domain}/mcp"))
+        .unwrap();
+    set_header(&mut event, "authorization", &format!("Bearer {token}"));
+    let (status, headers, body) = call_service(&mut svc, &event).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let router = auth.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, _, body) = call_service(&mut svc, &event).await;
+        if status == 200 {
+            assert!(body["subject"].is_string(), "{body}");
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(std::time::Instant::now() < deadline, "never verified");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -62,7 +62,13 @@ impl Live {
 enum Source {
     Live(Live),
     Fixed(Arc<JwkSet>),
+    /// Not known yet (the metadata naming `jwks_uri` is still being fetched): no keys, until
+    /// [`KeyStore::resolve`] puts the live store in.
+    Deferred(std::sync::RwLock<Option<KeyStore>>),
 }
+
+/// How long clients are told to wait while the keys are not known yet.
+const DEFERRED_RETRY_AFTER_SECS: u32 = 5;
 
 /// The keys of one authorization server: fetched and kept fresh, or fixed (offline).
 #[derive(Clone)]
@@ -116,8 +122,44 @@ impl KeyStore {
         }
     }
 
+    /// A store whose `jwks_uri` is not known yet: requests with a token get 503 +
+    /// `Retry-After` until [`KeyStore::resolve`] gives it the live store.
+    pub(crate) fn deferred() -> Self {
+        Self {
+            source: Arc::new(Source::Deferred(std::sync::RwLock::new(None))),
+        }
+    }
+
+    /// Puts the live `store` into a deferred one (once; later calls change nothing).
+    pub(crate) fn resolve(&self, store: KeyStore) {
+        if let Source::Deferred(slot) = &*self.source {
+            let mut slot = slot.write().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(store);
+            }
+        }
+    }
+
+    /// The live store behind a deferred one, once resolved.
+    fn resolved(&self) -> Option<KeyStore> {
+        match &*self.source {
+            Source::Deferred(slot) => slot.read().unwrap_or_else(PoisonError::into_inner).clone(),
+            _ => None,
+        }
+    }
+
+    /// Whether keys are there to verify with now.
+    pub fn has_keys(&self) -> bool {
+        self.current().is_ok()
+    }
+
     /// Why the keys are missing, when no fetch has succeeded yet.
     pub fn first_failure(&self) -> Option<FetchFailure> {
+        if let Source::Deferred(_) = &*self.source {
+            return self
+                .resolved()
+                .map_or(Some(FetchFailure::Connect), |s| s.first_failure());
+        }
         let Source::Live(live) = &*self.source else {
             return None;
         };
@@ -127,11 +169,12 @@ impl KeyStore {
             .then(|| p.last_failure().unwrap_or(FetchFailure::Connect))
     }
 
-    /// The `jwks_uri` fetched (none offline).
-    pub fn jwks_uri(&self) -> Option<&str> {
+    /// The `jwks_uri` fetched (none offline, or while it is not known yet).
+    pub fn jwks_uri(&self) -> Option<String> {
         match &*self.source {
-            Source::Live(live) => Some(&live.jwks_uri),
+            Source::Live(live) => Some(live.jwks_uri.clone()),
             Source::Fixed(_) => None,
+            Source::Deferred(_) => self.resolved()?.jwks_uri(),
         }
     }
 
@@ -140,6 +183,7 @@ impl KeyStore {
         match &*self.source {
             Source::Live(live) => live.policy().fetches_started(),
             Source::Fixed(_) => 0,
+            Source::Deferred(_) => self.resolved().map_or(0, |s| s.fetches()),
         }
     }
 
@@ -148,21 +192,37 @@ impl KeyStore {
         match &*self.source {
             Source::Live(live) => live.policy().current(now()),
             Source::Fixed(keys) => Ok(keys.clone()),
+            Source::Deferred(_) => match self.resolved() {
+                Some(s) => s.current(),
+                None => Err(RetryAfter::from_secs(DEFERRED_RETRY_AFTER_SECS)),
+            },
         }
     }
 
     /// With [`Refresh::Inline`], runs the fetch the policy wants now, if any; otherwise nothing.
     pub(crate) async fn run_due(&self) {
-        if let Source::Live(live) = &*self.source {
-            if live.refresh == Refresh::Inline {
+        match &*self.source {
+            Source::Live(live) if live.refresh == Refresh::Inline => {
                 run_due_fetch(live).await;
             }
+            Source::Deferred(_) => {
+                if let Some(s) = self.resolved() {
+                    Box::pin(s.run_due()).await;
+                }
+            }
+            _ => {}
         }
     }
 
     /// A token named `kid`, which the current keys lack. Returns `true` when a fetch completed
     /// within `max_wait` (decide again), `false` when the token should be rejected now.
     pub(crate) async fn await_kid(&self, kid: &str, max_wait: Duration) -> bool {
+        if let Source::Deferred(_) = &*self.source {
+            return match self.resolved() {
+                Some(s) => Box::pin(s.await_kid(kid, max_wait)).await,
+                None => false,
+            };
+        }
         let Source::Live(live) = &*self.source else {
             return false;
         };
@@ -256,7 +316,7 @@ async fn run_due_fetch(live: &Live) -> bool {
 }
 
 /// Randomness for the backoff jitter.
-fn random() -> u32 {
+pub(crate) fn random() -> u32 {
     let mut b = [0u8; 4];
     // Jitter only; a failure leaves it at zero.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);

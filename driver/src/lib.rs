@@ -35,6 +35,7 @@ mod keys;
 pub mod observe;
 mod options;
 mod principal;
+mod readiness;
 mod request;
 mod response;
 mod start;
@@ -47,6 +48,7 @@ pub use discovery::StartupError;
 pub use fetch::FetchOptions;
 pub use keys::KeyStore;
 pub use principal::PrincipalExt;
+pub use readiness::Readiness;
 
 // The core types the options take, for the setters macro and the adapters' re-exports.
 pub use mcp_authz_core::dpop::DpopMode;
@@ -72,6 +74,8 @@ pub use introspection::Introspector;
 pub use keys::{OnNewKeys, Refresh};
 #[doc(hidden)]
 pub use options::{AuthzOptions, MetadataEdit};
+#[doc(hidden)]
+pub use readiness::lazy_servers;
 #[doc(hidden)]
 pub use request::{Authorizer, BodySource, Verdict};
 #[doc(hidden)]

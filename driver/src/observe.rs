@@ -135,3 +135,26 @@ pub fn sessions(bound: usize) {
     #[cfg(not(feature = "metrics"))]
     let _ = bound;
 }
+
+/// One attempt of a lazy start's discovery for `issuer` (`validated` or `failed`), and whether
+/// every authorization server is ready since (`mcp_authz_ready`, 1 or 0).
+pub fn discovery(issuer: &str, validated: bool, ready: bool) {
+    #[cfg(feature = "metrics")]
+    {
+        let outcome = if validated { "validated" } else { "failed" };
+        metrics::counter!("mcp_authz_discovery_attempts_total", "issuer" => issuer.to_owned(), "outcome" => outcome)
+            .increment(1);
+        metrics::gauge!("mcp_authz_ready").set(if ready { 1.0 } else { 0.0 });
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (issuer, validated, ready);
+}
+
+/// Revalidated metadata of `issuer` changed its issuer or `jwks_uri` and was refused.
+pub fn metadata_changed(issuer: &str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_metadata_changes_refused_total", "issuer" => issuer.to_owned())
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = issuer;
+}

@@ -63,6 +63,8 @@ pub struct AuthzOptions {
     pub kid_wait: Duration,
     /// Refuse to start without keys (off by default).
     pub require_keys: bool,
+    /// Start before the authorization servers answer (`readiness`).
+    pub lazy_start: bool,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -120,6 +122,7 @@ impl Default for AuthzOptions {
             keep_authorization: false,
             kid_wait: Duration::from_secs(5),
             require_keys: false,
+            lazy_start: false,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -462,6 +465,20 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn require_keys_at_startup(mut self, yes: bool) -> Self {
             self.options.require_keys = yes;
+            self
+        }
+
+        /// Start before the authorization servers answer (default: off, the build fetches and
+        /// validates their metadata first and fails when it cannot). On, the build returns at
+        /// once with the issuer each metadata URL implies (RFC 8414 §3.1): the
+        /// protected-resource metadata and the `401` challenges are served, requests with a
+        /// token get `503` + `Retry-After` until that server's metadata is validated and its
+        /// keys loaded, retried in the background with capped exponential backoff and
+        /// jitter. A document that is invalid keeps it unready, with the reason in the log and
+        /// the readiness report. Needs the tokio runtime the server runs on.
+        #[must_use]
+        pub fn lazy_start(mut self, yes: bool) -> Self {
+            self.options.lazy_start = yes;
             self
         }
 

@@ -228,7 +228,7 @@ async fn two_issuers_each_fetched_and_used_alone() {
         .await
         .unwrap();
     assert_eq!(authz.key_stores().len(), 2);
-    assert_eq!(authz.authorization_servers().count(), 2);
+    assert_eq!(authz.authorization_servers().len(), 2);
     assert_eq!(
         authz.guard().metadata().authorization_servers(),
         [a.issuer(), b.issuer()]
