@@ -140,9 +140,9 @@ try {
   const proxy = start(MCP_AUTHZ, ["proxy", "--metadata-url", `${issuer}/.well-known/oauth-authorization-server`, "--resource", front,
     "--upstream", server, "--listen", `127.0.0.1:${proxyPort}`, "--scope", "mcp:tools", "--allow-http-loopback", "--validate-mcp-headers"]);
   proxy.stderr.on("data", () => {});
-  // Any answer from the MCP server means it listens; the proxy's /healthz says 200.
+  // Any answer from the MCP server means it listens; the proxy's /readyz says 200 once it has keys.
   await waitFor(`http://127.0.0.1:${serverPort}/mcp`, null, 60, () => true);
-  await waitFor(`http://127.0.0.1:${proxyPort}/healthz`, proxy, 60);
+  await waitFor(`http://127.0.0.1:${proxyPort}/readyz`, proxy, 60);
   const fwd = await forwarder(frontPort, `http://127.0.0.1:${proxyPort}`, await token(issuer, front));
   for (const rev of REVISIONS) {
     const direct = await suite(server, ["--requirements", rev]);
@@ -168,7 +168,7 @@ try {
   const proxy2 = start(MCP_AUTHZ, ["proxy", "--metadata-url", `${issuer2}/.well-known/oauth-authorization-server`, "--resource", front2,
     "--upstream", modern, "--listen", `127.0.0.1:${proxy2Port}`, "--scope", "mcp:tools", "--allow-http-loopback", "--validate-mcp-headers"]);
   proxy2.stderr.on("data", () => {});
-  await waitFor(`http://127.0.0.1:${proxy2Port}/healthz`, proxy2, 60);
+  await waitFor(`http://127.0.0.1:${proxy2Port}/readyz`, proxy2, 60);
   const fwd2 = await forwarder(front2Port, `http://127.0.0.1:${proxy2Port}`, await token(issuer2, front2));
   for (const scenario of PENDING) {
     const direct = await suite(modern, ["--scenario", scenario]);

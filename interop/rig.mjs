@@ -93,7 +93,7 @@ const SECRET_ENV = { MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET: RS_CLIENT.secret };
 
 // The two front ends: each starts against an issuer and returns the MCP URL and its processes.
 const FRONT_ENDS = {
-  async proxy(as, { introspect = false } = {}) {
+  async proxy(as, { introspect = false, failFast = false } = {}) {
     const [u, p, m] = [await freePort(), await freePort(), await freePort()];
     // This upstream answers with event streams; scenario 12 runs the other response mode.
     const upstream = start(RMCP_SERVER, ["--unprotected", "--sse-responses", "--listen", `127.0.0.1:${u}`]);
@@ -103,9 +103,10 @@ const FRONT_ENDS = {
       "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
       "--scope", "mcp:tools", "--tool-scope", "admin_reset=mcp:admin", "--allow-http-loopback",
       "--metrics-listen", `127.0.0.1:${m}`, "--dpop", "allowed",
-      ...(introspect ? INTROSPECT_ARGS : []),
+      ...(introspect ? INTROSPECT_ARGS : []), ...(failFast ? ["--fail-fast"] : []),
     ], introspect ? SECRET_ENV : {});
-    await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
+    // It listens at once (lazy start); ready once the metadata is validated and the keys loaded.
+    await waitFor(`http://127.0.0.1:${p}/readyz`, proxy);
     return { mcp, processes: [upstream, proxy], main: proxy, metrics: `http://127.0.0.1:${m}/metrics` };
   },
   async "rmcp example"(as, { introspect = false } = {}) {
@@ -377,11 +378,11 @@ async function runFrontEnd(name, make) {
   await session?.close().catch(() => {});
   for (const p of fe.processes) await stop(p);
 
-  await scenario(name, "6. provider unreachable at startup -> refuses to start", async () => {
+  await scenario(name, "6. provider unreachable at startup -> refuses to start (the proxy: with --fail-fast)", async () => {
     const dead = { issuer: `http://127.0.0.1:${await freePort()}` };
     let started;
     try {
-      started = await make(dead);
+      started = await make(dead, { failFast: true });
     } catch (e) {
       if (!/exited [1-9]/.test(e.message)) throw e;
       if (!/(cannot fetch|refus|not starting|Fetch|error)/i.test(e.message)) throw new Error(`unclear message: ${e.message}`);
@@ -448,7 +449,7 @@ async function startProxy(metadataUrls, extra = []) {
     "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${p}`,
     "--scope", "mcp:tools", "--allow-http-loopback", ...extra,
   ]);
-  await waitFor(`http://127.0.0.1:${p}/.well-known/oauth-protected-resource/mcp`, proxy);
+  await waitFor(`http://127.0.0.1:${p}/readyz`, proxy);
   return { mcp, processes: [upstream, proxy] };
 }
 

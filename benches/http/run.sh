@@ -98,7 +98,12 @@ if [ -n "${PINGORA:-}" ]; then
   pingora_url="http://127.0.0.1:$pingora_port/mcp"
 fi
 
-# Both proxies answer before the first round.
+# Both proxies answer before the first round; ours once it has its keys (it listens at once).
+proxy_origin=$(get proxy); proxy_origin=${proxy_origin%/mcp}
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$proxy_origin/readyz" || true)" = 200 ] && break
+  sleep 0.1
+done
 for url in "$(get proxy)" "$nginx_url" $pingora_url; do
   for _ in $(seq 100); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'content-type: application/json' -d '{}' || true)

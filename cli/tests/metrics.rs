@@ -44,6 +44,7 @@ async fn a_scrape_counts_the_real_requests() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
         .args([
             "proxy",
+            "--fail-fast",
             "--metadata-url",
             &format!("{issuer}/.well-known/oauth-authorization-server"),
         ])

@@ -43,6 +43,19 @@ impl Rig {
     }
 }
 
+/// Waits (at most 20 s) until the proxy started lazily has its metadata validated and its keys.
+async fn ready(authz: &mcp_authz_hyper::Authz) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !authz.is_ready() {
+        assert!(
+            Instant::now() < deadline,
+            "not ready: {}",
+            authz.readiness()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap();
@@ -198,6 +211,7 @@ async fn start_with(
     };
     edit(&mut config);
     let built = proxy::build(&config).await.unwrap();
+    ready(&built.authz).await;
     let limits = config.server.limits();
     tokio::spawn(
         async move { proxy::serve(px_l, built.app, limits, std::future::pending()).await },
@@ -527,6 +541,7 @@ async fn upstream_down_is_502_and_slow_is_504() {
         ..Default::default()
     };
     let built = proxy::build(&config).await.unwrap();
+    ready(&built.authz).await;
     tokio::spawn(async move { axum::serve(px_l, built.app).await });
     let token = auth_server
         .mint("cli-test", "mcp:tools", &resource)
@@ -557,7 +572,10 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
             upstream_timeout: Some(5),
             ..Default::default()
         },
-        ..Default::default()
+        server: ServerConfig {
+            fail_fast: true,
+            ..Default::default()
+        },
     };
     let Err(proxy::BuildError::Startup(message)) = proxy::build(&config).await else {
         panic!("started, or refused its settings")
@@ -1908,4 +1926,148 @@ async fn a_client_allow_list_applies_to_every_request() {
     let (status, _, _) = send("GET", &rig.resource, &[("authorization", &other)], b"").await;
     assert_eq!(status, 403, "a request without a body too");
     assert_eq!(rig.hits.load(Ordering::SeqCst), before + 2);
+}
+
+/// Start in any order: the proxy listens before its authorization server answers. Meanwhile the
+/// protected-resource metadata is served (the issuer follows from the metadata URL), a request
+/// without a token gets the 401 challenge, one with a token 503 + Retry-After and never the
+/// upstream, and `/readyz` is 503 saying what is missing. Once the authorization server comes
+/// up the proxy is ready within its retry backoff, and the token goes through.
+#[tokio::test]
+async fn the_proxy_starts_before_its_authorization_server_and_serves_once_it_answers() {
+    let as_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{as_port}");
+    let (px_l, px_a) = listener().await;
+    let (up_l, up_a) = listener().await;
+    let resource = format!("http://{px_a}/mcp");
+    let (hits, admin_runs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let app = upstream_app(hits.clone(), admin_runs);
+    tokio::spawn(async move { axum::serve(up_l, app).await });
+    let config = ProxyConfig {
+        route: RouteConfig {
+            metadata_url: vec![format!("{issuer}/.well-known/oauth-authorization-server")],
+            resource: Some(resource.clone()),
+            upstream: Some(format!("http://{up_a}/mcp")),
+            scope: vec!["mcp:tools".into()],
+            allow_http_loopback: true,
+            upstream_timeout: Some(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let built = proxy::build(&config).await.unwrap();
+    assert!(!built.authz.is_ready());
+    tokio::spawn(async move { axum::serve(px_l, built.app).await });
+    let origin = format!("http://{px_a}");
+
+    let (status, _, body) = send(
+        "GET",
+        &format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(body).await["authorization_servers"],
+        serde_json::json!([issuer])
+    );
+    let (status, headers, _) = send("POST", &resource, &[], b"{}").await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("resource_metadata="));
+    let auth =
+        DevAuthServer::new(issuer.clone(), resource.clone(), vec!["mcp:tools".into()]).unwrap();
+    let bearer = format!(
+        "Bearer {}",
+        auth.mint("cli-test", "mcp:tools", &resource).unwrap()
+    );
+    let (status, headers, _) = send("POST", &resource, &[("authorization", &bearer)], b"{}").await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "forwarded before the keys were there"
+    );
+    let (status, _, body) = send("GET", &format!("{origin}/readyz"), &[], b"").await;
+    assert_eq!(status, 503);
+    let report = json(body).await;
+    assert_eq!(report["ready"], false);
+    assert_eq!(
+        report["authorization_servers"][0]["metadata"],
+        "discovering"
+    );
+    assert_eq!(report["authorization_servers"][0]["keys"], "missing");
+
+    // A few failed attempts, then the authorization server comes up on its port.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let as_l = tokio::net::TcpListener::bind(("127.0.0.1", as_port))
+        .await
+        .unwrap();
+    let router = auth.router();
+    tokio::spawn(async move { axum::serve(as_l, router).await });
+    let up_at = Instant::now();
+    loop {
+        let (status, _, _) = send("GET", &format!("{origin}/readyz"), &[], b"").await;
+        if status == 200 {
+            break;
+        }
+        assert!(up_at.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "ready {:.2} s after the authorization server came up",
+        up_at.elapsed().as_secs_f64()
+    );
+    let (status, _, _) = send("POST", &resource, &[("authorization", &bearer)], b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+/// Metadata that is invalid (not unreachable) keeps the proxy unready, with the reason.
+#[tokio::test]
+async fn invalid_metadata_keeps_the_proxy_unready_with_the_reason() {
+    let (l, a) = listener().await;
+    let app = axum::Router::new().route(
+        "/.well-known/oauth-authorization-server",
+        get(move || async move {
+            axum::Json(serde_json::json!({"issuer": format!("http://{a}"), "jwks_uri": 7}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let (px_l, px_a) = listener().await;
+    let config = ProxyConfig {
+        route: RouteConfig {
+            metadata_url: vec![format!("http://{a}/.well-known/oauth-authorization-server")],
+            resource: Some(format!("http://{px_a}/mcp")),
+            upstream: Some("http://127.0.0.1:9/mcp".into()),
+            allow_http_loopback: true,
+            upstream_timeout: Some(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let built = proxy::build(&config).await.unwrap();
+    tokio::spawn(async move { axum::serve(px_l, built.app).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let (status, _, body) = send("GET", &format!("http://{px_a}/readyz"), &[], b"").await;
+        assert_eq!(status, 503);
+        let report = json(body).await;
+        if report["authorization_servers"][0]["metadata"] == "invalid" {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = report["authorization_servers"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("jwks_uri: not a string"), "{reason}");
 }

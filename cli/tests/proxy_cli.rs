@@ -31,7 +31,12 @@ allow-http-loopback = true
 #[test]
 fn missing_or_bad_settings_exit_2() {
     let out = bin()
-        .args(["proxy", "--resource", "http://127.0.0.1:1/mcp"])
+        .args([
+            "proxy",
+            "--fail-fast",
+            "--resource",
+            "http://127.0.0.1:1/mcp",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -39,6 +44,7 @@ fn missing_or_bad_settings_exit_2() {
     let out = bin()
         .args([
             "proxy",
+            "--fail-fast",
             "--metadata-url",
             "http://127.0.0.1:1/.well-known/oauth-authorization-server",
         ])
@@ -56,6 +62,7 @@ fn missing_or_bad_settings_exit_2() {
     let out = bin()
         .args([
             "proxy",
+            "--fail-fast",
             "--metadata-url",
             "http://127.0.0.1:1/.well-known/oauth-authorization-server",
         ])
@@ -77,6 +84,7 @@ fn unreachable_provider_refuses_to_start() {
     let out = bin()
         .args([
             "proxy",
+            "--fail-fast",
             "--metadata-url",
             "http://127.0.0.1:1/.well-known/oauth-authorization-server",
         ])
@@ -107,7 +115,7 @@ fn config_file_with_flags_winning() {
     );
     // From the file alone: it tries the (unreachable) provider, so it got that far.
     let out = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -116,6 +124,7 @@ fn config_file_with_flags_winning() {
     let out = bin()
         .args([
             "proxy",
+            "--fail-fast",
             "--config",
             cfg.to_str().unwrap(),
             "--metadata-url",
@@ -143,7 +152,7 @@ entra-v1-tokens = true
     )
     .unwrap();
     let out = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -155,7 +164,7 @@ entra-v1-tokens = true
     // Unknown keys are refused.
     std::fs::write(&cfg, "metadata_url = \"x\"\n").unwrap();
     let out = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -208,6 +217,7 @@ fn demo_stops_cleanly_on_sigterm() {
 fn introspection_settings_are_checked_and_the_secret_never_comes_from_an_argument() {
     let base = [
         "proxy",
+        "--fail-fast",
         "--metadata-url",
         "http://127.0.0.1:1/.well-known/oauth-authorization-server",
         "--resource",
@@ -277,7 +287,7 @@ fn introspection_settings_are_checked_and_the_secret_never_comes_from_an_argumen
 fn method_scopes_from_the_file_or_the_flags() {
     let cfg = config_file("ms", "method-scope = [\"noequals\"]");
     let file_only = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(file_only.status.code(), Some(2));
@@ -288,7 +298,7 @@ fn method_scopes_from_the_file_or_the_flags() {
     );
     // The flag replaces the file's list: the settings pass, and it gets to the first fetch.
     let flag_wins = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .args(["--method-scope", "resources/read=mcp:resources"])
         .output()
         .unwrap();
@@ -303,7 +313,7 @@ fn method_scopes_from_the_file_or_the_flags() {
 fn an_identity_header_prefix_that_is_no_header_name_exits_2() {
     let cfg = config_file("prefix", "identity-header-prefix = \"X Bad:\"");
     let out = bin()
-        .args(["proxy", "--config", cfg.to_str().unwrap()])
+        .args(["proxy", "--fail-fast", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -318,6 +328,7 @@ fn an_identity_header_prefix_that_is_no_header_name_exits_2() {
 fn rules_that_do_not_parse_or_name_roles_without_a_role_claim_exit_2() {
     let base = [
         "proxy",
+        "--fail-fast",
         "--metadata-url",
         "http://127.0.0.1:1/.well-known/oauth-authorization-server",
         "--resource",
@@ -372,6 +383,7 @@ fn a_cedar_policy_that_does_not_parse_exits_2() {
     let out = bin()
         .args([
             "proxy",
+            "--fail-fast",
             "--metadata-url",
             "http://127.0.0.1:1/.well-known/oauth-authorization-server",
             "--resource",

@@ -99,7 +99,11 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             allow_http_loopback: true,
             ..Default::default()
         },
-        ..Default::default()
+        // Its authorization server is up already: start with the keys, ready at once.
+        server: proxy::ServerConfig {
+            fail_fast: true,
+            ..Default::default()
+        },
     };
     let built = proxy::build(&config).await.map_err(|e| e.to_string())?;
     let sample = auth.mint("demo-curl", "mcp:tools", &resource)?;

@@ -49,6 +49,13 @@ pub struct ServerConfig {
     /// Values: off, json [default: off].
     #[arg(long, value_name = "FORMAT")]
     pub access_log: Option<String>,
+    /// Refuse to start while an authorization server's metadata cannot be fetched and validated
+    /// (for CI and scripts). Without it the proxy listens at once: the protected-resource
+    /// metadata and the 401 challenges are served, requests with a token get 503 with
+    /// Retry-After until the metadata is validated and the keys loaded (retried with capped
+    /// exponential backoff), and GET /readyz says what is missing.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 impl ServerConfig {

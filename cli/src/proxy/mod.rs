@@ -3,7 +3,8 @@
 //!
 //! Requests to the resource path pass the authorization middleware, then go to the upstream,
 //! streaming both ways (SSE included). The proxy itself serves the RFC 9728 documents, the
-//! challenges and `/healthz`; other paths are 404. The client's `Authorization` header never
+//! challenges, `/healthz` (liveness) and `/readyz` (readiness: every authorization server's
+//! metadata validated and keys loaded); other paths are 404. The client's `Authorization` header never
 //! reaches the upstream; the verified identity does, in headers the proxy sets after removing any
 //! the client sent.
 //!
@@ -74,6 +75,7 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
     let access_log = config.server.access_log().map_err(BuildError::Config)?;
     // Every setting is checked before anything is fetched.
     let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
+    let builder = builder.lazy_start(!config.server.fail_fast);
     let state = forwarding(route, upstream).map_err(BuildError::Config)?;
     let authz = builder
         .build()
@@ -92,7 +94,28 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
         protected = protected.route(&root, any(not_found));
     }
     let protected = protected.with_state(state).layer(authz.layer());
+    let ready = authz.clone();
     let app = Router::new()
+        .route(
+            "/readyz",
+            get(move || {
+                let report = ready.readiness();
+                let status = match ready.is_ready() {
+                    true => StatusCode::OK,
+                    false => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                async move {
+                    (
+                        status,
+                        [
+                            (http::header::CONTENT_TYPE, "application/json"),
+                            (http::header::CACHE_CONTROL, "no-store"),
+                        ],
+                        report.to_string(),
+                    )
+                }
+            }),
+        )
         .route(
             "/healthz",
             get(|| async {
