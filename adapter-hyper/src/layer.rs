@@ -238,8 +238,10 @@ where
                     None
                 }
             };
+            let learner = state.clone();
             let listing = Some(ListContext {
-                state: state.clone(),
+                guard: state.guard.clone(),
+                learner: Arc::new(move |m: &[u8]| learner.authorizer.learn_tool_headers(m)),
                 principal: principal.clone(),
                 lists,
             });

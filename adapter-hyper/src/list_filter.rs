@@ -30,10 +30,14 @@ pub const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
 /// The inner service's response body: as it was, or filtered (see the module docs).
 pub type ListedBody<B> = Either<B, UnsyncBoxBody<Bytes, BoxError>>;
 
-/// What the filter needs once the request is gone: the policy (in the guard) and the store of
-/// declarations (in the authorizer), the principal and the list request.
+/// Where the `Mcp-Param-*` declarations of a `tools/list` answer go (the authorizer's store).
+pub(crate) type Learner = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// What the filter needs once the request is gone: the policy (in the guard), where the
+/// declarations are learned, the principal and the list request.
 pub(crate) struct ListContext {
-    pub(crate) state: Arc<crate::layer::State>,
+    pub(crate) guard: Arc<mcp_authz_core::Guard>,
+    pub(crate) learner: Learner,
     /// `None` for a request served without a token (lists show the public tools).
     pub(crate) principal: Option<Arc<Principal>>,
     pub(crate) lists: ListRequests,
@@ -41,7 +45,7 @@ pub(crate) struct ListContext {
 
 impl ListContext {
     fn filter(&self) -> ListFilter<'_> {
-        let policy = self.state.guard.scope_policy();
+        let policy = self.guard.scope_policy();
         match &self.principal {
             Some(p) => ListFilter::new(policy, p, &self.lists),
             None => ListFilter::anonymous(policy, &self.lists),
@@ -51,7 +55,7 @@ impl ListContext {
     /// Learns the tools' declarations from one message, when the request asks for it.
     fn learn(&self, message: &[u8]) {
         if self.lists.learns_tools() {
-            self.state.authorizer.learn_tool_headers(message);
+            (self.learner)(message);
         }
     }
 
