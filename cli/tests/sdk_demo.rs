@@ -9,28 +9,11 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")
-}
-
-fn ensure_sdk() {
-    let dir = interop_dir();
-    if dir
-        .join("node_modules/@modelcontextprotocol/sdk/package.json")
-        .exists()
-    {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm is needed for the SDK interop test (Node 20 ships it)");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-}
+#[path = "support/node.rs"]
+mod node;
+use node::{ensure_sdk, interop_dir};
 
 struct Killed(std::process::Child);
 

@@ -158,3 +158,11 @@ pub fn metadata_changed(issuer: &str) {
     #[cfg(not(feature = "metrics"))]
     let _ = issuer;
 }
+
+/// One reload of the TLS certificate of a listener: `reloaded` or `refused`.
+pub fn tls_reload(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_tls_reloads_total", "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}

@@ -56,6 +56,14 @@ pub struct ServerConfig {
     /// exponential backoff), and GET /readyz says what is missing.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Serve TLS with this PEM certificate chain (the server's certificate first, then its
+    /// intermediates); needs --tls-key. HTTP/2 and HTTP/1.1 are offered through ALPN. The pair
+    /// is reloaded on SIGHUP and when either file changes, without dropping connections.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -76,6 +84,21 @@ impl ServerConfig {
                 .body_timeout
                 .map_or(d.body_timeout, Duration::from_secs),
             max_connections: self.max_connections.unwrap_or(d.max_connections).max(1),
+        }
+    }
+
+    /// The TLS files, when the listener serves TLS.
+    ///
+    /// # Errors
+    /// When only one of the two is given.
+    pub fn tls(&self) -> Result<Option<super::tls::TlsFiles>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(super::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            _ => Err("--tls-cert and --tls-key go together".into()),
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod config;
 mod forward;
 pub mod serve;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -33,8 +34,10 @@ pub use config::{
     ProxyArgs, ProxyConfig, ProxyIntrospection, RouteConfig, ServerConfig, CLIENT_SECRET_ENV,
 };
 pub use serve::{
-    install_metrics, serve, shutdown_signal, ClientAddr, ServeLimits, MAX_HEADERS, MAX_HEAD_BYTES,
+    install_metrics, serve, serve_tls, shutdown_signal, ClientAddr, ServeLimits, MAX_HEADERS,
+    MAX_HEAD_BYTES,
 };
+pub use tls::{Tls, TlsFiles};
 
 use forward::{forward, json_error, ProxyState};
 
@@ -280,6 +283,18 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
                 return std::process::ExitCode::from(2);
             }
         }
+        // The certificate is checked before anything is fetched.
+        let tls = match config
+            .server
+            .tls()
+            .and_then(|f| f.map(Tls::new).transpose())
+        {
+            Ok(tls) => tls,
+            Err(e) => {
+                eprintln!("mcp-authz proxy: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
         let proxy = match build(&config).await {
             Ok(p) => p,
             Err(BuildError::Config(e)) => {
@@ -313,7 +328,14 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        match serve(listener, proxy.app, config.server.limits(), stop).await {
+        let served = match &tls {
+            Some(tls) => {
+                tls::watch(tls.certificate.clone(), std::time::Duration::from_secs(2));
+                serve_tls(listener, proxy.app, config.server.limits(), tls, stop).await
+            }
+            None => serve(listener, proxy.app, config.server.limits(), stop).await,
+        };
+        match served {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mcp-authz proxy: {e}");

@@ -79,7 +79,33 @@ pub async fn serve(
     limits: ServeLimits,
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    serve_with(listener, app, limits, None, stop).await
+}
+
+/// [`serve`] over TLS ([`super::tls`]): the handshake must complete within `header_timeout`;
+/// a client that chose `h2` through ALPN is served HTTP/2 (header lists up to
+/// [`MAX_HEAD_BYTES`]), any other HTTP/1.1 with the limits of [`serve`].
+///
+/// # Errors
+/// When the listener fails for good.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    tls: &super::tls::Tls,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with(listener, app, limits, Some(tls.acceptor.clone()), stop).await
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -91,6 +117,11 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout)
         .max_header_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(limits.header_timeout);
     let mut stop = std::pin::pin!(stop);
     loop {
         let permit = tokio::select! {
@@ -121,10 +152,31 @@ pub async fn serve(
                 }
             },
         ));
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let Some(acceptor) = tls.clone() else {
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop(permit);
+            });
+            continue;
+        };
+        let (watcher, http1, http2) = (graceful.watcher(), builder.clone(), h2.clone());
+        let handshake_limit = limits.header_timeout;
         tokio::spawn(async move {
-            let _ = connection.await;
+            // A client that never finishes its handshake holds a slot no longer than a head.
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await
+            else {
+                drop(permit);
+                return;
+            };
+            let alpn_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let io = TokioIo::new(stream);
+            let _ = match alpn_h2 {
+                true => watcher.watch(http2.serve_connection(io, service)).await,
+                false => watcher.watch(http1.serve_connection(io, service)).await,
+            };
             drop(permit);
         });
     }
