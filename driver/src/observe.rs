@@ -48,8 +48,10 @@ pub fn status_label(status: u16) -> &'static str {
     }
 }
 
-/// One decision of the request loop, `started` when the request arrived.
+/// One decision of the request loop for the resource `route` (its name; empty when the
+/// adapter protects one), `started` when the request arrived.
 pub fn decision(
+    route: &str,
     outcome: &'static str,
     status: u16,
     reason: Option<&'static str>,
@@ -58,16 +60,17 @@ pub fn decision(
     #[cfg(feature = "metrics")]
     {
         let labels = [
-            ("outcome", outcome),
-            ("status", status_label(status)),
-            ("reason", reason.unwrap_or("none")),
+            ("route", route.to_owned()),
+            ("outcome", outcome.to_owned()),
+            ("status", status_label(status).to_owned()),
+            ("reason", reason.unwrap_or("none").to_owned()),
         ];
         metrics::counter!("mcp_authz_decisions_total", &labels).increment(1);
-        metrics::histogram!("mcp_authz_decision_seconds", "outcome" => outcome)
+        metrics::histogram!("mcp_authz_decision_seconds", "route" => route.to_owned(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = (outcome, status, reason, started);
+    let _ = (route, outcome, status, reason, started);
 }
 
 /// One fetch of the JWK Set at `jwks_uri` (a configured URL): `Ok(number of keys)` or the
@@ -119,13 +122,13 @@ pub fn introspection(result: &'static str) {
     let _ = result;
 }
 
-/// One upstream exchange of the proxy, from the request sent to the response head.
-pub fn upstream(status: u16, started: Instant) {
+/// One upstream exchange of the proxy's `route`, from the request sent to the response head.
+pub fn upstream(route: &str, status: u16, started: Instant) {
     #[cfg(feature = "metrics")]
-    metrics::histogram!("mcp_authz_upstream_seconds", "status" => status_label(status))
+    metrics::histogram!("mcp_authz_upstream_seconds", "route" => route.to_owned(), "status" => status_label(status))
         .record(started.elapsed().as_secs_f64());
     #[cfg(not(feature = "metrics"))]
-    let _ = (status, started);
+    let _ = (route, status, started);
 }
 
 /// The MCP sessions bound to their callers, after a binding.

@@ -65,6 +65,8 @@ pub struct AuthzOptions {
     pub require_keys: bool,
     /// Start before the authorization servers answer (`readiness`).
     pub lazy_start: bool,
+    /// The resource's name in metrics, when one process protects several.
+    pub route_name: Option<String>,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -123,6 +125,7 @@ impl Default for AuthzOptions {
             kid_wait: Duration::from_secs(5),
             require_keys: false,
             lazy_start: false,
+            route_name: None,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -479,6 +482,15 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn lazy_start(mut self, yes: bool) -> Self {
             self.options.lazy_start = yes;
+            self
+        }
+
+        /// The protected resource's name, as the `route` label of the decision metrics
+        /// (`mcp_authz_decisions_total`, `mcp_authz_decision_seconds`), for a process that
+        /// protects several (default: empty).
+        #[must_use]
+        pub fn route_name(mut self, name: impl Into<String>) -> Self {
+            self.options.route_name = Some(name.into());
             self
         }
 

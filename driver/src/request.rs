@@ -77,6 +77,8 @@ pub struct Authorizer {
     tool_headers: SharedToolHeaders,
     kid_wait: Duration,
     keep_authorization: bool,
+    /// The resource's name in metrics (`AuthzOptions::route_name`).
+    route: Arc<str>,
 }
 
 impl Authorizer {
@@ -95,6 +97,7 @@ impl Authorizer {
             tool_headers: SharedToolHeaders::default(),
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
+            route: options.route_name.as_deref().unwrap_or("").into(),
         }
     }
 
@@ -204,7 +207,7 @@ impl Authorizer {
                 let lists = allowed.lists().clone();
                 let closing = allowed.listen_closing();
                 let principal = allowed.into_principal();
-                observe::decision("allow", 200, None, started);
+                observe::decision(&self.route, "allow", 200, None, started);
                 tracing::info!(
                     target: "mcp_authz",
                     decision = "allow",
@@ -218,13 +221,13 @@ impl Authorizer {
                 (Some(principal), lists, false, closing)
             }
             Step::AllowPublic(public) => {
-                observe::decision("public", 200, None, started);
+                observe::decision(&self.route, "public", 200, None, started);
                 (None, public.lists().clone(), public.is_anonymous(), None)
             }
             Step::Respond(r) => {
                 let reason = r.reason;
                 let outcome = if reason.is_some() { "reject" } else { "served" };
-                observe::decision(outcome, r.status, reason, started);
+                observe::decision(&self.route, outcome, r.status, reason, started);
                 if let Some(reason) = reason {
                     tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method, path);
                 }
@@ -235,7 +238,7 @@ impl Authorizer {
             }
             // Any other step is not a verdict that allows: deny, never pass through.
             _ => {
-                observe::decision("reject", 500, Some("no_decision"), started);
+                observe::decision(&self.route, "reject", 500, Some("no_decision"), started);
                 return Verdict::Answer {
                     response: json_error_with(
                         http::StatusCode::INTERNAL_SERVER_ERROR,
