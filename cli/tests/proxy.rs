@@ -208,6 +208,7 @@ async fn start_with(
             listen: Some(px_a),
             ..Default::default()
         },
+        routes: Vec::new(),
     };
     edit(&mut config);
     let built = proxy::build(&config).await.unwrap();
@@ -576,6 +577,7 @@ async fn startup_refuses_unacceptable_metadata_naming_every_problem() {
             fail_fast: true,
             ..Default::default()
         },
+        routes: Vec::new(),
     };
     let Err(proxy::BuildError::Startup(message)) = proxy::build(&config).await else {
         panic!("started, or refused its settings")
@@ -2070,4 +2072,183 @@ async fn invalid_metadata_keeps_the_proxy_unready_with_the_reason() {
         .as_str()
         .unwrap();
     assert!(reason.contains("jwks_uri: not a string"), "{reason}");
+}
+
+/// Three MCP servers behind one listener, each its own protected resource (RFC 9728 path-aware
+/// metadata), the third trusting another authorization server: a token for one route is
+/// refused by the others (its audience), the root metadata path names no resource when there
+/// are several, and a path no route has is 404 without reaching any upstream.
+#[tokio::test]
+async fn three_routes_behind_one_listener_never_share_tokens() {
+    let (px_l, px_a) = listener().await;
+    let origin = format!("http://{px_a}");
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (l, a) = listener().await;
+        let issuer = format!("http://{a}");
+        let auth = Arc::new(
+            DevAuthServer::new(
+                issuer.clone(),
+                format!("{origin}/x"),
+                vec!["mcp:tools".into()],
+            )
+            .unwrap(),
+        );
+        let router = auth.router();
+        tokio::spawn(async move { axum::serve(l, router).await });
+        servers.push((issuer, auth));
+    }
+    let mut routes = Vec::new();
+    let mut hits = Vec::new();
+    for (name, server) in [("github", 0), ("jira", 0), ("docs", 1)] {
+        let (up_l, up_a) = listener().await;
+        let counted = Arc::new(AtomicUsize::new(0));
+        let app = upstream_app(counted.clone(), Arc::new(AtomicUsize::new(0)));
+        tokio::spawn(async move { axum::serve(up_l, app).await });
+        hits.push(counted);
+        routes.push(RouteConfig {
+            name: Some(name.into()),
+            metadata_url: vec![format!(
+                "{}/.well-known/oauth-authorization-server",
+                servers[server].0
+            )],
+            resource: Some(format!("{origin}/{name}/mcp")),
+            upstream: Some(format!("http://{up_a}/mcp")),
+            scope: vec!["mcp:tools".into()],
+            allow_http_loopback: true,
+            upstream_timeout: Some(5),
+            ..Default::default()
+        });
+    }
+    let config = ProxyConfig {
+        routes,
+        ..Default::default()
+    };
+    let built = proxy::build(&config).await.unwrap();
+    assert_eq!(built.routes.len(), 3);
+    for (_, authz) in &built.routes {
+        ready(authz).await;
+    }
+    tokio::spawn(async move { axum::serve(px_l, built.app).await });
+
+    for (name, server) in [("github", 0), ("jira", 0), ("docs", 1)] {
+        let (status, _, body) = send(
+            "GET",
+            &format!("{origin}/.well-known/oauth-protected-resource/{name}/mcp"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{name}");
+        let doc = json(body).await;
+        assert_eq!(doc["resource"], format!("{origin}/{name}/mcp"));
+        assert_eq!(
+            doc["authorization_servers"],
+            serde_json::json!([servers[server].0])
+        );
+        // Without a token, each route's own challenge.
+        let (status, headers, _) = send("POST", &format!("{origin}/{name}/mcp"), &[], b"{}").await;
+        assert_eq!(status, 401);
+        assert!(headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("oauth-protected-resource/{name}/mcp")));
+    }
+    let (status, _, _) = send(
+        "GET",
+        &format!("{origin}/.well-known/oauth-protected-resource"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let token = |server: usize, name: &str| {
+        let t = servers[server]
+            .1
+            .mint("cli-test", "mcp:tools", &format!("{origin}/{name}/mcp"))
+            .unwrap();
+        format!("Bearer {t}")
+    };
+    let github = token(0, "github");
+    let post = |path: String, auth: String| async move {
+        send("POST", &path, &[("authorization", &auth)], b"{}")
+            .await
+            .0
+    };
+    assert_eq!(
+        post(format!("{origin}/github/mcp"), github.clone()).await,
+        200
+    );
+    // The same issuer, another route: its audience is not this resource.
+    assert_eq!(
+        post(format!("{origin}/jira/mcp"), github.clone()).await,
+        401
+    );
+    // Another issuer's route.
+    assert_eq!(
+        post(format!("{origin}/docs/mcp"), github.clone()).await,
+        401
+    );
+    assert_eq!(
+        post(format!("{origin}/docs/mcp"), token(1, "docs")).await,
+        200
+    );
+    // A path no route has.
+    for path in ["/other/mcp", "/github", "/github/mcp/x", "/mcp"] {
+        assert_eq!(
+            post(format!("{origin}{path}"), github.clone()).await,
+            404,
+            "{path}"
+        );
+    }
+    let counts: Vec<usize> = hits.iter().map(|h| h.load(Ordering::SeqCst)).collect();
+    assert_eq!(counts, [1, 0, 1]);
+    let (status, _, body) = send("GET", &format!("{origin}/readyz"), &[], b"").await;
+    assert_eq!(status, 200);
+    let report = json(body).await;
+    let names: Vec<&str> = report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["github", "jira", "docs"]);
+}
+
+/// Routes that would take the same path, or a path the proxy serves itself, are refused
+/// before anything is fetched.
+#[tokio::test]
+async fn routes_may_not_share_a_path() {
+    let route = |name: &str, resource: &str| RouteConfig {
+        name: Some(name.into()),
+        metadata_url: vec!["http://127.0.0.1:1/.well-known/oauth-authorization-server".into()],
+        resource: Some(resource.into()),
+        upstream: Some("http://127.0.0.1:2/mcp".into()),
+        allow_http_loopback: true,
+        ..Default::default()
+    };
+    for (routes, expected) in [
+        (
+            vec![route("a", "http://x/mcp"), route("b", "http://x/mcp")],
+            "two routes protect the path /mcp",
+        ),
+        (
+            vec![route("a", "http://x/a/mcp"), route("a", "http://x/b/mcp")],
+            "two routes are named a",
+        ),
+        (
+            vec![route("a", "http://x/a/mcp"), route("h", "http://x/healthz")],
+            "the path /healthz is taken",
+        ),
+    ] {
+        let config = ProxyConfig {
+            routes,
+            ..Default::default()
+        };
+        let Err(proxy::BuildError::Config(e)) = proxy::build(&config).await else {
+            panic!("{expected}: accepted")
+        };
+        assert!(e.contains(expected), "{e}");
+    }
 }

@@ -403,3 +403,60 @@ fn a_cedar_policy_that_does_not_parse_exits_2() {
         "{err}"
     );
 }
+
+/// `[[route]]` tables in the file: route settings outside them, or an unknown key in one, are
+/// refused (exit 2) before anything is fetched; well-formed tables get as far as the fetch.
+#[test]
+fn route_tables_in_the_config_file() {
+    let routes = r#"
+[[route]]
+name = "github"
+metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
+resource = "http://127.0.0.1:8080/github/mcp"
+upstream = "http://127.0.0.1:9001/mcp"
+allow-http-loopback = true
+
+[[route]]
+name = "jira"
+metadata-url = "http://127.0.0.1:1/.well-known/oauth-authorization-server"
+resource = "http://127.0.0.1:8080/jira/mcp"
+upstream = "http://127.0.0.1:9002/mcp"
+allow-http-loopback = true
+"#;
+    let run = |text: &str, extra: &[&str]| {
+        let cfg = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(cfg.path(), text).unwrap();
+        let out = bin()
+            .args([
+                "proxy",
+                "--fail-fast",
+                "--config",
+                cfg.path().to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(routes, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not starting: cannot fetch"), "{err}");
+    let (code, err) = run(routes, &["--scope", "mcp:tools"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`scope` is given outside the [[route]] tables"),
+        "{err}"
+    );
+    let (code, err) = run(&format!("scope = [\"x\"]\n{routes}"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("`scope` is given outside"), "{err}");
+    let (code, err) = run(&format!("{routes}listen-on = 1\n"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("[[route]] number 2: unknown field `listen-on`"),
+        "{err}"
+    );
+}

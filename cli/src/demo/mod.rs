@@ -104,6 +104,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             fail_fast: true,
             ..Default::default()
         },
+        routes: Vec::new(),
     };
     let built = proxy::build(&config).await.map_err(|e| e.to_string())?;
     let sample = auth.mint("demo-curl", "mcp:tools", &resource)?;

@@ -120,6 +120,10 @@ impl ServerConfig {
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct RouteConfig {
+    /// The route's name in metrics (the `route` label) and in the start line [default: the
+    /// resource's path].
+    #[arg(long = "route-name", value_name = "NAME")]
+    pub name: Option<String>,
     /// An authorization server's RFC 8414 metadata URL (repeatable: each is trusted, and listed
     /// in the protected-resource metadata in this order; a token is verified by the one its iss
     /// names, with that server's keys alone).
@@ -276,16 +280,67 @@ pub struct RouteConfig {
     pub identity_header_prefix: Option<String>,
 }
 
-/// The whole configuration: the server, and the one route the flags (or the file's top level)
-/// describe.
+/// The whole configuration: the server, and the routes: the one the flags (or the file's top
+/// level) describe, or the file's `[[route]]` tables, one per protected resource.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProxyConfig {
     /// The listener and its limits.
     #[serde(flatten)]
     pub server: ServerConfig,
-    /// The protected resource and its upstream.
+    /// The protected resource and its upstream (flags, or the file's top level).
     #[serde(flatten)]
     pub route: RouteConfig,
+    /// Several protected resources behind one listener: the file's `[[route]]` tables. When
+    /// there are any, no route setting may be given outside them.
+    #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+}
+
+impl ProxyConfig {
+    /// Every route, each with its name: the `[[route]]` tables, or else the one route.
+    ///
+    /// # Errors
+    /// When route settings are given both outside and in `[[route]]` tables, or two routes
+    /// share a name or a resource path.
+    pub fn all_routes(&self) -> Result<Vec<(String, &RouteConfig)>, String> {
+        let routes: Vec<&RouteConfig> = match self.routes.as_slice() {
+            [] => vec![&self.route],
+            tables => {
+                let outside = serde_json::to_value(&self.route).map_err(|e| e.to_string())?;
+                let given = outside
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .find(|(_, v)| was_given(v));
+                if let Some((key, _)) = given {
+                    return Err(format!(
+                        "`{key}` is given outside the [[route]] tables: with routes, every route setting goes in its route"
+                    ));
+                }
+                tables.iter().collect()
+            }
+        };
+        let mut named: Vec<(String, &RouteConfig)> = Vec::new();
+        let mut paths: Vec<String> = Vec::new();
+        for route in routes {
+            let path = route
+                .resource
+                .as_deref()
+                .and_then(|r| r.parse::<http::Uri>().ok())
+                .map(|u| u.path().to_owned())
+                .unwrap_or_default();
+            let name = route.name.clone().unwrap_or_else(|| path.clone());
+            if named.iter().any(|(n, _)| *n == name) {
+                return Err(format!("two routes are named {name}"));
+            }
+            if !path.is_empty() && paths.contains(&path) {
+                return Err(format!("two routes protect the path {path}"));
+            }
+            paths.push(path);
+            named.push((name, route));
+        }
+        Ok(named)
+    }
 }
 
 /// Arguments of `mcp-authz proxy` (every one may also come from `--config FILE`; flags win).
@@ -310,6 +365,7 @@ impl ProxyArgs {
         let flags = ProxyConfig {
             server: self.server,
             route: self.route,
+            routes: Vec::new(),
         };
         let Some(path) = &self.config else {
             return Ok(flags);
@@ -320,9 +376,31 @@ impl ProxyArgs {
         let file: toml::Table = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
         let mut merged = serde_json::to_value(&file).map_err(|e| format!("{shown}: {e}"))?;
         let known = serde_json::to_value(ProxyConfig::default()).map_err(|e| e.to_string())?;
-        if let (Value::Object(merged), Value::Object(known)) = (&merged, &known) {
-            if let Some(unknown) = merged.keys().find(|k| !known.contains_key(*k)) {
+        let route_keys = serde_json::to_value(RouteConfig::default()).map_err(|e| e.to_string())?;
+        if let (Value::Object(merged), Value::Object(known), Value::Object(route_keys)) =
+            (&merged, &known, &route_keys)
+        {
+            if let Some(unknown) = merged
+                .keys()
+                .find(|k| !known.contains_key(*k) && *k != "route")
+            {
                 return Err(format!("{shown}: unknown field `{unknown}`"));
+            }
+            // Each [[route]] table holds route settings only.
+            let tables = merged.get("route").and_then(Value::as_array);
+            for (i, table) in tables.into_iter().flatten().enumerate() {
+                let Some(table) = table.as_object() else {
+                    return Err(format!(
+                        "{shown}: [[route]] number {} is not a table",
+                        i + 1
+                    ));
+                };
+                if let Some(unknown) = table.keys().find(|k| !route_keys.contains_key(*k)) {
+                    return Err(format!(
+                        "{shown}: [[route]] number {}: unknown field `{unknown}`",
+                        i + 1
+                    ));
+                }
             }
         }
         let given = serde_json::to_value(&flags).map_err(|e| e.to_string())?;

@@ -30,6 +30,8 @@ pub(super) struct ProxyState {
     pub(super) identity_prefix: String,
     /// The signed identity, and its header.
     pub(super) assertion: Option<(Arc<crate::assertion::Asserter>, HeaderName)>,
+    /// The route's name (the `route` label of the upstream metric).
+    pub(super) route: Arc<str>,
 }
 
 /// Removes the hop-by-hop headers: the fixed ones and those the `Connection` header names
@@ -203,7 +205,7 @@ pub(super) async fn forward(State(state): State<Arc<ProxyState>>, req: Request) 
     let sent = std::time::Instant::now();
     match tokio::time::timeout(state.timeout, state.client.request(request)).await {
         Ok(Ok(response)) => {
-            mcp_authz_driver::observe::upstream(response.status().as_u16(), sent);
+            mcp_authz_driver::observe::upstream(&state.route, response.status().as_u16(), sent);
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             // A small answer of known length (a JSON-RPC response) is read whole first, so the

@@ -64,48 +64,115 @@ impl std::error::Error for BuildError {}
 pub struct Proxy {
     /// The router to serve.
     pub app: Router,
-    /// The started middleware (metadata, keys).
+    /// The started middleware (metadata, keys) of the first route.
     pub authz: Authz,
+    /// Every route's name and started middleware, in the configured order.
+    pub routes: Vec<(String, Authz)>,
 }
 
-/// Checks the settings, validates the metadata, fetches the keys and builds the proxy's router.
+impl Proxy {
+    /// Whether every route's authorization servers have validated metadata and keys.
+    pub fn is_ready(&self) -> bool {
+        self.routes.iter().all(|(_, a)| a.is_ready())
+    }
+}
+
+/// The paths the proxy serves itself, which no route may take.
+const OWN_PATHS: [&str; 3] = ["/healthz", "/readyz", crate::assertion::JWKS_PATH];
+
+/// Checks the settings, validates the metadata, fetches the keys and builds the proxy's router:
+/// each route's resource path and its path-aware metadata behind that route's middleware (the
+/// root metadata path too when there is one route), the proxy's own paths, and 404 for any
+/// other path, which reaches no upstream.
 ///
 /// # Errors
 /// [`BuildError::Config`] for a setting that is missing or wrong, [`BuildError::Startup`] when
-/// the authorization server cannot be used.
+/// an authorization server cannot be used.
 pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
-    let route = &config.route;
     let access_log = config.server.access_log().map_err(BuildError::Config)?;
-    // Every setting is checked before anything is fetched.
-    let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
-    let builder = builder.lazy_start(!config.server.fail_fast);
-    let state = forwarding(route, upstream).map_err(BuildError::Config)?;
-    let authz = builder
-        .build()
-        .await
-        .map_err(|e| BuildError::Startup(e.to_string()))?;
-    let assertion = state.assertion.clone();
-    let resource_path = authz.guard().resource_path().to_owned();
-    let (aware, root) = authz.guard().metadata().well_known_paths();
-    let not_found = || async { json_error(StatusCode::NOT_FOUND, "not_found", "no such path") };
-    // The well-known paths and the resource go through the middleware (which answers the former
-    // itself); everything else is 404, and /healthz is the proxy's own.
-    let mut protected = Router::new()
-        .route(&resource_path, any(forward))
-        .route(&aware, any(not_found));
-    if root != aware {
-        protected = protected.route(&root, any(not_found));
+    let routes = config.all_routes().map_err(BuildError::Config)?;
+    // Every setting of every route is checked before anything is fetched.
+    let mut prepared = Vec::with_capacity(routes.len());
+    for (name, route) in &routes {
+        let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
+        let builder = builder
+            .lazy_start(!config.server.fail_fast)
+            .route_name(name.clone());
+        let state = forwarding(route, upstream, name).map_err(BuildError::Config)?;
+        prepared.push((name.clone(), builder, state));
     }
-    let protected = protected.with_state(state).layer(authz.layer());
-    let ready = authz.clone();
-    let app = Router::new()
+    let single = prepared.len() == 1;
+    let not_found = || async { json_error(StatusCode::NOT_FOUND, "not_found", "no such path") };
+    let mut taken: Vec<String> = OWN_PATHS.iter().map(|p| (*p).to_owned()).collect();
+    let mut claim = |path: &str, name: &str| match taken.iter().any(|t| t == path) {
+        true => Err(BuildError::Config(format!(
+            "route {name}: the path {path} is taken (by another route or the proxy itself)"
+        ))),
+        false => {
+            taken.push(path.to_owned());
+            Ok(())
+        }
+    };
+    let mut app = Router::new();
+    let mut started = Vec::with_capacity(prepared.len());
+    let mut jwks: Vec<serde_json::Value> = Vec::new();
+    for (name, builder, state) in prepared {
+        let authz = builder
+            .build()
+            .await
+            .map_err(|e| BuildError::Startup(e.to_string()))?;
+        if let Some((asserter, _)) = &state.assertion {
+            let keys: serde_json::Value = serde_json::from_str(asserter.jwks())
+                .map_err(|e| BuildError::Config(e.to_string()))?;
+            jwks.extend(
+                keys.get("keys")
+                    .and_then(|k| k.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        let resource_path = authz.guard().resource_path().to_owned();
+        let (aware, root) = authz.guard().metadata().well_known_paths();
+        claim(&resource_path, &name)?;
+        claim(&aware, &name)?;
+        // The well-known paths and the resource go through the middleware (which answers the
+        // former itself).
+        let mut protected = Router::new()
+            .route(&resource_path, any(forward))
+            .route(&aware, any(not_found));
+        // The root form names one resource: served only when the proxy protects one.
+        if root != aware && single {
+            claim(&root, &name)?;
+            protected = protected.route(&root, any(not_found));
+        }
+        app = app.merge(protected.with_state(state).layer(authz.layer()));
+        started.push((name, authz));
+    }
+    let ready: Vec<Authz> = started.iter().map(|(_, a)| a.clone()).collect();
+    let names: Vec<String> = started.iter().map(|(n, _)| n.clone()).collect();
+    let app = app
         .route(
             "/readyz",
             get(move || {
-                let report = ready.readiness();
-                let status = match ready.is_ready() {
+                let report: Vec<serde_json::Value> = ready
+                    .iter()
+                    .zip(&names)
+                    .map(|(a, name)| {
+                        let mut r = a.readiness();
+                        if let Some(o) = r.as_object_mut() {
+                            o.insert("route".into(), name.clone().into());
+                        }
+                        r
+                    })
+                    .collect();
+                let all = ready.iter().all(Authz::is_ready);
+                let status = match all {
                     true => StatusCode::OK,
                     false => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                let body = match report.as_slice() {
+                    [one] => one.to_string(),
+                    _ => serde_json::json!({"ready": all, "routes": report}).to_string(),
                 };
                 async move {
                     (
@@ -114,7 +181,7 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
                             (http::header::CONTENT_TYPE, "application/json"),
                             (http::header::CACHE_CONTROL, "no-store"),
                         ],
-                        report.to_string(),
+                        body,
                     )
                 }
             }),
@@ -129,12 +196,11 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
                 )
             }),
         )
-        .merge(protected)
         .fallback(not_found);
-    let app = match &assertion {
-        // The assertions' public keys: served to anyone, like the metadata.
-        Some((asserter, _)) => {
-            let jwks = asserter.jwks().to_owned();
+    let app = match jwks.is_empty() {
+        // The assertions' public keys (every route's): served to anyone, like the metadata.
+        false => {
+            let jwks = serde_json::json!({ "keys": jwks }).to_string();
             app.route(
                 crate::assertion::JWKS_PATH,
                 get(move || async move {
@@ -149,13 +215,21 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
                 }),
             )
         }
-        None => app,
+        true => app,
     };
     let app = match access_log {
         true => app.layer(axum::middleware::from_fn(log_request)),
         false => app,
     };
-    Ok(Proxy { app, authz })
+    let authz = started
+        .first()
+        .map(|(_, a)| a.clone())
+        .ok_or_else(|| BuildError::Config("no route".into()))?;
+    Ok(Proxy {
+        app,
+        authz,
+        routes: started,
+    })
 }
 
 /// The authorization middleware of `route`, configured (not started), and its upstream.
@@ -202,7 +276,11 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
 
 /// What forwarding to `upstream` needs: the client, the identity headers and the signed
 /// identity.
-fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState>, String> {
+fn forwarding(
+    route: &RouteConfig,
+    upstream: http::Uri,
+    name: &str,
+) -> Result<Arc<ProxyState>, String> {
     let headers = route.identity_headers()?;
     // HTTP/1.1 only: the proxy forwards requests as HTTP/1.1.
     let https =
@@ -227,6 +305,7 @@ fn forwarding(route: &RouteConfig, upstream: http::Uri) -> Result<Arc<ProxyState
         identity,
         identity_prefix: headers.prefix,
         assertion,
+        route: name.into(),
     }))
 }
 
@@ -316,18 +395,24 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
         };
         // Handlers before the start line: a signal right after it is a graceful stop.
         let stop = shutdown_signal();
-        eprintln!(
-            "mcp-authz proxy: {} -> {} (authorization servers: {})",
-            config.route.resource.as_deref().unwrap_or(""),
-            config.route.upstream.as_deref().unwrap_or(""),
-            proxy
-                .authz
+        let routes = config.all_routes().unwrap_or_default();
+        for ((name, authz), (_, route)) in proxy.routes.iter().zip(&routes) {
+            let issuers: Vec<&str> = authz
                 .guard()
                 .verifiers()
                 .map(|v| v.config().issuer())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+                .collect();
+            let label = match routes.len() {
+                1 => String::new(),
+                _ => format!("route {name}: "),
+            };
+            eprintln!(
+                "mcp-authz proxy: {label}{} -> {} (authorization servers: {})",
+                route.resource.as_deref().unwrap_or(""),
+                route.upstream.as_deref().unwrap_or(""),
+                issuers.join(", ")
+            );
+        }
         let served = match &tls {
             Some(tls) => {
                 tls::watch(tls.certificate.clone(), std::time::Duration::from_secs(2));
