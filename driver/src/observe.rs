@@ -169,3 +169,11 @@ pub fn tls_reload(outcome: &'static str) {
     #[cfg(not(feature = "metrics"))]
     let _ = outcome;
 }
+
+/// One reload of the proxy's configuration: `reloaded` or `refused`.
+pub fn config_reload(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_config_reloads_total", "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}

@@ -34,8 +34,8 @@ pub use config::{
     ProxyArgs, ProxyConfig, ProxyIntrospection, RouteConfig, ServerConfig, CLIENT_SECRET_ENV,
 };
 pub use serve::{
-    install_metrics, serve, serve_tls, shutdown_signal, ClientAddr, ServeLimits, MAX_HEADERS,
-    MAX_HEAD_BYTES,
+    install_metrics, serve, serve_tls, shutdown_signal, ClientAddr, ServeLimits, SharedApp,
+    MAX_HEADERS, MAX_HEAD_BYTES,
 };
 pub use tls::{Tls, TlsFiles};
 
@@ -340,7 +340,7 @@ async fn log_request(req: Request, next: axum::middleware::Next) -> Response {
 /// `mcp-authz proxy`: resolve the configuration, start, serve until SIGINT/SIGTERM.
 pub fn run(args: ProxyArgs) -> std::process::ExitCode {
     crate::init_tracing();
-    let config = match args.resolve() {
+    let config = match args.clone().resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mcp-authz proxy: {e}");
@@ -413,12 +413,14 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
                 issuers.join(", ")
             );
         }
+        let app = SharedApp::from(proxy.app);
+        reload_on_hangup(args, config.clone(), app.clone());
         let served = match &tls {
             Some(tls) => {
                 tls::watch(tls.certificate.clone(), std::time::Duration::from_secs(2));
-                serve_tls(listener, proxy.app, config.server.limits(), tls, stop).await
+                serve_tls(listener, app, config.server.limits(), tls, stop).await
             }
-            None => serve(listener, proxy.app, config.server.limits(), stop).await,
+            None => serve(listener, app, config.server.limits(), stop).await,
         };
         match served {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -428,4 +430,57 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
             }
         }
     })
+}
+
+/// On every `SIGHUP`, reads the configuration again (the same flags over the file as it is now)
+/// and builds the routes anew, discovering their authorization servers first: on success new
+/// requests get the new routes, rules, scopes and upstreams, while requests and streams already
+/// started finish on the old ones; a file that does not resolve or build is refused with the
+/// reason, and the running configuration kept. The listener, its limits and TLS files are read
+/// at start only: a change there is logged as needing a restart. Each outcome is logged and
+/// counted (`mcp_authz_config_reloads_total{outcome}`).
+pub fn reload_on_hangup(args: ProxyArgs, running: ProxyConfig, app: SharedApp) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!(target: "mcp_authz", "no SIGHUP handler: the configuration is not reloaded");
+            return;
+        };
+        tokio::spawn(async move {
+            let server_settings = |c: &ProxyConfig| serde_json::to_value(&c.server).ok();
+            let started = server_settings(&running);
+            while hup.recv().await.is_some() {
+                let outcome = match args.clone().resolve() {
+                    Ok(mut config) => {
+                        if server_settings(&config) != started {
+                            tracing::warn!(target: "mcp_authz", "listener settings changed (listen, limits, TLS files, metrics, access log): they take effect at the next restart");
+                        }
+                        // Swapped in only with its metadata validated and its keys loaded:
+                        // never a window of 503s.
+                        config.server.fail_fast = true;
+                        let routes = config.all_routes().map(|r| r.len()).unwrap_or(0);
+                        match build(&config).await {
+                            Ok(proxy) => {
+                                app.replace(proxy.app);
+                                tracing::info!(target: "mcp_authz", routes, "configuration reloaded: new requests get it, requests in flight finish on the old one");
+                                "reloaded"
+                            }
+                            Err(e) => {
+                                tracing::error!(target: "mcp_authz", error = %e, "configuration reload refused: the running configuration is kept");
+                                "refused"
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(target: "mcp_authz", error = %e, "configuration reload refused: the running configuration is kept");
+                        "refused"
+                    }
+                };
+                mcp_authz_driver::observe::config_reload(outcome);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (args, running, app);
 }

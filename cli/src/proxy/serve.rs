@@ -75,11 +75,40 @@ pub struct ClientAddr(pub SocketAddr);
 /// When the listener fails for good.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: impl Into<SharedApp>,
     limits: ServeLimits,
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, limits, None, stop).await
+    serve_with(listener, app.into(), limits, None, stop).await
+}
+
+/// The router the listener serves, replaceable while it runs (a configuration reload): each
+/// request is served by the router current when it arrives.
+#[derive(Clone, Debug)]
+pub struct SharedApp(Arc<std::sync::RwLock<Router>>);
+
+impl From<Router> for SharedApp {
+    fn from(app: Router) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(app)))
+    }
+}
+
+impl SharedApp {
+    /// The router new requests get.
+    pub fn current(&self) -> Router {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `app` to every request from now on; requests already started finish on theirs.
+    pub fn replace(&self, app: Router) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = app;
+    }
 }
 
 /// [`serve`] over TLS ([`super::tls`]): the handshake must complete within `header_timeout`;
@@ -90,17 +119,24 @@ pub async fn serve(
 /// When the listener fails for good.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: impl Into<SharedApp>,
     limits: ServeLimits,
     tls: &super::tls::Tls,
     stop: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, limits, Some(tls.acceptor.clone()), stop).await
+    serve_with(
+        listener,
+        app.into(),
+        limits,
+        Some(tls.acceptor.clone()),
+        stop,
+    )
+    .await
 }
 
 async fn serve_with(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: SharedApp,
     limits: ServeLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()>,
@@ -144,7 +180,9 @@ async fn serve_with(
         let (app, pause) = (app.clone(), limits.body_timeout);
         let service = TowerToHyperService::new(tower::service_fn(
             move |req: http::Request<hyper::body::Incoming>| {
-                let mut app = app.clone();
+                // The router current when the request arrives: a reload changes what new
+                // requests get, and this one finishes on the one it started with.
+                let mut app = app.current();
                 async move {
                     let mut req = req.map(|b| Body::new(ReadTimeout::new(b, pause)));
                     req.extensions_mut().insert(ClientAddr(peer));
