@@ -192,14 +192,7 @@ impl AuthzBuilder {
         let servers: Vec<_> = found.iter().map(|d| d.server.clone()).collect();
         let guard = options.guard(&servers, &self.resource, "")?;
         let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
-        // A key leaving an issuer's set takes the cache entries it verified with it.
-        let verifiers: Vec<_> = guard.verifiers().cloned().collect();
-        let on_new_keys = |issuer: usize| {
-            let (cache, verifier) = (cache.clone()?, verifiers.get(issuer)?.clone());
-            let drop_removed: mcp_authz_driver::OnNewKeys =
-                Arc::new(move |keys: &JwkSet| cache.retain_keys_of(&verifier, keys));
-            Some(drop_removed)
-        };
+        let on_new_keys = cache_follows_keys(&guard, cache.as_ref());
         let authorizer =
             Authorizer::start(&options, &fetcher, &found, Refresh::Background, on_new_keys).await?;
         let metadata = found.into_iter().map(|d| Arc::new(d.metadata)).collect();
@@ -223,13 +216,7 @@ impl AuthzBuilder {
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let guard = options.guard(servers, &self.resource, "")?;
         let cache = options.cache.map(|l| Arc::new(SharedCache::new(l)));
-        let verifiers: Vec<_> = guard.verifiers().cloned().collect();
-        let on_new_keys = |issuer: usize| {
-            let (cache, verifier) = (cache.clone()?, verifiers.get(issuer)?.clone());
-            let drop_removed: mcp_authz_driver::OnNewKeys =
-                Arc::new(move |keys: &JwkSet| cache.retain_keys_of(&verifier, keys));
-            Some(drop_removed)
-        };
+        let on_new_keys = cache_follows_keys(&guard, cache.as_ref());
         let (authorizer, readiness) = Authorizer::start_lazy(
             &options,
             &fetcher,
@@ -280,6 +267,22 @@ impl AuthzBuilder {
             cache,
             Metadata::Validated(Vec::new()),
         ))
+    }
+}
+
+/// What each issuer's key store calls when its key set changes: a key leaving the set takes the
+/// cache entries it verified with it.
+fn cache_follows_keys(
+    guard: &mcp_authz_core::Guard,
+    cache: Option<&Arc<SharedCache>>,
+) -> impl Fn(usize) -> Option<mcp_authz_driver::OnNewKeys> {
+    let verifiers: Vec<_> = guard.verifiers().cloned().collect();
+    let cache = cache.cloned();
+    move |issuer: usize| {
+        let (cache, verifier) = (cache.clone()?, verifiers.get(issuer)?.clone());
+        let drop_removed: mcp_authz_driver::OnNewKeys =
+            Arc::new(move |keys: &JwkSet| cache.retain_keys_of(&verifier, keys));
+        Some(drop_removed)
     }
 }
 

@@ -4,24 +4,16 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use mcp_authz_testkit::auth_server::DevAuthServer;
 use mcp_authz_testkit::client::{send, send_streaming};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "support/process.rs"]
+mod process;
+use process::{gated_events, next_data, wait_listening, Killed};
 
 /// An upstream that says who it is to a POST, and answers a GET with an event stream: one
 /// event, then one more each time `gate` opens.
@@ -30,22 +22,7 @@ fn upstream(name: &'static str, gate: Arc<tokio::sync::Notify>) -> axum::Router 
         "/mcp",
         axum::routing::post(move || async move { name }).get(move || {
             let gate = gate.clone();
-            async move {
-                let events = futures_util::stream::unfold(0u32, move |i| {
-                    let gate = gate.clone();
-                    async move {
-                        if i > 0 {
-                            gate.notified().await;
-                        }
-                        let event = Bytes::from(format!("data: {name} {i}\n\n"));
-                        Some((Ok::<_, std::io::Error>(event), i + 1))
-                    }
-                });
-                http::Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from_stream(events))
-                    .unwrap()
-            }
+            async move { gated_events(name, gate) }
         }),
     )
 }
@@ -92,14 +69,8 @@ async fn sighup_reloads_routes_and_rules_and_keeps_open_streams() {
     let pid = child.id().to_string();
     let _child = Killed(child);
     let origin = format!("http://127.0.0.1:{port}");
+    wait_listening(port).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the proxy did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     while send("GET", &format!("{origin}/readyz"), &[], b"").await.0 != 200 {
         assert!(Instant::now() < deadline, "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,7 +100,7 @@ async fn sighup_reloads_routes_and_rules_and_keeps_open_streams() {
     // A stream from A, open across the reload.
     let (status, _, mut stream) = send_streaming("GET", &resource, &auth_h, b"").await;
     assert_eq!(status, 200);
-    assert_eq!(next(&mut stream).await, "data: A 0\n\n");
+    assert_eq!(next_data(&mut stream).await, "data: A 0\n\n");
 
     // The new file: upstream B, and a tool that needs a scope the token lacks.
     std::fs::write(
@@ -152,7 +123,7 @@ async fn sighup_reloads_routes_and_rules_and_keeps_open_streams() {
     }
     assert_eq!(send("POST", &resource, &json, call).await.0, 403);
     gate.notify_one();
-    assert_eq!(next(&mut stream).await, "data: A 1\n\n");
+    assert_eq!(next_data(&mut stream).await, "data: A 1\n\n");
 
     // A file that does not load: refused, B kept.
     std::fs::write(&file, config(&a, "no-such-key = 1\n")).unwrap();
@@ -160,14 +131,4 @@ async fn sighup_reloads_routes_and_rules_and_keeps_open_streams() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(who().await, (200, "B".to_string()));
     assert_eq!(send("POST", &resource, &json, call).await.0, 403);
-}
-
-/// The next data frame of a response body, as text (at most 10 s away).
-async fn next(s: &mut hyper::body::Incoming) -> String {
-    let frame = tokio::time::timeout(Duration::from_secs(10), s.frame())
-        .await
-        .expect("an event")
-        .unwrap()
-        .unwrap();
-    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
 }

@@ -14,15 +14,9 @@ use std::process::{Command, Stdio};
 #[path = "support/node.rs"]
 mod node;
 use node::{ensure_sdk, interop_dir};
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "support/process.rs"]
+mod process;
+use process::Killed;
 
 #[test]
 fn typescript_sdk_completes_the_flow_and_the_step_up() {

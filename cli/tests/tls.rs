@@ -6,13 +6,12 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mcp_authz_testkit::auth_server::DevAuthServer;
 use rcgen::{
@@ -22,6 +21,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 #[path = "support/node.rs"]
 mod node;
+#[path = "support/process.rs"]
+mod process;
+use process::{free_port, gated_events, next_data, wait_listening, Killed};
 
 /// A test CA, and leaf certificates for `localhost` it signs.
 struct Ca {
@@ -110,40 +112,9 @@ fn upstream(gate: Arc<tokio::sync::Notify>) -> axum::Router {
         "/mcp",
         axum::routing::any(move || {
             let gate = gate.clone();
-            async move {
-                let events = futures_util::stream::unfold(0u32, move |i| {
-                    let gate = gate.clone();
-                    async move {
-                        if i > 0 {
-                            gate.notified().await;
-                        }
-                        Some((
-                            Ok::<_, std::io::Error>(Bytes::from(format!("data: event {i}\n\n"))),
-                            i + 1,
-                        ))
-                    }
-                });
-                http::Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from_stream(events))
-                    .unwrap()
-            }
+            async move { gated_events("event", gate) }
         }),
     )
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,14 +160,7 @@ async fn tls_with_h2_by_alpn_and_a_reload_that_keeps_an_open_stream() {
         .unwrap();
     let pid = child.id();
     let _child = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the proxy did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(port).await;
 
     // HTTP/2 when the client offers it; HTTP/1.1 when it offers only that.
     let (tls, served, alpn) = connect(&ca, port, &[b"h2", b"http/1.1"]).await;
@@ -264,7 +228,7 @@ async fn tls_with_h2_by_alpn_and_a_reload_that_keeps_an_open_stream() {
     let resp = h1.send_request(req).await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut stream = resp.into_body();
-    assert_eq!(next(&mut stream).await, "data: event 0\n\n");
+    assert_eq!(next_data(&mut stream).await, "data: event 0\n\n");
 
     // New files, then SIGHUP: new connections get the new certificate.
     let second = ca.leaf(&cert, &key);
@@ -285,7 +249,7 @@ async fn tls_with_h2_by_alpn_and_a_reload_that_keeps_an_open_stream() {
     }
     // The stream opened before the reload still flows.
     gate.notify_one();
-    assert_eq!(next(&mut stream).await, "data: event 1\n\n");
+    assert_eq!(next_data(&mut stream).await, "data: event 1\n\n");
 
     // Changed files alone are noticed too (no signal); a key that does not match is refused and
     // the current certificate kept.
@@ -312,7 +276,7 @@ async fn tls_with_h2_by_alpn_and_a_reload_that_keeps_an_open_stream() {
     let (_, served, _) = connect(&ca, port, &[b"http/1.1"]).await;
     assert_eq!(served, third, "a mismatched key replaced the certificate");
     gate.notify_one();
-    assert_eq!(next(&mut stream).await, "data: event 2\n\n");
+    assert_eq!(next_data(&mut stream).await, "data: event 2\n\n");
 }
 
 #[test]
@@ -361,16 +325,6 @@ fn a_certificate_without_its_key_or_a_mismatched_pair_exits_2() {
         err.contains("--tls-cert") && err.contains("--tls-key"),
         "{err}"
     );
-}
-
-/// The next data frame of a response body, as text (at most 10 s away).
-async fn next(s: &mut hyper::body::Incoming) -> String {
-    let frame = tokio::time::timeout(Duration::from_secs(10), s.frame())
-        .await
-        .expect("an event")
-        .unwrap()
-        .unwrap();
-    String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
 }
 
 /// curl: installed from Debian's `curl` when absent (as root on a fresh machine, as `.ci/run`
@@ -463,14 +417,7 @@ async fn the_typescript_sdk_completes_the_flow_over_tls() {
         .spawn()
         .unwrap();
     let _child = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the proxy did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(port).await;
     // The node process runs beside this runtime, which keeps serving the AS and the upstream.
     let flow = tokio::task::spawn_blocking(move || {
         Command::new("node")

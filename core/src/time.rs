@@ -41,3 +41,14 @@ impl fmt::Display for UnixTime {
         write!(f, "{}", self.0)
     }
 }
+
+/// The wait before the next attempt after `failures` consecutive failures: `initial` doubled per
+/// failure, capped at `max`, with jitter in its upper half (`delay/2 + random % (delay/2 + 1)`)
+/// so that clients that failed together do not retry together. `random` is the caller's
+/// randomness (any value; `0` for none).
+pub(crate) fn capped_backoff(failures: u32, initial: u64, max: u64, random: u32) -> u64 {
+    let exp = failures.saturating_sub(1).min(32);
+    let delay = initial.max(1).saturating_mul(1u64 << exp).min(max.max(1));
+    let half = delay / 2;
+    (delay - half) + u64::from(random) % (half + 1)
+}

@@ -96,15 +96,10 @@ impl Rediscovery {
     /// (`random` is the caller's randomness for the jitter; any value).
     pub fn handle_failed(&mut self, now: UnixTime, random: u32) {
         self.failures = self.failures.saturating_add(1);
-        let exp = self.failures.saturating_sub(1).min(32);
-        let delay = self
-            .config
-            .backoff_initial
-            .max(1)
-            .saturating_mul(1u64 << exp)
-            .min(self.config.backoff_max.max(1));
-        let half = delay / 2;
-        self.next_at = now.saturating_add((delay - half) + u64::from(random) % (half + 1));
+        let c = &self.config;
+        let wait =
+            crate::time::capped_backoff(self.failures, c.backoff_initial, c.backoff_max, random);
+        self.next_at = now.saturating_add(wait);
     }
 
     /// The metadata was fetched and validated: checked again after the revalidation interval.

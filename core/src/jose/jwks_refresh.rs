@@ -472,15 +472,12 @@ impl JwksRefresh {
     /// The delay before the next attempt after `consecutive_failures` failures: exponential,
     /// capped, with jitter in its upper half (`delay/2 + random % (delay/2 + 1)`).
     fn backoff(&self, random: u32) -> u64 {
-        let exp = self.consecutive_failures.saturating_sub(1).min(32);
-        let delay = self
-            .config
-            .backoff_initial
-            .max(1)
-            .saturating_mul(1u64 << exp)
-            .min(self.config.backoff_max.max(1));
-        let half = delay / 2;
-        (delay - half) + u64::from(random) % (half + 1)
+        crate::time::capped_backoff(
+            self.consecutive_failures,
+            self.config.backoff_initial,
+            self.config.backoff_max,
+            random,
+        )
     }
 
     fn ttl(&self, now: UnixTime, response: &FetchResponse<'_>) -> u64 {
