@@ -85,6 +85,12 @@ pub enum Error {
         /// Seconds after which the client may retry.
         retry_after_secs: u32,
     },
+    /// The caller is over a rate limit ([`crate::rate_limit`]): HTTP 429 with `Retry-After`,
+    /// never forwarded, no challenge (the token is fine).
+    RateLimited {
+        /// Seconds after which one more request is allowed.
+        retry_after_secs: u32,
+    },
 }
 
 reasons! {
@@ -327,6 +333,7 @@ impl Error {
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::IntrospectionUnavailable { .. } => "introspection_unavailable",
             Self::InvalidDpopProof(e) => e.reason(),
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -351,6 +358,8 @@ impl Error {
             | Self::IntrospectionUnavailable { .. } => None,
             // Answered in the DPoP scheme only ([`Error::dpop_error`]).
             Self::InvalidDpopProof(_) => None,
+            // The token is fine: waiting helps, re-authorizing does not.
+            Self::RateLimited { .. } => None,
         }
     }
 
@@ -374,6 +383,7 @@ impl Error {
             Self::InvalidJwks(_)
             | Self::KeysUnavailable { .. }
             | Self::IntrospectionUnavailable { .. } => 503,
+            Self::RateLimited { .. } => 429,
         }
     }
 
@@ -392,6 +402,7 @@ impl Error {
                 "the resource cannot check access tokens with the authorization server right now"
             }
             Self::InvalidDpopProof(e) => e.description(),
+            Self::RateLimited { .. } => "too many requests from this caller; retry later",
         }
     }
 }

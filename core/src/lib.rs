@@ -75,7 +75,7 @@ pub mod time;
 // The modules keep their paths (`mcp_authz_core::guard`, …) whatever folder holds them.
 pub use discovery::{as_metadata, challenge, rediscovery, resource_metadata};
 pub use jose::jwks_refresh;
-pub use policy::{rules, scope_policy};
+pub use policy::{rate_limit, rules, scope_policy};
 pub use request::{exchange, guard, list_filter, mcp_request, param_headers, session, verdict};
 pub use token::{access_token, dpop, token_cache, token_introspection};
 

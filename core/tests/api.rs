@@ -36,6 +36,8 @@ mod policies;
 mod properties;
 #[path = "api/providers.rs"]
 mod providers;
+#[path = "api/rate_limits.rs"]
+mod rate_limits;
 #[path = "api/rejections.rs"]
 mod rejections;
 #[path = "api/rfc_examples.rs"]

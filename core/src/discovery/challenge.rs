@@ -433,6 +433,44 @@ impl Challenger {
     }
 }
 
+/// The JSON-RPC error code of a request over a rate limit (in the implementation-defined
+/// server-error range of JSON-RPC 2.0 §5.1).
+pub const RATE_LIMITED_JSON_RPC_CODE: i32 = -32029;
+
+impl Challenger {
+    /// The answer to a request over `limit` (named `name` in the fields): `429` with
+    /// `Retry-After`, `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers)
+    /// and a JSON-RPC error carrying the request's `id`, so MCP clients see a JSON-RPC answer.
+    pub fn rate_limited(
+        &self,
+        limit: &crate::rate_limit::RateLimit,
+        name: &str,
+        retry_after_secs: u32,
+        id: Option<&serde_json::Value>,
+    ) -> Response {
+        let error = Error::RateLimited { retry_after_secs };
+        let decision = crate::rate_limit::RateDecision::Limited { retry_after_secs };
+        let mut data = serde_json::Map::new();
+        data.insert("retryAfterSeconds".into(), retry_after_secs.into());
+        let mut err = serde_json::Map::new();
+        err.insert("code".into(), RATE_LIMITED_JSON_RPC_CODE.into());
+        err.insert("message".into(), error.description().into());
+        err.insert("data".into(), data.into());
+        let mut m = serde_json::Map::new();
+        m.insert("jsonrpc".into(), "2.0".into());
+        m.insert("id".into(), id.cloned().unwrap_or(serde_json::Value::Null));
+        m.insert("error".into(), err.into());
+        let body = serde_json::to_vec(&m).unwrap_or_default();
+        let mut r = Self::response(error.http_status(), Vec::new(), body, error.reason());
+        r.headers
+            .push(("retry-after", alloc::format!("{retry_after_secs}")));
+        r.headers
+            .push(("ratelimit-policy", limit.policy_field(name)));
+        r.headers.push(("ratelimit", decision.limit_field(name)));
+        r
+    }
+}
+
 /// The JSON-RPC error code of a refusal no scope can fix (in the implementation-defined
 /// server-error range of JSON-RPC 2.0 §5.1; SEP-2643 has not assigned one yet).
 pub const NOT_PERMITTED_JSON_RPC_CODE: i32 = -32003;

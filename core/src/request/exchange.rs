@@ -558,7 +558,7 @@ impl<'g> Exchange<'g> {
         let policy = guard.scope_policy();
         let validate =
             guard.validates_mcp_headers() && requires_standard_headers(req.mcp_protocol_version);
-        if !policy.reads_body() && !validate {
+        if !guard.reads_bodies() && !validate {
             // The body cannot change the scopes; only a form body is looked at, for a token.
             let form =
                 req.has_body && body_kind(req.content_type, req.content_encoding) == BodyKind::Form;

@@ -106,6 +106,8 @@ pub struct Guard {
     challenger: Challenger,
     max_body_bytes: usize,
     validate_mcp_headers: bool,
+    /// Every JSON body is read (the adapter counts calls per tool).
+    read_bodies: bool,
     public_paths: Vec<String>,
     introspection: IntrospectionMode,
     /// The resource's own origin (`scheme://host[:port]`, lower case, default port omitted).
@@ -139,6 +141,7 @@ impl Guard {
             challenger,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             validate_mcp_headers: false,
+            read_bodies: false,
             public_paths: Vec::new(),
             introspection: IntrospectionMode::Never,
             own_origin,
@@ -267,7 +270,22 @@ impl Guard {
     /// and with them the `Mcp-Param-*` headers checked: the adapter then learns what the tools
     /// declare from `tools/list` answers ([`param_headers`](crate::param_headers)).
     pub fn checks_param_headers(&self) -> bool {
-        self.validate_mcp_headers || self.scope_policy().reads_body()
+        self.validate_mcp_headers || self.reads_bodies()
+    }
+
+    /// Reads the JSON-RPC body of every request, as a policy with tool scopes does (a body it
+    /// cannot read is refused), whatever the policy: for an adapter that counts calls per tool
+    /// ([`Allowed::tools`](crate::verdict::Allowed::tools)), so that no call goes uncounted.
+    #[must_use]
+    pub fn with_bodies_read(mut self, yes: bool) -> Self {
+        self.read_bodies = yes;
+        self
+    }
+
+    /// Whether the body of every request with one is read: the policy needs it, or
+    /// [`Guard::with_bodies_read`].
+    pub fn reads_bodies(&self) -> bool {
+        self.read_bodies || self.scope_policy().reads_body()
     }
 
     /// The largest JSON-RPC body adapters should buffer (default 1 MiB).

@@ -19,6 +19,7 @@
 //! The property tests hold every [`Step::Allow`](crate::exchange::Step::Allow) to this statement,
 //! whatever the token, body, content type or headers.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -36,8 +37,19 @@ use crate::session::SessionOwner;
 pub struct Allowed {
     principal: Arc<Principal>,
     lists: ListRequests,
-    /// The `id` of a single `subscriptions/listen` request whose body was read.
+    /// What the body says, when it was read (boxed: most requests carry little).
+    body: Box<BodyFacts>,
+}
+
+/// What an allowed request's body says, for the adapter's own answers.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct BodyFacts {
+    /// The `id` of a single `subscriptions/listen` request.
     listen: Option<serde_json::Value>,
+    /// The `id` of a single request.
+    id: Option<serde_json::Value>,
+    /// The tools its `tools/call`s name.
+    tools: Vec<String>,
 }
 
 impl Allowed {
@@ -57,12 +69,24 @@ impl Allowed {
         &self.lists
     }
 
+    /// The JSON-RPC `id` of the request, when its body was read and is a single request (for an
+    /// answer the adapter makes itself, e.g. a rate limit's refusal).
+    pub fn request_id(&self) -> Option<&serde_json::Value> {
+        self.body.id.as_ref()
+    }
+
+    /// The tools the request calls (`tools/call`), when its body was read: what per-tool rate
+    /// limits count.
+    pub fn tools(&self) -> &[String] {
+        &self.body.tools
+    }
+
     /// For a `subscriptions/listen` request (MCP 2026-07-28) whose body was read: the JSON-RPC
     /// message that closes its stream gracefully, the listen's result (`resultType:
     /// "complete"`, its `id` as the subscription id), for the adapter to send as the last event
     /// when it ends the stream early (the token expired). `None` for any other request.
     pub fn listen_closing(&self) -> Option<Vec<u8>> {
-        let id = self.listen.as_ref()?;
+        let id = self.body.listen.as_ref()?;
         let message = serde_json::json!({
             "jsonrpc": "2.0",
             "id": id,
@@ -189,17 +213,26 @@ pub(crate) fn decide(
         },
         _ => ListRequests::default(),
     };
-    let listen = match body {
-        BodySeen::Read(read) => match read.calls.as_slice() {
-            [call] if call.method == "subscriptions/listen" => read.id.clone(),
-            _ => None,
-        },
-        _ => None,
+    let (listen, id, tools) = match body {
+        BodySeen::Read(read) => {
+            let listen = match read.calls.as_slice() {
+                [call] if call.method == "subscriptions/listen" => read.id.clone(),
+                _ => None,
+            };
+            let tools = read
+                .calls
+                .iter()
+                .filter(|c| c.method == "tools/call")
+                .filter_map(|c| c.name.clone())
+                .collect();
+            (listen, read.id.clone(), tools)
+        }
+        _ => (None, None, Vec::new()),
     };
     Ok(Allowed {
         principal,
         lists,
-        listen,
+        body: Box::new(BodyFacts { listen, id, tools }),
     })
 }
 
