@@ -2252,3 +2252,77 @@ async fn routes_may_not_share_a_path() {
         assert!(e.contains(expected), "{e}");
     }
 }
+
+/// Rate limits per caller and per tool: over the limit, 429 with Retry-After, the RateLimit
+/// fields and a JSON-RPC error with the request's id, and the upstream never sees the request;
+/// another caller has its own budget.
+#[tokio::test]
+async fn rate_limits_per_caller_and_per_tool() {
+    let rig = start_with("/mcp", Duration::from_secs(10), |c| {
+        c.route.rate_limit = Some("4/min burst=4".into());
+        c.route.tool_rate_limit = vec!["admin_reset=1/min".into()];
+        c.route.tool_scope = Vec::new();
+    })
+    .await;
+    let bearer = |sub: &str| {
+        let t = rig
+            .auth
+            .mint_for(sub, "cli-test", "mcp:tools", &rig.resource)
+            .unwrap();
+        format!("Bearer {t}")
+    };
+    let (alice, bob) = (bearer("alice"), bearer("bob"));
+    let call = |tool: &str, id: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}"}}}}"#
+        )
+    };
+    let post = |auth: String, body: String| {
+        let resource = rig.resource.clone();
+        async move {
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ];
+            let (status, headers, body) = send("POST", &resource, &headers, body.as_bytes()).await;
+            (status, headers, json(body).await)
+        }
+    };
+    // The tool's own limit: one call a minute, within the caller's four.
+    assert_eq!(post(alice.clone(), call("admin_reset", 1)).await.0, 200);
+    let (status, headers, body) = post(alice.clone(), call("admin_reset", 2)).await;
+    assert_eq!(status, 429);
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(headers["ratelimit-policy"], "\"admin_reset\";q=1;w=60");
+    assert!(headers["ratelimit"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"admin_reset\";r=0;t="));
+    assert_eq!(
+        (body["id"].clone(), body["error"]["code"].clone()),
+        (serde_json::json!(2), serde_json::json!(-32029))
+    );
+    assert!(!headers.contains_key("www-authenticate"));
+    // Every request counts against the caller's four: two spent above, two left.
+    assert_eq!(post(alice.clone(), call("whoami", 3)).await.0, 200);
+    assert_eq!(post(alice.clone(), call("whoami", 4)).await.0, 200);
+    let hits_before = rig.hits.load(Ordering::SeqCst);
+    let (status, headers, _) = post(alice.clone(), call("whoami", 5)).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["ratelimit-policy"], "\"requests\";q=4;w=60");
+    assert_eq!(
+        rig.hits.load(Ordering::SeqCst),
+        hits_before,
+        "a limited request was forwarded"
+    );
+    // Bob has his own budget.
+    assert_eq!(post(bob.clone(), call("whoami", 6)).await.0, 200);
+    assert_eq!(post(bob, call("admin_reset", 7)).await.0, 200);
+}

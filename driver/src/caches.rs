@@ -194,6 +194,44 @@ impl mcp_authz_core::param_headers::DeclaredHeaders for SharedToolHeaders {
     }
 }
 
+/// Rate-limit state per key (`mcp_authz_core::rate_limit`: one theoretical arrival time per
+/// caller and limit), behind a `std` mutex; per process. Bounded: past [`MAX_RATE_KEYS`] keys,
+/// the ones whose time has passed (worth nothing: a fresh key starts there) are dropped first.
+#[derive(Debug, Default)]
+pub(crate) struct SharedRateLimiter(
+    Mutex<std::collections::HashMap<mcp_authz_core::rate_limit::RateLimitKey, u64>>,
+);
+
+/// How many callers' rate-limit states are held at most before the expired ones are swept.
+const MAX_RATE_KEYS: usize = 100_000;
+
+impl SharedRateLimiter {
+    /// Decides one request of `key` at `now_ms` under `limit`, and stores the outcome.
+    pub(crate) fn check(
+        &self,
+        key: mcp_authz_core::rate_limit::RateLimitKey,
+        limit: &mcp_authz_core::rate_limit::RateLimit,
+        now_ms: u64,
+    ) -> mcp_authz_core::rate_limit::RateDecision {
+        let mut states = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (decision, tat) =
+            mcp_authz_core::rate_limit::gcra(states.get(&key).copied(), now_ms, limit);
+        if let Some(tat) = tat {
+            if states.len() >= MAX_RATE_KEYS && !states.contains_key(&key) {
+                states.retain(|_, t| *t > now_ms);
+            }
+            // Still full of live callers: the newcomer is decided but not remembered.
+            if states.len() < MAX_RATE_KEYS || states.contains_key(&key) {
+                states.insert(key, tat);
+            }
+        }
+        decision
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use mcp_authz_core::param_headers::DeclaredHeaders as _;

@@ -177,3 +177,13 @@ pub fn config_reload(outcome: &'static str) {
     #[cfg(not(feature = "metrics"))]
     let _ = outcome;
 }
+
+/// One rate-limit check of `route`: `kind` is `requests` (every request) or `tool`, `outcome`
+/// `allowed` or `limited`.
+pub fn rate_limit(route: &str, kind: &'static str, outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_rate_limit_total", "route" => route.to_owned(), "kind" => kind, "outcome" => outcome)
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (route, kind, outcome);
+}

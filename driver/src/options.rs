@@ -67,6 +67,10 @@ pub struct AuthzOptions {
     pub lazy_start: bool,
     /// The resource's name in metrics, when one process protects several.
     pub route_name: Option<String>,
+    /// The limit on every caller's requests (`mcp_authz_core::rate_limit`).
+    pub rate_limit: Option<mcp_authz_core::rate_limit::RateLimit>,
+    /// Limits on every caller's calls of these tools.
+    pub tool_rate_limits: Vec<(String, mcp_authz_core::rate_limit::RateLimit)>,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -126,6 +130,8 @@ impl Default for AuthzOptions {
             require_keys: false,
             lazy_start: false,
             route_name: None,
+            rate_limit: None,
+            tool_rate_limits: Vec::new(),
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -262,6 +268,8 @@ impl AuthzOptions {
             guard = guard.with_metadata(|m| edit(m));
         }
         guard = guard.with_mcp_header_validation(self.validate_mcp_headers);
+        // A tool's calls are counted only if every body is read.
+        guard = guard.with_bodies_read(!self.tool_rate_limits.is_empty());
         if let Some(max) = self.max_body_bytes {
             guard = guard.with_max_body_bytes(max);
         }
@@ -491,6 +499,28 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn route_name(mut self, name: impl Into<String>) -> Self {
             self.options.route_name = Some(name.into());
+            self
+        }
+
+        /// Limits every caller (issuer and subject, or client id) to `limit` requests, e.g.
+        /// `"60/min burst=10".parse()`. Over it: `429` with `Retry-After`, `RateLimit-Policy`
+        /// and `RateLimit`, and a JSON-RPC error; never forwarded. Counted per process (default:
+        /// no limit).
+        #[must_use]
+        pub fn rate_limit(mut self, limit: mcp_authz_core::rate_limit::RateLimit) -> Self {
+            self.options.rate_limit = Some(limit);
+            self
+        }
+
+        /// Limits every caller's calls of tool `name` to `limit` (besides [`Self::rate_limit`];
+        /// the body is read to know the tool, as for tool scopes).
+        #[must_use]
+        pub fn tool_rate_limit(
+            mut self,
+            name: impl Into<String>,
+            limit: mcp_authz_core::rate_limit::RateLimit,
+        ) -> Self {
+            self.options.tool_rate_limits.push((name.into(), limit));
             self
         }
 

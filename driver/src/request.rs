@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mcp_authz_core::list_filter::ListRequests;
+use mcp_authz_core::rate_limit::{RateDecision, RateLimit, RateLimitKey};
 use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
-use mcp_authz_core::{BodyFailure, Guard, KeyState, Principal, Step};
+use mcp_authz_core::{Allowed, BodyFailure, Guard, KeyState, Principal, Response, Step};
 
-use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings, SharedToolHeaders};
+use crate::caches::{
+    SharedCache, SharedRateLimiter, SharedReplayCache, SharedSessionBindings, SharedToolHeaders,
+};
 use crate::fetch::now;
 use crate::introspection::{answer_introspection, Introspector};
 use crate::keys::KeyStore;
@@ -75,6 +78,8 @@ pub struct Authorizer {
     replay: SharedReplayCache,
     sessions: SharedSessionBindings,
     tool_headers: SharedToolHeaders,
+    /// The rate limits and their per-caller state.
+    limits: RateLimits,
     kid_wait: Duration,
     keep_authorization: bool,
     /// The resource's name in metrics (`AuthzOptions::route_name`).
@@ -95,6 +100,11 @@ impl Authorizer {
             replay: SharedReplayCache::default(),
             sessions: SharedSessionBindings::default(),
             tool_headers: SharedToolHeaders::default(),
+            limits: RateLimits {
+                all: options.rate_limit,
+                tools: options.tool_rate_limits.clone(),
+                state: SharedRateLimiter::default(),
+            },
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
             route: options.route_name.as_deref().unwrap_or("").into(),
@@ -204,6 +214,15 @@ impl Authorizer {
         let method = parts.method.as_str();
         let (principal, lists, anonymous, closing) = match step {
             Step::Allow(allowed) => {
+                if let Some(r) = self.limits.refusal(guard, &allowed, &self.route) {
+                    observe::decision(&self.route, "reject", r.status, r.reason, started);
+                    tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason = r.reason, method, path);
+                    let reason = r.reason;
+                    return Verdict::Answer {
+                        response: build(r, head, |b| b),
+                        reason,
+                    };
+                }
                 let lists = allowed.lists().clone();
                 let closing = allowed.listen_closing();
                 let principal = allowed.into_principal();
@@ -262,6 +281,69 @@ impl Authorizer {
             anonymous,
             closing,
         }
+    }
+}
+
+/// The rate limits of one resource (`mcp_authz_core::rate_limit`) and the per-caller state.
+#[derive(Debug)]
+struct RateLimits {
+    all: Option<RateLimit>,
+    tools: Vec<(String, RateLimit)>,
+    state: SharedRateLimiter,
+}
+
+impl RateLimits {
+    /// The `429` for an allowed request over one of the limits (every limit that applies is
+    /// counted, the request-wide one first); `None` when within all of them.
+    fn refusal(&self, guard: &Guard, allowed: &Allowed, route: &str) -> Option<Response> {
+        if self.all.is_none() && self.tools.is_empty() {
+            return None;
+        }
+        let principal = allowed.principal();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut checks: Vec<(&str, &RateLimit)> = Vec::new();
+        if let Some(all) = &self.all {
+            checks.push(("*", all));
+        }
+        for tool in allowed.tools() {
+            checks.extend(
+                self.tools
+                    .iter()
+                    .filter(|(t, _)| t == tool)
+                    .map(|(t, l)| (t.as_str(), l)),
+            );
+        }
+        for (scope, limit) in checks {
+            let key = RateLimitKey::of(principal, scope);
+            let kind = if scope == "*" { "requests" } else { "tool" };
+            match self.state.check(key, limit, now_ms) {
+                RateDecision::Allowed { .. } => observe::rate_limit(route, kind, "allowed"),
+                RateDecision::Limited { retry_after_secs } => {
+                    observe::rate_limit(route, kind, "limited");
+                    // The policy's name in the fields: a tool's, when it is a token.
+                    let name = match scope {
+                        "*" => "requests",
+                        t if t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+                        {
+                            t
+                        }
+                        _ => "tool",
+                    };
+                    let id = allowed.request_id();
+                    return Some(guard.challenger().rate_limited(
+                        limit,
+                        name,
+                        retry_after_secs,
+                        id,
+                    ));
+                }
+            }
+        }
+        None
     }
 }
 

@@ -117,9 +117,23 @@ impl DevAuthServer {
     /// # Errors
     /// When signing fails.
     pub fn mint(&self, client_id: &str, scope: &str, aud: &str) -> Result<String, String> {
+        self.mint_for("demo-user", client_id, scope, aud)
+    }
+
+    /// [`DevAuthServer::mint`] for the user `subject`.
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub fn mint_for(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &str,
+        aud: &str,
+    ) -> Result<String, String> {
         let now = unix_now();
         let claims = json!({
-            "iss": self.issuer, "sub": "demo-user", "aud": aud, "client_id": client_id,
+            "iss": self.issuer, "sub": subject, "aud": aud, "client_id": client_id,
             "scope": scope, "iat": now, "exp": now + TOKEN_TTL, "jti": self.random(),
         });
         sign_es256(&self.key, &self.kid, &claims)

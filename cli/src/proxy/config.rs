@@ -201,6 +201,15 @@ pub struct RouteConfig {
     /// with JSON-RPC -32020 (SEP-2243). Always on with --tool-scope or --method-scope.
     #[arg(long)]
     pub validate_mcp_headers: bool,
+    /// Limit every caller (issuer and subject, or client id) to RATE requests: QUOTA/UNIT
+    /// (s, min, h, day), optionally with a burst: "60/min", "10/s burst=20". Over it: 429 with
+    /// Retry-After and the RateLimit headers, never forwarded. Per process [default: none].
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<String>,
+    /// Limit every caller's calls of TOOL: TOOL=RATE, e.g. admin_reset=10/min (repeatable; the
+    /// body is read, as for --tool-scope).
+    #[arg(long, value_name = "TOOL=RATE")]
+    pub tool_rate_limit: Vec<String>,
     /// resource_name in the protected-resource metadata.
     #[arg(long, value_name = "NAME")]
     pub resource_name: Option<String>,
@@ -506,6 +515,41 @@ impl RouteConfig {
             (Some("http" | "https"), Some(_)) => Ok(upstream),
             _ => Err(format!("--upstream {text}: not an absolute http(s) URL")),
         }
+    }
+
+    /// The rate limits: every request's, and each tool's.
+    ///
+    /// # Errors
+    /// For a rate that does not parse, or a tool limit without `=`.
+    #[allow(clippy::type_complexity)]
+    pub fn rate_limits(
+        &self,
+    ) -> Result<
+        (
+            Option<mcp_authz_core::rate_limit::RateLimit>,
+            Vec<(String, mcp_authz_core::rate_limit::RateLimit)>,
+        ),
+        String,
+    > {
+        let all = match &self.rate_limit {
+            None => None,
+            Some(r) => Some(r.parse().map_err(|e| format!("--rate-limit {r}: {e}"))?),
+        };
+        let tools = self
+            .tool_rate_limit
+            .iter()
+            .map(|t| {
+                let (tool, rate) = t
+                    .split_once('=')
+                    .filter(|(tool, _)| !tool.is_empty())
+                    .ok_or_else(|| format!("--tool-rate-limit {t}: expected TOOL=RATE"))?;
+                let limit = rate
+                    .parse()
+                    .map_err(|e| format!("--tool-rate-limit {t}: {e}"))?;
+                Ok((tool.to_owned(), limit))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok((all, tools))
     }
 
     /// The scopes every request needs, and those of each tool and each method.

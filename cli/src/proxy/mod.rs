@@ -250,6 +250,13 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
     if let Some(secret) = route.dpop_nonce_secret()? {
         builder = builder.dpop_nonce_secret(secret);
     }
+    let (all, tools) = route.rate_limits()?;
+    if let Some(limit) = all {
+        builder = builder.rate_limit(limit);
+    }
+    for (tool, limit) in tools {
+        builder = builder.tool_rate_limit(tool, limit);
+    }
     let name = route.resource_name.clone();
     let builder = builder
         .allowed_origins(route.allowed_origin.clone())
