@@ -85,6 +85,12 @@ pub enum Error {
         /// Seconds after which the client may retry.
         retry_after_secs: u32,
     },
+    /// The rate limits cannot be counted (their shared store is unreachable) and they are to
+    /// fail closed: HTTP 503 with `Retry-After`, never forwarded.
+    RateLimitStoreUnavailable {
+        /// Seconds after which the client may retry.
+        retry_after_secs: u32,
+    },
     /// The caller is over a rate limit ([`crate::rate_limit`]): HTTP 429 with `Retry-After`,
     /// never forwarded, no challenge (the token is fine).
     RateLimited {
@@ -334,6 +340,7 @@ impl Error {
             Self::IntrospectionUnavailable { .. } => "introspection_unavailable",
             Self::InvalidDpopProof(e) => e.reason(),
             Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimitStoreUnavailable { .. } => "rate_limit_store_unavailable",
         }
     }
 
@@ -359,7 +366,7 @@ impl Error {
             // Answered in the DPoP scheme only ([`Error::dpop_error`]).
             Self::InvalidDpopProof(_) => None,
             // The token is fine: waiting helps, re-authorizing does not.
-            Self::RateLimited { .. } => None,
+            Self::RateLimited { .. } | Self::RateLimitStoreUnavailable { .. } => None,
         }
     }
 
@@ -384,6 +391,7 @@ impl Error {
             | Self::KeysUnavailable { .. }
             | Self::IntrospectionUnavailable { .. } => 503,
             Self::RateLimited { .. } => 429,
+            Self::RateLimitStoreUnavailable { .. } => 503,
         }
     }
 
@@ -403,6 +411,9 @@ impl Error {
             }
             Self::InvalidDpopProof(e) => e.description(),
             Self::RateLimited { .. } => "too many requests from this caller; retry later",
+            Self::RateLimitStoreUnavailable { .. } => {
+                "the resource cannot count requests against its limits right now"
+            }
         }
     }
 }

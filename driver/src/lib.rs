@@ -39,6 +39,7 @@ mod readiness;
 mod request;
 mod response;
 mod start;
+mod store;
 
 // What the adapters re-export to their users: stable, documented API.
 /// Cedar policies as the scope policy's engine (feature `cedar`).

@@ -187,3 +187,11 @@ pub fn rate_limit(route: &str, kind: &'static str, outcome: &'static str) {
     #[cfg(not(feature = "metrics"))]
     let _ = (route, kind, outcome);
 }
+
+/// One failed operation of a shared store (`op`: what it was for, e.g. `rate_limit`).
+pub fn store_error(op: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_store_errors_total", "op" => op).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+}

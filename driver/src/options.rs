@@ -71,6 +71,10 @@ pub struct AuthzOptions {
     pub rate_limit: Option<mcp_authz_core::rate_limit::RateLimit>,
     /// Limits on every caller's calls of these tools.
     pub tool_rate_limits: Vec<(String, mcp_authz_core::rate_limit::RateLimit)>,
+    /// Where rate-limit state is kept: `None` in this process, else a Redis URL.
+    pub store: Option<String>,
+    /// When the store cannot be reached: refuse (503) instead of applying no limit.
+    pub rate_limit_fail_closed: bool,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -132,6 +136,8 @@ impl Default for AuthzOptions {
             route_name: None,
             rate_limit: None,
             tool_rate_limits: Vec::new(),
+            store: None,
+            rate_limit_fail_closed: false,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -279,6 +285,25 @@ impl AuthzOptions {
                 .map_err(|e| StartupError::Config(e.to_string()))?;
         }
         Ok(guard)
+    }
+
+    /// Where the rate limits are counted: in this process, or in the Redis store configured.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] for a store URL that is not a Redis URL, or a store given to a
+    /// build without the `redis` feature.
+    pub(crate) fn rate_store(&self) -> Result<crate::store::RateStore, StartupError> {
+        match &self.store {
+            None => Ok(crate::store::RateStore::Memory(Default::default())),
+            #[cfg(feature = "redis")]
+            Some(url) => crate::store::RedisRates::new(url)
+                .map(|r| crate::store::RateStore::Redis(Box::new(r)))
+                .map_err(StartupError::Config),
+            #[cfg(not(feature = "redis"))]
+            Some(url) => Err(StartupError::Config(format!(
+                "--store {url}: this build has no Redis store (feature `redis`)"
+            ))),
+        }
     }
 
     /// How DPoP proofs are checked: the defaults, with server nonces when a secret is set.
@@ -521,6 +546,23 @@ macro_rules! authz_options_setters {
             limit: mcp_authz_core::rate_limit::RateLimit,
         ) -> Self {
             self.options.tool_rate_limits.push((name.into(), limit));
+            self
+        }
+
+        /// Counts the rate limits in Redis (or Valkey) at `url` (`redis://HOST:PORT/DB`,
+        /// `rediss://` for TLS), shared by every replica given the same URL, instead of in this
+        /// process. Needs the `redis` feature. Keys are hashes, never tokens, and expire.
+        #[must_use]
+        pub fn store(mut self, url: impl Into<String>) -> Self {
+            self.options.store = Some(url.into());
+            self
+        }
+
+        /// When the rate-limit store cannot be reached: refuse requests (`503` +
+        /// `Retry-After`) instead of the default, applying no limit until it is back.
+        #[must_use]
+        pub fn rate_limits_fail_closed(mut self, yes: bool) -> Self {
+            self.options.rate_limit_fail_closed = yes;
             self
         }
 

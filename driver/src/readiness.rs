@@ -218,7 +218,7 @@ impl Authorizer {
             };
             tokio::spawn(task.run());
         }
-        Ok((Self::new(keys, introspector, options), readiness))
+        Ok((Self::new(keys, introspector, options)?, readiness))
     }
 }
 

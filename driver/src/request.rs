@@ -19,15 +19,15 @@ use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
 use mcp_authz_core::{Allowed, BodyFailure, Guard, KeyState, Principal, Response, Step};
 
-use crate::caches::{
-    SharedCache, SharedRateLimiter, SharedReplayCache, SharedSessionBindings, SharedToolHeaders,
-};
+use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings, SharedToolHeaders};
+use crate::discovery::StartupError;
 use crate::fetch::now;
 use crate::introspection::{answer_introspection, Introspector};
 use crate::keys::KeyStore;
 use crate::observe;
 use crate::options::AuthzOptions;
 use crate::response::{build, json_error_with};
+use crate::store::{FailureLog, RateStore};
 
 /// The body of a request, as the loop reads it when the core asks (only for the scope policy's
 /// JSON-RPC read, after the token was verified).
@@ -89,12 +89,16 @@ pub struct Authorizer {
 impl Authorizer {
     /// The loop's state for these keys (one store per authorization server, in the guard's
     /// order), this introspector and `options`.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] for a rate-limit store that cannot be used.
     pub fn new(
         keys: Vec<KeyStore>,
         introspector: Option<Arc<Introspector>>,
         options: &AuthzOptions,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, StartupError> {
+        let state = options.rate_store()?;
+        Ok(Self {
             keys,
             introspector,
             replay: SharedReplayCache::default(),
@@ -103,12 +107,14 @@ impl Authorizer {
             limits: RateLimits {
                 all: options.rate_limit,
                 tools: options.tool_rate_limits.clone(),
-                state: SharedRateLimiter::default(),
+                state,
+                fail_closed: options.rate_limit_fail_closed,
+                failures: FailureLog::default(),
             },
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
             route: options.route_name.as_deref().unwrap_or("").into(),
-        }
+        })
     }
 
     /// One store per authorization server, in the configured order.
@@ -214,7 +220,7 @@ impl Authorizer {
         let method = parts.method.as_str();
         let (principal, lists, anonymous, closing) = match step {
             Step::Allow(allowed) => {
-                if let Some(r) = self.limits.refusal(guard, &allowed, &self.route) {
+                if let Some(r) = self.limits.refusal(guard, &allowed, &self.route).await {
                     observe::decision(&self.route, "reject", r.status, r.reason, started);
                     tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason = r.reason, method, path);
                     let reason = r.reason;
@@ -289,13 +295,16 @@ impl Authorizer {
 struct RateLimits {
     all: Option<RateLimit>,
     tools: Vec<(String, RateLimit)>,
-    state: SharedRateLimiter,
+    state: RateStore,
+    /// When the store cannot be reached: refuse (503) rather than let requests through.
+    fail_closed: bool,
+    failures: FailureLog,
 }
 
 impl RateLimits {
     /// The `429` for an allowed request over one of the limits (every limit that applies is
     /// counted, the request-wide one first); `None` when within all of them.
-    fn refusal(&self, guard: &Guard, allowed: &Allowed, route: &str) -> Option<Response> {
+    async fn refusal(&self, guard: &Guard, allowed: &Allowed, route: &str) -> Option<Response> {
         if self.all.is_none() && self.tools.is_empty() {
             return None;
         }
@@ -318,7 +327,21 @@ impl RateLimits {
         for (scope, limit) in checks {
             let key = RateLimitKey::of(principal, scope);
             let kind = if scope == "*" { "requests" } else { "tool" };
-            match self.state.check(key, limit, now_ms) {
+            let decision = match self.state.check(key, limit, now_ms).await {
+                Ok(d) => d,
+                Err(e) => {
+                    self.failures.failed(&e, self.fail_closed);
+                    observe::rate_limit(route, kind, "store_unavailable");
+                    if self.fail_closed {
+                        let error = mcp_authz_core::Error::RateLimitStoreUnavailable {
+                            retry_after_secs: 1,
+                        };
+                        return Some(guard.challenger().reject(&error, &[]));
+                    }
+                    continue;
+                }
+            };
+            match decision {
                 RateDecision::Allowed { .. } => observe::rate_limit(route, kind, "allowed"),
                 RateDecision::Limited { retry_after_secs } => {
                     observe::rate_limit(route, kind, "limited");

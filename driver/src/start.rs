@@ -63,7 +63,7 @@ impl Authorizer {
             }
             keys.push(store);
         }
-        Ok(Self::new(keys, introspector, options))
+        Self::new(keys, introspector, options)
     }
 
     /// The servers of the issuers set in `options` and an authorizer with fixed keys: `keys[i]`
@@ -90,7 +90,7 @@ impl Authorizer {
             .fetcher()
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let introspector = options.introspector(None, &fetcher)?;
-        Ok((servers, Self::new(keys, introspector, options)))
+        Ok((servers, Self::new(keys, introspector, options)?))
     }
 }
 

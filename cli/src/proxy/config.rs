@@ -64,6 +64,14 @@ pub struct ServerConfig {
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Count the rate limits in Redis (or Valkey) at URL (redis://HOST:PORT/DB, rediss:// for
+    /// TLS), shared by every replica given the same URL [default: in this process].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// When the store cannot be reached, refuse requests (503 with Retry-After) instead of
+    /// applying no rate limit until it is back.
+    #[arg(long)]
+    pub rate_limits_fail_closed: bool,
 }
 
 impl ServerConfig {

@@ -95,9 +95,13 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
     let mut prepared = Vec::with_capacity(routes.len());
     for (name, route) in &routes {
         let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
-        let builder = builder
+        let mut builder = builder
             .lazy_start(!config.server.fail_fast)
-            .route_name(name.clone());
+            .route_name(name.clone())
+            .rate_limits_fail_closed(config.server.rate_limits_fail_closed);
+        if let Some(url) = &config.server.store {
+            builder = builder.store(url.clone());
+        }
         let state = forwarding(route, upstream, name).map_err(BuildError::Config)?;
         prepared.push((name.clone(), builder, state));
     }

@@ -382,7 +382,9 @@ impl Challenger {
             None => {
                 let retry_after = match error {
                     Error::KeysUnavailable { retry_after_secs }
-                    | Error::IntrospectionUnavailable { retry_after_secs } => *retry_after_secs,
+                    | Error::IntrospectionUnavailable { retry_after_secs }
+                    | Error::RateLimitStoreUnavailable { retry_after_secs }
+                    | Error::RateLimited { retry_after_secs } => *retry_after_secs,
                     _ => 30,
                 };
                 let mut r = Self::response(
