@@ -48,12 +48,14 @@ user=$(podman image inspect localhost/mcp-authz:ci --format '{{.Config.User}}')
 extra=$(cd "$work/root" && find . -type f ! -path ./mcp-authz | grep -v -E '^\./(etc/(hosts|resolv\.conf|hostname)|run/.*)$' || true)
 [ -z "$extra" ] || { echo "unexpected files in the image: $extra"; exit 1; }
 run() { chroot --userspec=65532:65532 "$work/root" /mcp-authz "$@"; }
+# In the background, as one process (exec): its pid is the binary's, so the cleanup stops it.
+run_bg() { exec chroot --userspec=65532:65532 "$work/root" /mcp-authz "$@"; }
 run --version
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 resource="https://localhost:$port/mcp"
 # The development authorization server, from the image.
-run dev-authorization-server --resource "$resource" > "$work/as.out" 2>/dev/null &
+(run_bg dev-authorization-server --resource "$resource") > "$work/as.out" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/as.out" ] && break; sleep 0.1; done
 issuer=$(head -1 "$work/as.out")
