@@ -13,34 +13,10 @@ use mcp_authz_testkit::client::send;
 
 #[path = "support/process.rs"]
 mod process;
-use process::{free_port, wait_listening, Killed};
-
-/// `redis-server`: installed from Debian's package when absent (as root on a fresh machine, as
-/// `.ci/run` does), else the test cannot run and says so.
-fn redis_server() -> &'static str {
-    let found = || {
-        Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found() {
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
-            ])
-            .status();
-    }
-    assert!(
-        found(),
-        "redis-server is needed for this test: install Debian's redis-server"
-    );
-    "redis-server"
-}
+use process::{debian_tool, free_port, wait_listening, Killed};
 
 async fn start_redis(port: u16) -> Killed {
-    let child = Command::new(redis_server())
+    let child = Command::new(debian_tool("redis-server", "redis-server"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())

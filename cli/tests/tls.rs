@@ -23,7 +23,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 mod node;
 #[path = "support/process.rs"]
 mod process;
-use process::{free_port, gated_events, next_data, wait_listening, Killed};
+use process::{debian_tool, free_port, gated_events, next_data, wait_listening, Killed};
 
 /// A test CA, and leaf certificates for `localhost` it signs.
 struct Ca {
@@ -182,7 +182,7 @@ async fn tls_with_h2_by_alpn_and_a_reload_that_keeps_an_open_stream() {
     // curl, trusting the test CA, over HTTP/2; the PRM document names the https resource.
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let curl = Command::new(curl_command())
+    let curl = Command::new(debian_tool("curl", "curl"))
         .args([
             "-sS",
             "--http2",
@@ -325,30 +325,6 @@ fn a_certificate_without_its_key_or_a_mismatched_pair_exits_2() {
         err.contains("--tls-cert") && err.contains("--tls-key"),
         "{err}"
     );
-}
-
-/// curl: installed from Debian's `curl` when absent (as root on a fresh machine, as `.ci/run`
-/// does), else the test cannot run and says so.
-fn curl_command() -> &'static str {
-    let found = || {
-        Command::new("curl")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found() {
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl",
-            ])
-            .status();
-    }
-    assert!(
-        found(),
-        "curl is needed for this test: install Debian's curl"
-    );
-    "curl"
 }
 
 /// The official TypeScript SDK client, trusting the test CA (`NODE_EXTRA_CA_CERTS`), completes

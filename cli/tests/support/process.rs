@@ -71,3 +71,27 @@ pub(crate) fn gated_events(
         .body(Body::from_stream(events))
         .unwrap()
 }
+
+/// The command `name`, installed from the Debian package `package` when absent (as root on a
+/// fresh machine, as `.ci/run` does); else the test cannot run and says so.
+pub(crate) fn debian_tool(name: &'static str, package: &str) -> &'static str {
+    let found = || {
+        std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found() {
+        let install = format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}"
+        );
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &install])
+            .status();
+    }
+    assert!(
+        found(),
+        "{name} is needed for this test: install Debian's {package}"
+    );
+    name
+}
