@@ -204,6 +204,7 @@ impl LambdaAuthzBuilder {
             true => mcp_authz_driver::lazy_servers(&self.options)?,
             false => None,
         };
+        let is_lazy = lazy.is_some();
         let (fetcher, found, servers) = match lazy {
             // The init phase must not fail because the authorization server blipped.
             Some(servers) => {
@@ -237,7 +238,7 @@ impl LambdaAuthzBuilder {
             });
             Some(drop_removed)
         };
-        if self.options.lazy_start && found.is_empty() {
+        if is_lazy {
             let (authorizer, readiness) = Authorizer::start_lazy(
                 &self.options,
                 &fetcher,
