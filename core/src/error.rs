@@ -91,6 +91,13 @@ pub enum Error {
         /// Seconds after which the client may retry.
         retry_after_secs: u32,
     },
+    /// The state a request is checked against (which caller its MCP session belongs to; whether
+    /// its DPoP proof was used before) is in a store that could not answer: HTTP 503 with
+    /// `Retry-After`, never forwarded unchecked.
+    StoreUnavailable {
+        /// Seconds after which the client may retry.
+        retry_after_secs: u32,
+    },
     /// The caller is over a rate limit ([`crate::rate_limit`]): HTTP 429 with `Retry-After`,
     /// never forwarded, no challenge (the token is fine).
     RateLimited {
@@ -341,6 +348,7 @@ impl Error {
             Self::InvalidDpopProof(e) => e.reason(),
             Self::RateLimited { .. } => "rate_limited",
             Self::RateLimitStoreUnavailable { .. } => "rate_limit_store_unavailable",
+            Self::StoreUnavailable { .. } => "state_store_unavailable",
         }
     }
 
@@ -366,7 +374,9 @@ impl Error {
             // Answered in the DPoP scheme only ([`Error::dpop_error`]).
             Self::InvalidDpopProof(_) => None,
             // The token is fine: waiting helps, re-authorizing does not.
-            Self::RateLimited { .. } | Self::RateLimitStoreUnavailable { .. } => None,
+            Self::RateLimited { .. }
+            | Self::RateLimitStoreUnavailable { .. }
+            | Self::StoreUnavailable { .. } => None,
         }
     }
 
@@ -391,7 +401,7 @@ impl Error {
             | Self::KeysUnavailable { .. }
             | Self::IntrospectionUnavailable { .. } => 503,
             Self::RateLimited { .. } => 429,
-            Self::RateLimitStoreUnavailable { .. } => 503,
+            Self::RateLimitStoreUnavailable { .. } | Self::StoreUnavailable { .. } => 503,
         }
     }
 
@@ -413,6 +423,9 @@ impl Error {
             Self::RateLimited { .. } => "too many requests from this caller; retry later",
             Self::RateLimitStoreUnavailable { .. } => {
                 "the resource cannot count requests against its limits right now"
+            }
+            Self::StoreUnavailable { .. } => {
+                "the resource cannot check this request's session or proof against its shared state right now"
             }
         }
     }

@@ -83,7 +83,7 @@ pub use token::{access_token, dpop, token_cache, token_introspection};
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
 pub use error::{DpopError, Error, JwksError, RequestError, TokenError};
-pub use exchange::{BodyFailure, Exchange, Step};
+pub use exchange::{BodyFailure, Exchange, ProofRecord, Step, StoreUnavailable};
 pub use guard::{Guard, PublicPathError};
 pub use http_message::{KeyState, Request, Response};
 pub use jose::alg::{Algorithm, AlgorithmSet};

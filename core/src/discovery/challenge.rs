@@ -384,6 +384,7 @@ impl Challenger {
                     Error::KeysUnavailable { retry_after_secs }
                     | Error::IntrospectionUnavailable { retry_after_secs }
                     | Error::RateLimitStoreUnavailable { retry_after_secs }
+                    | Error::StoreUnavailable { retry_after_secs }
                     | Error::RateLimited { retry_after_secs } => *retry_after_secs,
                     _ => 30,
                 };

@@ -12,6 +12,17 @@
 //!   or a form body must be checked for an `access_token`. Read at most `max_bytes`, report with
 //!   [`Exchange::handle_body`] or [`Exchange::handle_body_failed`], poll again. The same bytes
 //!   go on to the inner service.
+//! - [`Step::LookupSession`]: the request names an MCP session; ask the session store whom it
+//!   is bound to ([`SessionBindings`] in this process, or a store shared by replicas), report
+//!   with [`Exchange::handle_session`], poll again.
+//! - [`Step::RecordProof`]: the DPoP proof passed every other check; record its key in the
+//!   replay store if absent ([RFC 9449 §11.1](https://www.rfc-editor.org/rfc/rfc9449#section-11.1):
+//!   across the whole resource, so a store every replica shares), report with
+//!   [`Exchange::handle_proof_recorded`], poll again.
+//!
+//! The state lives with the adapter, so one replica or many see the same sessions and proofs;
+//! a store that cannot answer is reported as [`StoreUnavailable`] and the request is refused
+//! (`503`), unless the adapter chose to fail open and reported "unbound" instead.
 //!
 //! The rule, as in `str0m`: after every `handle_*` call, poll again; forward the request only on
 //! [`Step::Allow`] or [`Step::AllowPublic`]. Any other step (including ones added later: the enum
@@ -67,8 +78,8 @@ use alloc::vec::Vec;
 
 use crate::access_token::Principal;
 use crate::challenge::{credentials, form_has_access_token, Credentials, Scheme};
-use crate::dpop::{verify_proof, DpopMode, ProofRequest, ReplayCache};
-use crate::error::{Error, RequestError, TokenError};
+use crate::dpop::{check_proof, DpopMode, ProofKey, ProofRequest, UnrecordedProof};
+use crate::error::{DpopError, Error, RequestError, TokenError};
 use crate::guard::Guard;
 use crate::http_message::{KeySource, KeyState, Request, Response};
 use crate::mcp_request::{
@@ -77,7 +88,7 @@ use crate::mcp_request::{
 };
 use crate::param_headers::{self, arguments_of, DeclaredHeaders, ToolHeaders};
 use crate::scope_policy::Refusal;
-use crate::session::{SessionBindings, SessionKey};
+use crate::session::{SessionKey, SessionOwner};
 use crate::time::UnixTime;
 use crate::token_cache::PrincipalCache;
 use crate::verdict::{anonymous, decide, public, Allowed, BodySeen, Denied, Public, SessionSeen};
@@ -118,6 +129,39 @@ pub enum Step {
         /// The unknown `kid`.
         kid: String,
     },
+    /// The request names one MCP session: look up its owner (`None` when unbound or idled
+    /// out), report with [`Exchange::handle_session`], poll again.
+    LookupSession {
+        /// The session id's digest (the id itself is never stored).
+        key: SessionKey,
+    },
+    /// Record this DPoP proof as used, only if it is not recorded yet (atomically, in a store
+    /// every replica of the resource shares), keeping the record until `until`; report with
+    /// [`Exchange::handle_proof_recorded`], poll again.
+    RecordProof {
+        /// The proof's digest (`jti` and `htu`).
+        key: ProofKey,
+        /// When the record may expire (the proof is out of its `iat` window then).
+        until: UnixTime,
+    },
+}
+
+/// The adapter's state store could not answer (unreachable, or too slow): the request is
+/// refused with `503` and this `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StoreUnavailable {
+    /// Seconds after which the client may retry.
+    pub retry_after_secs: u32,
+}
+
+/// The replay store's answer to [`Step::RecordProof`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProofRecord {
+    /// Recorded now: the proof was not used before.
+    New,
+    /// Recorded already, within its window: a replay.
+    Seen,
 }
 
 /// A bearer token handed to the adapter for introspection. `Debug` never shows it.
@@ -153,6 +197,17 @@ enum Phase {
     Start { refresh: Refresh },
     /// [`Step::Introspect`] was returned; no report yet.
     AwaitIntrospection,
+    /// [`Step::LookupSession`] was returned; no report yet.
+    AwaitSession,
+    /// [`Step::RecordProof`] was returned for this principal's request; no report yet.
+    AwaitProofRecord { principal: Arc<Principal> },
+    /// The replay store answered.
+    ProofRecorded {
+        principal: Arc<Principal>,
+        record: Result<ProofRecord, StoreUnavailable>,
+    },
+    /// A store could not answer: the request is refused.
+    Unavailable(StoreUnavailable),
     /// The adapter reported the introspection.
     Introspected(Result<Arc<Principal>, Error>),
     /// Verified; waiting for the body.
@@ -208,11 +263,9 @@ pub struct Exchange<'g> {
     phase: Phase,
     /// The scheme of the request's credentials: rejections answer in it.
     scheme: Scheme,
-    replay: Option<&'g dyn ReplayCache>,
-    sessions: Option<&'g dyn SessionBindings>,
     declared: Option<&'g dyn DeclaredHeaders>,
-    /// The request's session, as looked up when the request was started.
-    session: SessionSeen,
+    /// The request's session, once looked up (`None` before).
+    session: Option<SessionSeen>,
 }
 
 impl core::fmt::Debug for Exchange<'_> {
@@ -239,19 +292,9 @@ impl<'g> Exchange<'g> {
                 refresh: Refresh::NotAsked,
             },
             scheme: Scheme::Bearer,
-            replay: None,
-            sessions: None,
             declared: None,
-            session: SessionSeen::Unbound,
+            session: None,
         }
-    }
-
-    /// The session bindings this exchange checks the request's `Mcp-Session-Id` against: a
-    /// session bound to another principal is refused (404). Without them no session is bound.
-    #[must_use]
-    pub fn with_session_bindings(mut self, sessions: &'g dyn SessionBindings) -> Self {
-        self.sessions = Some(sessions);
-        self
     }
 
     /// What the MCP server's tools declare to be mirrored into `Mcp-Param-*` headers, as the
@@ -261,14 +304,6 @@ impl<'g> Exchange<'g> {
     #[must_use]
     pub fn with_declared_headers(mut self, declared: &'g dyn DeclaredHeaders) -> Self {
         self.declared = Some(declared);
-        self
-    }
-
-    /// The DPoP replay cache this exchange records proofs in (RFC 9449 §11.1). A guard that
-    /// takes DPoP denies DPoP requests of an exchange without one.
-    #[must_use]
-    pub fn with_replay_cache(mut self, replay: &'g dyn ReplayCache) -> Self {
-        self.replay = Some(replay);
         self
     }
 
@@ -286,16 +321,21 @@ impl<'g> Exchange<'g> {
             Phase::Start { refresh } => self.start(req, keys, now, cache, refresh),
             Phase::BodyRead { principal, body } => self.finish(req, principal, body),
             Phase::AnonymousBodyRead(body) => self.finish_anonymous(req, body),
-            Phase::Introspected(Ok(principal)) => match self.bind(req, &principal, now) {
-                Ok(()) => self.authorized(req, principal),
-                Err(step) => step,
-            },
+            Phase::Introspected(Ok(principal)) => self.bound(req, principal, now),
             Phase::Introspected(Err(e)) => self.reject(e),
-            // Polled while the body or the introspection was awaited, or after a verdict: the
-            // adapter broke the protocol, so nothing is allowed.
+            Phase::ProofRecorded { principal, record } => match record {
+                Ok(ProofRecord::New) => self.authorized(req, principal),
+                Ok(ProofRecord::Seen) => self.proof_refused(DpopError::Replayed, now),
+                Err(e) => self.unavailable(e),
+            },
+            Phase::Unavailable(e) => self.unavailable(e),
+            // Polled while the body, the introspection or a store was awaited, or after a
+            // verdict: the adapter broke the protocol, so nothing is allowed.
             Phase::AwaitBody { .. }
             | Phase::AwaitAnonymousBody
             | Phase::AwaitIntrospection
+            | Phase::AwaitSession
+            | Phase::AwaitProofRecord { .. }
             | Phase::Done => Step::Respond(no_decision()),
         }
     }
@@ -321,6 +361,32 @@ impl<'g> Exchange<'g> {
     pub fn handle_introspected(&mut self, outcome: Result<Arc<Principal>, Error>) {
         if let Phase::AwaitIntrospection = self.phase {
             self.phase = Phase::Introspected(outcome);
+        }
+    }
+
+    /// Reports the outcome of [`Step::LookupSession`]: the session's owner (`None` when it is
+    /// not bound), or that the session store could not answer (the request is refused; an
+    /// adapter that fails open reports `Ok(None)` instead).
+    pub fn handle_session(&mut self, owner: Result<Option<SessionOwner>, StoreUnavailable>) {
+        if let Phase::AwaitSession = self.phase {
+            match owner {
+                Ok(owner) => {
+                    self.session = Some(owner.map_or(SessionSeen::Unbound, SessionSeen::BoundTo));
+                    self.phase = Phase::Start {
+                        refresh: Refresh::NotAsked,
+                    };
+                }
+                Err(e) => self.phase = Phase::Unavailable(e),
+            }
+        }
+    }
+
+    /// Reports the outcome of [`Step::RecordProof`]: recorded now, seen before (a replay,
+    /// refused), or the replay store could not answer (refused with `503`).
+    pub fn handle_proof_recorded(&mut self, record: Result<ProofRecord, StoreUnavailable>) {
+        if let Phase::AwaitProofRecord { principal } = &self.phase {
+            let principal = principal.clone();
+            self.phase = Phase::ProofRecorded { principal, record };
         }
     }
 
@@ -388,10 +454,47 @@ impl<'g> Exchange<'g> {
         )
     }
 
+    fn unavailable(&self, e: StoreUnavailable) -> Step {
+        self.reject(Error::StoreUnavailable {
+            retry_after_secs: e.retry_after_secs,
+        })
+    }
+
+    /// A refused DPoP proof; with server nonces, the nonce to use rides along (RFC 9449 §9).
+    fn proof_refused(&self, e: DpopError, now: UnixTime) -> Step {
+        let mut step = self.reject(e);
+        if let (Step::Respond(r), Some(n)) = (&mut step, self.guard.dpop_config().nonces()) {
+            r.headers.push(("dpop-nonce", n.current(now)));
+        }
+        step
+    }
+
+    /// The verified `principal`, bound to the request's scheme: a DPoP proof is recorded
+    /// first ([`Step::RecordProof`]), then the scopes and the body are checked.
+    fn bound(&mut self, req: &Request<'_>, principal: Arc<Principal>, now: UnixTime) -> Step {
+        match self.bind(req, &principal, now) {
+            Err(step) => step,
+            Ok(None) => self.authorized(req, principal),
+            Ok(Some(proof)) => {
+                let step = Step::RecordProof {
+                    key: proof.key(),
+                    until: proof.until(),
+                };
+                self.phase = Phase::AwaitProofRecord { principal };
+                step
+            }
+        }
+    }
+
     /// The token's binding against the request's scheme (RFC 9449 §7.1): a token bound to a
     /// key is never a bearer token; a DPoP request needs its proof, for this request and this
-    /// token, made with the key the token names.
-    fn bind(&self, req: &Request<'_>, principal: &Principal, now: UnixTime) -> Result<(), Step> {
+    /// token, made with the key the token names — returned to be recorded against replays.
+    fn bind(
+        &self,
+        req: &Request<'_>,
+        principal: &Principal,
+        now: UnixTime,
+    ) -> Result<Option<UnrecordedProof>, Step> {
         let guard = self.guard;
         let token = match credentials(req.authorization, req.query) {
             Ok(Some(c)) => c.token,
@@ -402,31 +505,20 @@ impl<'g> Exchange<'g> {
             Scheme::Bearer if principal.is_sender_constrained() => {
                 Err(self.reject(TokenError::BoundTokenAsBearer))
             }
-            Scheme::Bearer => Ok(()),
+            Scheme::Bearer => Ok(None),
             Scheme::Dpop => {
-                let Some(replay) = self.replay else {
-                    return Err(Step::Respond(no_decision()));
-                };
                 let uri = guard.public_uri(req.path);
                 let proof_request = ProofRequest {
                     method: req.method,
                     uri: &uri,
                     access_token: token,
                 };
-                let proof =
-                    verify_proof(req.dpop, &proof_request, guard.dpop_config(), replay, now)
-                        .map_err(|e| {
-                            let mut step = self.reject(e);
-                            // RFC 9449 §9: the nonce to use, with the error that asks for it.
-                            if let (Step::Respond(r), Some(n)) =
-                                (&mut step, guard.dpop_config().nonces())
-                            {
-                                r.headers.push(("dpop-nonce", n.current(now)));
-                            }
-                            step
-                        })?;
+                let proof = check_proof(req.dpop, &proof_request, guard.dpop_config(), now)
+                    .map_err(|e| self.proof_refused(e, now))?;
+                // The key is checked before the proof is recorded: a proof made with another
+                // key never fills the replay store.
                 match principal.dpop_jkt() {
-                    Some(jkt) if jkt == proof.jkt => Ok(()),
+                    Some(jkt) if jkt == proof.jkt() => Ok(Some(proof)),
                     _ => Err(self.reject(TokenError::DpopKeyMismatch)),
                 }
             }
@@ -469,14 +561,18 @@ impl<'g> Exchange<'g> {
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight(req.cors_request_headers));
         }
-        self.session = match req.mcp_session_id {
-            [] => SessionSeen::Unbound,
-            [id] => self
-                .sessions
-                .and_then(|sessions| sessions.owner(&SessionKey::of(id), now))
-                .map_or(SessionSeen::Unbound, SessionSeen::BoundTo),
-            _ => return self.reject(RequestError::MultipleSessionIds),
-        };
+        if self.session.is_none() {
+            match req.mcp_session_id {
+                [] => self.session = Some(SessionSeen::Unbound),
+                [id] => {
+                    self.phase = Phase::AwaitSession;
+                    return Step::LookupSession {
+                        key: SessionKey::of(id),
+                    };
+                }
+                _ => return self.reject(RequestError::MultipleSessionIds),
+            }
+        }
         let creds = match credentials(req.authorization, req.query) {
             Ok(c) => c,
             Err(e) => return self.reject(e),
@@ -546,10 +642,7 @@ impl<'g> Exchange<'g> {
             }
             Err(e) => return self.reject(e),
         };
-        if let Err(step) = self.bind(req, &principal, now) {
-            return step;
-        }
-        self.authorized(req, principal)
+        self.bound(req, principal, now)
     }
 
     /// The checks after the token: scopes the headers announce, the body policy.
@@ -651,7 +744,11 @@ impl<'g> Exchange<'g> {
             return Step::Respond(guard.challenger().reject_json_rpc(&e.into(), id));
         }
         let learn = guard.checks_param_headers();
-        match anonymous(guard.scope_policy(), &read.calls, self.session, learn) {
+        // The session was looked up before anything else: not knowing it cannot happen; deny.
+        let Some(session) = self.session else {
+            return Step::Respond(no_decision());
+        };
+        match anonymous(guard.scope_policy(), &read.calls, session, learn) {
             Some(public) => Step::AllowPublic(public),
             None => challenge(),
         }
@@ -664,13 +761,11 @@ impl<'g> Exchange<'g> {
             _ => None,
         };
         let learn = self.guard.checks_param_headers();
-        match decide(
-            self.guard.scope_policy(),
-            principal,
-            body,
-            self.session,
-            learn,
-        ) {
+        // The session was looked up before anything else: not knowing it cannot happen; deny.
+        let Some(session) = self.session else {
+            return Step::Respond(no_decision());
+        };
+        match decide(self.guard.scope_policy(), principal, body, session, learn) {
             Ok(allowed) => Step::Allow(allowed),
             Err(Denied::Insufficient(required)) => self.insufficient(&required),
             Err(Denied::NotPermitted) => self.not_permitted(id),

@@ -390,9 +390,9 @@ impl Guard {
     /// Takes DPoP-bound tokens (RFC 9449) as `mode` says, checking proofs under `config`: the
     /// challenges offer the DPoP scheme with its `algs` (only it, when required), and the
     /// metadata states `dpop_signing_alg_values_supported` and
-    /// `dpop_bound_access_tokens_required`. The adapter gives the exchange a replay cache
-    /// ([`Exchange::with_replay_cache`](crate::exchange::Exchange::with_replay_cache)); without
-    /// one, a DPoP request is denied.
+    /// `dpop_bound_access_tokens_required`. The exchange asks the adapter to record each proof
+    /// against replays
+    /// ([`Step::RecordProof`](crate::exchange::Step::RecordProof)); any other answer denies.
     #[must_use]
     pub fn with_dpop(mut self, mode: DpopMode, config: DpopConfig) -> Self {
         self.dpop = mode;

@@ -60,6 +60,16 @@ impl SessionOwner {
         }
         Self(sha256(&input))
     }
+
+    /// The digest, for a store that keeps owners elsewhere (a shared store across replicas).
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The owner whose digest [`SessionOwner::to_bytes`] gave.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
 }
 
 /// A session id as it is kept: its SHA-256.
@@ -70,6 +80,11 @@ impl SessionKey {
     /// The key of the `Mcp-Session-Id` value `id`.
     pub fn of(id: &[u8]) -> Self {
         Self(sha256(id))
+    }
+
+    /// The digest, to name the binding in a shared store.
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
     }
 }
 

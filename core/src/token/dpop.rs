@@ -22,8 +22,12 @@
 //! 10. with [`DpopNonces`] configured, a `nonce` this server (or a replica sharing its secret)
 //!     handed out in this window or the last (§9).
 //!
-//! The replay cache is per process. Across replicas, replay detection needs a shared store
-//! behind [`ReplayCache`] (Redis, DynamoDB: not shipped) or server nonces ([`DpopNonces`]).
+//! Step 8 needs state: [`check_proof`] makes every other check and hands back an
+//! [`UnrecordedProof`] whose [`ProofKey`] the caller records wherever replays are remembered —
+//! a [`ReplayCache`] in this process ([`UnrecordedProof::record`]; [`verify_proof`] does both),
+//! or a store shared by replicas (the request [`Exchange`](crate::exchange::Exchange) asks for
+//! that with `Step::RecordProof`). Server nonces ([`DpopNonces`]) bound replays across replicas
+//! without a store.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -294,6 +298,59 @@ impl MemoryReplayCache {
     }
 }
 
+/// What a replay store records of a proof: SHA-256 of its `jti` and `htu`, so that no proof
+/// bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProofKey(pub [u8; 32]);
+
+/// A proof that passed every check but the replay check: record its [`key`](Self::key) until
+/// [`until`](Self::until), and accept it only if it was not recorded before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a proof is verified only once recorded as used"]
+pub struct UnrecordedProof {
+    key: ProofKey,
+    until: UnixTime,
+    proof: VerifiedProof,
+}
+
+impl UnrecordedProof {
+    /// The proof key's RFC 7638 thumbprint, to compare with the token's `cnf.jkt` before
+    /// recording.
+    pub fn jkt(&self) -> &str {
+        &self.proof.jkt
+    }
+
+    /// The key to record (a digest, never the proof).
+    pub fn key(&self) -> ProofKey {
+        self.key
+    }
+
+    /// When the record may be forgotten: past it, the proof's `iat` is out of the window.
+    pub fn until(&self) -> UnixTime {
+        self.until
+    }
+
+    /// The proof, once the caller recorded its key and found it new (a replay store's answer).
+    pub fn recorded(self) -> VerifiedProof {
+        self.proof
+    }
+
+    /// Records the proof in `replay` at `now`.
+    ///
+    /// # Errors
+    /// [`DpopError::Replayed`] when it was recorded before, within the window.
+    pub fn record(
+        self,
+        replay: &dyn ReplayCache,
+        now: UnixTime,
+    ) -> Result<VerifiedProof, DpopError> {
+        match replay.insert_new(self.key.0, self.until, now) {
+            true => Ok(self.proof),
+            false => Err(DpopError::Replayed),
+        }
+    }
+}
+
 /// The RFC 7638 thumbprint of a public JWK (its required members, lexicographic order, no
 /// whitespace, SHA-256, base64url), or `None` for a key type it does not define here.
 pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
@@ -333,7 +390,7 @@ pub fn access_token_hash(token: &str) -> String {
 }
 
 /// Checks the `DPoP` header values `proofs` for `request` at `now` (see the module docs), and
-/// records the proof in `replay`.
+/// records the proof in `replay`: [`check_proof`], then [`UnrecordedProof::record`].
 ///
 /// # Errors
 /// The [`DpopError`] of the first check that fails.
@@ -344,6 +401,20 @@ pub fn verify_proof(
     replay: &dyn ReplayCache,
     now: UnixTime,
 ) -> Result<VerifiedProof, DpopError> {
+    check_proof(proofs, request, config, now)?.record(replay, now)
+}
+
+/// Every check of the module docs but the replay check (step 8's `jti` must still be present):
+/// the caller records the [`UnrecordedProof`] and accepts it only when it is new.
+///
+/// # Errors
+/// The [`DpopError`] of the first check that fails.
+pub fn check_proof(
+    proofs: &[&[u8]],
+    request: &ProofRequest<'_>,
+    config: &DpopConfig,
+    now: UnixTime,
+) -> Result<UnrecordedProof, DpopError> {
     let proof = match proofs {
         [] => return Err(DpopError::MissingProof),
         [one] => *one,
@@ -423,7 +494,7 @@ pub fn verify_proof(
             return Err(DpopError::UseNonce);
         }
     }
-    // Last, once the proof is otherwise good: a bad proof never fills the cache.
+    // Last, once the proof is otherwise good: a bad proof never fills a replay store.
     let mut ctx = crate::crypto::digest::Context::new(&crate::crypto::digest::SHA256);
     ctx.update(jti.as_bytes());
     ctx.update(b"\0");
@@ -431,11 +502,12 @@ pub fn verify_proof(
     let mut key = [0u8; 32];
     key.copy_from_slice(ctx.finish().as_ref());
     let until = UnixTime::from_secs(iat.saturating_add(window).saturating_add(1));
-    if !replay.insert_new(key, until, now) {
-        return Err(DpopError::Replayed);
-    }
-    Ok(VerifiedProof {
-        jkt,
-        issued_at: UnixTime::from_secs(iat),
+    Ok(UnrecordedProof {
+        key: ProofKey(key),
+        until,
+        proof: VerifiedProof {
+            jkt,
+            issued_at: UnixTime::from_secs(iat),
+        },
     })
 }

@@ -22,6 +22,32 @@ impl mcp_authz_core::dpop::ReplayCache for Replay {
     }
 }
 
+/// Polls `x` to a verdict as an adapter does, recording proofs in `replay` (`None`: a replay
+/// store that cannot answer).
+pub fn drive(
+    x: &mut mcp_authz_core::Exchange<'_>,
+    req: &mcp_authz_core::Request<'_>,
+    keys: &mcp_authz_core::JwkSet,
+    replay: Option<&Replay>,
+    now: UnixTime,
+) -> mcp_authz_core::Step {
+    use mcp_authz_core::dpop::ReplayCache as _;
+    use mcp_authz_core::{KeyState, ProofRecord, Step, StoreUnavailable};
+    loop {
+        match x.poll(req, KeyState::Ready(keys), now, None) {
+            Step::RecordProof { key, until } => x.handle_proof_recorded(match replay {
+                Some(r) if r.insert_new(key.0, until, now) => Ok(ProofRecord::New),
+                Some(_) => Ok(ProofRecord::Seen),
+                None => Err(StoreUnavailable {
+                    retry_after_secs: 2,
+                }),
+            }),
+            Step::LookupSession { .. } => x.handle_session(Ok(None)),
+            other => return other,
+        }
+    }
+}
+
 /// RFC 9449 §4.2's example proof (a token-endpoint proof: no `ath`).
 const RFC_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
 
@@ -227,7 +253,7 @@ pub mod exchange {
     use super::*;
     use mcp_authz_core::dpop::DpopMode;
     use mcp_authz_core::exchange::Step;
-    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, TokenError, VerifierConfig};
+    use mcp_authz_core::{Guard, Request, ScopePolicy, TokenError, VerifierConfig};
 
     /// The forge P-256 key as a proof's `jwk` (no `kid`), and its thumbprint.
     fn proof_jwk() -> (Value, String) {
@@ -275,10 +301,7 @@ pub mod exchange {
             .with_dpop(&proofs);
         let keys = jwks();
         let mut x = g.exchange();
-        if let Some(r) = replay {
-            x = x.with_replay_cache(r);
-        }
-        match x.poll(&req, KeyState::Ready(&keys), NOW, None) {
+        match drive(&mut x, &req, &keys, replay, NOW) {
             Step::Allow(_) => (200, None, Vec::new()),
             Step::Respond(r) => {
                 let www = r
@@ -370,6 +393,16 @@ pub mod exchange {
             ),
         ];
         out.push((
+            "the replay store cannot answer",
+            run(
+                &allowed,
+                None,
+                &format!("DPoP {bound}"),
+                &[&proof(&bound, "p6")],
+            )
+            .1,
+        ));
+        out.push((
             "DPoP scheme where DPoP is off",
             run(
                 &guard(DpopMode::Off),
@@ -382,11 +415,48 @@ pub mod exchange {
         out
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// Replicas sharing one replay store: whatever the order in which proofs arrive at
+        /// which replica, `Allow` implies the proof's `jti` was never allowed before, anywhere
+        /// (RFC 9449 §11.1); every repeat is `dpop_replayed`.
+        #[test]
+        fn allow_implies_the_proof_is_new_across_replicas(
+            arrivals in proptest::collection::vec((0usize..4, 0usize..2), 1..12),
+        ) {
+            let bound = bound_token(Some(&proof_jwk().1));
+            let shared = Replay::default();
+            let replicas = [guard(DpopMode::Allowed), guard(DpopMode::Required)];
+            let proofs: Vec<String> = (0..4).map(|j| proof(&bound, &format!("j{j}"))).collect();
+            let mut allowed = std::collections::BTreeSet::new();
+            for (jti, replica) in arrivals {
+                let (status, reason, _) = run(
+                    &replicas[replica],
+                    Some(&shared),
+                    &format!("DPoP {bound}"),
+                    &[&proofs[jti]],
+                );
+                match status {
+                    200 => proptest::prop_assert!(allowed.insert(jti), "a proof allowed twice"),
+                    _ => {
+                        proptest::prop_assert!(allowed.contains(&jti));
+                        proptest::prop_assert_eq!(reason, Some("dpop_replayed"));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_exchange_binds_tokens_to_their_proofs() {
         let v: std::collections::BTreeMap<_, _> = verdicts().into_iter().collect();
         assert_eq!(v["bound token with its proof"], None);
         assert_eq!(v["the same proof again"], Some("dpop_replayed"));
+        assert_eq!(
+            v["the replay store cannot answer"],
+            Some("state_store_unavailable")
+        );
         assert_eq!(v["bound token as Bearer"], Some("bound_token_as_bearer"));
         assert_eq!(
             v["bound token as Bearer, DPoP off"],
@@ -457,14 +527,30 @@ pub mod exchange {
             .to_json_value()
             .get("dpop_signing_alg_values_supported")
             .is_none());
-        // Without a replay cache, a DPoP request is denied, never let through.
+        // A replay store that cannot answer: 503 with Retry-After, never let through.
         let (status, reason, _) = run(
             &allowed,
             None,
             &format!("DPoP {bound}"),
             &[&proof(&bound, "z")],
         );
-        assert_eq!((status, reason), (500, Some("no_decision")));
+        assert_eq!((status, reason), (503, Some("state_store_unavailable")));
+        // An adapter that polls again without recording the proof gets no verdict that allows.
+        let auth = format!("DPoP {bound}");
+        let auth = [auth.as_bytes()];
+        let p = proof(&bound, "y");
+        let proofs = [p.as_bytes()];
+        let req = Request::new("POST", "/mcp")
+            .with_authorization(&auth)
+            .with_dpop(&proofs);
+        let keys = jwks();
+        let mut x = allowed.exchange();
+        let first = x.poll(&req, mcp_authz_core::KeyState::Ready(&keys), NOW, None);
+        assert!(matches!(first, Step::RecordProof { .. }), "{first:?}");
+        match x.poll(&req, mcp_authz_core::KeyState::Ready(&keys), NOW, None) {
+            Step::Respond(r) => assert_eq!((r.status, r.reason), (500, Some("no_decision"))),
+            other => panic!("{other:?}"),
+        }
         let _ = TokenError::DpopKeyMismatch;
     }
 }
@@ -530,8 +616,7 @@ fn introspected_tokens_bind_through_their_cnf() {
     use mcp_authz_core::exchange::Step;
     use mcp_authz_core::token_introspection::{parse_response, ClientAuthentication};
     use mcp_authz_core::{
-        Guard, IntrospectionConfig, IntrospectionMode, KeyState, Request, ScopePolicy,
-        VerifierConfig,
+        Guard, IntrospectionConfig, IntrospectionMode, Request, ScopePolicy, VerifierConfig,
     };
     let mut jwk = jwk_values()[1].clone();
     jwk.as_object_mut().unwrap().remove("kid");
@@ -568,9 +653,9 @@ fn introspected_tokens_bind_through_their_cnf() {
             .with_authorization(&auth)
             .with_dpop(&proofs);
         let keys = jwks();
-        let mut x = g.exchange().with_replay_cache(&replay);
+        let mut x = g.exchange();
         loop {
-            match x.poll(&req, KeyState::Ready(&keys), NOW, None) {
+            match drive(&mut x, &req, &keys, Some(&replay), NOW) {
                 Step::Introspect { .. } => x.handle_introspected(Ok(principal.clone())),
                 Step::Allow(_) => return (200, None),
                 Step::Respond(r) => return (r.status, r.reason),
@@ -593,7 +678,7 @@ fn introspected_tokens_bind_through_their_cnf() {
 fn server_nonces_are_required_when_configured() {
     use mcp_authz_core::dpop::{DpopMode, DpopNonces};
     use mcp_authz_core::exchange::Step;
-    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, VerifierConfig};
+    use mcp_authz_core::{Guard, Request, ScopePolicy, VerifierConfig};
     let nonces = DpopNonces::new([7; 32], 300);
     let mut jwk = jwk_values()[1].clone();
     jwk.as_object_mut().unwrap().remove("kid");
@@ -629,11 +714,7 @@ fn server_nonces_are_required_when_configured() {
             .with_authorization(&auth)
             .with_dpop(&proofs);
         let keys = jwks();
-        match g
-            .exchange()
-            .with_replay_cache(&replay)
-            .poll(&req, KeyState::Ready(&keys), at, None)
-        {
+        match drive(&mut g.exchange(), &req, &keys, Some(&replay), at) {
             Step::Allow(_) => (200, None, None, None),
             Step::Respond(r) => (
                 r.status,

@@ -775,7 +775,13 @@ proptest! {
             let auth = [token.as_bytes()];
             let id = [sessions[session]];
             let req = Request::new("POST", "/mcp").with_authorization(&auth).with_mcp_session_id(&id);
-            let step = guard.exchange().with_session_bindings(&store).poll(&req, KeyState::Ready(&keys), NOW, None);
+            let mut x = guard.exchange();
+            let step = loop {
+                match x.poll(&req, KeyState::Ready(&keys), NOW, None) {
+                    Step::LookupSession { key } => x.handle_session(Ok(store.owner(&key, NOW))),
+                    other => break other,
+                }
+            };
             match (&step, opened[session]) {
                 (Step::Allow(allowed), None) => {
                     store.0.lock().unwrap().bind(SessionKey::of(id[0]), SessionOwner::of(allowed.principal()), NOW);
