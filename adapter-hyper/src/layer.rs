@@ -219,10 +219,35 @@ where
                 Streamed::Gone => Either::Left(Full::new(Bytes::new())),
             };
             let mut resp = inner.call(Request::from_parts(parts, body)).await?;
+            // The session the response opens is bound before the response leaves: a client
+            // never holds a session id that another replica would take as unbound.
+            let refused = match (&principal, anonymous) {
+                (Some(p), _) => {
+                    let headers = resp.headers();
+                    state
+                        .authorizer
+                        .opened_session(&state.guard, p, headers)
+                        .await
+                }
+                (None, true) => {
+                    let headers = resp.headers();
+                    (state.authorizer)
+                        .opened_anonymous_session(&state.guard, headers)
+                        .await
+                }
+                (None, false) => None,
+            };
+            if let Some(refused) = refused {
+                let mut refused = refused.map(|b| Either::Left(Full::new(b)));
+                refused.extensions_mut().insert(Decision {
+                    reason: Some("state_store_unavailable"),
+                    principal: None,
+                });
+                return Ok(refused);
+            }
             let mut recheck = None;
             let expires_at = match &principal {
                 Some(principal) => {
-                    state.authorizer.opened_session(principal, resp.headers());
                     let stream = is_event_stream(resp.headers());
                     // Introspected (no signature was checked here): revocation shows only
                     // in the authorization server's answers.
@@ -231,12 +256,7 @@ where
                     }
                     stream.then(|| principal.expires_at())
                 }
-                None => {
-                    if anonymous {
-                        state.authorizer.opened_anonymous_session(resp.headers());
-                    }
-                    None
-                }
+                None => None,
             };
             let learner = state.clone();
             let listing = Some(ListContext {

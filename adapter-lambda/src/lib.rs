@@ -568,14 +568,24 @@ where
                 parts.headers.remove(http::header::ACCEPT_ENCODING);
             }
             let mut response = call_inner(&mut inner, parts, body, &view).await?;
-            match &principal {
-                Some(principal) => shared
-                    .authorizer
-                    .opened_session(principal, response.headers()),
-                None if anonymous => shared
-                    .authorizer
-                    .opened_anonymous_session(response.headers()),
-                None => {}
+            let refused = match &principal {
+                Some(principal) => {
+                    let headers = response.headers();
+                    (shared.authorizer)
+                        .opened_session(guard, principal, headers)
+                        .await
+                }
+                None if anonymous => {
+                    let headers = response.headers();
+                    (shared.authorizer)
+                        .opened_anonymous_session(guard, headers)
+                        .await
+                }
+                None => None,
+            };
+            // The binding could not be stored (fail closed): the session is not handed out.
+            if let Some(refused) = refused {
+                return Ok(refused.map(lambda_body));
             }
             if !lists.is_empty() {
                 let policy = guard.scope_policy();

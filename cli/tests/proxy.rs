@@ -17,6 +17,10 @@ use mcp_authz_testkit::auth_server::DevAuthServer;
 use mcp_authz_testkit::client::send_streaming as send;
 use serde_json::Value;
 
+#[path = "support/dpop.rs"]
+mod dpop;
+use dpop::DpopClient;
+
 struct Rig {
     resource: String,
     upstream: String,
@@ -1353,49 +1357,6 @@ async fn send_all(url: &str) -> (u16, http::HeaderMap, Vec<u8>) {
         headers,
         body.collect().await.unwrap().to_bytes().to_vec(),
     )
-}
-
-/// A DPoP client: its key, and an access token the AS double bound to it.
-struct DpopClient {
-    key: ring::signature::EcdsaKeyPair,
-    jwk: Value,
-    token: String,
-}
-
-impl DpopClient {
-    fn new(double: &mcp_authz_testkit::as_double::AsDouble, resource: &str) -> Self {
-        use mcp_authz_core::dpop::jwk_thumbprint;
-        use mcp_authz_testkit::jwt::{new_p256, p256_jwk};
-        let key = new_p256().unwrap();
-        let mut jwk = p256_jwk(&key, "unused");
-        jwk.as_object_mut().unwrap().remove("kid");
-        let jkt = jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
-        let mut claims = double.claims(resource, "mcp:tools");
-        claims["cnf"] = serde_json::json!({ "jkt": jkt });
-        let token = double.sign(&claims);
-        Self { key, jwk, token }
-    }
-
-    fn proof(&self, jti: &str, htu: &str, nonce: Option<&str>) -> String {
-        use mcp_authz_core::dpop::access_token_hash;
-        use mcp_authz_testkit::jwt::{b64u, unix_now};
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
-        let mut body = serde_json::json!({"jti": jti, "htm": "POST", "htu": htu, "iat": unix_now(),
-            "ath": access_token_hash(&self.token)});
-        if let Some(n) = nonce {
-            body["nonce"] = serde_json::json!(n);
-        }
-        let input = format!(
-            "{}.{}",
-            b64u(header.to_string().as_bytes()),
-            b64u(body.to_string().as_bytes())
-        );
-        let sig = self
-            .key
-            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", b64u(sig.as_ref()))
-    }
 }
 
 /// One POST with `auth` and, when given, a DPoP proof: status, WWW-Authenticate values,

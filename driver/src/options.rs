@@ -71,10 +71,14 @@ pub struct AuthzOptions {
     pub rate_limit: Option<mcp_authz_core::rate_limit::RateLimit>,
     /// Limits on every caller's calls of these tools.
     pub tool_rate_limits: Vec<(String, mcp_authz_core::rate_limit::RateLimit)>,
-    /// Where rate-limit state is kept: `None` in this process, else a Redis URL.
+    /// Where rate limits, DPoP proofs seen and session owners are kept: `None` in this process,
+    /// else a Redis URL.
     pub store: Option<String>,
     /// When the store cannot be reached: refuse (503) instead of applying no limit.
     pub rate_limit_fail_closed: bool,
+    /// When the store cannot be reached: take DPoP proofs as new and sessions as unbound,
+    /// instead of the default, refusing (503) the requests that need them.
+    pub state_fail_open: bool,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -138,6 +142,7 @@ impl Default for AuthzOptions {
             tool_rate_limits: Vec::new(),
             store: None,
             rate_limit_fail_closed: false,
+            state_fail_open: false,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -287,17 +292,18 @@ impl AuthzOptions {
         Ok(guard)
     }
 
-    /// Where the rate limits are counted: in this process, or in the Redis store configured.
+    /// Where rate limits, DPoP proofs and session owners are kept: in this process, or in the
+    /// Redis store configured.
     ///
     /// # Errors
     /// [`StartupError::Config`] for a store URL that is not a Redis URL, or a store given to a
     /// build without the `redis` feature.
-    pub(crate) fn rate_store(&self) -> Result<crate::store::RateStore, StartupError> {
+    pub(crate) fn state_store(&self) -> Result<crate::store::Store, StartupError> {
         match &self.store {
-            None => Ok(crate::store::RateStore::Memory(Default::default())),
+            None => Ok(crate::store::Store::memory()),
             #[cfg(feature = "redis")]
-            Some(url) => crate::store::RedisRates::new(url)
-                .map(|r| crate::store::RateStore::Redis(Box::new(r)))
+            Some(url) => crate::store::RedisStore::new(url)
+                .map(|r| crate::store::Store::Redis(Box::new(r)))
                 .map_err(StartupError::Config),
             #[cfg(not(feature = "redis"))]
             Some(url) => Err(StartupError::Config(format!(
@@ -549,9 +555,10 @@ macro_rules! authz_options_setters {
             self
         }
 
-        /// Counts the rate limits in Redis (or Valkey) at `url` (`redis://HOST:PORT/DB`,
-        /// `rediss://` for TLS), shared by every replica given the same URL, instead of in this
-        /// process. Needs the `redis` feature. Keys are hashes, never tokens, and expire.
+        /// Keeps the rate limits, the DPoP proofs seen (RFC 9449 §11.1) and the MCP session
+        /// owners in Redis (or Valkey) at `url` (`redis://HOST:PORT/DB`, `rediss://` for TLS),
+        /// shared by every replica given the same URL, instead of in this process. Needs the
+        /// `redis` feature. Keys are hashes, never tokens, and expire.
         #[must_use]
         pub fn store(mut self, url: impl Into<String>) -> Self {
             self.options.store = Some(url.into());
@@ -563,6 +570,15 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn rate_limits_fail_closed(mut self, yes: bool) -> Self {
             self.options.rate_limit_fail_closed = yes;
+            self
+        }
+
+        /// When the store cannot be reached: take DPoP proofs as new (replays across replicas
+        /// go unnoticed) and sessions as unbound (the MCP server judges their ids) instead of
+        /// the default, refusing the requests that need them (`503` + `Retry-After`).
+        #[must_use]
+        pub fn state_fail_open(mut self, yes: bool) -> Self {
+            self.options.state_fail_open = yes;
             self
         }
 

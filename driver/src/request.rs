@@ -17,9 +17,11 @@ use mcp_authz_core::list_filter::ListRequests;
 use mcp_authz_core::rate_limit::{RateDecision, RateLimit, RateLimitKey};
 use mcp_authz_core::session::{SessionKey, SessionOwner};
 use mcp_authz_core::token_cache::PrincipalCache;
-use mcp_authz_core::{Allowed, BodyFailure, Guard, KeyState, Principal, Response, Step};
+use mcp_authz_core::{
+    Allowed, BodyFailure, Guard, KeyState, Principal, ProofRecord, Response, Step,
+};
 
-use crate::caches::{SharedCache, SharedReplayCache, SharedSessionBindings, SharedToolHeaders};
+use crate::caches::{SharedCache, SharedToolHeaders};
 use crate::discovery::StartupError;
 use crate::fetch::now;
 use crate::introspection::{answer_introspection, Introspector};
@@ -27,7 +29,7 @@ use crate::keys::KeyStore;
 use crate::observe;
 use crate::options::AuthzOptions;
 use crate::response::{build, json_error_with};
-use crate::store::{FailureLog, RateStore};
+use crate::store::{FailureLog, Store, StoreUse};
 
 /// The body of a request, as the loop reads it when the core asks (only for the scope policy's
 /// JSON-RPC read, after the token was verified).
@@ -70,15 +72,18 @@ pub enum Verdict {
 }
 
 /// What the requests of one adapter share: the keys of every authorization server, the
-/// introspection client, the DPoP replay cache, and the options the loop applies.
+/// introspection client, the state store (DPoP proofs seen, session owners, rate limits: in
+/// this process or shared by replicas), and the options the loop applies.
 #[derive(Debug)]
 pub struct Authorizer {
     keys: Vec<KeyStore>,
     introspector: Option<Arc<Introspector>>,
-    replay: SharedReplayCache,
-    sessions: SharedSessionBindings,
+    store: Store,
+    /// When the store cannot answer: DPoP proofs taken as new, sessions as unbound.
+    state_fail_open: bool,
+    failures: FailureLog,
     tool_headers: SharedToolHeaders,
-    /// The rate limits and their per-caller state.
+    /// The rate limits.
     limits: RateLimits,
     kid_wait: Duration,
     keep_authorization: bool,
@@ -97,19 +102,17 @@ impl Authorizer {
         introspector: Option<Arc<Introspector>>,
         options: &AuthzOptions,
     ) -> Result<Self, StartupError> {
-        let state = options.rate_store()?;
         Ok(Self {
             keys,
             introspector,
-            replay: SharedReplayCache::default(),
-            sessions: SharedSessionBindings::default(),
+            store: options.state_store()?,
+            state_fail_open: options.state_fail_open,
+            failures: FailureLog::default(),
             tool_headers: SharedToolHeaders::default(),
             limits: RateLimits {
                 all: options.rate_limit,
                 tools: options.tool_rate_limits.clone(),
-                state,
                 fail_closed: options.rate_limit_fail_closed,
-                failures: FailureLog::default(),
             },
             kid_wait: options.kid_wait,
             keep_authorization: options.keep_authorization,
@@ -130,14 +133,31 @@ impl Authorizer {
     /// After the inner service answered a request allowed with `principal`: a response that
     /// opens an MCP session (one `Mcp-Session-Id`) binds the session to the principal, so that
     /// no other caller's request with that id reaches the upstream (`mcp_authz_core::session`).
-    pub fn opened_session(&self, principal: &Principal, response: &http::HeaderMap) {
-        self.bind_session(SessionOwner::of(principal), response);
+    ///
+    /// `Some` answer replaces the response: the binding could not be stored (the shared store
+    /// is unreachable and the state fails closed), so the session is not handed out (`503`).
+    #[must_use = "a returned answer replaces the inner service's response"]
+    pub async fn opened_session(
+        &self,
+        guard: &Guard,
+        principal: &Principal,
+        response: &http::HeaderMap,
+    ) -> Option<http::Response<Bytes>> {
+        self.bind_session(guard, SessionOwner::of(principal), response)
+            .await
     }
 
     /// Binds the session a response to a request without a token (public tools,
-    /// [`Verdict::Forward`] with `anonymous`) opened to [`SessionOwner::anonymous`].
-    pub fn opened_anonymous_session(&self, response: &http::HeaderMap) {
-        self.bind_session(SessionOwner::anonymous(), response);
+    /// [`Verdict::Forward`] with `anonymous`) opened to [`SessionOwner::anonymous`]; an answer
+    /// as for [`Authorizer::opened_session`].
+    #[must_use = "a returned answer replaces the inner service's response"]
+    pub async fn opened_anonymous_session(
+        &self,
+        guard: &Guard,
+        response: &http::HeaderMap,
+    ) -> Option<http::Response<Bytes>> {
+        self.bind_session(guard, SessionOwner::anonymous(), response)
+            .await
     }
 
     /// Learns the `Mcp-Param-*` declarations of the tools one message of a `tools/list` answer
@@ -147,12 +167,55 @@ impl Authorizer {
         self.tool_headers.learn(message);
     }
 
-    fn bind_session(&self, owner: SessionOwner, response: &http::HeaderMap) {
+    async fn bind_session(
+        &self,
+        guard: &Guard,
+        owner: SessionOwner,
+        response: &http::HeaderMap,
+    ) -> Option<http::Response<Bytes>> {
         let mut ids = response.get_all("mcp-session-id").iter();
-        if let (Some(id), None) = (ids.next(), ids.next()) {
-            let key = SessionKey::of(id.as_bytes());
-            observe::sessions(self.sessions.bind(key, owner, now()));
+        let (Some(id), None) = (ids.next(), ids.next()) else {
+            return None;
+        };
+        let key = SessionKey::of(id.as_bytes());
+        match self.store.bind_session(key, owner, now()).await {
+            Ok(held) => {
+                if let Some(held) = held {
+                    observe::sessions(held);
+                }
+                None
+            }
+            Err(e) => {
+                let fail_closed = !self.state_fail_open;
+                self.failures.failed(StoreUse::Sessions, &e, fail_closed);
+                fail_closed.then(|| {
+                    let error = mcp_authz_core::Error::StoreUnavailable {
+                        retry_after_secs: 1,
+                    };
+                    build(guard.challenger().reject(&error, &[]), false, |b| b)
+                })
+            }
         }
+    }
+
+    /// The store's answer for the exchange: `Err` fails the request closed (`503`), unless the
+    /// options fail open, when `open` stands in.
+    fn or_fail<T>(
+        &self,
+        used_for: StoreUse,
+        answer: Result<T, crate::store::StoreUnavailable>,
+        open: T,
+    ) -> Result<T, mcp_authz_core::StoreUnavailable> {
+        answer.or_else(|e| {
+            let fail_closed = !self.state_fail_open;
+            self.failures.failed(used_for, &e, fail_closed);
+            match fail_closed {
+                true => Err(mcp_authz_core::StoreUnavailable {
+                    retry_after_secs: 1,
+                }),
+                false => Ok(open),
+            }
+        })
     }
 
     /// Decides one request under `guard` (with its verified-token `cache`). The guard judges
@@ -172,11 +235,7 @@ impl Authorizer {
         }
         let has_body = body.may_have_body();
         let path = parts.uri.path();
-        let mut exchange = guard
-            .exchange()
-            .with_replay_cache(&self.replay)
-            .with_session_bindings(&self.sessions)
-            .with_declared_headers(&self.tool_headers);
+        let mut exchange = guard.exchange().with_declared_headers(&self.tool_headers);
         let step = loop {
             let step = {
                 let headers = crate::headers::CoreHeaders::new(&parts.headers);
@@ -213,6 +272,15 @@ impl Authorizer {
                     };
                     exchange.handle_keys_refreshed(refreshed);
                 }
+                Step::LookupSession { key } => {
+                    let owner = self.store.session_owner(key, now()).await;
+                    exchange.handle_session(self.or_fail(StoreUse::Sessions, owner, None));
+                }
+                Step::RecordProof { key, until } => {
+                    let record = self.store.record_proof(key, until, now()).await;
+                    let record = self.or_fail(StoreUse::DpopReplay, record, ProofRecord::New);
+                    exchange.handle_proof_recorded(record);
+                }
                 verdict => break verdict,
             }
         };
@@ -220,7 +288,11 @@ impl Authorizer {
         let method = parts.method.as_str();
         let (principal, lists, anonymous, closing) = match step {
             Step::Allow(allowed) => {
-                if let Some(r) = self.limits.refusal(guard, &allowed, &self.route).await {
+                let refusal = self
+                    .limits
+                    .refusal(&self.store, &self.failures, guard, &allowed, &self.route)
+                    .await;
+                if let Some(r) = refusal {
                     observe::decision(&self.route, "reject", r.status, r.reason, started);
                     tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason = r.reason, method, path);
                     let reason = r.reason;
@@ -290,21 +362,26 @@ impl Authorizer {
     }
 }
 
-/// The rate limits of one resource (`mcp_authz_core::rate_limit`) and the per-caller state.
+/// The rate limits of one resource (`mcp_authz_core::rate_limit`); their state is in the store.
 #[derive(Debug)]
 struct RateLimits {
     all: Option<RateLimit>,
     tools: Vec<(String, RateLimit)>,
-    state: RateStore,
     /// When the store cannot be reached: refuse (503) rather than let requests through.
     fail_closed: bool,
-    failures: FailureLog,
 }
 
 impl RateLimits {
     /// The `429` for an allowed request over one of the limits (every limit that applies is
     /// counted, the request-wide one first); `None` when within all of them.
-    async fn refusal(&self, guard: &Guard, allowed: &Allowed, route: &str) -> Option<Response> {
+    async fn refusal(
+        &self,
+        store: &Store,
+        failures: &FailureLog,
+        guard: &Guard,
+        allowed: &Allowed,
+        route: &str,
+    ) -> Option<Response> {
         if self.all.is_none() && self.tools.is_empty() {
             return None;
         }
@@ -327,10 +404,10 @@ impl RateLimits {
         for (scope, limit) in checks {
             let key = RateLimitKey::of(principal, scope);
             let kind = if scope == "*" { "requests" } else { "tool" };
-            let decision = match self.state.check(key, limit, now_ms).await {
+            let decision = match store.check_rate(key, limit, now_ms).await {
                 Ok(d) => d,
                 Err(e) => {
-                    self.failures.failed(&e, self.fail_closed);
+                    failures.failed(StoreUse::RateLimit, &e, self.fail_closed);
                     observe::rate_limit(route, kind, "store_unavailable");
                     if self.fail_closed {
                         let error = mcp_authz_core::Error::RateLimitStoreUnavailable {

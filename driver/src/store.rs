@@ -1,25 +1,37 @@
-//! Where rate-limit state lives: in this process (the default, nothing to run), or in Redis (or
-//! Valkey) shared by every replica (feature `redis`, `AuthzOptions::store`).
+//! Where the state shared by requests lives: rate-limit counters, DPoP proofs seen (RFC 9449
+//! §11.1) and MCP session owners. In this process (the default, nothing to run), or in Redis
+//! (or Valkey) shared by every replica (feature `redis`, `AuthzOptions::store`), so that a
+//! proof replayed to another replica is refused, a session opened on one replica belongs to its
+//! caller on all of them, and a limit holds across all of them.
 //!
-//! The decision is the core's ([`gcra`](mcp_authz_core::rate_limit::gcra)); a store only keeps one number per key, the
-//! theoretical arrival time, and applies the core's update atomically. In Redis that is a
-//! compare-and-set script: read the value, decide, write the new value only if the value read is
-//! still there (else decide again, a few times). Keys are `mcp-authz:rl:` and the hex SHA-256 of
-//! the caller and the limit's scope ([`RateLimitKey`]), never a token or an identifier, and
-//! every key expires when its value is worth nothing (the arrival time has passed).
+//! The decisions are the core's (the request exchange asks for `Step::LookupSession` and
+//! `Step::RecordProof`; [`gcra`](mcp_authz_core::rate_limit::gcra) decides a limit); a store
+//! only keeps values and applies updates atomically. In Redis: a proof is `SET NX` with an
+//! expiry (the first replica to record it wins); a session owner is `SET NX` when the session
+//! opens (the first response wins) and read with `GETEX`, which keeps it another idle period;
+//! a limit is one number per key, the theoretical arrival time, written by a compare-and-set
+//! script (read, decide, write only if the value read is still there; else decide again).
+//! Keys are `mcp-authz:{rl,dpop,session}:` and a hex SHA-256 (of the caller and the limit's
+//! scope, of the proof's `jti` and `htu`, of the session id), never a token or an identifier,
+//! and every key expires.
 //!
-//! When the store cannot be reached (or answers too slowly: 250 ms), the limits fail open by
-//! default (the request is decided as if unlimited) or closed (`503` + `Retry-After`), as the
-//! options say; each failure is counted and logged at most once every 10 s.
+//! When the store cannot be reached (or answers too slowly: 250 ms), rate limits fail open by
+//! default (the request is decided as if unlimited) or closed (`503` + `Retry-After`); DPoP
+//! replay and session checks fail closed by default (`503`), or open (a proof taken as new, a
+//! session as unbound), as the options say. Each failure is counted
+//! (`mcp_authz_store_errors_total{op}`) and logged at most once every 10 s per use.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mcp_authz_core::dpop::ProofKey;
 use mcp_authz_core::rate_limit::{RateDecision, RateLimit, RateLimitKey};
+use mcp_authz_core::session::{SessionKey, SessionOwner};
+use mcp_authz_core::{ProofRecord, UnixTime};
 
-use crate::caches::SharedRateLimiter;
+use crate::caches::{SharedRateLimiter, SharedReplayCache, SharedSessionBindings};
 
-/// Why the store could not decide.
+/// Why the store could not answer.
 #[derive(Debug)]
 pub(crate) struct StoreUnavailable(String);
 
@@ -29,60 +41,154 @@ impl std::fmt::Display for StoreUnavailable {
     }
 }
 
-/// The rate-limit state of one resource.
+/// The shared state of one resource.
 #[derive(Debug)]
-pub(crate) enum RateStore {
+pub(crate) enum Store {
     /// In this process.
-    Memory(SharedRateLimiter),
+    Memory(Box<MemoryState>),
     /// In Redis, shared by replicas.
     #[cfg(feature = "redis")]
-    Redis(Box<RedisRates>),
+    Redis(Box<RedisStore>),
 }
 
-impl RateStore {
+/// The in-process state.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryState {
+    rates: SharedRateLimiter,
+    replay: SharedReplayCache,
+    sessions: SharedSessionBindings,
+}
+
+impl Store {
+    /// The in-process store.
+    pub(crate) fn memory() -> Self {
+        Self::Memory(Box::default())
+    }
+
     /// Decides one request of `key` at `now_ms` under `limit`, and stores the outcome.
-    pub(crate) async fn check(
+    pub(crate) async fn check_rate(
         &self,
         key: RateLimitKey,
         limit: &RateLimit,
         now_ms: u64,
     ) -> Result<RateDecision, StoreUnavailable> {
         match self {
-            Self::Memory(m) => Ok(m.check(key, limit, now_ms)),
+            Self::Memory(m) => Ok(m.rates.check(key, limit, now_ms)),
             #[cfg(feature = "redis")]
-            Self::Redis(r) => r.check(key, limit, now_ms).await,
+            Self::Redis(r) => r.check_rate(key, limit, now_ms).await,
+        }
+    }
+
+    /// Records the proof `key` as used until `until`, if it is not recorded yet.
+    pub(crate) async fn record_proof(
+        &self,
+        key: ProofKey,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<ProofRecord, StoreUnavailable> {
+        match self {
+            Self::Memory(m) => {
+                use mcp_authz_core::dpop::ReplayCache as _;
+                Ok(match m.replay.insert_new(key.0, until, now) {
+                    true => ProofRecord::New,
+                    false => ProofRecord::Seen,
+                })
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.record_proof(key, until, now).await,
+        }
+    }
+
+    /// The owner of `session` (`None` when unbound), marking it used `now`.
+    pub(crate) async fn session_owner(
+        &self,
+        session: SessionKey,
+        now: UnixTime,
+    ) -> Result<Option<SessionOwner>, StoreUnavailable> {
+        match self {
+            Self::Memory(m) => {
+                use mcp_authz_core::session::SessionBindings as _;
+                Ok(m.sessions.owner(&session, now))
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.session_owner(session).await,
+        }
+    }
+
+    /// Binds `session` to `owner` unless it is bound already (the first binding stays).
+    /// Returns the bindings held in this process (`None` for a shared store).
+    pub(crate) async fn bind_session(
+        &self,
+        session: SessionKey,
+        owner: SessionOwner,
+        now: UnixTime,
+    ) -> Result<Option<usize>, StoreUnavailable> {
+        match self {
+            Self::Memory(m) => Ok(Some(m.sessions.bind(session, owner, now))),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.bind_session(session, owner).await.map(|()| None),
         }
     }
 }
 
-/// Logs a store failure at most once per interval (every failure is counted).
+/// What the store was asked for, in metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreUse {
+    /// Rate-limit counters.
+    RateLimit,
+    /// DPoP proofs seen.
+    DpopReplay,
+    /// Session owners.
+    Sessions,
+}
+
+impl StoreUse {
+    fn name(self) -> &'static str {
+        match self {
+            Self::RateLimit => "rate_limit",
+            Self::DpopReplay => "dpop_replay",
+            Self::Sessions => "sessions",
+        }
+    }
+}
+
+/// Logs store failures at most once per interval per use (every failure is counted).
 #[derive(Debug, Default)]
-pub(crate) struct FailureLog(Mutex<Option<Instant>>);
+pub(crate) struct FailureLog(Mutex<[Option<Instant>; 3]>);
 
 impl FailureLog {
-    /// Counts `error` and logs it unless one was logged in the last 10 s.
-    pub(crate) fn failed(&self, error: &StoreUnavailable, fail_closed: bool) {
-        crate::observe::store_error("rate_limit");
+    /// Counts `error` of `used_for` and logs it unless one of that use was logged in the last
+    /// 10 s.
+    pub(crate) fn failed(&self, used_for: StoreUse, error: &StoreUnavailable, fail_closed: bool) {
+        crate::observe::store_error(used_for.name());
         let mut last = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+        let [rate, replay, sessions] = &mut *last;
+        let slot = match used_for {
+            StoreUse::RateLimit => rate,
+            StoreUse::DpopReplay => replay,
+            StoreUse::Sessions => sessions,
+        };
+        if slot.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
             return;
         }
-        *last = Some(Instant::now());
-        let policy = if fail_closed {
-            "requests get 503 (fail closed)"
-        } else {
-            "limits are not applied (fail open)"
+        *slot = Some(Instant::now());
+        let policy = match (used_for, fail_closed) {
+            (_, true) => "requests that need it get 503 (fail closed)",
+            (StoreUse::RateLimit, false) => "limits are not applied (fail open)",
+            (StoreUse::DpopReplay, false) => "proofs are taken as new (fail open)",
+            (StoreUse::Sessions, false) => "sessions are taken as unbound (fail open)",
         };
-        tracing::warn!(target: "mcp_authz", error = %error, "the rate-limit store cannot be reached: {policy}; logged at most every 10 s");
+        let used_for = used_for.name();
+        tracing::warn!(target: "mcp_authz", error = %error, used_for, "the state store cannot be reached: {policy}; logged at most every 10 s");
     }
 }
 
-/// Rate-limit state in Redis (see the module docs).
+/// Shared state in Redis (see the module docs).
 #[cfg(feature = "redis")]
-pub(crate) struct RedisRates {
+pub(crate) struct RedisStore {
     client: redis::Client,
     connection: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     /// When connecting last failed: for a second after, requests do not wait on another try.
@@ -91,22 +197,30 @@ pub(crate) struct RedisRates {
 }
 
 #[cfg(feature = "redis")]
-impl std::fmt::Debug for RedisRates {
+impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisRates").finish_non_exhaustive()
+        f.debug_struct("RedisStore").finish_non_exhaustive()
     }
 }
 
-/// The key prefix of every key the store writes.
+/// The key prefixes of the keys the store writes: rate limits, proofs, sessions.
 #[cfg(feature = "redis")]
-const PREFIX: &str = "mcp-authz:rl:";
+const RATE_PREFIX: &str = "mcp-authz:rl:";
+#[cfg(feature = "redis")]
+const PROOF_PREFIX: &str = "mcp-authz:dpop:";
+#[cfg(feature = "redis")]
+const SESSION_PREFIX: &str = "mcp-authz:session:";
+
+/// How long a session binding is kept in Redis after its last use (as in this process).
+#[cfg(feature = "redis")]
+const SESSION_IDLE_MS: u64 = mcp_authz_core::session::DEFAULT_SESSION_IDLE_SECS * 1000;
 
 /// How long one store operation may take before the request is decided without it.
 #[cfg(feature = "redis")]
 const STORE_TIMEOUT: Duration = Duration::from_millis(250);
 
 #[cfg(feature = "redis")]
-impl RedisRates {
+impl RedisStore {
     /// A store at `url` (`redis://HOST:PORT/DB`, `rediss://` for TLS); connects on first use,
     /// and again after a failure.
     ///
@@ -172,13 +286,84 @@ return 0",
         Ok(made)
     }
 
-    async fn check(
+    /// One command, within the store's time.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreUnavailable> {
+        tokio::time::timeout(STORE_TIMEOUT, cmd.query_async(conn))
+            .await
+            .map_err(|_| StoreUnavailable("Redis did not answer in time".into()))?
+            .map_err(|e| StoreUnavailable(format!("Redis: {e}")))
+    }
+
+    async fn record_proof(
+        &self,
+        key: ProofKey,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<ProofRecord, StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let ttl_ms = until.as_secs().saturating_sub(now.as_secs()).max(1) * 1000;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{PROOF_PREFIX}{}", hex(&key.0)))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms);
+        let set: Option<String> = self.query(&mut conn, &cmd).await?;
+        Ok(match set {
+            Some(_) => ProofRecord::New,
+            None => ProofRecord::Seen,
+        })
+    }
+
+    async fn session_owner(
+        &self,
+        session: SessionKey,
+    ) -> Result<Option<SessionOwner>, StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("GETEX");
+        cmd.arg(format!("{SESSION_PREFIX}{}", hex(&session.to_bytes())))
+            .arg("PX")
+            .arg(SESSION_IDLE_MS);
+        let owner: Option<String> = self.query(&mut conn, &cmd).await?;
+        match owner {
+            None => Ok(None),
+            // A value this store did not write: the binding is unknowable, so not "unbound".
+            Some(v) => unhex(&v)
+                .map(|b| Some(SessionOwner::from_bytes(b)))
+                .ok_or_else(|| {
+                    StoreUnavailable("Redis: a session owner that is not a digest".into())
+                }),
+        }
+    }
+
+    async fn bind_session(
+        &self,
+        session: SessionKey,
+        owner: SessionOwner,
+    ) -> Result<(), StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{SESSION_PREFIX}{}", hex(&session.to_bytes())))
+            .arg(hex(&owner.to_bytes()))
+            .arg("NX")
+            .arg("PX")
+            .arg(SESSION_IDLE_MS);
+        // Set, or bound already (the first binding stays): both are fine.
+        let _: Option<String> = self.query(&mut conn, &cmd).await?;
+        Ok(())
+    }
+
+    async fn check_rate(
         &self,
         key: RateLimitKey,
         limit: &RateLimit,
         now_ms: u64,
     ) -> Result<RateDecision, StoreUnavailable> {
-        let name = format!("{PREFIX}{}", hex(&key.0));
+        let name = format!("{RATE_PREFIX}{}", hex(&key.0));
         let mut conn = self.connection().await?;
         let fail = |e: redis::RedisError| StoreUnavailable(format!("Redis: {e}"));
         // A few rounds: another replica may write between our read and our write.
@@ -225,4 +410,18 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+#[cfg(feature = "redis")]
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *o = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
 }

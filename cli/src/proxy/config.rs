@@ -64,14 +64,19 @@ pub struct ServerConfig {
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Count the rate limits in Redis (or Valkey) at URL (redis://HOST:PORT/DB, rediss:// for
-    /// TLS), shared by every replica given the same URL [default: in this process].
+    /// Keep the rate limits, the DPoP proofs seen and the MCP session owners in Redis (or
+    /// Valkey) at URL (redis://HOST:PORT/DB, rediss:// for TLS), shared by every replica given
+    /// the same URL [default: in this process].
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// When the store cannot be reached, refuse requests (503 with Retry-After) instead of
     /// applying no rate limit until it is back.
     #[arg(long)]
     pub rate_limits_fail_closed: bool,
+    /// When the store cannot be reached, take DPoP proofs as new and MCP sessions as unbound
+    /// instead of refusing the requests that carry them (503 with Retry-After, the default).
+    #[arg(long)]
+    pub store_fail_open: bool,
 }
 
 impl ServerConfig {

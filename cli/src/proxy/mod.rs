@@ -98,7 +98,8 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
         let mut builder = builder
             .lazy_start(!config.server.fail_fast)
             .route_name(name.clone())
-            .rate_limits_fail_closed(config.server.rate_limits_fail_closed);
+            .rate_limits_fail_closed(config.server.rate_limits_fail_closed)
+            .state_fail_open(config.server.store_fail_open);
         if let Some(url) = &config.server.store {
             builder = builder.store(url.clone());
         }
