@@ -175,7 +175,8 @@ fn dump(port: u16) -> Vec<(String, i64, String)> {
             .args(args)
             .output()
             .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        // Values may be binary (an introspection answer starts with its status).
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     keys(port)
         .into_iter()
@@ -350,4 +351,121 @@ async fn two_replicas_share_proofs_and_sessions_through_redis() {
     let session = h["mcp-session-id"].to_str().unwrap().to_owned();
     let bob_in = vec![("authorization", bob.clone()), ("mcp-session-id", session)];
     assert_eq!(post(a, bob_in, "{}").await.0, 404);
+}
+
+/// Introspection answers shared through Redis (`--share-introspection`): two replicas ask the
+/// authorization server once per token between them, see a revocation at the same moment, keep
+/// only the token's digest as the key, and fall back to asking themselves when Redis is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_introspection_answers_through_redis() {
+    use mcp_authz_testkit::as_double::{AsDouble, INTROSPECTION_CLIENT};
+
+    let redis_port = free_port().await;
+    let redis = start_redis(redis_port).await;
+    let double = AsDouble::start().await;
+    let resource = "https://mcp.example.com/mcp".to_owned();
+    let up_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}/mcp", up_l.local_addr().unwrap());
+    let app = axum::Router::new().route("/mcp", axum::routing::any(|| async { "{}" }));
+    tokio::spawn(async move { axum::serve(up_l, app).await });
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), INTROSPECTION_CLIENT.1).unwrap();
+    let secret_path = secret.path().to_str().unwrap().to_owned();
+    let args = [
+        "--introspect",
+        "non-jwt",
+        "--introspection-client-id",
+        INTROSPECTION_CLIENT.0,
+        "--introspection-client-secret-file",
+        &secret_path,
+        "--introspection-cache-ttl",
+        "2",
+        "--share-introspection",
+    ];
+    let metadata_url = double.metadata_url();
+    let (_a, a) = replica(&metadata_url, &resource, &upstream, redis_port, &args).await;
+    let (_b, b) = replica(&metadata_url, &resource, &upstream, redis_port, &args).await;
+    let token = double.opaque_token(&resource, "mcp:tools");
+    let bearer = format!("Bearer {token}");
+    let post = |port: u16| {
+        let bearer = bearer.clone();
+        async move {
+            let url = format!("http://127.0.0.1:{port}/mcp");
+            send("POST", &url, &[("authorization", bearer.as_str())], b"{}")
+                .await
+                .0
+        }
+    };
+    // Both replicas, several requests each: one introspection call in all.
+    for port in [a, b, a, b, b] {
+        assert_eq!(post(port).await, 200);
+    }
+    assert_eq!(double.introspections(), 1);
+    let stored = dump(redis_port);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (key, ttl, value) = &stored[0];
+    let digest = key.strip_prefix("mcp-authz:introspection:").unwrap();
+    assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(*ttl > 0 && *ttl <= 2_000, "{ttl}");
+    assert!(!key.contains(&token) && !value.contains(&token));
+
+    // Revoked: once the positive TTL (2 s) has passed, both replicas refuse it.
+    double.revoke(&token);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert_eq!(post(a).await, 401);
+    assert_eq!(post(b).await, 401);
+    assert!(double.introspections() <= 3, "{}", double.introspections());
+
+    // Redis gone: each replica asks the authorization server itself; nothing fails.
+    drop(redis);
+    let fresh = double.opaque_token(&resource, "mcp:tools");
+    let before = double.introspections();
+    for port in [a, b] {
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let auth = format!("Bearer {fresh}");
+        let status = send("POST", &url, &[("authorization", auth.as_str())], b"{}")
+            .await
+            .0;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(double.introspections(), before + 2);
+}
+
+/// `--share-introspection` without a shared store is a configuration error, not a silent no-op.
+#[tokio::test]
+async fn sharing_introspection_needs_a_store() {
+    let port = free_port().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+        // Lazy (the default): not even waiting for the authorization server, it refuses.
+        .args(["proxy"])
+        .args([
+            "--metadata-url",
+            "http://127.0.0.1:1/.well-known/oauth-authorization-server",
+        ])
+        .args(["--resource", "https://mcp.example.com/mcp"])
+        .args([
+            "--upstream",
+            "http://127.0.0.1:2/mcp",
+            "--allow-http-loopback",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--introspect", "always", "--introspection-client-id", "rs"])
+        .args(["--share-introspection"])
+        .env("MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET", "secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "it started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("--share-introspection needs"), "{stderr}");
 }

@@ -7,16 +7,17 @@
 //! by the core, kept by the core. No lock is held across the call. Neither the token nor the
 //! client secret is ever logged.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mcp_authz_core::token_introspection::{
-    parse_response, IntrospectionFailure, Lookup, MAX_RESPONSE_BYTES,
+    parse_response, token_digest, IntrospectionFailure, Lookup, MAX_RESPONSE_BYTES,
 };
 use mcp_authz_core::{Error, IntrospectionCache, IntrospectionConfig, Principal, VerifierConfig};
 use tokio::sync::watch;
 
 use crate::fetch::{now, FetchError, HttpFetcher};
+use crate::store::{FailureLog, Store, StoreUse};
 
 /// Introspection for one authorization server: its cache, and the client that calls it.
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub struct Introspector {
     /// Counts completed calls; requests waiting on another's call watch it.
     completed: watch::Sender<u64>,
     in_flight_wait: Duration,
+    /// The store replicas share answers through, when they do (`AuthzOptions::share_introspection`).
+    shared: OnceLock<Arc<Store>>,
+    failures: FailureLog,
 }
 
 /// The answer to `Step::Introspect` for `token`, under the guard's first verifier: from
@@ -57,6 +61,27 @@ impl Introspector {
             fetcher,
             completed,
             in_flight_wait,
+            shared: OnceLock::new(),
+            failures: FailureLog::default(),
+        }
+    }
+
+    /// Shares answers with other replicas through `store`: a miss here asks the store before
+    /// the authorization server, and an answer the server gave is kept there for all.
+    pub(crate) fn share_through(&self, store: Arc<Store>) {
+        let _ = self.shared.set(store);
+    }
+
+    /// The answer another replica kept for `token`, if any. A store that cannot answer is
+    /// skipped (the authorization server is asked, as without a store).
+    async fn shared_answer(&self, token: &str) -> Option<(u16, Vec<u8>)> {
+        let store = self.shared.get()?;
+        match store.introspection_answer(token_digest(token)).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                self.failures.failed(StoreUse::Introspection, &e, false);
+                None
+            }
         }
     }
 
@@ -147,15 +172,29 @@ impl Introspector {
             Err(_) => return Some(Err(self.unavailable())),
         };
         let (ticket, request) = started?;
-        let fetched = self
-            .fetcher
-            .post_form(
-                &request.url,
-                request.authorization.as_deref(),
-                request.body,
-                MAX_RESPONSE_BYTES,
-            )
-            .await;
+        // Another replica's answer, read again here exactly as if the server had just sent it.
+        let (fetched, from_store) = match self.shared_answer(token).await {
+            Some((status, body)) => (
+                Ok(crate::fetch::Fetched {
+                    status,
+                    cache_control: None,
+                    expires: None,
+                    body: body.into(),
+                }),
+                true,
+            ),
+            None => (
+                self.fetcher
+                    .post_form(
+                        &request.url,
+                        request.authorization.as_deref(),
+                        request.body,
+                        MAX_RESPONSE_BYTES,
+                    )
+                    .await,
+                false,
+            ),
+        };
         let outcome = match &fetched {
             Ok(f) => {
                 let config = self.cache.lock().map(|c| c.config().clone());
@@ -174,11 +213,33 @@ impl Introspector {
             };
             tracing::warn!(target: "mcp_authz", endpoint = %request.url, failure = failure.reason(), error = %error, "token introspection failed: requests needing it get 503");
         }
-        crate::observe::introspection(match &outcome {
-            Ok(Ok(_)) => "active",
-            Ok(Err(_)) => "refused",
-            Err(failure) => failure.reason(),
+        crate::observe::introspection(match (&outcome, from_store) {
+            (Ok(_), true) => "shared",
+            (Ok(Ok(_)), false) => "active",
+            (Ok(Err(_)), false) => "refused",
+            (Err(failure), _) => failure.reason(),
         });
+        if let (Ok(verdict), Ok(f), Some(store), false) =
+            (&outcome, &fetched, self.shared.get(), from_store)
+        {
+            let now = now();
+            let until = self
+                .cache
+                .lock()
+                .ok()
+                .map(|c| c.config().keep_until(verdict, now));
+            if let Some(until) = until {
+                let ttl_ms = until.as_secs().saturating_sub(now.as_secs()) * 1000;
+                if ttl_ms > 0 {
+                    let kept = store
+                        .keep_introspection_answer(token_digest(token), f.status, &f.body, ttl_ms)
+                        .await;
+                    if let Err(e) = kept {
+                        self.failures.failed(StoreUse::Introspection, &e, false);
+                    }
+                }
+            }
+        }
         let answer = match self.cache.lock() {
             Ok(mut c) => c.finish(ticket, token, outcome, now()),
             Err(_) => Err(self.unavailable()),

@@ -13,8 +13,11 @@
 //! | `mcp_authz_kid_misses_total` | counter | `action` (`fetch`, `rejected`) |
 //! | `mcp_authz_jwks_keys` | gauge | `jwks_uri` |
 //! | `mcp_authz_jwks_age_seconds` | gauge | `jwks_uri` (since the keys in use were fetched) |
-//! | `mcp_authz_introspections_total` | counter | `result` (`active`, `refused`, or the failure's reason) |
+//! | `mcp_authz_introspections_total` | counter | `result` (`active`, `refused`, `shared`: read from another replica's answer in the store, or the failure's reason) |
 //! | `mcp_authz_upstream_seconds` | histogram | `status` (the proxy) |
+//! | `mcp_authz_rate_limit_total` | counter | `route`, `kind` (`requests`, `tool`), `outcome` (`allowed`, `limited`, `store_unavailable`) |
+//! | `mcp_authz_session_bindings` | gauge | (sessions bound in this process; not set with a shared store) |
+//! | `mcp_authz_store_errors_total` | counter | `op` (`rate_limit`, `dpop_replay`, `sessions`, `introspection`): the shared store could not answer |
 
 use std::time::Instant;
 

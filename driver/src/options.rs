@@ -79,6 +79,9 @@ pub struct AuthzOptions {
     /// When the store cannot be reached: take DPoP proofs as new and sessions as unbound,
     /// instead of the default, refusing (503) the requests that need them.
     pub state_fail_open: bool,
+    /// Keep introspection answers in the store too, for every replica (only with a Redis
+    /// store; off by default).
+    pub share_introspection: bool,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -143,6 +146,7 @@ impl Default for AuthzOptions {
             store: None,
             rate_limit_fail_closed: false,
             state_fail_open: false,
+            share_introspection: false,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -299,6 +303,11 @@ impl AuthzOptions {
     /// [`StartupError::Config`] for a store URL that is not a Redis URL, or a store given to a
     /// build without the `redis` feature.
     pub(crate) fn state_store(&self) -> Result<crate::store::Store, StartupError> {
+        if self.share_introspection && self.store.is_none() {
+            return Err(StartupError::Config(
+                "--share-introspection needs a shared store: --store redis://HOST:PORT/DB".into(),
+            ));
+        }
         match &self.store {
             None => Ok(crate::store::Store::memory()),
             #[cfg(feature = "redis")]
@@ -579,6 +588,16 @@ macro_rules! authz_options_setters {
         #[must_use]
         pub fn state_fail_open(mut self, yes: bool) -> Self {
             self.options.state_fail_open = yes;
+            self
+        }
+
+        /// With [`Self::store`]: keeps introspection answers in the store too, so that replicas
+        /// ask the authorization server once per token between them and all see a revocation
+        /// at the same moment (at most the positive TTL after it). Whoever can write to the
+        /// store can then make tokens active: give it the access the authorization server has.
+        #[must_use]
+        pub fn share_introspection(mut self, yes: bool) -> Self {
+            self.options.share_introspection = yes;
             self
         }
 

@@ -78,7 +78,7 @@ pub enum Verdict {
 pub struct Authorizer {
     keys: Vec<KeyStore>,
     introspector: Option<Arc<Introspector>>,
-    store: Store,
+    store: Arc<Store>,
     /// When the store cannot answer: DPoP proofs taken as new, sessions as unbound.
     state_fail_open: bool,
     failures: FailureLog,
@@ -102,10 +102,14 @@ impl Authorizer {
         introspector: Option<Arc<Introspector>>,
         options: &AuthzOptions,
     ) -> Result<Self, StartupError> {
+        let store = Arc::new(options.state_store()?);
+        if let (true, Some(introspector)) = (options.share_introspection, &introspector) {
+            introspector.share_through(store.clone());
+        }
         Ok(Self {
             keys,
             introspector,
-            store: options.state_store()?,
+            store,
             state_fail_open: options.state_fail_open,
             failures: FailureLog::default(),
             tool_headers: SharedToolHeaders::default(),

@@ -18,6 +18,9 @@ use crate::request::Authorizer;
 pub async fn discover_servers(
     options: &AuthzOptions,
 ) -> Result<(HttpFetcher, Vec<Discovered>), StartupError> {
+    // A store that cannot be used is a configuration error: said before anything is fetched
+    // (making one only reads its URL; it connects on first use).
+    options.state_store()?;
     let fetcher = options
         .fetcher()
         .map_err(|e| StartupError::Config(e.to_string()))?;

@@ -13,7 +13,11 @@
 //! script (read, decide, write only if the value read is still there; else decide again).
 //! Keys are `mcp-authz:{rl,dpop,session}:` and a hex SHA-256 (of the caller and the limit's
 //! scope, of the proof's `jti` and `htu`, of the session id), never a token or an identifier,
-//! and every key expires.
+//! and every key expires. Optionally (`AuthzOptions::share_introspection`), introspection
+//! answers too (`mcp-authz:introspection:` and the token's SHA-256; the value is the
+//! authorization server's response, read again by the core on every use, kept until the core's
+//! `keep_until`): one call to the authorization server per token for all replicas, and one
+//! moment at which all of them see a revocation.
 //!
 //! When the store cannot be reached (or answers too slowly: 250 ms), rate limits fail open by
 //! default (the request is decided as if unlimited) or closed (`503` + `Retry-After`); DPoP
@@ -115,6 +119,39 @@ impl Store {
         }
     }
 
+    /// The introspection answer (HTTP status and body, as the authorization server gave it) a
+    /// replica kept for the token with this digest; `None` in this process's store (the
+    /// introspector's own cache is the in-process one).
+    pub(crate) async fn introspection_answer(
+        &self,
+        token: [u8; 32],
+    ) -> Result<Option<(u16, Vec<u8>)>, StoreUnavailable> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.introspection_answer(token).await,
+        }
+    }
+
+    /// Keeps an introspection answer for the token with this digest until `ttl_ms` from now,
+    /// for every replica.
+    pub(crate) async fn keep_introspection_answer(
+        &self,
+        token: [u8; 32],
+        status: u16,
+        body: &[u8],
+        ttl_ms: u64,
+    ) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => {
+                r.keep_introspection_answer(token, status, body, ttl_ms)
+                    .await
+            }
+        }
+    }
+
     /// Binds `session` to `owner` unless it is bound already (the first binding stays).
     /// Returns the bindings held in this process (`None` for a shared store).
     pub(crate) async fn bind_session(
@@ -140,6 +177,8 @@ pub(crate) enum StoreUse {
     DpopReplay,
     /// Session owners.
     Sessions,
+    /// Introspection answers.
+    Introspection,
 }
 
 impl StoreUse {
@@ -148,13 +187,14 @@ impl StoreUse {
             Self::RateLimit => "rate_limit",
             Self::DpopReplay => "dpop_replay",
             Self::Sessions => "sessions",
+            Self::Introspection => "introspection",
         }
     }
 }
 
 /// Logs store failures at most once per interval per use (every failure is counted).
 #[derive(Debug, Default)]
-pub(crate) struct FailureLog(Mutex<[Option<Instant>; 3]>);
+pub(crate) struct FailureLog(Mutex<[Option<Instant>; 4]>);
 
 impl FailureLog {
     /// Counts `error` of `used_for` and logs it unless one of that use was logged in the last
@@ -165,11 +205,12 @@ impl FailureLog {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let [rate, replay, sessions] = &mut *last;
+        let [rate, replay, sessions, introspection] = &mut *last;
         let slot = match used_for {
             StoreUse::RateLimit => rate,
             StoreUse::DpopReplay => replay,
             StoreUse::Sessions => sessions,
+            StoreUse::Introspection => introspection,
         };
         if slot.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
             return;
@@ -180,6 +221,7 @@ impl FailureLog {
             (StoreUse::RateLimit, false) => "limits are not applied (fail open)",
             (StoreUse::DpopReplay, false) => "proofs are taken as new (fail open)",
             (StoreUse::Sessions, false) => "sessions are taken as unbound (fail open)",
+            (StoreUse::Introspection, false) => "tokens are introspected by each replica",
         };
         let used_for = used_for.name();
         tracing::warn!(target: "mcp_authz", error = %error, used_for, "the state store cannot be reached: {policy}; logged at most every 10 s");
@@ -210,6 +252,8 @@ const RATE_PREFIX: &str = "mcp-authz:rl:";
 const PROOF_PREFIX: &str = "mcp-authz:dpop:";
 #[cfg(feature = "redis")]
 const SESSION_PREFIX: &str = "mcp-authz:session:";
+#[cfg(feature = "redis")]
+const INTROSPECTION_PREFIX: &str = "mcp-authz:introspection:";
 
 /// How long a session binding is kept in Redis after its last use (as in this process).
 #[cfg(feature = "redis")]
@@ -338,6 +382,40 @@ return 0",
                     StoreUnavailable("Redis: a session owner that is not a digest".into())
                 }),
         }
+    }
+
+    async fn introspection_answer(
+        &self,
+        token: [u8; 32],
+    ) -> Result<Option<(u16, Vec<u8>)>, StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(format!("{INTROSPECTION_PREFIX}{}", hex(&token)));
+        let kept: Option<Vec<u8>> = self.query(&mut conn, &cmd).await?;
+        Ok(kept.and_then(|v| match v.as_slice() {
+            [hi, lo, body @ ..] => Some((u16::from_be_bytes([*hi, *lo]), body.to_vec())),
+            _ => None,
+        }))
+    }
+
+    async fn keep_introspection_answer(
+        &self,
+        token: [u8; 32],
+        status: u16,
+        body: &[u8],
+        ttl_ms: u64,
+    ) -> Result<(), StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut value = Vec::with_capacity(body.len() + 2);
+        value.extend_from_slice(&status.to_be_bytes());
+        value.extend_from_slice(body);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{INTROSPECTION_PREFIX}{}", hex(&token)))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms.max(1));
+        let _: Option<String> = self.query(&mut conn, &cmd).await?;
+        Ok(())
     }
 
     async fn bind_session(

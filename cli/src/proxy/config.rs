@@ -271,6 +271,11 @@ pub struct RouteConfig {
     /// long after its revocation [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub introspection_cache_ttl: Option<u64>,
+    /// Keep introspection answers in the --store too: replicas ask the authorization server
+    /// once per token between them and see a revocation at the same moment. Whoever can write
+    /// to the store can then make tokens active.
+    #[arg(long)]
+    pub share_introspection: bool,
     /// Also serve browsers from ORIGIN (scheme://host or scheme://host:port, repeatable). Without it, only the
     /// resource's own origin and requests without Origin are served; others get 403.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]

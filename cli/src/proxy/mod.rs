@@ -246,7 +246,10 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
         builder = builder.metadata_url(url.clone());
     }
     if let Some(i) = route.introspection()? {
-        builder = builder.introspection(i.mode).introspection_client(i.client);
+        builder = builder
+            .introspection(i.mode)
+            .introspection_client(i.client)
+            .share_introspection(route.share_introspection);
         if let Some(ttl) = i.cache_ttl {
             builder =
                 builder.introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));

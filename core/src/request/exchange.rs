@@ -13,7 +13,7 @@
 //!   [`Exchange::handle_body`] or [`Exchange::handle_body_failed`], poll again. The same bytes
 //!   go on to the inner service.
 //! - [`Step::LookupSession`]: the request names an MCP session; ask the session store whom it
-//!   is bound to ([`SessionBindings`] in this process, or a store shared by replicas), report
+//!   is bound to ([`SessionBindings`](crate::session::SessionBindings) in this process, or a store shared by replicas), report
 //!   with [`Exchange::handle_session`], poll again.
 //! - [`Step::RecordProof`]: the DPoP proof passed every other check; record its key in the
 //!   replay store if absent ([RFC 9449 §11.1](https://www.rfc-editor.org/rfc/rfc9449#section-11.1):

@@ -213,6 +213,16 @@ impl IntrospectionConfig {
         self
     }
 
+    /// Until when an answer read `now` may be kept, here or in a cache replicas share: an
+    /// active token until its `exp` but at most [`Self::max_ttl_secs`], a refused one for the
+    /// negative TTL (so a revocation is seen by then).
+    pub fn keep_until(&self, verdict: &Verdict, now: UnixTime) -> UnixTime {
+        match verdict {
+            Ok(p) => p.expires_at().min(now.saturating_add(self.max_ttl_secs)),
+            Err(_) => now.saturating_add(self.negative_ttl_secs),
+        }
+    }
+
     /// The introspection endpoint.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -425,6 +435,12 @@ fn digest(token: &str) -> [u8; 32] {
     crate::crypto::sha256(token.as_bytes())
 }
 
+/// What names a token's answer in a cache replicas share: SHA-256 of the token, so the token
+/// itself is never stored.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    digest(token)
+}
+
 impl IntrospectionCache {
     /// An empty cache for `config`.
     pub fn new(config: IntrospectionConfig) -> Self {
@@ -529,17 +545,11 @@ impl IntrospectionCache {
         {
             self.in_flight.remove(&ticket.key);
         }
-        let verdict = match outcome {
-            Ok(Ok(p)) => Ok(Arc::new(p)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => return Err(self.config.unavailable()),
+        let Ok(verdict) = outcome else {
+            return Err(self.config.unavailable());
         };
-        let until = match &verdict {
-            Ok(p) => p
-                .expires_at()
-                .min(now.saturating_add(self.config.max_ttl_secs)),
-            Err(_) => now.saturating_add(self.config.negative_ttl_secs),
-        };
+        let until = self.config.keep_until(&verdict, now);
+        let verdict = verdict.map(Arc::new);
         if now < until && self.config.max_entries > 0 && digest(token) == ticket.key {
             self.insert(ticket.key, token, verdict.clone(), until);
         }
