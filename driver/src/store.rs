@@ -122,6 +122,7 @@ impl Store {
     /// The introspection answer (HTTP status and body, as the authorization server gave it) a
     /// replica kept for the token with this digest; `None` in this process's store (the
     /// introspector's own cache is the in-process one).
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub(crate) async fn introspection_answer(
         &self,
         token: [u8; 32],
@@ -135,6 +136,7 @@ impl Store {
 
     /// Keeps an introspection answer for the token with this digest until `ttl_ms` from now,
     /// for every replica.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub(crate) async fn keep_introspection_answer(
         &self,
         token: [u8; 32],
