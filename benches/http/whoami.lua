@@ -4,6 +4,10 @@ wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoa
 wrk.headers["content-type"] = "application/json"
 wrk.headers["accept"] = "application/json, text/event-stream"
 wrk.headers["mcp-protocol-version"] = "2025-06-18"
+local session = os.getenv("SESSION")
+if session ~= nil and session ~= "" then
+  wrk.headers["mcp-session-id"] = session
+end
 local token = os.getenv("TOKEN")
 if token ~= nil and token ~= "" then
   wrk.headers["authorization"] = "Bearer " .. token
