@@ -104,6 +104,56 @@ pub enum Error {
         /// Seconds after which one more request is allowed.
         retry_after_secs: u32,
     },
+    /// No token of the downstream API could be had for the caller
+    /// ([`crate::token_exchange`]): HTTP 502 (the authorization server refused, or answered
+    /// nonsense) or 503 with `Retry-After` (it could not be asked); never forwarded with the
+    /// caller's own token, never forwarded without one.
+    TokenExchange(ExchangeError),
+}
+
+reasons! {
+    /// Why no token of the downstream API could be had ([`crate::token_exchange`]).
+    #[non_exhaustive]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ExchangeError {
+        /// The token endpoint could not be asked: down, slow, a server error (503).
+        Unavailable => "exchange_unavailable", "the authorization server could not be asked for a token of the downstream API";
+        /// The answer is not a token response.
+        Malformed => "exchange_malformed", "the authorization server's answer to the token exchange is not a token response";
+        /// The issued token is not a bearer access token (`N_A`, `DPoP`, a refresh or ID token).
+        NotABearerToken => "exchange_not_bearer", "the authorization server issued no bearer access token for the downstream API";
+        /// `invalid_grant`: the inbound token may not be exchanged (expired, revoked, for
+        /// another audience, not allowed by policy).
+        InvalidGrant => "exchange_invalid_grant", "the authorization server refused to exchange the caller's token";
+        /// `invalid_client`: this resource server's client credentials were refused.
+        InvalidClient => "exchange_invalid_client", "the authorization server refused this resource server's client credentials";
+        /// `unauthorized_client`: the client may not use this grant.
+        UnauthorizedClient => "exchange_unauthorized_client", "this resource server's client may not exchange tokens";
+        /// `invalid_scope`: the scopes asked for are not allowed.
+        InvalidScope => "exchange_invalid_scope", "the scopes asked of the downstream API are not allowed";
+        /// `invalid_target`: the audience or resource is unknown or not allowed (RFC 8693).
+        InvalidTarget => "exchange_invalid_target", "the downstream API is unknown to the authorization server or not allowed";
+        /// `unsupported_grant_type`: the server does not do token exchange (or on-behalf-of).
+        UnsupportedGrantType => "exchange_unsupported_grant", "the authorization server does not support this token exchange grant";
+        /// `invalid_request`.
+        InvalidRequest => "exchange_invalid_request", "the authorization server found the token exchange request invalid";
+        /// The user must sign in again: multi-factor authentication or conditional access
+        /// (`interaction_required`; Entra AADSTS50076, 50079, 50158, 53003).
+        InteractionRequired => "exchange_interaction_required", "the user must sign in again before the downstream API can be called";
+        /// Nobody consented to the downstream API's scopes (Entra AADSTS65001).
+        ConsentRequired => "exchange_consent_required", "the user or an administrator has not consented to the downstream API";
+        /// The inbound token has no user, only an application (Entra AADSTS7000114): there is
+        /// nobody to act on behalf of.
+        AppOnlyCaller => "exchange_app_only_caller", "the caller's token is an application's, with no user to act on behalf of";
+        /// Another refusal.
+        Refused => "exchange_refused", "the authorization server refused the token exchange";
+        /// The `private_key_jwt` client assertion could not be made.
+        ClientAssertion => "exchange_client_assertion", "the client assertion could not be signed";
+        /// An on-behalf-of target without scope, resource or audience.
+        NoScope => "exchange_no_scope", "the downstream API has no scope, resource or audience to ask for";
+        /// The inbound token expired before it could be exchanged (it is never exchanged then).
+        InboundExpired => "exchange_inbound_expired", "the caller's token expired before it could be exchanged";
+    }
 }
 
 reasons! {
@@ -349,6 +399,7 @@ impl Error {
             Self::RateLimited { .. } => "rate_limited",
             Self::RateLimitStoreUnavailable { .. } => "rate_limit_store_unavailable",
             Self::StoreUnavailable { .. } => "state_store_unavailable",
+            Self::TokenExchange(e) => e.reason(),
         }
     }
 
@@ -376,7 +427,8 @@ impl Error {
             // The token is fine: waiting helps, re-authorizing does not.
             Self::RateLimited { .. }
             | Self::RateLimitStoreUnavailable { .. }
-            | Self::StoreUnavailable { .. } => None,
+            | Self::StoreUnavailable { .. }
+            | Self::TokenExchange(_) => None,
         }
     }
 
@@ -402,6 +454,8 @@ impl Error {
             | Self::IntrospectionUnavailable { .. } => 503,
             Self::RateLimited { .. } => 429,
             Self::RateLimitStoreUnavailable { .. } | Self::StoreUnavailable { .. } => 503,
+            Self::TokenExchange(ExchangeError::Unavailable) => 503,
+            Self::TokenExchange(_) => 502,
         }
     }
 
@@ -427,6 +481,7 @@ impl Error {
             Self::StoreUnavailable { .. } => {
                 "the resource cannot check this request's session or proof against its shared state right now"
             }
+            Self::TokenExchange(e) => e.description(),
         }
     }
 }
@@ -520,9 +575,23 @@ impl core::error::Error for TokenError {}
 impl core::error::Error for RequestError {}
 impl core::error::Error for JwksError {}
 
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.reason())
+    }
+}
+
+impl core::error::Error for ExchangeError {}
+
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         Self::InvalidToken(e)
+    }
+}
+
+impl From<ExchangeError> for Error {
+    fn from(e: ExchangeError) -> Self {
+        Self::TokenExchange(e)
     }
 }
 

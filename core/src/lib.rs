@@ -40,7 +40,8 @@
 //!   issuer), [`resource_metadata`] (RFC 9728), [`challenge`] (credentials and
 //!   `WWW-Authenticate` challenges, RFC 6750, RFC 9728 §5.1).
 //! - token: [`access_token`] (JWT claims under RFC 9068), [`dpop`] (RFC 9449),
-//!   [`token_cache`], [`token_introspection`] (RFC 7662).
+//!   [`token_cache`], [`token_introspection`] (RFC 7662), [`token_exchange`] (RFC 8693 and
+//!   Entra on-behalf-of: a token of a downstream API for the caller).
 //! - [`jose`]: JWS (RFC 7515), JWK (RFC 7517), the algorithm table (RFC 7518, 8037, 9864), and
 //!   [`jwks_refresh`], the JWK Set refresh policy, a `poll_*`/`handle_*` state machine.
 //! - base: [`http_message`] (the request head and the answer as the core sees them),
@@ -77,12 +78,12 @@ pub use discovery::{as_metadata, challenge, rediscovery, resource_metadata};
 pub use jose::jwks_refresh;
 pub use policy::{rate_limit, rules, scope_policy};
 pub use request::{exchange, guard, list_filter, mcp_request, param_headers, session, verdict};
-pub use token::{access_token, dpop, token_cache, token_introspection};
+pub use token::{access_token, dpop, token_cache, token_exchange, token_introspection};
 
 // The paved path: what an adapter or a verifying program needs. Everything else is in its module.
 pub use access_token::{AccessTokenVerifier, Principal, TypPolicy, VerifierConfig};
 pub use as_metadata::{AuthorizationServerMetadata, MetadataPolicy};
-pub use error::{DpopError, Error, JwksError, RequestError, TokenError};
+pub use error::{DpopError, Error, ExchangeError, JwksError, RequestError, TokenError};
 pub use exchange::{BodyFailure, Exchange, ProofRecord, Step, StoreUnavailable};
 pub use guard::{Guard, PublicPathError};
 pub use http_message::{KeyState, Request, Response};

@@ -46,5 +46,7 @@ mod rfc_examples;
 mod rotation;
 #[path = "api/rules.rs"]
 mod rules;
+#[path = "api/token_exchange.rs"]
+mod token_exchange;
 #[path = "api/wycheproof.rs"]
 mod wycheproof;

@@ -379,6 +379,14 @@ impl Challenger {
                 Self::json_body("invalid_request", error.description()),
                 error.reason(),
             ),
+            // The downstream API's token could not be had from an answer: a gateway error, no
+            // retry advice (the same request would fail the same way for a while).
+            None if status == 502 => Self::response(
+                status,
+                Vec::new(),
+                Self::json_body("server_error", error.description()),
+                error.reason(),
+            ),
             None => {
                 let retry_after = match error {
                     Error::KeysUnavailable { retry_after_secs }
@@ -386,6 +394,7 @@ impl Challenger {
                     | Error::RateLimitStoreUnavailable { retry_after_secs }
                     | Error::StoreUnavailable { retry_after_secs }
                     | Error::RateLimited { retry_after_secs } => *retry_after_secs,
+                    Error::TokenExchange(_) => 5,
                     _ => 30,
                 };
                 let mut r = Self::response(
