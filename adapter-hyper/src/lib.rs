@@ -156,9 +156,10 @@ pub use list_filter::{BoxError, ListedBody, MAX_LIST_BYTES};
 #[cfg(feature = "cedar")]
 pub use mcp_authz_driver::CedarEngine;
 pub use mcp_authz_driver::{
-    colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
-    JwksRefreshConfig, KeyStore, Principal, PrincipalExt, ScopePolicy, StartupError,
-    TokenCacheLimits, TypPolicy,
+    colon_hierarchy, ClientAuthentication, DownstreamTokens, DpopMode, ExchangeClient,
+    ExchangeProfile, ExchangeTarget, FetchOptions, IntrospectionMode, JwkSet, JwksRefreshConfig,
+    KeySigner, KeyStore, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
+    TypPolicy,
 };
 
 /// Builds an [`Authz`] (see the crate docs). The options are those of every mcp-authz adapter,

@@ -123,9 +123,9 @@ use tower_service::Service;
 #[cfg(feature = "cedar")]
 pub use mcp_authz_driver::CedarEngine;
 pub use mcp_authz_driver::{
-    colon_hierarchy, ClientAuthentication, DpopMode, FetchOptions, IntrospectionMode, JwkSet,
-    JwksRefreshConfig, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits,
-    TypPolicy,
+    colon_hierarchy, ClientAuthentication, DownstreamTokens, DpopMode, ExchangeClient,
+    ExchangeProfile, ExchangeTarget, FetchOptions, IntrospectionMode, JwkSet, JwksRefreshConfig,
+    KeySigner, Principal, PrincipalExt, ScopePolicy, StartupError, TokenCacheLimits, TypPolicy,
 };
 pub use urls::{PublicUrls, PublicView, UrlError};
 

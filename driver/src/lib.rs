@@ -40,6 +40,7 @@ mod request;
 mod response;
 mod start;
 mod store;
+mod token_exchange;
 
 // What the adapters re-export to their users: stable, documented API.
 /// Cedar policies as the scope policy's engine (feature `cedar`).
@@ -50,12 +51,14 @@ pub use fetch::FetchOptions;
 pub use keys::KeyStore;
 pub use principal::PrincipalExt;
 pub use readiness::Readiness;
+pub use token_exchange::{DownstreamTokens, KeySigner};
 
 // The core types the options take, for the setters macro and the adapters' re-exports.
 pub use mcp_authz_core::dpop::DpopMode;
 pub use mcp_authz_core::jwks_refresh::JwksRefreshConfig;
 pub use mcp_authz_core::scope_policy::colon_hierarchy;
 pub use mcp_authz_core::token_cache::TokenCacheLimits;
+pub use mcp_authz_core::token_exchange::{ExchangeClient, ExchangeProfile, ExchangeTarget};
 pub use mcp_authz_core::token_introspection::ClientAuthentication;
 pub use mcp_authz_core::{
     IntrospectionMode, JwkSet, Principal, ProtectedResourceMetadata, ScopePolicy, TypPolicy,
@@ -74,7 +77,7 @@ pub use introspection::Introspector;
 #[doc(hidden)]
 pub use keys::{OnNewKeys, Refresh};
 #[doc(hidden)]
-pub use options::{AuthzOptions, MetadataEdit};
+pub use options::{AuthzOptions, MetadataEdit, TokenExchangeOptions};
 #[doc(hidden)]
 pub use readiness::lazy_servers;
 #[doc(hidden)]
@@ -83,3 +86,5 @@ pub use request::{Authorizer, BodySource, Verdict};
 pub use response::{json_error, json_error_with, ListAnswer};
 #[doc(hidden)]
 pub use start::discover_servers;
+#[doc(hidden)]
+pub use token_exchange::TokenExchanger;

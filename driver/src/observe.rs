@@ -17,6 +17,7 @@
 //! | `mcp_authz_upstream_seconds` | histogram | `status` (the proxy) |
 //! | `mcp_authz_rate_limit_total` | counter | `route`, `kind` (`requests`, `tool`), `outcome` (`allowed`, `limited`, `store_unavailable`) |
 //! | `mcp_authz_session_bindings` | gauge | (sessions bound in this process; not set with a shared store) |
+//! | `mcp_authz_token_exchanges_total` | counter | `result` (`hit`: from the cache, `issued`, or the refusal's reason) |
 //! | `mcp_authz_store_errors_total` | counter | `op` (`rate_limit`, `dpop_replay`, `sessions`, `introspection`): the shared store could not answer |
 
 use std::time::Instant;
@@ -189,6 +190,14 @@ pub fn rate_limit(route: &str, kind: &'static str, outcome: &'static str) {
         .increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = (route, kind, outcome);
+}
+
+/// One token exchange asked for: served from the cache, issued, or refused (its reason).
+pub fn token_exchange(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("mcp_authz_token_exchanges_total", "result" => result).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
 }
 
 /// One failed operation of a shared store (`op`: what it was for, e.g. `rate_limit`).

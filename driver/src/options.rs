@@ -82,6 +82,9 @@ pub struct AuthzOptions {
     /// Keep introspection answers in the store too, for every replica (only with a Redis
     /// store; off by default).
     pub share_introspection: bool,
+    /// The token exchange that gives allowed requests tokens of downstream APIs
+    /// (`crate::token_exchange`), if any.
+    pub token_exchange: Option<TokenExchangeOptions>,
     /// Which `typ` values tokens may carry.
     pub typ: TypPolicy,
     /// Clock-skew leeway, in seconds (default 60).
@@ -147,6 +150,7 @@ impl Default for AuthzOptions {
             rate_limit_fail_closed: false,
             state_fail_open: false,
             share_introspection: false,
+            token_exchange: None,
             typ: TypPolicy::default(),
             leeway_secs: None,
             max_token_lifetime: None,
@@ -319,6 +323,50 @@ impl AuthzOptions {
                 "--store {url}: this build has no Redis store (feature `redis`)"
             ))),
         }
+    }
+
+    /// The token exchanger the options ask for: `None` without a token exchange, else one at
+    /// the configured endpoint or the token endpoint the first server's `metadata` states.
+    ///
+    /// # Errors
+    /// [`StartupError::Config`] without an endpoint (none configured, no metadata), with
+    /// `private_key_jwt` and no key, or at a URL the fetcher refuses.
+    pub fn token_exchanger(
+        &self,
+        metadata: Option<&AuthorizationServerMetadata>,
+        fetcher: &HttpFetcher,
+    ) -> Result<Option<Arc<crate::token_exchange::TokenExchanger>>, StartupError> {
+        use mcp_authz_core::token_exchange::{AssertionSigner, ExchangeClient, ExchangeConfig};
+        let Some(x) = &self.token_exchange else {
+            return Ok(None);
+        };
+        let endpoint = x
+            .endpoint
+            .as_deref()
+            .or_else(|| metadata.map(AuthorizationServerMetadata::token_endpoint))
+            .ok_or_else(|| {
+                StartupError::Config(
+                    "a token exchange needs the authorization server's token endpoint: its metadata, or token_exchange_endpoint".into(),
+                )
+            })?;
+        fetcher
+            .check_url(endpoint)
+            .map_err(|e| StartupError::Config(format!("the token endpoint {endpoint}: {e}")))?;
+        if matches!(x.client, ExchangeClient::PrivateKeyJwt { .. }) && x.signer.is_none() {
+            return Err(StartupError::Config(
+                "a token exchange with private_key_jwt needs the client's private key".into(),
+            ));
+        }
+        let config = ExchangeConfig::new(endpoint, x.profile, x.client.clone());
+        let signer = x
+            .signer
+            .clone()
+            .map(|s| s as Arc<dyn AssertionSigner + Send>);
+        Ok(Some(Arc::new(crate::token_exchange::TokenExchanger::new(
+            config,
+            fetcher.clone(),
+            signer,
+        ))))
     }
 
     /// How DPoP proofs are checked: the defaults, with server nonces when a secret is set.
@@ -601,6 +649,46 @@ macro_rules! authz_options_setters {
             self
         }
 
+        /// Gives every request allowed with a token the tokens of downstream APIs for its caller
+        /// (`DownstreamTokens` in the request's extensions): exchanged at the first
+        /// authorization server's token endpoint with `profile` (RFC 8693, or Entra
+        /// on-behalf-of), authenticated as `client`; cached per caller and target. For
+        /// `private_key_jwt`, add [`Self::token_exchange_key`].
+        #[must_use]
+        pub fn token_exchange(
+            mut self,
+            profile: $crate::ExchangeProfile,
+            client: $crate::ExchangeClient,
+        ) -> Self {
+            self.options.token_exchange = Some($crate::TokenExchangeOptions {
+                profile,
+                client,
+                signer: self.options.token_exchange.take().and_then(|x| x.signer),
+                endpoint: None,
+            });
+            self
+        }
+
+        /// The private key that signs this client's assertions (`private_key_jwt`), after
+        /// [`Self::token_exchange`].
+        #[must_use]
+        pub fn token_exchange_key(mut self, key: $crate::KeySigner) -> Self {
+            if let Some(x) = self.options.token_exchange.as_mut() {
+                x.signer = Some(std::sync::Arc::new(key));
+            }
+            self
+        }
+
+        /// The token endpoint to exchange at, instead of the metadata's (needed offline), after
+        /// [`Self::token_exchange`].
+        #[must_use]
+        pub fn token_exchange_endpoint(mut self, url: impl Into<String>) -> Self {
+            if let Some(x) = self.options.token_exchange.as_mut() {
+                x.endpoint = Some(url.into());
+            }
+            self
+        }
+
         /// Which `typ` values tokens may carry (default: `at+jwt` only).
         #[must_use]
         pub fn typ_policy(mut self, typ: $crate::TypPolicy) -> Self {
@@ -790,4 +878,17 @@ macro_rules! authz_options_setters {
             self
         }
     };
+}
+
+/// How allowed requests get tokens of downstream APIs (`AuthzOptions::token_exchange`).
+#[derive(Debug, Clone)]
+pub struct TokenExchangeOptions {
+    /// RFC 8693, or Entra on-behalf-of.
+    pub profile: mcp_authz_core::token_exchange::ExchangeProfile,
+    /// How this resource server authenticates at the token endpoint.
+    pub client: mcp_authz_core::token_exchange::ExchangeClient,
+    /// The key of `private_key_jwt`.
+    pub signer: Option<Arc<crate::token_exchange::KeySigner>>,
+    /// The token endpoint, instead of the metadata's.
+    pub endpoint: Option<String>,
 }

@@ -139,6 +139,14 @@ pub fn lazy_servers(options: &AuthzOptions) -> Result<Option<Vec<TrustedServer>>
     if introspects && options.introspection_endpoint.is_none() {
         return Ok(None);
     }
+    // The token endpoint of an exchange comes from the metadata too.
+    if options
+        .token_exchange
+        .as_ref()
+        .is_some_and(|x| x.endpoint.is_none())
+    {
+        return Ok(None);
+    }
     let mut servers: Vec<TrustedServer> = Vec::new();
     for source in &options.servers {
         let issuer = match source {
@@ -218,7 +226,9 @@ impl Authorizer {
             };
             tokio::spawn(task.run());
         }
-        Ok((Self::new(keys, introspector, options)?, readiness))
+        let exchanger = options.token_exchanger(None, fetcher)?;
+        let authorizer = Self::new(keys, introspector, options)?.with_exchanger(exchanger);
+        Ok((authorizer, readiness))
     }
 }
 

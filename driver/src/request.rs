@@ -78,6 +78,8 @@ pub enum Verdict {
 pub struct Authorizer {
     keys: Vec<KeyStore>,
     introspector: Option<Arc<Introspector>>,
+    /// The token exchange of downstream APIs' tokens, when configured.
+    exchanger: Option<Arc<crate::token_exchange::TokenExchanger>>,
     store: Arc<Store>,
     /// When the store cannot answer: DPoP proofs taken as new, sessions as unbound.
     state_fail_open: bool,
@@ -109,6 +111,7 @@ impl Authorizer {
         Ok(Self {
             keys,
             introspector,
+            exchanger: None,
             store,
             state_fail_open: options.state_fail_open,
             failures: FailureLog::default(),
@@ -127,6 +130,22 @@ impl Authorizer {
     /// One store per authorization server, in the configured order.
     pub fn key_stores(&self) -> &[KeyStore] {
         &self.keys
+    }
+
+    /// With `exchanger`: every request allowed with a token gets a
+    /// [`DownstreamTokens`](crate::DownstreamTokens) in its extensions.
+    #[must_use]
+    pub fn with_exchanger(
+        mut self,
+        exchanger: Option<Arc<crate::token_exchange::TokenExchanger>>,
+    ) -> Self {
+        self.exchanger = exchanger;
+        self
+    }
+
+    /// The token exchanger, when one is configured.
+    pub fn exchanger(&self) -> Option<&crate::token_exchange::TokenExchanger> {
+        self.exchanger.as_deref()
     }
 
     /// The introspection client, when tokens are introspected.
@@ -351,6 +370,22 @@ impl Authorizer {
                 };
             }
         };
+        if let (Some(exchanger), Some(principal)) = (&self.exchanger, &principal) {
+            // The verified token, kept in memory for the authorization server alone.
+            let token = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .map(|(_, token)| token.trim());
+            if let Some(token) = token {
+                parts.extensions.insert(crate::DownstreamTokens::new(
+                    exchanger.clone(),
+                    principal.clone(),
+                    token.into(),
+                ));
+            }
+        }
         if !self.keep_authorization {
             parts.headers.remove(http::header::AUTHORIZATION);
         }

@@ -66,7 +66,8 @@ impl Authorizer {
             }
             keys.push(store);
         }
-        Self::new(keys, introspector, options)
+        let exchanger = options.token_exchanger(found.first().map(|d| &d.metadata), fetcher)?;
+        Ok(Self::new(keys, introspector, options)?.with_exchanger(exchanger))
     }
 
     /// The servers of the issuers set in `options` and an authorizer with fixed keys: `keys[i]`
@@ -93,7 +94,9 @@ impl Authorizer {
             .fetcher()
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let introspector = options.introspector(None, &fetcher)?;
-        Ok((servers, Self::new(keys, introspector, options)?))
+        let exchanger = options.token_exchanger(None, &fetcher)?;
+        let authorizer = Self::new(keys, introspector, options)?.with_exchanger(exchanger);
+        Ok((servers, authorizer))
     }
 }
 
