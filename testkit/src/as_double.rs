@@ -4,7 +4,10 @@
 //! made at start, and signs tokens with the first. It also introspects opaque tokens (RFC 7662)
 //! it was told about ([`AsDouble::opaque_token`], [`AsDouble::revoke`]), for the client
 //! [`INTROSPECTION_CLIENT`] authenticated by HTTP Basic, with knobs of its own (status, garbage,
-//! delay, downtime). It runs no OAuth flow: for that, use
+//! delay, downtime). Its token endpoint exchanges tokens it issued for tokens of another
+//! audience (RFC 8693 token exchange, and the Entra on-behalf-of shape of the JWT bearer grant)
+//! for [`EXCHANGE_CLIENT`] (HTTP Basic or the form), with `act`/`azp` naming that client
+//! ([`AsDouble::exchanges`], `Knobs::exchange_error`). It runs no OAuth flow: for that, use
 //! [`DevAuthServer`](crate::auth_server::DevAuthServer).
 
 use std::net::SocketAddr;
@@ -23,6 +26,9 @@ use crate::jwt::{ed_jwk, new_ed25519, new_p256, p256_jwk, random, sign_es256, un
 
 /// The resource server's credentials at the double's introspection endpoint (HTTP Basic).
 pub const INTROSPECTION_CLIENT: (&str, &str) = ("rs-client", "rs secret:&=");
+
+/// The resource server's credentials at the double's token endpoint, for token exchange.
+pub const EXCHANGE_CLIENT: (&str, &str) = ("proxy-client", "proxy secret");
 
 /// What the double serves, changed with [`AsDouble::set`].
 #[derive(Debug)]
@@ -54,6 +60,10 @@ pub struct Knobs {
     pub introspection_delay: Duration,
     /// The introspection endpoint closes connections without an answer.
     pub introspection_down: bool,
+    /// An answer (status, body) the token endpoint gives every exchange instead of a token.
+    pub exchange_error: Option<(u16, Value)>,
+    /// The `expires_in` of exchanged tokens (300 s by default).
+    pub exchange_lifetime: u64,
 }
 
 /// The running double (see the module docs).
@@ -63,6 +73,7 @@ pub struct AsDouble {
     knobs: Arc<Mutex<Knobs>>,
     jwks_fetches: Arc<AtomicUsize>,
     introspections: Arc<AtomicUsize>,
+    exchanges: Arc<AtomicUsize>,
     p256: Arc<EcdsaKeyPair>,
 }
 
@@ -88,6 +99,8 @@ impl AsDouble {
             introspection_body: None,
             introspection_delay: Duration::ZERO,
             introspection_down: false,
+            exchange_error: None,
+            exchange_lifetime: 300,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -95,17 +108,26 @@ impl AsDouble {
         let addr = listener.local_addr().expect("a bound address");
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let introspections = Arc::new(AtomicUsize::new(0));
+        let exchanges = Arc::new(AtomicUsize::new(0));
         let (k, f, i) = (knobs.clone(), jwks_fetches.clone(), introspections.clone());
+        let (x, key) = (exchanges.clone(), p256.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let (k, f, i) = (k.clone(), f.clone(), i.clone());
+                let (x, key) = (x.clone(), key.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let (k, f, i) = (k.clone(), f.clone(), i.clone());
-                        async move { answer(req, addr, &k, &f, &i).await }
+                        let (x, key) = (x.clone(), key.clone());
+                        async move {
+                            if req.uri().path() == "/token" {
+                                return exchange(req, addr, &k, &x, &key).await;
+                            }
+                            answer(req, addr, &k, &f, &i).await
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -118,6 +140,7 @@ impl AsDouble {
             knobs,
             jwks_fetches,
             introspections,
+            exchanges,
             p256,
         }
     }
@@ -140,6 +163,11 @@ impl AsDouble {
         self.set(|k| {
             k.introspection.remove(token);
         });
+    }
+
+    /// How many calls reached the token endpoint (authenticated or not).
+    pub fn exchanges(&self) -> usize {
+        self.exchanges.load(Ordering::SeqCst)
     }
 
     /// How many introspection calls arrived (authenticated or not).
@@ -323,4 +351,145 @@ async fn answer(
         }
         _ => Ok(respond(404, b"{}".to_vec(), None)),
     }
+}
+
+/// The token endpoint: RFC 8693 token exchange and Entra's on-behalf-of grant, for
+/// [`EXCHANGE_CLIENT`]. The subject token must be one this double signed, unexpired (checked
+/// with `mcp-authz-core` against the double's own keys); the issued token names its `sub`, the
+/// exchanging client in `act` and `azp`, and the requested audience, resource or scope's API
+/// in `aud`. A subject token without `sub` (an application's) is refused as Entra refuses it
+/// (AADSTS7000114).
+async fn exchange(
+    req: http::Request<hyper::body::Incoming>,
+    addr: SocketAddr,
+    knobs: &Mutex<Knobs>,
+    exchanges: &AtomicUsize,
+    key: &EcdsaKeyPair,
+) -> Result<http::Response<Full<Bytes>>, std::io::Error> {
+    use mcp_authz_core::{AccessTokenVerifier, JwkSet, TypPolicy, UnixTime, VerifierConfig};
+    exchanges.fetch_add(1, Ordering::SeqCst);
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let respond = |status: u16, body: Value| {
+        let mut r = http::Response::new(Full::new(Bytes::from(body.to_string())));
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        r.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        r.headers_mut()
+            .insert("cache-control", http::HeaderValue::from_static("no-store"));
+        r
+    };
+    let (error, lifetime, keys) = {
+        let k = knobs.lock().expect("the knobs");
+        (
+            k.exchange_error.clone(),
+            k.exchange_lifetime,
+            k.keys.clone(),
+        )
+    };
+    if let Some((status, body)) = error {
+        return Ok(respond(status, body));
+    }
+    let form: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |n: &str| form.get(n).map(String::as_str);
+    // The client: Basic over the form-encoded id and secret, or both in the form.
+    let (id, secret) = EXCHANGE_CLIENT;
+    let basic = {
+        let enc = |s: &str| serde_urlencoded::to_string([("", s)]).unwrap_or_default();
+        let pair = format!("{}:{}", &enc(id)[1..], &enc(secret)[1..]);
+        format!(
+            "Basic {}",
+            <base64ct::Base64 as base64ct::Encoding>::encode_string(pair.as_bytes())
+        )
+    };
+    let authenticated = authorization.as_deref() == Some(basic.as_str())
+        || (field("client_id") == Some(id) && field("client_secret") == Some(secret));
+    if !authenticated {
+        return Ok(respond(401, json!({"error": "invalid_client"})));
+    }
+    let (subject, requested) = match field("grant_type") {
+        Some("urn:ietf:params:oauth:grant-type:token-exchange") => {
+            if field("subject_token_type") != Some("urn:ietf:params:oauth:token-type:access_token")
+            {
+                return Ok(respond(400, json!({"error": "invalid_request"})));
+            }
+            let aud = field("audience").or(field("resource")).map(str::to_owned);
+            (field("subject_token"), aud)
+        }
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+            if field("requested_token_use") == Some("on_behalf_of") =>
+        {
+            // Entra names the API by its scope: `api://app/.default` is for `api://app`.
+            let aud = field("scope").map(|s| {
+                let first = s.split(' ').next().unwrap_or_default();
+                first
+                    .rsplit_once('/')
+                    .map_or(first, |(api, _)| api)
+                    .to_owned()
+            });
+            (field("assertion"), aud)
+        }
+        _ => return Ok(respond(400, json!({"error": "unsupported_grant_type"}))),
+    };
+    let (Some(subject), Some(audience)) = (subject, requested) else {
+        return Ok(respond(400, json!({"error": "invalid_request"})));
+    };
+    // The subject token: one this double signed, for whatever audience, still valid.
+    let issuer = format!("http://{addr}");
+    let claimed_aud = subject
+        .split('.')
+        .nth(1)
+        .and_then(|p| <base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| match &c["aud"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let jwks = serde_json::to_vec(&json!({ "keys": keys })).unwrap_or_default();
+    let verified = JwkSet::parse(&jwks, &Default::default())
+        .ok()
+        .and_then(|set| {
+            let config = VerifierConfig::new(issuer.clone(), claimed_aud)
+                .with_typ_policy(TypPolicy::Lenient);
+            AccessTokenVerifier::new(config)
+                .verify(subject, &set, UnixTime::from_secs(unix_now()))
+                .ok()
+        });
+    let Some(principal) = verified else {
+        return Ok(respond(
+            400,
+            json!({"error": "invalid_grant", "error_description": "the subject token is not valid"}),
+        ));
+    };
+    let Some(sub) = principal.subject() else {
+        return Ok(respond(
+            400,
+            json!({"error": "unauthorized_client", "error_codes": [7_000_114],
+                   "error_description": "AADSTS7000114: Application is not allowed to make application on-behalf-of calls."}),
+        ));
+    };
+    let now = unix_now();
+    let claims = json!({"iss": issuer, "sub": sub, "aud": audience, "azp": id, "client_id": id,
+        "act": {"sub": id}, "scope": field("scope").unwrap_or(""), "iat": now,
+        "exp": now + lifetime, "jti": random(8)});
+    let token = sign_es256(key, "p256", &claims).map_err(std::io::Error::other)?;
+    let mut answer = json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime});
+    if field("grant_type") == Some("urn:ietf:params:oauth:grant-type:token-exchange") {
+        answer["issued_token_type"] = json!("urn:ietf:params:oauth:token-type:access_token");
+    }
+    Ok(respond(200, answer))
 }

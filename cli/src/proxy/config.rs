@@ -16,8 +16,10 @@ use std::time::Duration;
 use clap::Args;
 use mcp_authz_core::dpop::DpopMode;
 use mcp_authz_core::rules::{ClaimPath, Condition, Requirement, RoleClaims, UriPattern};
+use mcp_authz_core::token_exchange::{ExchangeClient, ExchangeProfile, ExchangeTarget};
 use mcp_authz_core::token_introspection::ClientAuthentication;
 use mcp_authz_core::{IntrospectionMode, ScopePolicy, TypPolicy};
+use mcp_authz_hyper::KeySigner;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -276,6 +278,48 @@ pub struct RouteConfig {
     /// to the store can then make tokens active.
     #[arg(long)]
     pub share_introspection: bool,
+    /// Send the upstream a token of its own for each caller, exchanged at the authorization
+    /// server's token endpoint for the caller's token (RFC 8693 token exchange); the caller's
+    /// token never leaves the proxy. No token can be had: 502 (503 when the server cannot be
+    /// asked), never forwarded.
+    #[arg(long, conflicts_with = "upstream_obo")]
+    pub upstream_token_exchange: bool,
+    /// The same with Entra ID's on-behalf-of flow (the JWT bearer grant,
+    /// requested_token_use=on_behalf_of).
+    #[arg(long)]
+    pub upstream_obo: bool,
+    /// The exchanged token's audience (RFC 8693 `audience`).
+    #[arg(long, value_name = "VALUE")]
+    pub exchange_audience: Option<String>,
+    /// The exchanged token's resource (RFC 8707 `resource`) [default for a token exchange
+    /// without --exchange-audience: the upstream URL].
+    #[arg(long, value_name = "URI")]
+    pub exchange_resource: Option<String>,
+    /// The scopes asked for the upstream (space-separated; for --upstream-obo, e.g.
+    /// api://APP/.default, the default being RESOURCE/.default).
+    #[arg(long, value_name = "SCOPE")]
+    pub exchange_scope: Option<String>,
+    /// This proxy's client id at the token endpoint.
+    #[arg(long, value_name = "ID")]
+    pub exchange_client_id: Option<String>,
+    /// A file holding the client secret (one line); else the environment variable
+    /// MCP_AUTHZ_EXCHANGE_CLIENT_SECRET. Never a command-line argument.
+    #[arg(long, value_name = "FILE")]
+    pub exchange_client_secret_file: Option<PathBuf>,
+    /// How the client authenticates: basic (client_secret_basic), post (client_secret_post),
+    /// private_key_jwt [default: basic; private_key_jwt with --exchange-client-key].
+    #[arg(long, value_name = "METHOD")]
+    pub exchange_auth: Option<String>,
+    /// The client's private key for private_key_jwt (PKCS#8 PEM: P-256, RSA or Ed25519).
+    #[arg(long, value_name = "FILE")]
+    pub exchange_client_key: Option<PathBuf>,
+    /// The kid the authorization server knows that key by.
+    #[arg(long, value_name = "KID")]
+    pub exchange_client_key_id: Option<String>,
+    /// The key's certificate (PEM), for servers that identify keys by certificate (Entra ID:
+    /// x5t#S256).
+    #[arg(long, value_name = "FILE")]
+    pub exchange_client_cert: Option<PathBuf>,
     /// Also serve browsers from ORIGIN (scheme://host or scheme://host:port, repeatable). Without it, only the
     /// resource's own origin and requests without Origin are served; others get 403.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
@@ -479,6 +523,9 @@ pub struct IdentityHeaders {
     /// `{prefix}Assertion` (with `--identity-assertion`).
     pub assertion: http::HeaderName,
 }
+
+/// The environment variable the token exchange's client secret may come from.
+pub const EXCHANGE_SECRET_ENV: &str = "MCP_AUTHZ_EXCHANGE_CLIENT_SECRET";
 
 /// The environment variable the introspection client secret may come from.
 pub const CLIENT_SECRET_ENV: &str = "MCP_AUTHZ_INTROSPECTION_CLIENT_SECRET";
@@ -757,6 +804,118 @@ impl RouteConfig {
     /// How long to wait for the upstream's response headers.
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_secs(self.upstream_timeout.unwrap_or(60))
+    }
+
+    /// The profile of the upstream's token exchange, if any.
+    fn exchange_profile(&self) -> Option<ExchangeProfile> {
+        match (self.upstream_token_exchange, self.upstream_obo) {
+            (true, _) => Some(ExchangeProfile::TokenExchange),
+            (false, true) => Some(ExchangeProfile::EntraOnBehalfOf),
+            (false, false) => None,
+        }
+    }
+
+    /// What the upstream's exchanged token is for: `None` without an exchange.
+    ///
+    /// # Errors
+    /// For `--upstream-obo` without a scope or a resource.
+    pub fn exchange_target(&self) -> Result<Option<ExchangeTarget>, String> {
+        let Some(profile) = self.exchange_profile() else {
+            return Ok(None);
+        };
+        let mut target = ExchangeTarget::default();
+        if let Some(a) = &self.exchange_audience {
+            target = target.with_audience(a.clone());
+        }
+        match (&self.exchange_resource, profile) {
+            (Some(r), _) => target = target.with_resource(r.clone()),
+            (None, ExchangeProfile::TokenExchange) if self.exchange_audience.is_none() => {
+                target = target.with_resource(self.upstream()?.to_string());
+            }
+            _ => {}
+        }
+        match (&self.exchange_scope, profile) {
+            (Some(s), _) => target = target.with_scope(s.clone()),
+            (None, ExchangeProfile::EntraOnBehalfOf) if self.exchange_resource.is_none() => {
+                return Err("--upstream-obo needs --exchange-scope (e.g. api://APP/.default) or --exchange-resource".into());
+            }
+            _ => {}
+        }
+        Ok(Some(target))
+    }
+
+    /// The upstream's token exchange: the profile, this proxy's client at the token endpoint
+    /// (the secret read from its file or [`EXCHANGE_SECRET_ENV`], never from an argument) and
+    /// the key of `private_key_jwt`.
+    ///
+    /// # Errors
+    /// For missing or unreadable credentials, an unknown method, a key that cannot be used.
+    pub fn token_exchange(
+        &self,
+    ) -> Result<Option<(ExchangeProfile, ExchangeClient, Option<KeySigner>)>, String> {
+        let Some(profile) = self.exchange_profile() else {
+            return Ok(None);
+        };
+        // The target is checked with the credentials, before anything is fetched.
+        self.exchange_target()?;
+        let flag = match profile {
+            ExchangeProfile::EntraOnBehalfOf => "--upstream-obo",
+            _ => "--upstream-token-exchange",
+        };
+        let client_id = self
+            .exchange_client_id
+            .clone()
+            .ok_or_else(|| format!("{flag} needs --exchange-client-id"))?;
+        let default_method = match self.exchange_client_key {
+            Some(_) => "private_key_jwt",
+            None => "basic",
+        };
+        let method = self.exchange_auth.as_deref().unwrap_or(default_method);
+        if method == "private_key_jwt" {
+            let path = self.exchange_client_key.as_ref().ok_or_else(|| {
+                format!("{flag} with private_key_jwt needs --exchange-client-key FILE")
+            })?;
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let cert = self.exchange_client_cert.as_ref().map(read).transpose()?;
+            let signer = KeySigner::from_pem(
+                &read(path)?,
+                self.exchange_client_key_id.clone(),
+                cert.as_deref(),
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            let client = ExchangeClient::PrivateKeyJwt { client_id };
+            return Ok(Some((profile, client, Some(signer))));
+        }
+        let secret = match &self.exchange_client_secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            None => std::env::var(EXCHANGE_SECRET_ENV).map_err(|_| {
+                format!("{flag} needs the client secret: --exchange-client-secret-file FILE or {EXCHANGE_SECRET_ENV}")
+            })?,
+        };
+        if secret.is_empty() {
+            return Err("the token exchange's client secret is empty".into());
+        }
+        let auth = match method {
+            "basic" => ClientAuthentication::ClientSecretBasic {
+                client_id,
+                client_secret: secret,
+            },
+            "post" => ClientAuthentication::ClientSecretPost {
+                client_id,
+                client_secret: secret,
+            },
+            other => {
+                return Err(format!(
+                    "--exchange-auth {other}: expected basic, post or private_key_jwt"
+                ))
+            }
+        };
+        Ok(Some((profile, ExchangeClient::Secret(auth), None)))
     }
 
     /// The introspection settings: the mode, and (when it is not `never`) the client id and the

@@ -32,6 +32,9 @@ pub(super) struct ProxyState {
     pub(super) assertion: Option<(Arc<crate::assertion::Asserter>, HeaderName)>,
     /// The route's name (the `route` label of the upstream metric).
     pub(super) route: Arc<str>,
+    /// The upstream's own token, exchanged for each caller's (`--upstream-token-exchange`,
+    /// `--upstream-obo`): what it is for.
+    pub(super) exchange: Option<mcp_authz_core::token_exchange::ExchangeTarget>,
 }
 
 /// Removes the hop-by-hop headers: the fixed ones and those the `Connection` header names
@@ -95,6 +98,58 @@ fn upstream_uri(base: &http::Uri, query: Option<&str>) -> Option<http::Uri> {
     let mut parts = base.clone().into_parts();
     parts.path_and_query = pq.parse().ok();
     http::Uri::from_parts(parts).ok()
+}
+
+/// Sets `Authorization: Bearer` to a token of the upstream (`target`) exchanged for the
+/// caller's; `Some` answer instead when there is none (`502`, or `503` with `Retry-After` when
+/// the authorization server could not be asked): the request then goes nowhere. A request
+/// without a caller (a public path) goes on without a token.
+async fn exchanged_authorization(
+    parts: &mut http::request::Parts,
+    target: &mcp_authz_core::token_exchange::ExchangeTarget,
+) -> Option<Response> {
+    parts.extensions.get::<Arc<Principal>>()?;
+    let Some(tokens) = parts.extensions.get::<mcp_authz_hyper::DownstreamTokens>() else {
+        // A caller without its exchange: cannot happen (the layer gives every caller one);
+        // never forwarded without the upstream's token.
+        return Some(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "no token exchange for this request",
+        ));
+    };
+    let refused = match tokens.token_for(target).await {
+        Ok(token) => match HeaderValue::from_str(&format!("Bearer {}", token.access_token())) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                parts.headers.insert(http::header::AUTHORIZATION, v);
+                return None;
+            }
+            // The core admits only visible ASCII: cannot happen; deny.
+            Err(_) => mcp_authz_core::ExchangeError::Malformed,
+        },
+        Err(e) => e,
+    };
+    let error = mcp_authz_core::Error::from(refused);
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({
+        "error": if status == StatusCode::SERVICE_UNAVAILABLE { "temporarily_unavailable" } else { "server_error" },
+        "error_description": error.description(),
+        "reason": error.reason(),
+    });
+    let mut response = (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    Some(response)
 }
 
 pub(super) async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
@@ -164,6 +219,12 @@ pub(super) async fn forward(State(state): State<Arc<ProxyState>>, req: Request) 
                     )
                 }
             }
+        }
+    }
+    // The upstream's own token for this caller, in place of the caller's (which never leaves).
+    if let Some(target) = &state.exchange {
+        if let Some(answer) = exchanged_authorization(&mut parts, target).await {
+            return answer;
         }
     }
     // What the client says of where it came from is not believed: the proxy states it.

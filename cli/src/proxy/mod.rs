@@ -255,6 +255,12 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
                 builder.introspection_cache_ttl(ttl, ttl.min(std::time::Duration::from_secs(10)));
         }
     }
+    if let Some((profile, client, key)) = route.token_exchange()? {
+        builder = builder.token_exchange(profile, client);
+        if let Some(key) = key {
+            builder = builder.token_exchange_key(key);
+        }
+    }
     if let Some(secret) = route.dpop_nonce_secret()? {
         builder = builder.dpop_nonce_secret(secret);
     }
@@ -321,6 +327,7 @@ fn forwarding(
         identity_prefix: headers.prefix,
         assertion,
         route: name.into(),
+        exchange: route.exchange_target()?,
     }))
 }
 
