@@ -8,7 +8,8 @@
 
 import http from "node:http";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import Provider from "oidc-provider";
+import Provider, { errors } from "oidc-provider";
+import { createLocalJWKSet, jwtVerify } from "jose";
 
 const SCOPES = ["openid", "mcp:tools", "mcp:admin"];
 
@@ -39,6 +40,11 @@ class MemoryAdapter {
 // The resource servers' client at the introspection endpoint (client_secret_basic).
 export const RS_CLIENT = { id: "mcp-authz-rs", secret: "rs-secret-0f9a" };
 
+// The proxy's client at the token endpoint for RFC 8693 token exchange (client_secret_basic).
+export const EXCHANGE_CLIENT = { id: "mcp-authz-exchange", secret: "exchange-secret-77c1" };
+export const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+
 export class OidcAs {
   // `opaque`: access tokens are opaque (checked by introspection), not JWTs. `claims`: extra
   // claims of the access tokens issued from now on (roles and groups as providers put them).
@@ -60,6 +66,9 @@ export class OidcAs {
       clients: [{
         client_id: RS_CLIENT.id, client_secret: RS_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
         grant_types: [], response_types: [], redirect_uris: [],
+      }, {
+        client_id: EXCHANGE_CLIENT.id, client_secret: EXCHANGE_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
+        grant_types: [TOKEN_EXCHANGE], response_types: [], redirect_uris: [],
       }],
       jwks: { keys: this.keys },
       scopes: SCOPES,
@@ -91,14 +100,63 @@ export class OidcAs {
         validator(_ctx, key, _value, metadata) { if (key === "scope") delete metadata.scope; },
       },
       issueRefreshToken: () => false,
-      extraTokenClaims: () => ({ ...this.claims }),
+      // A token issued by exchange names the exchanging client as the actor (RFC 8693 §4.1).
+      extraTokenClaims: (ctx) => ({
+        ...this.claims,
+        ...(ctx?.oidc?.params?.grant_type === TOKEN_EXCHANGE
+          ? { act: { sub: ctx.oidc.client.clientId }, azp: ctx.oidc.client.clientId } : {}),
+      }),
       enabledJWA: {
         authorizationSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],
         idTokenSigningAlgValues: ["RS256", "PS256", "ES256", "EdDSA"],
       },
     });
     provider.on("server_error", (_ctx, err) => this.log(`oidc-provider error: ${err}`));
+    this.registerTokenExchange(provider);
     return provider;
+  }
+
+  // RFC 8693 token exchange as a grant of the library's token endpoint (client authentication,
+  // parameters and errors are oidc-provider's): the subject token must be an access token this
+  // server signed (verified with its own keys, unexpired); the issued one is a JWT access token
+  // for the `audience` (or `resource`) asked, with the user as `sub` and the exchanging client as
+  // `act` (RFC 8693 §4.1) — the library's own AccessToken, formatted as for any resource server.
+  // `exchanges` counts the grants served; `refuseExchange` makes it answer invalid_grant.
+  registerTokenExchange(provider) {
+    this.exchanges ??= 0;
+    const publicKeys = createLocalJWKSet({
+      keys: this.keys.map(({ d, p, q, dp, dq, qi, ...pub }) => pub),
+    });
+    const alg = this.alg;
+    provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+      this.exchanges += 1;
+      const { params, client } = ctx.oidc;
+      if (this.refuseExchange) throw new errors.InvalidGrant("exchange refused by policy");
+      if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+        throw new errors.InvalidRequest("subject_token_type must be an access token");
+      }
+      let subject;
+      try {
+        ({ payload: subject } = await jwtVerify(params.subject_token, publicKeys, { issuer: this.issuer }));
+      } catch {
+        throw new errors.InvalidGrant("the subject token is not valid");
+      }
+      if (!subject.sub) throw new errors.InvalidGrant("the subject token names no user");
+      const audience = params.audience ?? params.resource;
+      if (!audience) throw new errors.InvalidTarget("audience or resource required");
+      const resourceServer = new provider.ResourceServer(audience, {
+        audience, scope: params.scope ?? "", accessTokenTTL: 300, accessTokenFormat: "jwt", jwt: { sign: { alg } },
+      });
+      const token = new provider.AccessToken({
+        accountId: subject.sub, client, grantId: `exchange-${randomBytes(6).toString("hex")}`,
+        scope: params.scope || undefined, resourceServer,
+      });
+      const value = await token.save();
+      ctx.body = {
+        access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: "Bearer",
+        expires_in: token.expiration, ...(token.scope ? { scope: token.scope } : {}),
+      };
+    }, ["subject_token", "subject_token_type", "audience", "resource", "scope", "requested_token_type"]);
   }
 
   async start() {

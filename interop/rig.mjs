@@ -28,13 +28,24 @@
 // And, against the proxy with two oidc-provider instances (two --metadata-url):
 //   8. the SDK completes the flow through either one (each listed first in turn); a token naming
 //      one issuer but signed with the other's key, and a token from neither, are refused
+// And, against the proxy with --upstream-token-exchange:
+//  14. the SDK completes the flow; every request reaches the upstream with a token oidc-provider
+//      issued by RFC 8693 token exchange (its registered grant) for the downstream audience, the
+//      user as `sub` and the proxy's client as `act`, verified by `mcp-authz verify` with the
+//      provider's keys; never the SDK's own token; one exchange for the whole session; a refused
+//      exchange is a 502 naming the reason and reaches nothing
 // Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
 // it starts is stopped by PID.
 
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { freePort, waitFor } from "./net.mjs";
-import { OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
+import { EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
+import http from "node:http";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { SdkSession } from "./sdk-client.mjs";
 import { SignJWT, exportJWK, generateKeyPair, base64url } from "jose";
 
@@ -501,10 +512,90 @@ async function runTwoIssuers() {
   await b.stop();
 }
 
+// A tap in front of an upstream MCP server: records each request's Authorization header, then
+// forwards the request and returns the answer.
+async function tap(upstream) {
+  const seen = [];
+  const port = await freePort();
+  const server = http.createServer(async (req, res) => {
+    seen.push(req.headers.authorization ?? null);
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const headers = { ...req.headers };
+    delete headers.host;
+    delete headers["content-length"];
+    const body = ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks);
+    const answer = await fetch(upstream, { method: req.method, headers, body });
+    const out = Buffer.from(await answer.arrayBuffer());
+    const keep = {};
+    for (const [k, v] of answer.headers) if (!["content-length", "content-encoding", "transfer-encoding", "connection"].includes(k)) keep[k] = v;
+    res.writeHead(answer.status, keep).end(out);
+  });
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${port}/mcp`, seen, close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }) };
+}
+
+// 14. The upstream's own token, by RFC 8693 token exchange at oidc-provider.
+async function runTokenExchange() {
+  const name = "proxy, token exchange";
+  const downstream = "https://api.example.com";
+  const as = new OidcAs({ port: await freePort(), alg: "ES256", log });
+  await as.start();
+  const [u, p] = [await freePort(), await freePort()];
+  const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
+  const t = await tap(`http://127.0.0.1:${u}/mcp`);
+  const mcp = `http://127.0.0.1:${p}/mcp`;
+  const proxy = start(MCP_AUTHZ, [
+    "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
+    "--upstream", t.url, "--listen", `127.0.0.1:${p}`, "--scope", "mcp:tools", "--allow-http-loopback",
+    "--upstream-token-exchange", "--exchange-audience", downstream, "--exchange-client-id", EXCHANGE_CLIENT.id,
+  ], { MCP_AUTHZ_EXCHANGE_CLIENT_SECRET: EXCHANGE_CLIENT.secret });
+  await waitFor(`http://127.0.0.1:${p}/readyz`, proxy);
+  await scenario(name, "14. the upstream gets a token exchanged for the user's (RFC 8693 at oidc-provider), once per session; never the client's", async () => {
+    const s = await fullFlow(mcp, { stepUp: false, filtered: false });
+    const sdkToken = s.provider.tokens().access_token;
+    await s.close();
+    const user = JSON.parse(Buffer.from(sdkToken.split(".")[1], "base64url")).sub;
+    if (t.seen.length < 3) throw new Error(`the upstream saw ${t.seen.length} requests`);
+    const tokens = new Set(t.seen.map((a) => (a ?? "").replace(/^Bearer /, "")));
+    if (tokens.size !== 1 || tokens.has("") || tokens.has(sdkToken)) throw new Error(`upstream Authorization: ${[...tokens].map((x) => x.slice(0, 12))}`);
+    if (as.exchanges !== 1) throw new Error(`${as.exchanges} exchanges for one session`);
+    const [exchanged] = tokens;
+    // The downstream API's own check, by mcp-authz-core: the provider's keys, its audience.
+    const dir = mkdtempSync(join(tmpdir(), "mcp-authz-exchange-"));
+    const jwks = join(dir, "jwks.json");
+    const meta = await (await fetch(`${as.issuer}/.well-known/openid-configuration`)).json();
+    writeFileSync(jwks, await (await fetch(meta.jwks_uri)).text());
+    const verdict = JSON.parse(execFileSync(MCP_AUTHZ, ["verify", "--jwks", jwks, "--issuer", as.issuer, "--resource", downstream, exchanged]).toString());
+    if (verdict.valid !== true) throw new Error(`mcp-authz verify: ${JSON.stringify(verdict)}`);
+    const claims = JSON.parse(Buffer.from(exchanged.split(".")[1], "base64url"));
+    if (claims.sub !== user || claims.aud !== downstream || claims.act?.sub !== EXCHANGE_CLIENT.id) {
+      throw new Error(`claims ${JSON.stringify(claims)}`);
+    }
+    // The provider refuses: 502 with the reason, nothing reaches the upstream.
+    as.refuseExchange = true;
+    const before = t.seen.length;
+    const other = await tokenFor(as, mcp);
+    const res = await fetch(mcp, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {} } }),
+    });
+    const body = await res.json();
+    if (res.status !== 502 || body.reason !== "exchange_invalid_grant") throw new Error(`refused: ${res.status} ${JSON.stringify(body)}`);
+    if (t.seen.length !== before) throw new Error("a refused exchange reached the upstream");
+  });
+  await stop(proxy);
+  await stop(upstream);
+  await t.close();
+  await as.stop();
+}
+
 const started = Date.now();
 try {
   for (const [name, make] of Object.entries(FRONT_ENDS)) await runFrontEnd(name, make);
   await runTwoIssuers();
+  await runTokenExchange();
 } finally {
   for (const c of [...children]) await stop(c);
 }
