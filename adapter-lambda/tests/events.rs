@@ -779,3 +779,61 @@ async fn a_lazy_cold_start_survives_an_authorization_server_that_is_down() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A Lambda tool gets a token of a downstream API for its caller with one call
+/// (`DownstreamTokens` in the request's extensions), exchanged once at the authorization server
+/// (RFC 8693, the test kit's double) however many invocations follow; the caller's own token
+/// is not what it gets.
+#[tokio::test]
+async fn a_lambda_tool_exchanges_the_callers_token_for_a_downstream_one() {
+    use mcp_authz_lambda::{
+        ClientAuthentication, DownstreamTokens, ExchangeClient, ExchangeProfile,
+    };
+    use mcp_authz_testkit::as_double::{AsDouble, EXCHANGE_CLIENT};
+    let double = AsDouble::start().await;
+    let client = ExchangeClient::Secret(ClientAuthentication::ClientSecretBasic {
+        client_id: EXCHANGE_CLIENT.0.into(),
+        client_secret: EXCHANGE_CLIENT.1.into(),
+    });
+    let authz = LambdaAuthz::builder()
+        .metadata_url(double.metadata_url())
+        .allow_http_loopback(true)
+        .scopes(ScopePolicy::new(["mcp:tools"]))
+        .token_exchange(ExchangeProfile::TokenExchange, client)
+        .build()
+        .await
+        .unwrap();
+    let tool = tower::service_fn(|req: http::Request<Body>| async move {
+        let out = match req.extensions().get::<DownstreamTokens>() {
+            Some(tokens) => match tokens.exchange_token("https://api.example.com").await {
+                Ok(t) => json!({"token": t.access_token()}),
+                Err(e) => json!({"error": e.reason()}),
+            },
+            None => json!({"error": "no DownstreamTokens"}),
+        };
+        Ok::<_, Infallible>(http::Response::new(out.to_string()))
+    });
+    let mut svc = authz.wrap(tool);
+    let resource = "https://id.execute-api.us-east-1.amazonaws.com/mcp";
+    let token = double.token(resource, "mcp:tools");
+    let mut e = v2("apigw_v2_proxy_request.json", "/mcp");
+    e["body"] = json!("{}");
+    set_header(&mut e, "authorization", &format!("Bearer {token}"));
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        let (status, _, body) = call_service(&mut svc, &e).await;
+        assert_eq!(status, 200, "{body}");
+        issued.push(body["token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(double.exchanges(), 1);
+    assert!(issued.iter().all(|t| t == &issued[0] && t != &token));
+    let claims: Value = serde_json::from_slice(
+        &<base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(
+            issued[0].split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert_eq!(claims["sub"], "alice");
+}

@@ -239,3 +239,68 @@ async fn on_behalf_of_without_a_scope_is_a_configuration_error() {
         "{stderr}"
     );
 }
+
+/// A P-256 key as a PKCS#8 PEM file, and the key itself.
+fn p256_pem(name: &str) -> (std::path::PathBuf, ring::signature::EcdsaKeyPair) {
+    use base64ct::Encoding as _;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING as ALG};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ALG, &rng).unwrap();
+    let b64 = base64ct::Base64::encode_string(pkcs8.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let path = std::env::temp_dir().join(format!("mcp-authz-{name}-{}.pem", std::process::id()));
+    std::fs::write(&path, pem).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ALG, pkcs8.as_ref(), &rng).unwrap();
+    (path, key)
+}
+
+/// `private_key_jwt`: the proxy signs its client assertion with its key; the authorization
+/// server checks it with the public key it registered (with mcp-authz-core) and exchanges; an
+/// assertion made with another key is `invalid_client`, a 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_authenticates_the_proxy() {
+    let double = AsDouble::start().await;
+    let (up, seen) = upstream().await;
+    let (registered, key) = p256_pem("registered");
+    let (unknown, _) = p256_pem("unknown");
+    double.set(|k| {
+        let jwk = mcp_authz_testkit::jwt::p256_jwk(&key, "proxy-key-1");
+        k.exchange_client_keys = Some(json!({ "keys": [jwk] }));
+    });
+    let args = |path: &std::path::Path| {
+        vec![
+            "--upstream-token-exchange".to_owned(),
+            "--exchange-audience".into(),
+            DOWNSTREAM.into(),
+            "--exchange-client-key".into(),
+            path.to_str().unwrap().into(),
+            "--exchange-client-key-id".into(),
+            "proxy-key-1".into(),
+        ]
+    };
+    let good = args(&registered);
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let (_p1, url) = proxy(&double, &up, &good).await;
+    let alice = double.token(RESOURCE, "mcp:tools");
+    assert_eq!(post(&url, &alice).await.0, 200);
+    let token = seen.lock().unwrap()[0].clone().unwrap();
+    let downstream = verify_downstream(&double, &token[7..], DOWNSTREAM).await;
+    assert_eq!(downstream.subject(), Some("alice"));
+    let bad = args(&unknown);
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let (_p2, url) = proxy(&double, &up, &bad).await;
+    let (status, _, body) = post(&url, &alice).await;
+    assert_eq!(status, 502);
+    assert_eq!(body["reason"], "exchange_invalid_client");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let _ = std::fs::remove_file(registered);
+    let _ = std::fs::remove_file(unknown);
+}

@@ -64,6 +64,9 @@ pub struct Knobs {
     pub exchange_error: Option<(u16, Value)>,
     /// The `expires_in` of exchanged tokens (300 s by default).
     pub exchange_lifetime: u64,
+    /// The public keys (a JWK Set) of [`EXCHANGE_CLIENT`]'s `private_key_jwt` assertions;
+    /// without them an assertion is refused.
+    pub exchange_client_keys: Option<Value>,
 }
 
 /// The running double (see the module docs).
@@ -101,6 +104,7 @@ impl AsDouble {
             introspection_down: false,
             exchange_error: None,
             exchange_lifetime: 300,
+            exchange_client_keys: None,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -390,12 +394,13 @@ async fn exchange(
             .insert("cache-control", http::HeaderValue::from_static("no-store"));
         r
     };
-    let (error, lifetime, keys) = {
+    let (error, lifetime, keys, client_keys) = {
         let k = knobs.lock().expect("the knobs");
         (
             k.exchange_error.clone(),
             k.exchange_lifetime,
             k.keys.clone(),
+            k.exchange_client_keys.clone(),
         )
     };
     if let Some((status, body)) = error {
@@ -414,7 +419,28 @@ async fn exchange(
             <base64ct::Base64 as base64ct::Encoding>::encode_string(pair.as_bytes())
         )
     };
-    let authenticated = authorization.as_deref() == Some(basic.as_str())
+    let issuer = format!("http://{addr}");
+    // private_key_jwt (RFC 7523 §3): a JWT signed with one of the client's keys, `iss` and `sub`
+    // the client, `aud` this token endpoint, unexpired; checked with mcp-authz-core.
+    let asserted = match (field("client_assertion"), &client_keys) {
+        (Some(jwt), Some(set)) => {
+            field("client_assertion_type")
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && JwkSet::parse(set.to_string().as_bytes(), &Default::default())
+                    .ok()
+                    .and_then(|keys| {
+                        let config = VerifierConfig::new(id, format!("{issuer}/token"))
+                            .with_typ_policy(TypPolicy::Lenient);
+                        AccessTokenVerifier::new(config)
+                            .verify(jwt, &keys, UnixTime::from_secs(unix_now()))
+                            .ok()
+                    })
+                    .is_some_and(|p| p.subject() == Some(id))
+        }
+        _ => false,
+    };
+    let authenticated = asserted
+        || authorization.as_deref() == Some(basic.as_str())
         || (field("client_id") == Some(id) && field("client_secret") == Some(secret));
     if !authenticated {
         return Ok(respond(401, json!({"error": "invalid_client"})));
@@ -447,7 +473,6 @@ async fn exchange(
         return Ok(respond(400, json!({"error": "invalid_request"})));
     };
     // The subject token: one this double signed, for whatever audience, still valid.
-    let issuer = format!("http://{addr}");
     let claimed_aud = subject
         .split('.')
         .nth(1)
