@@ -38,7 +38,8 @@
 //! - policy: [`scope_policy`], what a request needs ([`ScopePolicy`]), from [`rules`] beyond scopes.
 //! - discovery: [`as_metadata`] (RFC 8414, OIDC Discovery: validation, well-known URL ↔
 //!   issuer), [`resource_metadata`] (RFC 9728), [`challenge`] (credentials and
-//!   `WWW-Authenticate` challenges, RFC 6750, RFC 9728 §5.1).
+//!   `WWW-Authenticate` challenges, RFC 6750, RFC 9728 §5.1), [`as_facade`] (an authorization
+//!   server facade for providers outside MCP's OAuth profile: Entra ID, Auth0, Okta).
 //! - token: [`access_token`] (JWT claims under RFC 9068), [`dpop`] (RFC 9449),
 //!   [`token_cache`], [`token_introspection`] (RFC 7662), [`token_exchange`] (RFC 8693 and
 //!   Entra on-behalf-of: a token of a downstream API for the caller).
@@ -74,7 +75,7 @@ pub mod resource_indicator;
 pub mod time;
 
 // The modules keep their paths (`mcp_authz_core::guard`, …) whatever folder holds them.
-pub use discovery::{as_metadata, challenge, rediscovery, resource_metadata};
+pub use discovery::{as_facade, as_metadata, challenge, rediscovery, resource_metadata};
 pub use jose::jwks_refresh;
 pub use policy::{rate_limit, rules, scope_policy};
 pub use request::{exchange, guard, list_filter, mcp_request, param_headers, session, verdict};

@@ -18,6 +18,8 @@ mod discovery;
 mod dpop;
 #[path = "api/exchange.rs"]
 mod exchange;
+#[path = "api/facade.rs"]
+mod facade;
 #[path = "api/interop.rs"]
 mod interop;
 #[path = "api/introspection.rs"]
