@@ -310,6 +310,27 @@ pub struct RouteConfig {
     /// private_key_jwt [default: basic; private_key_jwt with --exchange-client-key].
     #[arg(long, value_name = "METHOD")]
     pub exchange_auth: Option<String>,
+    /// Serve an authorization-server facade in front of the (first) identity provider, for
+    /// providers that do not speak MCP's OAuth profile: entra, auth0, okta or generic. MCP
+    /// clients then use {resource origin}/facade/PROFILE as their authorization server.
+    #[arg(long, value_name = "PROFILE")]
+    pub as_facade: Option<String>,
+    /// The provider app's client id the facade hands out and uses.
+    #[arg(long, value_name = "ID")]
+    pub facade_client_id: Option<String>,
+    /// A file holding the provider app's client secret (a confidential app); else the
+    /// environment variable MCP_AUTHZ_FACADE_CLIENT_SECRET, if set.
+    #[arg(long, value_name = "FILE")]
+    pub facade_client_secret_file: Option<PathBuf>,
+    /// A redirect URI clients may use (repeatable; a loopback URI matches any port).
+    #[arg(long = "facade-redirect-uri", value_name = "URI")]
+    pub facade_redirect_uri: Vec<String>,
+    /// Entra: the App ID URI short scopes expand under (api://APP).
+    #[arg(long, value_name = "URI")]
+    pub facade_api_uri: Option<String>,
+    /// Auth0: the API identifier sent as `audience`.
+    #[arg(long, value_name = "VALUE")]
+    pub facade_audience: Option<String>,
     /// The client's private key for private_key_jwt (PKCS#8 PEM: P-256, RSA or Ed25519).
     #[arg(long, value_name = "FILE")]
     pub exchange_client_key: Option<PathBuf>,
@@ -804,6 +825,63 @@ impl RouteConfig {
     /// How long to wait for the upstream's response headers.
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_secs(self.upstream_timeout.unwrap_or(60))
+    }
+
+    /// The authorization-server facade, if any: its settings, with the secret read from its
+    /// file or `MCP_AUTHZ_FACADE_CLIENT_SECRET`.
+    ///
+    /// # Errors
+    /// For an unknown profile, or one without what it needs.
+    pub fn facade(&self) -> Result<Option<super::facade::FacadeSettings>, String> {
+        use mcp_authz_core::as_facade::FacadeProfile;
+        let Some(name) = self.as_facade.as_deref() else {
+            return Ok(None);
+        };
+        let profile = match name {
+            "entra" => FacadeProfile::Entra {
+                api_uri: self
+                    .facade_api_uri
+                    .clone()
+                    .ok_or("--as-facade entra needs --facade-api-uri api://APP")?,
+            },
+            "auth0" => FacadeProfile::Auth0 {
+                audience: self
+                    .facade_audience
+                    .clone()
+                    .ok_or("--as-facade auth0 needs --facade-audience (the API identifier)")?,
+            },
+            "okta" => FacadeProfile::Okta,
+            "generic" => FacadeProfile::Generic,
+            other => {
+                return Err(format!(
+                    "--as-facade {other}: expected entra, auth0, okta or generic"
+                ))
+            }
+        };
+        let client_id = self
+            .facade_client_id
+            .clone()
+            .ok_or_else(|| format!("--as-facade {name} needs --facade-client-id"))?;
+        if self.facade_redirect_uri.is_empty() {
+            return Err(format!(
+                "--as-facade {name} needs --facade-redirect-uri (the clients' redirect URIs)"
+            ));
+        }
+        let client_secret = match &self.facade_client_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            None => std::env::var("MCP_AUTHZ_FACADE_CLIENT_SECRET").ok(),
+        };
+        Ok(Some(super::facade::FacadeSettings {
+            profile,
+            client_id,
+            client_secret: client_secret.filter(|s| !s.is_empty()),
+            redirect_uris: self.facade_redirect_uri.clone(),
+        }))
     }
 
     /// The profile of the upstream's token exchange, if any.

@@ -13,6 +13,7 @@
 //! the `mcp-authz-hyper` layer.
 
 pub mod config;
+mod facade;
 mod forward;
 pub mod serve;
 pub mod tls;
@@ -93,7 +94,14 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
     let routes = config.all_routes().map_err(BuildError::Config)?;
     // Every setting of every route is checked before anything is fetched.
     let mut prepared = Vec::with_capacity(routes.len());
+    let mut facades = std::collections::HashMap::new();
     for (name, route) in &routes {
+        if let Some(settings) = route.facade().map_err(BuildError::Config)? {
+            let resource = route.resource().map_err(BuildError::Config)?;
+            let issuer =
+                facade::issuer_for(resource, &settings.profile).map_err(BuildError::Config)?;
+            facades.insert(name.clone(), (settings, issuer, route.allow_http_loopback));
+        }
         let (builder, upstream) = authorization(route).map_err(BuildError::Config)?;
         let mut builder = builder
             .lazy_start(!config.server.fail_fast)
@@ -151,6 +159,14 @@ pub async fn build(config: &ProxyConfig) -> Result<Proxy, BuildError> {
             protected = protected.route(&root, any(not_found));
         }
         app = app.merge(protected.with_state(state).layer(authz.layer()));
+        if let Some((settings, issuer, loopback)) = facades.remove(&name) {
+            let facade = facade::FacadeState::new(issuer, settings, authz.clone(), loopback)
+                .map_err(BuildError::Config)?;
+            for path in facade.paths() {
+                claim(&path, &name)?;
+            }
+            app = app.merge(facade.router());
+        }
         started.push((name, authz));
     }
     let ready: Vec<Authz> = started.iter().map(|(_, a)| a.clone()).collect();
@@ -272,6 +288,12 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
         builder = builder.tool_rate_limit(tool, limit);
     }
     let name = route.resource_name.clone();
+    // With a facade, clients are sent to it instead of the provider (RFC 9728
+    // `authorization_servers`).
+    let facade_issuer = match route.facade()? {
+        Some(f) => Some(facade::issuer_for(route.resource()?, &f.profile)?),
+        None => None,
+    };
     let builder = builder
         .allowed_origins(route.allowed_origin.clone())
         .allow_null_origin(route.allow_null_origin)
@@ -281,16 +303,23 @@ fn authorization(route: &RouteConfig) -> Result<(AuthzBuilder, http::Uri), Strin
         .allow_any_tenant(route.tenants.allow_any_tenant)
         .entra_v1_issuers(route.entra_v1_tokens)
         .validate_mcp_headers(route.validate_mcp_headers)
-        .allow_missing_registration(route.allow_missing_registration)
+        // The facade registers clients itself.
+        .allow_missing_registration(route.allow_missing_registration || route.as_facade.is_some())
         .allow_http_loopback(route.allow_http_loopback)
         .typ_policy(route.typ_policy())
         .max_token_lifetime(route.max_token_lifetime.map(std::time::Duration::from_secs))
         .audiences(route.audience.audience.clone())
         .audienceless_clients(route.audience.client_id_audience.clone())
         .roles_as_scopes(route.audience.roles_as_scopes.clone())
-        .resource_metadata(move |m| match &name {
-            Some(n) => m.with_resource_name(n.clone()),
-            None => m,
+        .resource_metadata(move |m| {
+            let m = match &facade_issuer {
+                Some(issuer) => m.with_authorization_servers([issuer.clone()]),
+                None => m,
+            };
+            match &name {
+                Some(n) => m.with_resource_name(n.clone()),
+                None => m,
+            }
         });
     Ok((builder, upstream))
 }
