@@ -45,14 +45,25 @@ export const EXCHANGE_CLIENT = { id: "mcp-authz-exchange", secret: "exchange-sec
 export const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
+// Entra ID's shape (`entra`): the pre-registered public app MCP clients would need, the App ID
+// URI its scopes live under, and the short scope names its tokens carry in `scp`.
+export const ENTRA = { clientId: "entra-mcp-app", apiUri: "api://mcp-app", scopes: ["mcp.tools", "mcp.admin"] };
+
 export class OidcAs {
   // `opaque`: access tokens are opaque (checked by introspection), not JWTs. `claims`: extra
   // claims of the access tokens issued from now on (roles and groups as providers put them).
-  constructor({ port, alg = "RS256", log = () => {}, opaque = false }) {
+  // `entra`: behave as Entra ID v2 does for MCP clients, with `entra.redirectUri` the one
+  // redirect URI registered for ENTRA.clientId: no registration endpoint, no
+  // `code_challenge_methods_supported` in the metadata (PKCE still required), an authorization
+  // request carrying `resource` refused with AADSTS9010010, scopes as full URIs under
+  // ENTRA.apiUri, and access tokens for that App ID URI carrying the short names in `scp` and no
+  // `scope`.
+  constructor({ port, alg = "RS256", log = () => {}, opaque = false, entra = null }) {
     this.claims = {};
     this.port = port;
     this.alg = alg;
     this.opaque = opaque;
+    this.entra = entra;
     this.issuer = `http://127.0.0.1:${port}`;
     this.keys = newKeys();
     this.log = log;
@@ -61,29 +72,35 @@ export class OidcAs {
   provider() {
     const alg = this.alg;
     const accessTokenFormat = this.opaque ? "opaque" : "jwt";
+    const entra = this.entra;
+    const fullScopes = ENTRA.scopes.map((s) => `${ENTRA.apiUri}/${s}`);
     const provider = new Provider(this.issuer, {
       adapter: MemoryAdapter,
       clients: [{
         client_id: RS_CLIENT.id, client_secret: RS_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
         grant_types: [], response_types: [], redirect_uris: [],
-      }, {
+      }, ...(entra ? [{
+        client_id: ENTRA.clientId, token_endpoint_auth_method: "none",
+        grant_types: ["authorization_code"], response_types: ["code"], redirect_uris: [entra.redirectUri],
+      }] : []), {
         client_id: EXCHANGE_CLIENT.id, client_secret: EXCHANGE_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
         grant_types: [TOKEN_EXCHANGE], response_types: [], redirect_uris: [],
       }],
       jwks: { keys: this.keys },
-      scopes: SCOPES,
+      scopes: entra ? [...SCOPES, ...fullScopes, "offline_access"] : SCOPES,
       features: {
         devInteractions: { enabled: true },
-        registration: { enabled: true },
+        registration: { enabled: !entra },
         introspection: { enabled: true },
         dPoP: { enabled: true },
         revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,
-          defaultResource: () => undefined,
+          // Entra: every token is for the App ID URI.
+          defaultResource: () => (entra ? ENTRA.apiUri : undefined),
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, resourceIndicator) => ({
-            scope: "mcp:tools mcp:admin",
+            scope: entra ? fullScopes.join(" ") : "mcp:tools mcp:admin",
             audience: resourceIndicator,
             accessTokenTTL: 900,
             accessTokenFormat,
@@ -100,6 +117,17 @@ export class OidcAs {
         validator(_ctx, key, _value, metadata) { if (key === "scope") delete metadata.scope; },
       },
       issueRefreshToken: () => false,
+      // Entra's v2 access tokens: the short scope names in `scp`, no `scope`.
+      formats: {
+        customizers: {
+          jwt: entra ? (_ctx, _token, jwt) => {
+            const granted = String(jwt.payload.scope ?? "").split(" ").filter(Boolean);
+            jwt.payload.scp = granted.map((s) => s.replace(`${ENTRA.apiUri}/`, "")).join(" ");
+            delete jwt.payload.scope;
+            return jwt;
+          } : undefined,
+        },
+      },
       // A token issued by exchange names the exchanging client as the actor (RFC 8693 §4.1).
       extraTokenClaims: (ctx) => ({
         ...this.claims,
@@ -112,6 +140,23 @@ export class OidcAs {
       },
     });
     provider.on("server_error", (_ctx, err) => this.log(`oidc-provider error: ${err}`));
+    if (entra) {
+      provider.use(async (ctx, next) => {
+        // AADSTS9010010: Entra v2 refuses the RFC 8707 resource parameter MCP clients send.
+        if (ctx.path === "/auth" && ctx.query.resource !== undefined) {
+          ctx.status = 400;
+          ctx.type = "text/plain";
+          ctx.body = "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes.";
+          return;
+        }
+        await next();
+        // Entra's metadata names no PKCE method and no registration endpoint.
+        if (ctx.path === "/.well-known/openid-configuration" && ctx.body && typeof ctx.body === "object") {
+          delete ctx.body.code_challenge_methods_supported;
+          delete ctx.body.registration_endpoint;
+        }
+      });
+    }
     this.registerTokenExchange(provider);
     return provider;
   }

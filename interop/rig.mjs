@@ -34,13 +34,18 @@
 //      user as `sub` and the proxy's client as `act`, verified by `mcp-authz verify` with the
 //      provider's keys; never the SDK's own token; one exchange for the whole session; a refused
 //      exchange is a 502 naming the reason and reaches nothing
+// And against an Entra-shaped oidc-provider (no registration, no PKCE methods in its metadata,
+// `resource` refused with AADSTS9010010, full-URI scopes, tokens with short `scp`):
+//  15. the SDK's flow through the plain proxy fails, as it does against Entra; through the proxy
+//      with --as-facade entra it completes (registration, PKCE, authorization relayed through the
+//      facade's callback, token) and the tools answer
 // Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
 // it starts is stopped by PID.
 
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { freePort, waitFor } from "./net.mjs";
-import { EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
+import { ENTRA, EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -591,11 +596,66 @@ async function runTokenExchange() {
   await as.stop();
 }
 
+// 15. An Entra-shaped provider, without and with the facade.
+async function runFacade() {
+  const name = "proxy, Entra-shaped provider";
+  const [u, p, q] = [await freePort(), await freePort(), await freePort()];
+  const facadeIssuer = `http://127.0.0.1:${p}/facade/entra`;
+  const as = new OidcAs({ port: await freePort(), alg: "RS256", log, entra: { redirectUri: `${facadeIssuer}/callback` } });
+  await as.start();
+  const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
+  const proxyAt = async (port, extra) => {
+    const mcp = `http://127.0.0.1:${port}/mcp`;
+    const proxy = start(MCP_AUTHZ, [
+      "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
+      "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${port}`, "--scope", "mcp.tools",
+      "--audience", ENTRA.apiUri, "--allow-http-loopback", ...extra,
+    ]);
+    await waitFor(`http://127.0.0.1:${port}/readyz`, proxy);
+    return { mcp, proxy };
+  };
+  // As the Entra row of docs/providers.md says: no registration endpoint to offer.
+  const plain = await proxyAt(q, ["--allow-missing-registration"]);
+  await scenario(name, "15. without the facade the SDK cannot complete the flow (as against Entra)", async () => {
+    let failed = false;
+    try {
+      const s = await fullFlow(plain.mcp, { stepUp: false, filtered: false });
+      await s.close();
+    } catch (e) {
+      failed = true;
+      log(`without the facade: ${e.message ?? e}`);
+    }
+    if (!failed) throw new Error("the SDK completed the flow against an Entra-shaped provider");
+  });
+  await stop(plain.proxy);
+  const facade = await proxyAt(p, [
+    "--as-facade", "entra", "--facade-client-id", ENTRA.clientId, "--facade-api-uri", ENTRA.apiUri,
+    "--facade-redirect-uri", "http://127.0.0.1/callback",
+  ]);
+  await scenario(name, "15. with --as-facade entra the SDK completes the flow and the tools answer", async () => {
+    const prm = await (await fetch(facade.mcp.replace("/mcp", "/.well-known/oauth-protected-resource/mcp"))).json();
+    if (JSON.stringify(prm.authorization_servers) !== JSON.stringify([facadeIssuer])) {
+      throw new Error(`authorization_servers ${JSON.stringify(prm.authorization_servers)}`);
+    }
+    const s = await fullFlow(facade.mcp, { stepUp: false, filtered: false });
+    const token = s.provider.tokens().access_token;
+    await s.close();
+    const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url"));
+    if (claims.iss !== as.issuer || claims.aud !== ENTRA.apiUri || claims.scp !== "mcp.tools" || claims.scope !== undefined) {
+      throw new Error(`token claims ${JSON.stringify(claims)}`);
+    }
+  });
+  await stop(facade.proxy);
+  await stop(upstream);
+  await as.stop();
+}
+
 const started = Date.now();
 try {
   for (const [name, make] of Object.entries(FRONT_ENDS)) await runFrontEnd(name, make);
   await runTwoIssuers();
   await runTokenExchange();
+  await runFacade();
 } finally {
   for (const c of [...children]) await stop(c);
 }
