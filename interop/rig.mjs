@@ -36,9 +36,9 @@
 //      exchange is a 502 naming the reason and reaches nothing
 // And against an Entra-shaped oidc-provider (no registration, no PKCE methods in its metadata,
 // `resource` refused with AADSTS9010010, full-URI scopes, tokens with short `scp`):
-//  15. the SDK's flow through the plain proxy fails, as it does against Entra; through the proxy
-//      with --as-facade entra it completes (registration, PKCE, authorization relayed through the
-//      facade's callback, token) and the tools answer
+//  15. the SDKs' flows (TypeScript, and Python with --python) through the plain proxy fail, as they
+//      do against Entra; through the proxy with --as-facade entra they complete (registration,
+//      PKCE, authorization relayed through the facade's callback, token) and the tools answer
 // Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
 // it starts is stopped by PID.
 
@@ -50,7 +50,7 @@ import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { SdkSession } from "./sdk-client.mjs";
 import { SignJWT, exportJWK, generateKeyPair, base64url } from "jose";
 
@@ -64,6 +64,8 @@ const RMCP_SERVER = arg("--rmcp-server", "../target/debug/examples/rmcp_server")
 const LAMBDA = process.argv.includes("--lambda");
 const LAMBDA_MANIFEST = new URL("../adapter-lambda/examples/lambda-mcp-function/Cargo.toml", import.meta.url).pathname;
 const VERBOSE = process.argv.includes("--verbose");
+// A Python with the official MCP Python SDK (`pip install mcp`), for scenario 15.
+const PYTHON = arg("--python", "python3");
 const log = (m) => VERBOSE && console.log(`  ${m}`);
 
 const children = new Set();
@@ -627,6 +629,18 @@ async function runFacade() {
     }
     if (!failed) throw new Error("the SDK completed the flow against an Entra-shaped provider");
   });
+  // Asynchronously: the authorization server runs in this process, so the event loop must go on.
+  const python = (mcp) => new Promise((resolve) => {
+    execFile(PYTHON, [new URL("./python-sdk-flow.py", import.meta.url).pathname, mcp], { timeout: 90_000 }, (err, stdout, stderr) => {
+      resolve({ ok: !err, out: `${stdout}${stderr}${err ? ` (${err.code ?? ""}${err.signal ? ` ${err.signal}` : ""})` : ""}` });
+    });
+  });
+  await scenario(name, "15. without the facade the Python SDK cannot complete the flow either", async () => {
+    const r = await python(plain.mcp);
+    log(`python without the facade: ${r.out.split("\n").find((l) => l.includes("flow failed")) ?? r.out.slice(-200)}`);
+    if (r.ok) throw new Error(`the Python SDK completed the flow: ${r.out}`);
+    if (!r.out.includes("python SDK flow failed") || r.out.includes("TimeoutError")) throw new Error(`the Python SDK did not fail on its own: ${r.out.slice(-300)}`);
+  });
   await stop(plain.proxy);
   const facade = await proxyAt(p, [
     "--as-facade", "entra", "--facade-client-id", ENTRA.clientId, "--facade-api-uri", ENTRA.apiUri,
@@ -644,6 +658,12 @@ async function runFacade() {
     if (claims.iss !== as.issuer || claims.aud !== ENTRA.apiUri || claims.scp !== "mcp.tools" || claims.scope !== undefined) {
       throw new Error(`token claims ${JSON.stringify(claims)}`);
     }
+  });
+  await scenario(name, "15. with --as-facade entra the Python SDK completes the flow too", async () => {
+    const r = await python(facade.mcp);
+    if (!r.ok) throw new Error(r.out.slice(-600) || "no output");
+    const got = JSON.parse(r.out.trim().split("\n").pop());
+    if (!got.tools.includes("whoami") || !/subject=\S+/.test(got.whoami)) throw new Error(r.out);
   });
   await stop(facade.proxy);
   await stop(upstream);
