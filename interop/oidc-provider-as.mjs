@@ -48,6 +48,9 @@ const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 // Entra ID's shape (`entra`): the pre-registered public app MCP clients would need, the App ID
 // URI its scopes live under, and the short scope names its tokens carry in `scp`.
 export const ENTRA = { clientId: "entra-mcp-app", apiUri: "api://mcp-app", scopes: ["mcp.tools", "mcp.admin"] };
+// Auth0's shape (`auth0`): the app MCP clients would need, and the API identifier that must be
+// asked for as `audience` to get a JWT access token (without it: an opaque one).
+export const AUTH0 = { clientId: "auth0-mcp-app", audience: "https://mcp-api.example.com" };
 
 export class OidcAs {
   // `opaque`: access tokens are opaque (checked by introspection), not JWTs. `claims`: extra
@@ -58,7 +61,11 @@ export class OidcAs {
   // request carrying `resource` refused with AADSTS9010010, scopes as full URIs under
   // ENTRA.apiUri, and access tokens for that App ID URI carrying the short names in `scp` and no
   // `scope`.
-  constructor({ port, alg = "RS256", log = () => {}, opaque = false, entra = null }) {
+  // `auth0`: behave as Auth0 does for MCP clients, with `auth0.redirectUri` the one redirect URI
+  // registered for AUTH0.clientId: `resource` ignored, a JWT access token only for an `audience`
+  // asked for at the authorization endpoint (AUTH0.audience), an opaque one otherwise.
+  constructor({ port, alg = "RS256", log = () => {}, opaque = false, entra = null, auth0 = null }) {
+    this.auth0 = auth0;
     this.claims = {};
     this.port = port;
     this.alg = alg;
@@ -73,6 +80,7 @@ export class OidcAs {
     const alg = this.alg;
     const accessTokenFormat = this.opaque ? "opaque" : "jwt";
     const entra = this.entra;
+    const auth0 = this.auth0;
     const fullScopes = ENTRA.scopes.map((s) => `${ENTRA.apiUri}/${s}`);
     const provider = new Provider(this.issuer, {
       adapter: MemoryAdapter,
@@ -82,6 +90,9 @@ export class OidcAs {
       }, ...(entra ? [{
         client_id: ENTRA.clientId, token_endpoint_auth_method: "none",
         grant_types: ["authorization_code"], response_types: ["code"], redirect_uris: [entra.redirectUri],
+      }] : []), ...(auth0 ? [{
+        client_id: AUTH0.clientId, token_endpoint_auth_method: "none",
+        grant_types: ["authorization_code"], response_types: ["code"], redirect_uris: [auth0.redirectUri],
       }] : []), {
         client_id: EXCHANGE_CLIENT.id, client_secret: EXCHANGE_CLIENT.secret, token_endpoint_auth_method: "client_secret_basic",
         grant_types: [TOKEN_EXCHANGE], response_types: [], redirect_uris: [],
@@ -96,8 +107,10 @@ export class OidcAs {
         revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,
-          // Entra: every token is for the App ID URI.
-          defaultResource: () => (entra ? ENTRA.apiUri : undefined),
+          // Entra: every token is for the App ID URI. Auth0: for the `audience` asked for, if any.
+          defaultResource: (ctx) => (entra ? ENTRA.apiUri
+            : auth0 ? (ctx.oidc.params?.audience === AUTH0.audience ? AUTH0.audience : undefined)
+              : undefined),
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, resourceIndicator) => ({
             scope: entra ? fullScopes.join(" ") : "mcp:tools mcp:admin",
@@ -109,6 +122,7 @@ export class OidcAs {
         },
       },
       pkce: { required: () => true },
+      ...(auth0 ? { extraParams: ["audience"] } : {}),
       clientDefaults: { token_endpoint_auth_method: "none", grant_types: ["authorization_code"], response_types: ["code"] },
       // RFC 7591 §2 lets the AS ignore a registered scope; the SDKs register with the first
       // 401's scope, which would forbid the step-up otherwise.
@@ -140,6 +154,17 @@ export class OidcAs {
       },
     });
     provider.on("server_error", (_ctx, err) => this.log(`oidc-provider error: ${err}`));
+    if (auth0) {
+      // Auth0 ignores RFC 8707 `resource` at the authorization endpoint.
+      provider.use(async (ctx, next) => {
+        if (ctx.path === "/auth" && ctx.query.resource !== undefined) {
+          const q = new URLSearchParams(ctx.querystring);
+          q.delete("resource");
+          ctx.querystring = q.toString();
+        }
+        await next();
+      });
+    }
     if (entra) {
       provider.use(async (ctx, next) => {
         // AADSTS9010010: Entra v2 refuses the RFC 8707 resource parameter MCP clients send.

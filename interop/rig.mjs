@@ -39,13 +39,15 @@
 //  15. the SDKs' flows (TypeScript, and Python with --python) through the plain proxy fail, as they
 //      do against Entra; through the proxy with --as-facade entra they complete (registration,
 //      PKCE, authorization relayed through the facade's callback, token) and the tools answer
+//  16. the same against an Auth0-shaped oidc-provider (`resource` ignored, a JWT access token
+//      only for an `audience`, which MCP clients never send) and --as-facade auth0
 // Prints one PASS/FAIL line per scenario and front end, then "N passed, M failed"; every process
 // it starts is stopped by PID.
 
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { freePort, waitFor } from "./net.mjs";
-import { ENTRA, EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
+import { AUTH0, ENTRA, EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -598,27 +600,49 @@ async function runTokenExchange() {
   await as.stop();
 }
 
-// 15. An Entra-shaped provider, without and with the facade.
-async function runFacade() {
-  const name = "proxy, Entra-shaped provider";
+// 15 and 16. A provider shaped as Entra ID or as Auth0, without and with the facade.
+const SHAPES = {
+  entra: {
+    n: 15, label: "Entra", profile: "entra", clientId: ENTRA.clientId, scope: "mcp.tools", audience: ENTRA.apiUri,
+    // As the Entra row of docs/providers.md says: no registration endpoint to offer.
+    plainArgs: ["--allow-missing-registration"],
+    facadeArgs: ["--facade-api-uri", ENTRA.apiUri],
+    claims: (c, as) => c.iss === as.issuer && c.aud === ENTRA.apiUri && c.scp === "mcp.tools" && c.scope === undefined,
+  },
+  auth0: {
+    n: 16, label: "Auth0", profile: "auth0", clientId: AUTH0.clientId, scope: "mcp:tools", audience: AUTH0.audience,
+    plainArgs: [],
+    facadeArgs: ["--facade-audience", AUTH0.audience],
+    claims: (c, as) => c.iss === as.issuer && c.aud === AUTH0.audience && c.scope === "mcp:tools",
+  },
+};
+
+async function runFacade(shape) {
+  const { n, label, profile } = shape;
+  const name = `proxy, ${label}-shaped provider`;
   const [u, p, q] = [await freePort(), await freePort(), await freePort()];
-  const facadeIssuer = `http://127.0.0.1:${p}/facade/entra`;
-  const as = new OidcAs({ port: await freePort(), alg: "RS256", log, entra: { redirectUri: `${facadeIssuer}/callback` } });
+  const facadeIssuer = `http://127.0.0.1:${p}/facade/${profile}`;
+  const as = new OidcAs({ port: await freePort(), alg: "RS256", log, [profile]: { redirectUri: `${facadeIssuer}/callback` } });
   await as.start();
   const upstream = start(RMCP_SERVER, ["--unprotected", "--listen", `127.0.0.1:${u}`]);
   const proxyAt = async (port, extra) => {
     const mcp = `http://127.0.0.1:${port}/mcp`;
     const proxy = start(MCP_AUTHZ, [
       "proxy", "--metadata-url", `${as.issuer}/.well-known/openid-configuration`, "--resource", mcp,
-      "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${port}`, "--scope", "mcp.tools",
-      "--audience", ENTRA.apiUri, "--allow-http-loopback", ...extra,
+      "--upstream", `http://127.0.0.1:${u}/mcp`, "--listen", `127.0.0.1:${port}`, "--scope", shape.scope,
+      "--audience", shape.audience, "--allow-http-loopback", ...extra,
     ]);
     await waitFor(`http://127.0.0.1:${port}/readyz`, proxy);
     return { mcp, proxy };
   };
-  // As the Entra row of docs/providers.md says: no registration endpoint to offer.
-  const plain = await proxyAt(q, ["--allow-missing-registration"]);
-  await scenario(name, "15. without the facade the SDK cannot complete the flow (as against Entra)", async () => {
+  // Asynchronously: the authorization server runs in this process, so the event loop must go on.
+  const python = (mcp) => new Promise((resolve) => {
+    execFile(PYTHON, [new URL("./python-sdk-flow.py", import.meta.url).pathname, mcp], { timeout: 90_000 }, (err, stdout, stderr) => {
+      resolve({ ok: !err, out: `${stdout}${stderr}${err ? ` (${err.code ?? ""}${err.signal ? ` ${err.signal}` : ""})` : ""}` });
+    });
+  });
+  const plain = await proxyAt(q, shape.plainArgs);
+  await scenario(name, `${n}. without the facade the TypeScript SDK cannot complete the flow (as against ${label})`, async () => {
     let failed = false;
     try {
       const s = await fullFlow(plain.mcp, { stepUp: false, filtered: false });
@@ -627,15 +651,9 @@ async function runFacade() {
       failed = true;
       log(`without the facade: ${e.message ?? e}`);
     }
-    if (!failed) throw new Error("the SDK completed the flow against an Entra-shaped provider");
+    if (!failed) throw new Error(`the SDK completed the flow against a ${label}-shaped provider`);
   });
-  // Asynchronously: the authorization server runs in this process, so the event loop must go on.
-  const python = (mcp) => new Promise((resolve) => {
-    execFile(PYTHON, [new URL("./python-sdk-flow.py", import.meta.url).pathname, mcp], { timeout: 90_000 }, (err, stdout, stderr) => {
-      resolve({ ok: !err, out: `${stdout}${stderr}${err ? ` (${err.code ?? ""}${err.signal ? ` ${err.signal}` : ""})` : ""}` });
-    });
-  });
-  await scenario(name, "15. without the facade the Python SDK cannot complete the flow either", async () => {
+  await scenario(name, `${n}. without the facade the Python SDK cannot complete the flow either`, async () => {
     const r = await python(plain.mcp);
     log(`python without the facade: ${r.out.split("\n").find((l) => l.includes("flow failed")) ?? r.out.slice(-200)}`);
     if (r.ok) throw new Error(`the Python SDK completed the flow: ${r.out}`);
@@ -643,10 +661,10 @@ async function runFacade() {
   });
   await stop(plain.proxy);
   const facade = await proxyAt(p, [
-    "--as-facade", "entra", "--facade-client-id", ENTRA.clientId, "--facade-api-uri", ENTRA.apiUri,
+    "--as-facade", profile, "--facade-client-id", shape.clientId, ...shape.facadeArgs,
     "--facade-redirect-uri", "http://127.0.0.1/callback",
   ]);
-  await scenario(name, "15. with --as-facade entra the SDK completes the flow and the tools answer", async () => {
+  await scenario(name, `${n}. with --as-facade ${profile} the TypeScript SDK completes the flow and the tools answer`, async () => {
     const prm = await (await fetch(facade.mcp.replace("/mcp", "/.well-known/oauth-protected-resource/mcp"))).json();
     if (JSON.stringify(prm.authorization_servers) !== JSON.stringify([facadeIssuer])) {
       throw new Error(`authorization_servers ${JSON.stringify(prm.authorization_servers)}`);
@@ -655,11 +673,9 @@ async function runFacade() {
     const token = s.provider.tokens().access_token;
     await s.close();
     const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url"));
-    if (claims.iss !== as.issuer || claims.aud !== ENTRA.apiUri || claims.scp !== "mcp.tools" || claims.scope !== undefined) {
-      throw new Error(`token claims ${JSON.stringify(claims)}`);
-    }
+    if (!shape.claims(claims, as)) throw new Error(`token claims ${JSON.stringify(claims)}`);
   });
-  await scenario(name, "15. with --as-facade entra the Python SDK completes the flow too", async () => {
+  await scenario(name, `${n}. with --as-facade ${profile} the Python SDK completes the flow too`, async () => {
     const r = await python(facade.mcp);
     if (!r.ok) throw new Error(r.out.slice(-600) || "no output");
     const got = JSON.parse(r.out.trim().split("\n").pop());
@@ -675,7 +691,8 @@ try {
   for (const [name, make] of Object.entries(FRONT_ENDS)) await runFrontEnd(name, make);
   await runTwoIssuers();
   await runTokenExchange();
-  await runFacade();
+  await runFacade(SHAPES.entra);
+  await runFacade(SHAPES.auth0);
 } finally {
   for (const c of [...children]) await stop(c);
 }
