@@ -119,6 +119,7 @@ pub fn advice(provider: Provider, issuer: &str, doc: &Map<String, Value>) -> Vec
             a("--audience API_IDENTIFIER", "Auth0 sets aud to the API identifier (and its userinfo URL), and ignores the RFC 8707 resource unless the tenant's Resource Parameter Compatibility Profile is on"),
             a("--lenient-typ", "Auth0 access tokens carry typ JWT, not at+jwt"),
             a("--role-claim auth0", "for role= rules: Auth0 RBAC puts permissions in the permissions claim (with \"Add Permissions in the Access Token\" on)"),
+            a("--as-facade auth0 --facade-audience API_IDENTIFIER --facade-client-id ID --facade-redirect-uri URI", "MCP clients never send audience, and without it Auth0 issues an opaque token: the facade adds it (docs/facade.md)"),
         ],
         Provider::Entra => vec![
             a("--audience APPLICATION_ID", "Entra sets aud to the application's GUID (v2 tokens) or its Application ID URI api://… (v1 tokens), never to the resource URL"),
@@ -127,11 +128,13 @@ pub fn advice(provider: Provider, issuer: &str, doc: &Map<String, Value>) -> Vec
             a("--roles-as-scopes PREFIX", "app roles come in roles, not in scp (delegated scopes in scp are read by default)"),
             a("--role-claim entra", "for role= rules instead: app roles are in the roles claim"),
             note("the token must be for your own API (Expose an API): tokens for Microsoft Graph cannot be verified by anyone but Graph"),
+            a("--as-facade entra --facade-api-uri api://APP --facade-client-id ID --facade-redirect-uri URI", "MCP clients send resource, which Entra v2 refuses (AADSTS9010010), find no PKCE method in its metadata and cannot register: the facade stands in (docs/facade.md)"),
         ],
         Provider::Okta => vec![
             a("--audience AUDIENCE", "a custom authorization server sets aud to its configured audience (api://default for the default one)"),
             a("--lenient-typ", "Okta access tokens carry no at+jwt typ"),
             a("--role-claim okta", "for role= rules: groups are in the groups claim, once a groups claim is added to the authorization server's access tokens"),
+            a("--as-facade okta --facade-client-id ID --facade-redirect-uri URI", "Okta registers clients only with an API token: the facade hands MCP clients a pre-registered app (docs/facade.md)"),
         ],
         Provider::Keycloak => vec![
             a("--audience CLIENT_ID", "released Keycloak does not implement RFC 8707: aud is account or a client id an audience mapper adds"),
@@ -236,6 +239,17 @@ mod tests {
         );
         assert!(flags("keycloak.json").contains(&"--client-id-audience CLIENT_ID"));
         assert!(flags("auth0.json").contains(&"--audience API_IDENTIFIER"));
+        // The facade each provider needs for MCP clients (docs/facade.md).
+        assert!(entra.iter().any(|f| f.starts_with("--as-facade entra ")));
+        assert!(flags("auth0.json")
+            .iter()
+            .any(|f| f.starts_with("--as-facade auth0 ")));
+        assert!(flags("okta.json")
+            .iter()
+            .any(|f| f.starts_with("--as-facade okta ")));
+        assert!(!flags("keycloak.json")
+            .iter()
+            .any(|f| f.starts_with("--as-facade")));
         assert!(!flags("auth0.json").contains(&"--allow-missing-registration"));
         assert!(flags("google.json").contains(&"--allow-missing-registration"));
         // Client ID Metadata Documents stand in for the registration endpoint.

@@ -83,7 +83,8 @@ fn json_output_and_exit_codes() {
             "provider": "okta", "advice": [
                 {"flag": "--audience AUDIENCE", "why": "a custom authorization server sets aud to its configured audience (api://default for the default one)"},
                 {"flag": "--lenient-typ", "why": "Okta access tokens carry no at+jwt typ"},
-                {"flag": "--role-claim okta", "why": "for role= rules: groups are in the groups claim, once a groups claim is added to the authorization server's access tokens"}],
+                {"flag": "--role-claim okta", "why": "for role= rules: groups are in the groups claim, once a groups claim is added to the authorization server's access tokens"},
+                {"flag": "--as-facade okta --facade-client-id ID --facade-redirect-uri URI", "why": "Okta registers clients only with an API token: the facade hands MCP clients a pre-registered app (docs/facade.md)"}],
             "introspection_endpoint": "https://dev-123456.okta.com/oauth2/default/v1/introspect"})
     );
 
