@@ -387,6 +387,12 @@ impl Authz {
         &self.state.authorizer.key_stores()[0]
     }
 
+    /// The request loop's state (shared machinery for the proxy, not API).
+    #[doc(hidden)]
+    pub fn authorizer(&self) -> &mcp_authz_driver::Authorizer {
+        &self.state.authorizer
+    }
+
     /// Every authorization server's keys, in the configured order.
     pub fn key_stores(&self) -> &[KeyStore] {
         self.state.authorizer.key_stores()

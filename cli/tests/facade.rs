@@ -99,6 +99,24 @@ async fn the_facade_is_the_clients_authorization_server_and_never_an_open_redire
     assert!(
         location.contains("api%3A%2F%2Fmcp-app%2Fmcp.tools") && !location.contains("resource=")
     );
+    // The provider's callback comes back once: the client gets its code, state and iss; the same
+    // callback again is a 400 page (single use).
+    let id = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let callback = format!("{issuer}/callback?code=provider-code&state={id}");
+    let (status, headers, _) = get(callback.clone()).await;
+    assert_eq!(status, 302);
+    let back = headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with("http://127.0.0.1:4444/callback?code=provider-code&state=s1&iss="),
+        "{back}"
+    );
+    let (status, headers, _) = get(callback).await;
+    assert_eq!(status, 400);
+    assert!(headers.get("location").is_none());
     // An unknown redirect URI: a 400 page, never a redirect.
     let evil = good.replace(
         "http%3A%2F%2F127.0.0.1%3A4444%2Fcallback",

@@ -469,3 +469,60 @@ async fn sharing_introspection_needs_a_store() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("--share-introspection needs"), "{stderr}");
 }
+
+/// The facade's transactions live in the shared store: an authorization started on one replica
+/// comes back (the provider's callback) through another; the transaction is taken once; Redis
+/// holds it under a digest of its id, with an expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facade_callback_may_reach_another_replica() {
+    use mcp_authz_testkit::as_double::AsDouble;
+
+    let redis_port = free_port().await;
+    let _redis = start_redis(redis_port).await;
+    let double = AsDouble::start().await;
+    let resource = "https://mcp.example.com/mcp";
+    let args = [
+        "--as-facade",
+        "generic",
+        "--facade-client-id",
+        "app-id",
+        "--facade-redirect-uri",
+        "http://127.0.0.1/callback",
+    ];
+    let metadata = double.metadata_url();
+    let upstream = "http://127.0.0.1:9/mcp";
+    let (_a, a) = replica(&metadata, resource, upstream, redis_port, &args).await;
+    let (_b, b) = replica(&metadata, resource, upstream, redis_port, &args).await;
+    let authorize = format!(
+        "http://127.0.0.1:{a}/facade/generic/authorize?response_type=code&client_id=app-id&redirect_uri=http%3A%2F%2F127.0.0.1%3A7777%2Fcallback&state=client-state&code_challenge=abc&code_challenge_method=S256"
+    );
+    let (status, headers, _) = send("GET", &authorize, &[], b"").await;
+    assert_eq!(status, 302);
+    let location = headers["location"].to_str().unwrap();
+    let id = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let stored = dump(redis_port);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (key, ttl, value) = &stored[0];
+    assert!(key.starts_with("mcp-authz:once:") && !key.contains(&id));
+    assert!(*ttl > 0 && *ttl <= 600_000, "{ttl}");
+    assert!(!value.contains(&id));
+    // The callback through the other replica: the client's own state comes back.
+    let callback = format!("http://127.0.0.1:{b}/facade/generic/callback?code=c1&state={id}");
+    let (status, headers, _) = send("GET", &callback, &[], b"").await;
+    assert_eq!(status, 302);
+    let back = headers["location"].to_str().unwrap();
+    assert!(
+        back.starts_with("http://127.0.0.1:7777/callback?code=c1&state=client-state&iss="),
+        "{back}"
+    );
+    // Once only, on either replica.
+    for port in [a, b] {
+        let again = format!("http://127.0.0.1:{port}/facade/generic/callback?code=c1&state={id}");
+        assert_eq!(send("GET", &again, &[], b"").await.0, 400);
+    }
+    assert!(keys(redis_port).is_empty());
+}

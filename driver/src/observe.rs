@@ -18,7 +18,7 @@
 //! | `mcp_authz_rate_limit_total` | counter | `route`, `kind` (`requests`, `tool`), `outcome` (`allowed`, `limited`, `store_unavailable`) |
 //! | `mcp_authz_session_bindings` | gauge | (sessions bound in this process; not set with a shared store) |
 //! | `mcp_authz_token_exchanges_total` | counter | `result` (`hit`: from the cache, `issued`, or the refusal's reason) |
-//! | `mcp_authz_store_errors_total` | counter | `op` (`rate_limit`, `dpop_replay`, `sessions`, `introspection`): the shared store could not answer |
+//! | `mcp_authz_store_errors_total` | counter | `op` (`rate_limit`, `dpop_replay`, `sessions`, `introspection`, `single_use`): the shared store could not answer |
 
 use std::time::Instant;
 

@@ -143,6 +143,39 @@ impl Authorizer {
         self
     }
 
+    /// Keeps `value` under `id` (hashed) until `until`, to be taken once by any replica that
+    /// shares the store (the facade's transactions).
+    ///
+    /// # Errors
+    /// When the store cannot be reached (the caller refuses the request).
+    pub async fn put_single_use(
+        &self,
+        id: &str,
+        value: String,
+        until: mcp_authz_core::UnixTime,
+    ) -> Result<(), String> {
+        let key = mcp_authz_core::token_introspection::token_digest(id);
+        self.store
+            .put_single_use(key, value, until, now())
+            .await
+            .map_err(|e| {
+                self.failures.failed(StoreUse::SingleUse, &e, true);
+                e.to_string()
+            })
+    }
+
+    /// Takes the value under `id` (once), if it has not expired.
+    ///
+    /// # Errors
+    /// When the store cannot be reached.
+    pub async fn take_single_use(&self, id: &str) -> Result<Option<String>, String> {
+        let key = mcp_authz_core::token_introspection::token_digest(id);
+        self.store.take_single_use(key, now()).await.map_err(|e| {
+            self.failures.failed(StoreUse::SingleUse, &e, true);
+            e.to_string()
+        })
+    }
+
     /// The token exchanger, when one is configured.
     pub fn exchanger(&self) -> Option<&crate::token_exchange::TokenExchanger> {
         self.exchanger.as_deref()

@@ -13,7 +13,8 @@
 //! script (read, decide, write only if the value read is still there; else decide again).
 //! Keys are `mcp-authz:{rl,dpop,session}:` and a hex SHA-256 (of the caller and the limit's
 //! scope, of the proof's `jti` and `htu`, of the session id), never a token or an identifier,
-//! and every key expires. Optionally (`AuthzOptions::share_introspection`), introspection
+//! and every key expires. Single-use values (the facade's transactions, `mcp-authz:once:` and a
+//! SHA-256 of their id) are `SET NX` with an expiry and taken with `GETDEL`. Optionally (`AuthzOptions::share_introspection`), introspection
 //! answers too (`mcp-authz:introspection:` and the token's SHA-256; the value is the
 //! authorization server's response, read again by the core on every use, kept until the core's
 //! `keep_until`): one call to the authorization server per token for all replicas, and one
@@ -61,7 +62,18 @@ pub(crate) struct MemoryState {
     rates: SharedRateLimiter,
     replay: SharedReplayCache,
     sessions: SharedSessionBindings,
+    single_use: Mutex<SingleUse>,
 }
+
+/// Values taken once (the facade's transactions): bounded, expiring.
+#[derive(Debug, Default)]
+struct SingleUse {
+    values: std::collections::BTreeMap<[u8; 32], (String, UnixTime)>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+/// The most single-use values kept in this process (the oldest go first).
+const MAX_SINGLE_USE: usize = 10_000;
 
 impl Store {
     /// The in-process store.
@@ -154,6 +166,63 @@ impl Store {
         }
     }
 
+    /// Keeps `value` under `key` until `until`, to be taken once (by any replica sharing the
+    /// store).
+    pub(crate) async fn put_single_use(
+        &self,
+        key: [u8; 32],
+        value: String,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(m) => {
+                let mut s = m
+                    .single_use
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                while let Some(oldest) = s.order.front().copied() {
+                    let expired = s.values.get(&oldest).is_none_or(|(_, t)| *t <= now);
+                    if !expired && s.values.len() < MAX_SINGLE_USE {
+                        break;
+                    }
+                    s.order.pop_front();
+                    s.values.remove(&oldest);
+                }
+                s.order.push_back(key);
+                s.values.insert(key, (value, until));
+                Ok(())
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => {
+                let ttl_ms = until.as_secs().saturating_sub(now.as_secs()).max(1) * 1000;
+                r.put_single_use(key, &value, ttl_ms).await
+            }
+        }
+    }
+
+    /// Takes the value under `key` (once), if it has not expired at `now`.
+    pub(crate) async fn take_single_use(
+        &self,
+        key: [u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreUnavailable> {
+        match self {
+            Self::Memory(m) => {
+                let mut s = m
+                    .single_use
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Ok(s.values
+                    .remove(&key)
+                    .filter(|(_, until)| now < *until)
+                    .map(|(v, _)| v))
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.take_single_use(key).await,
+        }
+    }
+
     /// Binds `session` to `owner` unless it is bound already (the first binding stays).
     /// Returns the bindings held in this process (`None` for a shared store).
     pub(crate) async fn bind_session(
@@ -181,6 +250,8 @@ pub(crate) enum StoreUse {
     Sessions,
     /// Introspection answers.
     Introspection,
+    /// Single-use values (the facade's transactions).
+    SingleUse,
 }
 
 impl StoreUse {
@@ -190,13 +261,14 @@ impl StoreUse {
             Self::DpopReplay => "dpop_replay",
             Self::Sessions => "sessions",
             Self::Introspection => "introspection",
+            Self::SingleUse => "single_use",
         }
     }
 }
 
 /// Logs store failures at most once per interval per use (every failure is counted).
 #[derive(Debug, Default)]
-pub(crate) struct FailureLog(Mutex<[Option<Instant>; 4]>);
+pub(crate) struct FailureLog(Mutex<[Option<Instant>; 5]>);
 
 impl FailureLog {
     /// Counts `error` of `used_for` and logs it unless one of that use was logged in the last
@@ -207,12 +279,13 @@ impl FailureLog {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let [rate, replay, sessions, introspection] = &mut *last;
+        let [rate, replay, sessions, introspection, single_use] = &mut *last;
         let slot = match used_for {
             StoreUse::RateLimit => rate,
             StoreUse::DpopReplay => replay,
             StoreUse::Sessions => sessions,
             StoreUse::Introspection => introspection,
+            StoreUse::SingleUse => single_use,
         };
         if slot.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
             return;
@@ -224,6 +297,7 @@ impl FailureLog {
             (StoreUse::DpopReplay, false) => "proofs are taken as new (fail open)",
             (StoreUse::Sessions, false) => "sessions are taken as unbound (fail open)",
             (StoreUse::Introspection, false) => "tokens are introspected by each replica",
+            (StoreUse::SingleUse, false) => "single-use values cannot be kept",
         };
         let used_for = used_for.name();
         tracing::warn!(target: "mcp_authz", error = %error, used_for, "the state store cannot be reached: {policy}; logged at most every 10 s");
@@ -256,6 +330,8 @@ const PROOF_PREFIX: &str = "mcp-authz:dpop:";
 const SESSION_PREFIX: &str = "mcp-authz:session:";
 #[cfg(feature = "redis")]
 const INTROSPECTION_PREFIX: &str = "mcp-authz:introspection:";
+#[cfg(feature = "redis")]
+const SINGLE_USE_PREFIX: &str = "mcp-authz:once:";
 
 /// How long a session binding is kept in Redis after its last use (as in this process).
 #[cfg(feature = "redis")]
@@ -384,6 +460,30 @@ return 0",
                     StoreUnavailable("Redis: a session owner that is not a digest".into())
                 }),
         }
+    }
+
+    async fn put_single_use(
+        &self,
+        key: [u8; 32],
+        value: &str,
+        ttl_ms: u64,
+    ) -> Result<(), StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{SINGLE_USE_PREFIX}{}", hex(&key)))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms);
+        let _: Option<String> = self.query(&mut conn, &cmd).await?;
+        Ok(())
+    }
+
+    async fn take_single_use(&self, key: [u8; 32]) -> Result<Option<String>, StoreUnavailable> {
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(format!("{SINGLE_USE_PREFIX}{}", hex(&key)));
+        self.query(&mut conn, &cmd).await
     }
 
     async fn introspection_answer(

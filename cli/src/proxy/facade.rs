@@ -1,9 +1,11 @@
 //! The authorization-server facade of a route (`--as-facade`): the core's
 //! [`Facade`](mcp_authz_core::as_facade::Facade) served at `{resource origin}/facade/{profile}`,
-//! with the transactions in memory and the token requests sent with the driver's fetcher. Every
-//! endpoint is public (it is an authorization server); none of them reaches the upstream.
+//! with the transactions in the route's state store (in this process, or in Redis with
+//! `--store`, so that the provider's callback may reach any replica) and the token requests sent
+//! with the driver's fetcher. Every endpoint is public (it is an authorization server); none of
+//! them reaches the upstream.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -11,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http::{HeaderValue, StatusCode};
-use mcp_authz_core::as_facade::{Facade, FacadeError, FacadeProfile, Transactions};
+use mcp_authz_core::as_facade::{Facade, FacadeError, FacadeProfile, Transaction};
 use mcp_authz_hyper::Authz;
 
 /// The settings of one facade, from the route's flags.
@@ -34,7 +36,6 @@ pub(super) struct FacadeState {
     /// The route's authorizer: the provider's validated metadata (once discovered).
     authz: Authz,
     facade: OnceLock<Facade>,
-    transactions: Mutex<Transactions>,
     fetcher: mcp_authz_driver::HttpFetcher,
 }
 
@@ -66,7 +67,6 @@ impl FacadeState {
             settings,
             authz,
             facade: OnceLock::new(),
-            transactions: Mutex::new(Transactions::default()),
             fetcher,
         }))
     }
@@ -148,6 +148,18 @@ fn not_ready() -> Response {
     r
 }
 
+/// The transactions' store cannot be reached: `503`, and nothing is redirected.
+fn store_unavailable() -> Response {
+    let mut r = json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({"error": "temporarily_unavailable",
+            "error_description": "the authorization transactions cannot be kept right now"}),
+    );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 /// A refusal that is never redirected (the redirect URI is not trusted, or the request is
 /// not one): a plain `400` page.
 fn page(e: FacadeError) -> Response {
@@ -211,10 +223,16 @@ async fn authorize(State(s): State<Arc<FacadeState>>, RawQuery(q): RawQuery) -> 
     let now = mcp_authz_driver::now();
     match f.authorize(q.unwrap_or_default().as_bytes(), &id, now) {
         Ok((tx, to)) => {
-            if let Ok(mut pending) = s.transactions.lock() {
-                pending.insert(id, tx, now);
+            let kept = s
+                .authz
+                .authorizer()
+                .put_single_use(&id, tx.encode(), tx.expires_at())
+                .await;
+            match kept {
+                Ok(()) => redirect(&to.location),
+                // No transaction, no flow: the browser is not sent to a callback that would fail.
+                Err(_) => store_unavailable(),
             }
-            redirect(&to.location)
         }
         Err(e) => page(e),
     }
@@ -230,8 +248,18 @@ async fn callback(State(s): State<Arc<FacadeState>>, RawQuery(q): RawQuery) -> R
         .into_iter()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v);
+    let taken = match state {
+        Some(id) => s.authz.authorizer().take_single_use(&id).await,
+        None => Ok(None),
+    };
     let now = mcp_authz_driver::now();
-    let tx = state.and_then(|id| s.transactions.lock().ok()?.take(&id, now));
+    let tx = match taken {
+        Ok(tx) => tx
+            .as_deref()
+            .and_then(Transaction::decode)
+            .filter(|t| now < t.expires_at()),
+        Err(_) => return store_unavailable(),
+    };
     let Some(tx) = tx else {
         return page(FacadeError::UnknownTransaction);
     };

@@ -6,8 +6,8 @@
 //!
 //! - `authorize`: the client's `redirect_uri` must be on the allow-list (a loopback URI matches
 //!   on any port, [RFC 8252 §7.3](https://www.rfc-editor.org/rfc/rfc8252#section-7.3)); the
-//!   client's PKCE challenge (`S256`) and `state` are kept in a single-use, expiring
-//!   [`Transaction`]; the browser goes to the provider with `redirect_uri` = the facade's
+//!   client's redirect URI and `state` are kept in an expiring [`Transaction`], which the
+//!   adapter stores to be taken once (in a store replicas share); the browser goes to the provider with `redirect_uri` = the facade's
 //!   callback, `state` = the transaction's id, and the query rewritten per [`FacadeProfile`]
 //!   (Entra: no `resource`, short scopes expanded under the App ID URI; Auth0: `audience`
 //!   added).
@@ -23,7 +23,6 @@
 //! The facade never issues a token and never sees a password: access tokens are the provider's.
 //! Every refusal is a [`FacadeError`]; an unknown redirect URI is never redirected to.
 
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -38,8 +37,6 @@ use crate::time::UnixTime;
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// How long a transaction waits for the provider's callback, in seconds.
 pub const TRANSACTION_TTL_SECS: u64 = 600;
-/// The most transactions kept at once (the oldest go first).
-pub const MAX_TRANSACTIONS: usize = 10_000;
 
 /// What the facade rewrites for the provider behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +242,35 @@ pub struct Transaction {
     redirect_uri: String,
     state: Option<String>,
     expires_at: UnixTime,
+}
+
+impl Transaction {
+    /// When it expires.
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    /// The transaction as a string, for a store replicas share.
+    pub fn encode(&self) -> String {
+        json!({"r": self.redirect_uri, "s": self.state, "e": self.expires_at.as_secs()}).to_string()
+    }
+
+    /// The transaction [`Transaction::encode`] made; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        let map = crate::json::parse_object(text.as_bytes()).ok()?;
+        let redirect_uri = map.get("r")?.as_str()?.to_string();
+        let state = match map.get("s")? {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            _ => return None,
+        };
+        let expires_at = UnixTime::from_secs(map.get("e")?.as_u64()?);
+        Some(Self {
+            redirect_uri,
+            state,
+            expires_at,
+        })
+    }
 }
 
 /// Where the adapter sends the browser, or the answer it gives.
@@ -600,45 +626,5 @@ impl Facade {
             map.insert("client_name".into(), json!(name));
         }
         Ok(answer)
-    }
-}
-
-/// The pending transactions: single use, expiring, bounded (the oldest go first).
-#[derive(Debug, Default)]
-pub struct Transactions {
-    pending: BTreeMap<String, Transaction>,
-    order: VecDeque<String>,
-}
-
-impl Transactions {
-    /// Keeps `transaction` under `id` at `now` (dropping expired ones, and the oldest when
-    /// full).
-    pub fn insert(&mut self, id: String, transaction: Transaction, now: UnixTime) {
-        while let Some(oldest) = self.order.front() {
-            let expired = self.pending.get(oldest).is_none_or(|t| t.expires_at <= now);
-            if !expired && self.pending.len() < MAX_TRANSACTIONS {
-                break;
-            }
-            if let Some(old) = self.order.pop_front() {
-                self.pending.remove(&old);
-            }
-        }
-        self.order.push_back(id.clone());
-        self.pending.insert(id, transaction);
-    }
-
-    /// Takes the transaction `id` (once), if it has not expired at `now`.
-    pub fn take(&mut self, id: &str, now: UnixTime) -> Option<Transaction> {
-        self.pending.remove(id).filter(|t| now < t.expires_at)
-    }
-
-    /// Transactions held.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use mcp_authz_core::as_facade::{
-    Facade, FacadeError, FacadeProfile, Transactions, MAX_REQUEST_BYTES, TRANSACTION_TTL_SECS,
+    Facade, FacadeError, FacadeProfile, Transaction, MAX_REQUEST_BYTES, TRANSACTION_TTL_SECS,
 };
 use mcp_authz_core::UnixTime;
 use proptest::prelude::*;
@@ -245,18 +245,26 @@ fn every_authorize_refusal() {
 }
 
 #[test]
-fn transactions_are_single_use_and_expire() {
+fn transactions_survive_a_shared_store_and_expire() {
     let f = entra();
-    let mut pending = Transactions::default();
     let (tx, _) = f.authorize(GOOD.as_bytes(), "tx-1", NOW).unwrap();
-    pending.insert("tx-1".into(), tx.clone(), NOW);
-    assert!(pending.take("tx-1", NOW).is_some());
-    assert!(pending.take("tx-1", NOW).is_none(), "used twice");
-    pending.insert("tx-2".into(), tx, NOW);
-    assert!(pending
-        .take("tx-2", NOW.saturating_add(TRANSACTION_TTL_SECS))
-        .is_none());
-    assert!(pending.take("unknown", NOW).is_none());
+    assert_eq!(tx.expires_at(), NOW.saturating_add(TRANSACTION_TTL_SECS));
+    // Through a store replicas share: the same transaction, the same answer.
+    let back = Transaction::decode(&tx.encode()).unwrap();
+    assert_eq!(back, tx);
+    assert_eq!(
+        f.callback(b"code=c&state=tx-1", back),
+        f.callback(b"code=c&state=tx-1", tx)
+    );
+    for junk in [
+        "",
+        "{}",
+        r#"{"r":1,"s":null,"e":1}"#,
+        r#"{"r":"x","s":2,"e":1}"#,
+        "not json",
+    ] {
+        assert!(Transaction::decode(junk).is_none(), "{junk}");
+    }
 }
 
 #[test]
