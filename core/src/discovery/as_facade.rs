@@ -27,8 +27,6 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::time::UnixTime;
@@ -569,12 +567,10 @@ impl Facade {
             .collect();
         self.profile.rewrite(&mut upstream);
         let authorization = match &self.client_secret {
-            Some(secret) => {
-                let enc =
-                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let pair = alloc::format!("{}:{}", enc(&self.client_id), enc(secret));
-                Some(alloc::format!("Basic {}", STANDARD.encode(pair)))
-            }
+            Some(secret) => Some(crate::token_introspection::basic_authorization(
+                &self.client_id,
+                secret,
+            )),
             None => {
                 upstream.push(("client_id".into(), self.client_id.clone()));
                 None

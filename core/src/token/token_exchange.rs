@@ -21,15 +21,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::access_token::Principal;
 use crate::error::ExchangeError;
 use crate::jose::base64url_encode;
 use crate::time::UnixTime;
-use crate::token_introspection::ClientAuthentication;
+use crate::token_introspection::{basic_authorization, ClientAuthentication};
 
 /// `grant_type` of RFC 8693.
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -320,12 +318,7 @@ impl ExchangeConfig {
             ExchangeClient::Secret(ClientAuthentication::ClientSecretBasic {
                 client_id,
                 client_secret,
-            }) => {
-                let encode =
-                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let pair = alloc::format!("{}:{}", encode(client_id), encode(client_secret));
-                Some(alloc::format!("Basic {}", STANDARD.encode(pair)))
-            }
+            }) => Some(basic_authorization(client_id, client_secret)),
             ExchangeClient::Secret(ClientAuthentication::ClientSecretPost {
                 client_id,
                 client_secret,

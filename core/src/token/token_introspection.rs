@@ -111,6 +111,15 @@ pub enum ClientAuthentication {
     },
 }
 
+/// The `Authorization` value of `client_secret_basic`
+/// ([RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)): `Basic` and the
+/// base64 of the form-encoded id, `:`, and the form-encoded secret.
+pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = alloc::format!("{}:{}", encode(client_id), encode(client_secret));
+    alloc::format!("Basic {}", STANDARD.encode(pair))
+}
+
 impl ClientAuthentication {
     /// The client id.
     pub fn client_id(&self) -> &str {
@@ -249,12 +258,7 @@ impl IntrospectionConfig {
             ClientAuthentication::ClientSecretBasic {
                 client_id,
                 client_secret,
-            } => {
-                let encode =
-                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let pair = alloc::format!("{}:{}", encode(client_id), encode(client_secret));
-                Some(alloc::format!("Basic {}", STANDARD.encode(pair)))
-            }
+            } => Some(basic_authorization(client_id, client_secret)),
             ClientAuthentication::ClientSecretPost {
                 client_id,
                 client_secret,

@@ -166,3 +166,23 @@ pub fn forge(header: &Value, claims: &Value) -> String {
 pub fn valid_token(alg: &str) -> String {
     forge(&header(alg), &claims())
 }
+
+/// One `application/x-www-form-urlencoded` name or value decoded by the standard rules (`+` a
+/// space, `%XX` a byte), independently of the encoders under test.
+pub fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}

@@ -11,6 +11,8 @@ use mcp_authz_core::UnixTime;
 use proptest::prelude::*;
 use serde_json::json;
 
+use crate::common::form_decode;
+
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const ISSUER: &str = "https://mcp.example.com/facade/entra";
 const AUTHORIZE: &str = "https://login.microsoftonline.com/t/oauth2/v2.0/authorize";
@@ -51,24 +53,10 @@ fn query(url: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for pair in q.split('&') {
         let (k, v) = pair.split_once('=').unwrap();
-        let decode = |s: &str| {
-            let mut bytes = Vec::new();
-            let b = s.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'+' => bytes.push(b' '),
-                    b'%' => {
-                        bytes.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                        i += 2;
-                    }
-                    c => bytes.push(c),
-                }
-                i += 1;
-            }
-            String::from_utf8(bytes).unwrap()
-        };
-        assert!(out.insert(decode(k), decode(v)).is_none(), "repeated {k}");
+        assert!(
+            out.insert(form_decode(k), form_decode(v)).is_none(),
+            "repeated {k}"
+        );
     }
     out
 }

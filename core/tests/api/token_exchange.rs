@@ -33,33 +33,14 @@ fn form(body: &str) -> BTreeMap<String, String> {
     map
 }
 
-/// `application/x-www-form-urlencoded` pairs, decoded by the standard rules (`+` a space,
-/// `%XX` a byte), independently of the encoder under test.
+/// `application/x-www-form-urlencoded` pairs, decoded independently of the encoder under test.
 fn url_pairs(body: &str) -> Vec<(String, String)> {
     body.split('&')
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap();
-            (decode(k), decode(v))
+            (form_decode(k), form_decode(v))
         })
         .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 fn basic(id: &str, secret: &str) -> ExchangeClient {
