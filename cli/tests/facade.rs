@@ -50,7 +50,7 @@ async fn the_facade_is_the_clients_authorization_server_and_never_an_open_redire
             "--allow-http-loopback",
         ])
         .args(["--as-facade", "entra", "--facade-api-uri", "api://mcp-app"])
-        .args(["--facade-client-id", "app-id"])
+        .args(["--facade-client-id", "app-id", "--scope", "mcp.tools"])
         .args(["--facade-redirect-uri", "http://127.0.0.1/callback"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -86,7 +86,13 @@ async fn the_facade_is_the_clients_authorization_server_and_never_an_open_redire
         );
     }
     // A good authorization request goes to the provider, with the facade's callback.
-    let good = "response_type=code&client_id=app-id&redirect_uri=http%3A%2F%2F127.0.0.1%3A4444%2Fcallback&scope=mcp.tools&state=s1&code_challenge=abc&code_challenge_method=S256&resource=x";
+    let good = "response_type=code&client_id=app-id&redirect_uri=http%3A%2F%2F127.0.0.1%3A4444%2Fcallback&scope=mcp.tools&state=s1&code_challenge=abc&code_challenge_method=S256&resource=";
+    // The resource is this one (MCP clients send it; Entra's rewrite drops it).
+    let good = format!(
+        "{good}{}",
+        serde_urlencoded::to_string([("", format!("{origin}/mcp"))]).unwrap()[1..].to_owned()
+    );
+    let good = good.as_str();
     let (status, headers, _) = get(format!("{issuer}/authorize?{good}")).await;
     assert_eq!(status, 302);
     let location = headers["location"].to_str().unwrap();
@@ -126,6 +132,19 @@ async fn the_facade_is_the_clients_authorization_server_and_never_an_open_redire
     assert_eq!(status, 400);
     assert!(headers.get("location").is_none());
     assert!(String::from_utf8_lossy(&body).contains("redirect_uri"));
+    // Another API's scope: the facade's client is lent to this resource only.
+    let graph = good.replace(
+        "scope=mcp.tools",
+        "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+    );
+    let (status, headers, _) = get(format!("{issuer}/authorize?{graph}")).await;
+    assert_eq!(status, 400);
+    assert!(headers.get("location").is_none());
+    // Userinfo in a loopback redirect URI names another host: refused, not redirected.
+    let userinfo = good.replace("127.0.0.1%3A4444", "127.0.0.1%3A1%40evil.example");
+    let (status, headers, _) = get(format!("{issuer}/authorize?{userinfo}")).await;
+    assert_eq!(status, 400);
+    assert!(headers.get("location").is_none());
     // Oversized: refused before the provider.
     let (status, headers, _) = get(format!(
         "{issuer}/authorize?{good}&login_hint={}",

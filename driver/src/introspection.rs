@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mcp_authz_core::token_introspection::{
-    parse_response, token_digest, IntrospectionFailure, Lookup, MAX_RESPONSE_BYTES,
+    parse_response, IntrospectionFailure, Lookup, MAX_RESPONSE_BYTES,
 };
 use mcp_authz_core::{Error, IntrospectionCache, IntrospectionConfig, Principal, VerifierConfig};
 use tokio::sync::watch;
@@ -76,7 +76,8 @@ impl Introspector {
     /// skipped (the authorization server is asked, as without a store).
     async fn shared_answer(&self, token: &str) -> Option<(u16, Vec<u8>)> {
         let store = self.shared.get()?;
-        match store.introspection_answer(token_digest(token)).await {
+        let key = self.cache.lock().ok()?.config().shared_key(token);
+        match store.introspection_answer(key).await {
             Ok(kept) => kept,
             Err(e) => {
                 self.failures.failed(StoreUse::Introspection, &e, false);
@@ -223,16 +224,17 @@ impl Introspector {
             (&outcome, &fetched, self.shared.get(), from_store)
         {
             let now = now();
-            let until = self
-                .cache
-                .lock()
-                .ok()
-                .map(|c| c.config().keep_until(verdict, now));
-            if let Some(until) = until {
+            let kept = self.cache.lock().ok().map(|c| {
+                (
+                    c.config().keep_until(verdict, now),
+                    c.config().shared_key(token),
+                )
+            });
+            if let Some((until, key)) = kept {
                 let ttl_ms = until.as_secs().saturating_sub(now.as_secs()) * 1000;
                 if ttl_ms > 0 {
                     let kept = store
-                        .keep_introspection_answer(token_digest(token), f.status, &f.body, ttl_ms)
+                        .keep_introspection_answer(key, f.status, &f.body, ttl_ms)
                         .await;
                     if let Err(e) = kept {
                         self.failures.failed(StoreUse::Introspection, &e, false);

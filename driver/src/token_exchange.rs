@@ -85,7 +85,7 @@ impl TokenExchanger {
             Ok(c) => c.config().client().client_id().to_owned(),
             Err(_) => return Err(ExchangeError::Unavailable),
         };
-        let key = ExchangeKey::of(principal, &client_id, target);
+        let key = ExchangeKey::of(principal, inbound, &client_id, target);
         for _ in 0..4 {
             if principal.expires_at() <= now() {
                 return Err(ExchangeError::InboundExpired);
@@ -133,9 +133,10 @@ impl TokenExchanger {
             Ok(mut c) => {
                 let ticket = c.start(key, now())?;
                 let signer = self.signer.as_deref().map(|s| s as &dyn AssertionSigner);
-                let request = c
-                    .config()
-                    .request(inbound, target, now(), &random_jti(), signer);
+                let request = match random_jti() {
+                    Some(jti) => c.config().request(inbound, target, now(), &jti, signer),
+                    None => Err(ExchangeError::ClientAssertion),
+                };
                 Ok((ticket, request, c.config().profile()))
             }
             Err(_) => Err(ExchangeError::Unavailable),
@@ -182,11 +183,11 @@ impl TokenExchanger {
     }
 }
 
-/// A `jti` for a client assertion: 128 random bits, hex.
-fn random_jti() -> String {
+/// A `jti` for a client assertion: 128 random bits, hex; `None` without randomness.
+fn random_jti() -> Option<String> {
     let mut b = [0u8; 16];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// The tokens of downstream APIs for the caller of one allowed request: in the request's

@@ -16,8 +16,8 @@ use http::{HeaderValue, StatusCode};
 use mcp_authz_core::as_facade::{Facade, FacadeError, FacadeProfile, Transaction};
 use mcp_authz_hyper::Authz;
 
-/// The settings of one facade, from the route's flags.
-#[derive(Debug, Clone)]
+/// The settings of one facade, from the route's flags. `Debug` shows no secret.
+#[derive(Clone)]
 pub struct FacadeSettings {
     /// What it rewrites.
     pub profile: FacadeProfile,
@@ -27,6 +27,16 @@ pub struct FacadeSettings {
     pub client_secret: Option<String>,
     /// The redirect URIs clients may use.
     pub redirect_uris: Vec<String>,
+}
+
+impl std::fmt::Debug for FacadeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacadeSettings")
+            .field("profile", &self.profile.name())
+            .field("client_id", &self.client_id)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One facade being served.
@@ -79,6 +89,7 @@ impl FacadeState {
         }
         let provider = self.authz.authorization_server()?;
         let s = &self.settings;
+        let prm = self.authz.guard().metadata();
         let facade = Facade::new(
             self.issuer.clone(),
             s.profile.clone(),
@@ -88,7 +99,8 @@ impl FacadeState {
             s.client_id.clone(),
             s.client_secret.clone(),
             s.redirect_uris.clone(),
-        );
+        )
+        .for_resource(prm.resource(), prm.scopes_supported().to_vec());
         Some(self.facade.get_or_init(|| facade))
     }
 
@@ -208,18 +220,21 @@ async fn metadata(State(s): State<Arc<FacadeState>>) -> Response {
     }
 }
 
-/// 128 random bits, hex: a transaction's id (the `state` the provider sees).
-fn transaction_id() -> String {
+/// 128 random bits, hex: a transaction's id (the `state` the provider sees); `None` when the
+/// system has no randomness to give.
+fn transaction_id() -> Option<String> {
     let mut b = [0u8; 16];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 async fn authorize(State(s): State<Arc<FacadeState>>, RawQuery(q): RawQuery) -> Response {
     let Some(f) = s.facade() else {
         return not_ready();
     };
-    let id = transaction_id();
+    let Some(id) = transaction_id() else {
+        return store_unavailable();
+    };
     let now = mcp_authz_driver::now();
     match f.authorize(q.unwrap_or_default().as_bytes(), &id, now) {
         Ok((tx, to)) => {

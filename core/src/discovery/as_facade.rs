@@ -33,6 +33,8 @@ use crate::time::UnixTime;
 
 /// The longest `/authorize` query or `/token` form accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// The longest `redirect_uri` or `state` kept in a transaction, in bytes.
+pub const MAX_FIELD_BYTES: usize = 512;
 /// How long a transaction waits for the provider's callback, in seconds.
 pub const TRANSACTION_TTL_SECS: u64 = 600;
 
@@ -148,6 +150,11 @@ pub enum FacadeError {
     UnsupportedGrantType,
     /// A registration request that is not a JSON object with `redirect_uris`.
     InvalidClientMetadata,
+    /// A scope this resource does not advertise (the facade lends its client to this resource
+    /// only).
+    InvalidScope,
+    /// A `resource` other than this protected resource.
+    InvalidTarget,
 }
 
 impl FacadeError {
@@ -164,6 +171,8 @@ impl FacadeError {
             Self::UnknownTransaction => "facade_unknown_transaction",
             Self::UnsupportedGrantType => "facade_unsupported_grant_type",
             Self::InvalidClientMetadata => "facade_invalid_client_metadata",
+            Self::InvalidScope => "facade_invalid_scope",
+            Self::InvalidTarget => "facade_invalid_target",
         }
     }
 
@@ -175,6 +184,8 @@ impl FacadeError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::RedirectUriNotAllowed => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             _ => "invalid_request",
         }
     }
@@ -198,6 +209,8 @@ impl FacadeError {
             Self::InvalidClientMetadata => {
                 "the registration request is not valid client metadata with redirect_uris"
             }
+            Self::InvalidScope => "a requested scope is not one this resource offers",
+            Self::InvalidTarget => "the resource is not this protected resource",
         }
     }
 }
@@ -222,7 +235,14 @@ pub struct Facade {
     client_id: String,
     client_secret: Option<String>,
     redirect_uris: Vec<String>,
+    /// The protected resource this facade serves, and the scopes it advertises (the client's
+    /// form): the only ones it asks the provider for.
+    resource: Option<String>,
+    scopes: Vec<String>,
 }
+
+/// Scopes any client may ask for besides the resource's: OpenID Connect's and refresh.
+const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "address"];
 
 impl fmt::Debug for Facade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -333,18 +353,25 @@ fn with_query(base: &str, params: &[(String, String)]) -> String {
 
 /// Whether `uri` is a loopback redirect URI (`http://127.0.0.1`, `http://[::1]`,
 /// `http://localhost`), and its form without the port.
+/// The authority is exactly a loopback host and an optional port of digits: no userinfo
+/// (`http://127.0.0.1:1@evil.example/` names `evil.example`), nothing else.
 fn loopback_without_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let (host, port) = match authority.strip_prefix("[::1]") {
+        Some(port) => ("[::1]", port),
+        None => match authority.find(':') {
+            Some(i) => authority.split_at(i),
+            None => (authority, ""),
+        },
     };
-    let host = match authority.strip_prefix("[::1]") {
-        Some(port) if port.is_empty() || port.starts_with(':') => "[::1]",
-        _ => authority.split(':').next()?,
-    };
-    match host {
-        "127.0.0.1" | "[::1]" | "localhost" => Some(alloc::format!("http://{host}{path}")),
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+        });
+    match (host, port_ok) {
+        ("127.0.0.1" | "[::1]" | "localhost", true) => Some(alloc::format!("http://{host}{path}")),
         _ => None,
     }
 }
@@ -373,6 +400,42 @@ impl Facade {
             client_id: client_id.into(),
             client_secret,
             redirect_uris,
+            resource: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Serves the protected resource `resource`, whose metadata advertises `scopes`: the facade
+    /// asks the provider for those scopes (and OpenID Connect's) only, and for no other
+    /// resource, so its client is never lent to another API. Without it, only OpenID Connect
+    /// scopes pass.
+    #[must_use]
+    pub fn for_resource(mut self, resource: impl Into<String>, scopes: Vec<String>) -> Self {
+        self.resource = Some(resource.into());
+        self.scopes = scopes;
+        self
+    }
+
+    /// Every scope of `params` is the resource's or OpenID Connect's; a `resource` is this one.
+    fn check_targets(&self, params: &[(String, String)]) -> Result<(), FacadeError> {
+        if let Some(scope) = get(params, "scope") {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                // Entra: a full-URI scope under the App ID URI is its short form.
+                let short = match &self.profile {
+                    FacadeProfile::Entra { api_uri } => s
+                        .strip_prefix(api_uri.trim_end_matches('/'))
+                        .and_then(|r| r.strip_prefix('/'))
+                        .unwrap_or(s),
+                    _ => s,
+                };
+                if !STANDARD_SCOPES.contains(&short) && !self.scopes.iter().any(|a| a == short) {
+                    return Err(FacadeError::InvalidScope);
+                }
+            }
+        }
+        match get(params, "resource") {
+            Some(r) if self.resource.as_deref() != Some(r) => Err(FacadeError::InvalidTarget),
+            _ => Ok(()),
         }
     }
 
@@ -413,7 +476,11 @@ impl Facade {
     /// Whether `uri` is an allowed redirect URI: exactly one of the list, or a loopback URI
     /// equal to a loopback one of the list but for the port (RFC 8252 §7.3).
     pub fn redirect_uri_allowed(&self, uri: &str) -> bool {
-        if uri.contains('#') {
+        if uri.len() > MAX_FIELD_BYTES
+            || uri
+                .bytes()
+                .any(|b| b == b'#' || b == b'\\' || b <= 0x20 || b == 0x7f)
+        {
             return false;
         }
         let loopback = loopback_without_port(uri);
@@ -470,6 +537,10 @@ impl Facade {
         if params.iter().any(|(k, _)| !RELAYED.contains(&k.as_str())) {
             return Err(FacadeError::UnexpectedParameter);
         }
+        if get(&params, "state").is_some_and(|s| s.len() > MAX_FIELD_BYTES) {
+            return Err(FacadeError::TooLarge);
+        }
+        self.check_targets(&params)?;
         let transaction = Transaction {
             redirect_uri: redirect_uri.to_string(),
             state: get(&params, "state").map(ToString::to_string),
@@ -557,6 +628,7 @@ impl Facade {
         if params.iter().any(|(k, _)| !relayed.contains(&k.as_str())) {
             return Err(FacadeError::UnexpectedParameter);
         }
+        self.check_targets(&params)?;
         let mut upstream: Vec<(String, String)> = params
             .into_iter()
             .filter(|(k, _)| k != "client_id")

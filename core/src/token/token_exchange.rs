@@ -555,15 +555,22 @@ impl ExchangeError {
     }
 }
 
-/// What identifies one cached exchange: SHA-256 of the inbound token's issuer, subject and
-/// client id, the exchanging client, and the target.
+/// What identifies one cached exchange: SHA-256 of the inbound token itself (so a token with
+/// fewer scopes, or without a step-up, never gets what another token of the same user got), its
+/// issuer, subject and client id, the exchanging client, and the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExchangeKey([u8; 32]);
 
 impl ExchangeKey {
-    /// The key of `principal`'s exchange for `target` by `client_id`.
-    pub fn of(principal: &Principal, client_id: &str, target: &ExchangeTarget) -> Self {
+    /// The key of the exchange of `principal`'s token `inbound` for `target` by `client_id`.
+    pub fn of(
+        principal: &Principal,
+        inbound: &str,
+        client_id: &str,
+        target: &ExchangeTarget,
+    ) -> Self {
         let mut input = Vec::new();
+        input.extend_from_slice(&crate::crypto::sha256(inbound.as_bytes()));
         push_part(&mut input, Some(principal.issuer()));
         push_part(&mut input, principal.subject());
         push_part(&mut input, principal.client_id());

@@ -24,6 +24,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
 
 use base64::engine::general_purpose::STANDARD;
@@ -230,6 +231,19 @@ impl IntrospectionConfig {
             Ok(p) => p.expires_at().min(now.saturating_add(self.max_ttl_secs)),
             Err(_) => now.saturating_add(self.negative_ttl_secs),
         }
+    }
+
+    /// What names `token`'s answer in a cache replicas share: SHA-256 of this endpoint, this
+    /// client and the token (each length-prefixed), so that an answer one authorization server
+    /// (or one client) gave is never taken for another's, and the token is never stored.
+    pub fn shared_key(&self, token: &str) -> [u8; 32] {
+        let mut input = Vec::new();
+        for part in [self.endpoint.as_str(), self.auth.client_id(), token] {
+            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+            input.extend_from_slice(&len.to_be_bytes());
+            input.extend_from_slice(part.as_bytes());
+        }
+        crate::crypto::sha256(&input)
     }
 
     /// The introspection endpoint.

@@ -36,7 +36,10 @@ fn facade(profile: FacadeProfile, secret: Option<&str>) -> Facade {
             "https://claude.ai/api/mcp/auth_callback".into(),
         ],
     )
+    .for_resource(MCP, vec!["mcp.tools".into(), "mcp:tools".into()])
 }
+
+const MCP: &str = "https://mcp.example.com/mcp";
 
 fn entra() -> Facade {
     facade(
@@ -211,6 +214,54 @@ fn every_authorize_refusal() {
             format!("{GOOD}&login_hint={}", "a".repeat(MAX_REQUEST_BYTES)),
             FacadeError::TooLarge,
         ),
+        (
+            with(
+                "state=client-state-1",
+                &format!("state={}", "s".repeat(513)),
+            ),
+            FacadeError::TooLarge,
+        ),
+        // Userinfo before the host: the browser would go to evil.example, with the code.
+        (
+            with(
+                "http%3A%2F%2F127.0.0.1%3A53123%2Fcallback",
+                "http%3A%2F%2F127.0.0.1%3A1%40evil.example%2Fcallback",
+            ),
+            FacadeError::RedirectUriNotAllowed,
+        ),
+        (
+            with(
+                "http%3A%2F%2F127.0.0.1%3A53123%2Fcallback",
+                "http%3A%2F%2Fuser%40127.0.0.1%3A53123%2Fcallback",
+            ),
+            FacadeError::RedirectUriNotAllowed,
+        ),
+        (
+            with(
+                "http%3A%2F%2F127.0.0.1%3A53123%2Fcallback",
+                "http%3A%2F%2F127.0.0.1%3A53123%5C%40evil.example%2Fcallback",
+            ),
+            FacadeError::RedirectUriNotAllowed,
+        ),
+        // The facade's client is lent to this resource only: no other API's scope.
+        (
+            with(
+                "scope=mcp.tools+offline_access+openid",
+                "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            ),
+            FacadeError::InvalidScope,
+        ),
+        (
+            with(
+                "scope=mcp.tools+offline_access+openid",
+                "scope=api%3A%2F%2Fother-app%2Fx",
+            ),
+            FacadeError::InvalidScope,
+        ),
+        (
+            with("scope=mcp.tools+offline_access+openid", "scope=mcp.admin"),
+            FacadeError::InvalidScope,
+        ),
     ];
     for (q, expected) in cases {
         assert_eq!(
@@ -228,6 +279,25 @@ fn every_authorize_refusal() {
         assert!(f.redirect_uri_allowed(ok), "{ok}");
     }
     assert!(!f.redirect_uri_allowed("http://[::1]:8080/callback"));
+    assert!(!f.redirect_uri_allowed("http://127.0.0.1:99999999/callback"));
+    assert!(!f.redirect_uri_allowed("http://127.0.0.1:/callback"));
+    assert!(!f.redirect_uri_allowed("http://localhost:1@evil.example/callback"));
+    // A full-URI scope under the App ID URI is the resource's own.
+    let full = GOOD.replace("scope=mcp.tools", "scope=api%3A%2F%2Fmcp-app%2Fmcp.tools");
+    assert!(f.authorize(full.as_bytes(), "tx", NOW).is_ok());
+    // A profile that relays `resource`: only this resource's.
+    let generic = facade(FacadeProfile::Generic, None);
+    assert!(generic.authorize(GOOD.as_bytes(), "tx", NOW).is_ok());
+    let elsewhere = GOOD.replace(
+        "https%3A%2F%2Fmcp.example.com%2Fmcp",
+        "https%3A%2F%2Fgraph.microsoft.com",
+    );
+    assert_eq!(
+        generic
+            .authorize(elsewhere.as_bytes(), "tx", NOW)
+            .map(|_| ()),
+        Err(FacadeError::InvalidTarget)
+    );
     assert!(!f.redirect_uri_allowed("http://127.0.0.1.evil.example/callback"));
     assert!(!f.redirect_uri_allowed("https://127.0.0.1/callback"));
 }
@@ -283,6 +353,13 @@ fn the_token_request_goes_to_the_provider_with_the_callback_and_the_facades_clie
         <base64ct::Base64 as base64ct::Encoding>::decode_vec(&basic["Basic ".len()..]).unwrap();
     assert_eq!(raw, b"app-client-id:s3cret");
     assert!(!query(&format!("?{}", r.body)).contains_key("client_id"));
+    // Another API's scope on a refresh: refused there too.
+    assert_eq!(
+        entra()
+            .token(b"grant_type=refresh_token&refresh_token=rt&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default")
+            .map(|_| ()),
+        Err(FacadeError::InvalidScope)
+    );
     // Refresh, scopes expanded.
     let r = entra()
         .token(b"grant_type=refresh_token&refresh_token=rt&scope=mcp.tools")

@@ -313,7 +313,7 @@ fn the_cache_keeps_a_token_until_shortly_before_it_expires_never_past_the_inboun
     let mut cache = ExchangeCache::new(config);
     let target = ExchangeTarget::audience("api");
     let long = principal(NOW.as_secs() + 3_600);
-    let key = ExchangeKey::of(&long, "c", &target);
+    let key = ExchangeKey::of(&long, "inbound-token", "c", &target);
     assert_eq!(cache.lookup(key, NOW), ExchangeLookup::Miss);
     let ticket = cache.start(key, NOW).unwrap();
     // Single flight: a second request waits.
@@ -334,7 +334,7 @@ fn the_cache_keeps_a_token_until_shortly_before_it_expires_never_past_the_inboun
     );
     // The inbound token ends first: the issued one is not used past it.
     let short = principal(NOW.as_secs() + 100);
-    let key = ExchangeKey::of(&short, "c", &target);
+    let key = ExchangeKey::of(&short, "inbound-token", "c", &target);
     let ticket = cache.start(key, NOW).unwrap();
     cache
         .finish(ticket, Ok(issued(Some(3_600))), short.expires_at(), NOW)
@@ -348,7 +348,12 @@ fn the_cache_keeps_a_token_until_shortly_before_it_expires_never_past_the_inboun
         ExchangeLookup::Miss
     );
     // Without expires_in: a minute, less the margin.
-    let key = ExchangeKey::of(&long, "c", &ExchangeTarget::audience("other"));
+    let key = ExchangeKey::of(
+        &long,
+        "inbound-token",
+        "c",
+        &ExchangeTarget::audience("other"),
+    );
     let ticket = cache.start(key, NOW).unwrap();
     cache.finish(ticket, Ok(issued(None)), exp, NOW).unwrap();
     assert_eq!(
@@ -356,7 +361,12 @@ fn the_cache_keeps_a_token_until_shortly_before_it_expires_never_past_the_inboun
         ExchangeLookup::Miss
     );
     // An issued token whose lifetime is shorter than the margin is used once, never kept.
-    let key = ExchangeKey::of(&long, "c", &ExchangeTarget::audience("brief"));
+    let key = ExchangeKey::of(
+        &long,
+        "inbound-token",
+        "c",
+        &ExchangeTarget::audience("brief"),
+    );
     let ticket = cache.start(key, NOW).unwrap();
     assert!(cache.finish(ticket, Ok(issued(Some(10))), exp, NOW).is_ok());
     assert_eq!(cache.lookup(key, NOW), ExchangeLookup::Miss);
@@ -371,7 +381,7 @@ fn refusals_are_kept_briefly_and_failures_not_at_all() {
     );
     let mut cache = ExchangeCache::new(config);
     let p = principal(NOW.as_secs() + 3_600);
-    let refused = ExchangeKey::of(&p, "c", &ExchangeTarget::audience("a"));
+    let refused = ExchangeKey::of(&p, "inbound-token", "c", &ExchangeTarget::audience("a"));
     let ticket = cache.start(refused, NOW).unwrap();
     let _ = cache.finish(
         ticket,
@@ -387,7 +397,7 @@ fn refusals_are_kept_briefly_and_failures_not_at_all() {
         cache.lookup(refused, NOW.saturating_add(5)),
         ExchangeLookup::Miss
     );
-    let down = ExchangeKey::of(&p, "c", &ExchangeTarget::audience("b"));
+    let down = ExchangeKey::of(&p, "inbound-token", "c", &ExchangeTarget::audience("b"));
     let ticket = cache.start(down, NOW).unwrap();
     let _ = cache.finish(ticket, Err(ExchangeError::Unavailable), p.expires_at(), NOW);
     assert_eq!(cache.lookup(down, NOW), ExchangeLookup::Miss);
@@ -403,15 +413,17 @@ fn keys_separate_callers_clients_and_targets() {
         .unwrap();
     let t = ExchangeTarget::audience("api");
     let keys = [
-        ExchangeKey::of(&p, "c", &t),
-        ExchangeKey::of(&q, "c", &t),
-        ExchangeKey::of(&p, "other-client", &t),
-        ExchangeKey::of(&p, "c", &t.clone().with_scope("read")),
-        ExchangeKey::of(&p, "c", &ExchangeTarget::resource("api")),
+        ExchangeKey::of(&p, "inbound-token", "c", &t),
+        ExchangeKey::of(&q, "inbound-token", "c", &t),
+        ExchangeKey::of(&p, "inbound-token", "other-client", &t),
+        ExchangeKey::of(&p, "inbound-token", "c", &t.clone().with_scope("read")),
+        ExchangeKey::of(&p, "inbound-token", "c", &ExchangeTarget::resource("api")),
     ];
     let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
+    // Another token of the same user (fewer scopes, no step-up): another key.
+    assert_ne!(ExchangeKey::of(&p, "another-token", "c", &t), keys[0]);
     assert_eq!(distinct.len(), keys.len());
-    assert_eq!(ExchangeKey::of(&p, "c", &t), keys[0]);
+    assert_eq!(ExchangeKey::of(&p, "inbound-token", "c", &t), keys[0]);
 }
 
 proptest! {
@@ -434,7 +446,7 @@ proptest! {
         let config = ExchangeConfig::new(TOKEN_ENDPOINT, ExchangeProfile::TokenExchange, basic("c", "s"));
         let mut cache = ExchangeCache::new(config);
         let p = principal(NOW.as_secs() + inbound);
-        let key = ExchangeKey::of(&p, "c", &ExchangeTarget::audience("a"));
+        let key = ExchangeKey::of(&p, "inbound-token", "c", &ExchangeTarget::audience("a"));
         let ticket = cache.start(key, NOW).unwrap();
         let _ = cache.finish(ticket, Ok(issued(expires_in)), p.expires_at(), NOW);
         let at = NOW.saturating_add(later);
