@@ -561,22 +561,26 @@ impl<'g> Exchange<'g> {
         if req.method == "OPTIONS" && req.path == guard.resource_path() {
             return Step::Respond(Guard::preflight(req.cors_request_headers));
         }
-        if self.session.is_none() {
-            match req.mcp_session_id {
-                [] => self.session = Some(SessionSeen::Unbound),
-                [id] => {
-                    self.phase = Phase::AwaitSession;
-                    return Step::LookupSession {
-                        key: SessionKey::of(id),
-                    };
-                }
-                _ => return self.reject(RequestError::MultipleSessionIds),
-            }
+        if req.mcp_session_id.len() > 1 {
+            return self.reject(RequestError::MultipleSessionIds);
         }
         let creds = match credentials(req.authorization, req.query) {
             Ok(c) => c,
             Err(e) => return self.reject(e),
         };
+        if self.session.is_none() {
+            match req.mcp_session_id {
+                // Looked up only for a request that can go on (credentials, or public tools):
+                // one that gets the challenge below costs the store nothing.
+                [id] if creds.is_some() || may_be_anonymous(guard, req) => {
+                    self.phase = Phase::AwaitSession;
+                    return Step::LookupSession {
+                        key: SessionKey::of(id),
+                    };
+                }
+                _ => self.session = Some(SessionSeen::Unbound),
+            }
+        }
         let token = match (creds, guard.dpop()) {
             // `Authorization: DPoP` where DPoP is off: not a credential here.
             (None, _) if may_be_anonymous(guard, req) => {

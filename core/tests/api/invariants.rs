@@ -877,3 +877,32 @@ proptest! {
         }
     }
 }
+
+/// A request that will get the challenge (no credentials, no public tools) costs the session
+/// store nothing: it is answered before any `LookupSession`; with a token it is looked up first.
+#[test]
+fn only_requests_that_can_go_on_look_up_their_session() {
+    let guard = Guard::new(
+        VerifierConfig::new(ISSUER, RESOURCE),
+        ScopePolicy::new(["mcp:tools"]),
+    );
+    let keys = jwks();
+    let id: [&[u8]; 1] = [b"some-session"];
+    let anonymous = Request::new("POST", "/mcp").with_mcp_session_id(&id);
+    match guard
+        .exchange()
+        .poll(&anonymous, KeyState::Ready(&keys), NOW, None)
+    {
+        Step::Respond(r) => assert_eq!(r.status, 401),
+        other => panic!("{other:?}"),
+    }
+    let token = caller_token("alice", "app", "j");
+    let auth = [token.as_bytes()];
+    let signed_in = Request::new("POST", "/mcp")
+        .with_authorization(&auth)
+        .with_mcp_session_id(&id);
+    let step = guard
+        .exchange()
+        .poll(&signed_in, KeyState::Ready(&keys), NOW, None);
+    assert!(matches!(step, Step::LookupSession { .. }), "{step:?}");
+}
