@@ -315,6 +315,14 @@ async fn run_due_fetch(live: &Live) -> bool {
     true
 }
 
+/// 128 random bits, hex: an identifier nobody can guess (a client assertion's `jti`, a facade
+/// transaction's id); `None` when the system has no randomness to give.
+pub fn random_id() -> Option<String> {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 /// Randomness for the backoff jitter.
 pub(crate) fn random() -> u32 {
     let mut b = [0u8; 4];

@@ -75,7 +75,7 @@ pub use fetch::{https_connector, now, FetchError, HttpFetcher};
 #[doc(hidden)]
 pub use introspection::Introspector;
 #[doc(hidden)]
-pub use keys::{OnNewKeys, Refresh};
+pub use keys::{random_id, OnNewKeys, Refresh};
 #[doc(hidden)]
 pub use options::{AuthzOptions, MetadataEdit, TokenExchangeOptions};
 #[doc(hidden)]

@@ -133,7 +133,7 @@ impl TokenExchanger {
             Ok(mut c) => {
                 let ticket = c.start(key, now())?;
                 let signer = self.signer.as_deref().map(|s| s as &dyn AssertionSigner);
-                let request = match random_jti() {
+                let request = match crate::keys::random_id() {
                     Some(jti) => c.config().request(inbound, target, now(), &jti, signer),
                     None => Err(ExchangeError::ClientAssertion),
                 };
@@ -181,13 +181,6 @@ impl TokenExchanger {
         self.completed.send_modify(|n| *n += 1);
         Some(answer)
     }
-}
-
-/// A `jti` for a client assertion: 128 random bits, hex; `None` without randomness.
-fn random_jti() -> Option<String> {
-    let mut b = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// The tokens of downstream APIs for the caller of one allowed request: in the request's

@@ -220,19 +220,12 @@ async fn metadata(State(s): State<Arc<FacadeState>>) -> Response {
     }
 }
 
-/// 128 random bits, hex: a transaction's id (the `state` the provider sees); `None` when the
-/// system has no randomness to give.
-fn transaction_id() -> Option<String> {
-    let mut b = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
 async fn authorize(State(s): State<Arc<FacadeState>>, RawQuery(q): RawQuery) -> Response {
     let Some(f) = s.facade() else {
         return not_ready();
     };
-    let Some(id) = transaction_id() else {
+    // The transaction's id, the `state` the provider sees: unguessable.
+    let Some(id) = mcp_authz_driver::random_id() else {
         return store_unavailable();
     };
     let now = mcp_authz_driver::now();
