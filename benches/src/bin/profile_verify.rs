@@ -1,5 +1,9 @@
 //! Verifies one fixture token in a loop, for profilers:
 //! `valgrind --tool=callgrind target/release/profile_verify ES256 2000`.
+//!
+//! With a third argument `floor`, verifies the same signature with `ring` alone (the decoded key
+//! and signature, as the paired runner's floor): the instructions of `ours` less those of
+//! `floor`, each less a run of one, are our own work per token.
 
 #![allow(missing_docs)]
 
@@ -14,7 +18,15 @@ fn main() {
         eprintln!("no fixture for {alg}");
         std::process::exit(2);
     };
+    let floor = std::env::args().nth(3).is_some_and(|a| a == "floor");
     let mut ok = 0;
+    if floor {
+        for _ in 0..n {
+            ok += usize::from(mcp_authz_benches::ring_verify(std::hint::black_box(case)));
+        }
+        println!("{ok}/{n} valid (ring floor)");
+        return;
+    }
     for _ in 0..n {
         ok += usize::from(
             verifier

@@ -11,8 +11,7 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64_simd::{Out, URL_SAFE_NO_PAD};
 
 use crate::error::TokenError;
 use crate::jose::alg::{verify_with_jwk, Algorithm};
@@ -155,12 +154,14 @@ const SIGNATURE_STACK_LEN: usize = 520;
 /// characters outside the URL-safe alphabet and non-zero trailing bits are all errors, exactly as
 /// for [`crate::jose::base64url_decode`] (a property test holds the two to the same answers).
 ///
-/// Token segments are decoded with the `base64` crate rather than `base64ct`: the token bytes
-/// have already passed through the HTTP stack's non-constant-time parsing, and `base64ct`'s
-/// constant-time decoding was 40 % of our cost per token (see `BENCHMARKS.md`).
+/// Token segments are decoded with `base64-simd` (SSSE3/AVX2 where the CPU has them, chosen at
+/// run time with the `std` feature) rather than `base64ct`: the token bytes have already passed
+/// through the HTTP stack's non-constant-time parsing, and decoding the segments was the largest
+/// share of our own work per token (see `BENCHMARKS.md`). Both refuse the same strings (a
+/// property test below holds them to it).
 fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
-        .decode(segment)
+        .decode_to_vec(segment)
         .map_err(|_| TokenError::InvalidBase64)
 }
 
@@ -170,13 +171,14 @@ fn with_decoded<const N: usize, R>(
     segment: &str,
     f: impl FnOnce(&[u8]) -> Result<R, TokenError>,
 ) -> Result<R, TokenError> {
-    // The `base64` crate asks for room for its estimate: three bytes per started quad.
-    if segment.len().div_ceil(4).saturating_mul(3) <= N {
+    // Unpadded base64 carries three bytes in four characters (a valid remainder of two or
+    // three characters, one or two bytes).
+    if segment.len() / 4 * 3 + 2 <= N {
         let mut stack = [0u8; N];
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(segment, &mut stack)
+        let decoded = URL_SAFE_NO_PAD
+            .decode(segment.as_bytes(), Out::from_slice(&mut stack))
             .map_err(|_| TokenError::InvalidBase64)?;
-        f(stack.get(..len).ok_or(TokenError::InvalidBase64)?)
+        f(decoded)
     } else {
         f(&decode_segment(segment)?)
     }
@@ -315,6 +317,23 @@ mod tests {
         fn segment_decoding_matches_base64ct(s in "[A-Za-z0-9_+/=\\- \\n.]{0,24}") {
             prop_assert_eq!(decode_segment(&s).ok(), base64url_decode(&s));
             prop_assert_eq!(with_decoded::<8, _>(&s, |b| Ok(b.to_vec())).ok(), base64url_decode(&s));
+        }
+
+        /// The same over lengths where the SIMD decoder works in blocks (16 and 32 characters),
+        /// with one character anywhere replaced by one outside the alphabet, or not.
+        #[test]
+        fn long_segment_decoding_matches_base64ct(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            at in any::<usize>(),
+            bad in proptest::option::of(prop_oneof![Just('='), Just('+'), Just('/'), Just(' '), Just('.'), Just('\u{e9}')]),
+        ) {
+            let mut s = base64url_encode(&bytes);
+            if let (Some(bad), false) = (bad, s.is_empty()) {
+                let at = at % s.len();
+                s.replace_range(at..at + 1, bad.encode_utf8(&mut [0; 4]));
+            }
+            prop_assert_eq!(decode_segment(&s).ok(), base64url_decode(&s));
+            prop_assert_eq!(with_decoded::<SIGNATURE_STACK_LEN, _>(&s, |b| Ok(b.to_vec())).ok(), base64url_decode(&s));
         }
 
         #[test]

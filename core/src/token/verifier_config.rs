@@ -82,7 +82,12 @@ impl TenantPolicy {
 
 /// `pattern` split around its [`TENANT_PLACEHOLDER`], when it has one.
 fn split_template(pattern: &str) -> Option<(&str, &str)> {
-    pattern.split_once(TENANT_PLACEHOLDER)
+    // A byte search first: most issuers have no brace, and a substring searcher costs more to
+    // set up than this whole check (it ran for every token).
+    match pattern.as_bytes().contains(&b'{') {
+        true => pattern.split_once(TENANT_PLACEHOLDER),
+        false => None,
+    }
 }
 
 /// Whether `iss` has the shape of `prefix{tenantid}suffix`: a non-empty tenant segment without
