@@ -89,8 +89,10 @@ impl<'a> UriParts<'a> {
 /// Whether the audience value `aud` names the resource `resource` (see the module docs).
 pub fn same_resource(aud: &str, resource: &str) -> bool {
     if aud == resource {
-        // Byte-equal, but a fragment is still never a valid resource indicator.
-        return UriParts::split(aud).is_none_or(|u| u.fragment.is_none());
+        // Byte-equal, but a fragment is still never a valid resource indicator (a fragment
+        // starts at a `#`: without one, nothing to split).
+        return !aud.as_bytes().contains(&b'#')
+            || UriParts::split(aud).is_none_or(|u| u.fragment.is_none());
     }
     let (Some(a), Some(r)) = (UriParts::split(aud), UriParts::split(resource)) else {
         return false;
