@@ -349,6 +349,9 @@ pub enum KidPolicy {
 pub struct JwkSet {
     keys: Vec<Jwk>,
     skipped: Vec<SkippedKey>,
+    /// The positions in `keys` of the keys with a `kid`, ordered by `kid` then position: a key
+    /// is found by `kid` in a number of steps that grows with the logarithm of the set's size.
+    by_kid: Vec<usize>,
 }
 
 impl JwkSet {
@@ -357,7 +360,36 @@ impl JwkSet {
         Self {
             keys,
             skipped: Vec::new(),
+            by_kid: Vec::new(),
         }
+        .indexed()
+    }
+
+    /// The set with its `kid` index built.
+    fn indexed(mut self) -> Self {
+        let mut by_kid: Vec<usize> = (0..self.keys.len())
+            .filter(|i| self.kid_at(*i).is_some())
+            .collect();
+        by_kid.sort_by(|a, b| (self.kid_at(*a), a).cmp(&(self.kid_at(*b), b)));
+        self.by_kid = by_kid;
+        self
+    }
+
+    fn kid_at(&self, i: usize) -> Option<&str> {
+        self.keys.get(i).and_then(Jwk::kid)
+    }
+
+    /// The keys whose `kid` is `kid`, in document order.
+    fn named<'s, 'k>(&'s self, kid: &'k str) -> impl Iterator<Item = &'s Jwk> + use<'s, 'k> {
+        let first = self
+            .by_kid
+            .partition_point(|i| self.kid_at(*i).is_some_and(|k| k < kid));
+        self.by_kid
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |i| self.kid_at(**i) == Some(kid))
+            .filter_map(|i| self.keys.get(*i))
     }
 
     /// Parses a JWK Set document (`{"keys":[…]}`, RFC 7517 §5).
@@ -400,7 +432,7 @@ impl JwkSet {
                 }
             }
         }
-        Ok(set)
+        Ok(set.indexed())
     }
 
     /// The usable keys, in document order.
@@ -425,7 +457,7 @@ impl JwkSet {
 
     /// Whether a usable key has this `kid`.
     pub fn contains_kid(&self, kid: &str) -> bool {
-        self.keys.iter().any(|k| k.kid() == Some(kid))
+        self.named(kid).next().is_some()
     }
 
     /// Selects the key that verifies a token with header `kid` and `alg`.
@@ -444,7 +476,7 @@ impl JwkSet {
     ) -> Result<&Jwk, TokenError> {
         let mut named = match kid {
             Some(kid) => {
-                let mut named = self.keys.iter().filter(|k| k.kid() == Some(kid)).peekable();
+                let mut named = self.named(kid).peekable();
                 if named.peek().is_none() {
                     return Err(TokenError::UnknownKid);
                 }

@@ -10,6 +10,7 @@
 //!
 //! [`Request`]: crate::http_message::Request
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -98,6 +99,10 @@ pub struct Guard {
     verifier: AccessTokenVerifier,
     /// The verifiers of the other authorization servers, in the configured order.
     more: Vec<AccessTokenVerifier>,
+    /// [`Guard::route`]'s index: each exact issuer, with the first issuer number that has it.
+    exact_issuers: BTreeMap<String, usize>,
+    /// The issuer numbers with a tenant-templated issuer, in order (matched by shape).
+    templated_issuers: Vec<usize>,
     scopes: ScopePolicy,
     metadata: ProtectedResourceMetadata,
     metadata_json: Vec<u8>,
@@ -133,6 +138,8 @@ impl Guard {
         let mut guard = Self {
             verifier: AccessTokenVerifier::new(config),
             more: Vec::new(),
+            exact_issuers: BTreeMap::new(),
+            templated_issuers: Vec::new(),
             scopes,
             metadata_json: Vec::new(),
             well_known_paths: well_known_paths(metadata.resource()),
@@ -151,6 +158,7 @@ impl Guard {
             dpop_config: DpopConfig::default(),
         };
         guard.metadata_json = guard.metadata.to_json();
+        guard.index_issuers(0);
         guard
     }
 
@@ -195,6 +203,7 @@ impl Guard {
         config.set_resource(self.verifier.config().resource());
         let issuer = String::from(config.issuer());
         self.more.push(AccessTokenVerifier::new(config));
+        self.index_issuers(self.more.len());
         self.metadata = self.metadata.with_authorization_server(issuer);
         self.metadata_json = self.metadata.to_json();
         self
@@ -215,8 +224,30 @@ impl Guard {
         }
     }
 
+    /// Adds the issuers of issuer number `index` to [`Guard::route`]'s index.
+    fn index_issuers(&mut self, index: usize) {
+        let Some(config) = self.verifier_at(index).map(|v| v.config().clone()) else {
+            return;
+        };
+        for issuer in config.issuers() {
+            match config.is_template(issuer) {
+                true if !self.templated_issuers.contains(&index) => {
+                    self.templated_issuers.push(index)
+                }
+                true => {}
+                false => {
+                    self.exact_issuers
+                        .entry(String::from(issuer))
+                        .or_insert(index);
+                }
+            }
+        }
+    }
+
     /// The issuer number whose verifier checks `token`: 0 with one authorization server (its
-    /// verifier checks `iss`), else the first whose issuer routes the token's unverified `iss`.
+    /// verifier checks `iss`), else the first whose issuer routes the token's unverified `iss`
+    /// (exact issuers through an ordered index, so the cost grows with the logarithm of their
+    /// number; tenant templates, few, by shape).
     ///
     /// # Errors
     /// [`Error::InvalidToken`]: a token that cannot be read, one without `iss`
@@ -228,9 +259,16 @@ impl Guard {
         }
         let max = self.verifier.config().max_token_len();
         let iss = peek_issuer(token, max)?.ok_or(TokenError::MissingIssuer)?;
-        self.verifiers()
-            .position(|v| v.config().routes(&iss))
-            .ok_or(Error::InvalidToken(TokenError::WrongIssuer))
+        let exact = self.exact_issuers.get(&iss).copied();
+        let templated = self.templated_issuers.iter().copied().find(|i| {
+            self.verifier_at(*i)
+                .is_some_and(|v| v.config().routes(&iss))
+        });
+        match (exact, templated) {
+            (Some(e), Some(t)) => Ok(e.min(t)),
+            (Some(i), None) | (None, Some(i)) => Ok(i),
+            (None, None) => Err(Error::InvalidToken(TokenError::WrongIssuer)),
+        }
     }
 
     /// Points the challenges' `resource_metadata` at `url` instead of the path-aware well-known

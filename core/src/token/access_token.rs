@@ -42,12 +42,23 @@ use crate::time::UnixTime;
 #[derive(Debug, Clone)]
 pub struct AccessTokenVerifier {
     config: VerifierConfig,
+    /// SHA-256 of the whole configuration, as its `Debug` spells it (every field, strings
+    /// quoted and escaped): what the verified-token cache keeps beside an entry to tell the
+    /// configurations it was verified under apart, without comparing them field by field.
+    config_id: [u8; 32],
 }
 
 impl AccessTokenVerifier {
     /// A verifier for `config`.
     pub fn new(config: VerifierConfig) -> Self {
-        Self { config }
+        let config_id = crate::crypto::sha256(alloc::format!("{config:?}").as_bytes());
+        Self { config, config_id }
+    }
+
+    /// The identity of this verifier's configuration: equal for equal configurations, and
+    /// (a SHA-256) different for different ones.
+    pub(crate) fn config_id(&self) -> &[u8; 32] {
+        &self.config_id
     }
 
     /// The configuration.

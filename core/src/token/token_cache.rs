@@ -32,10 +32,9 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use crate::access_token::{AccessTokenVerifier, Principal, VerifierConfig};
+use crate::access_token::{AccessTokenVerifier, Principal};
 use crate::jose::jwk::JwkSet;
 use crate::time::UnixTime;
 
@@ -78,12 +77,11 @@ struct Entry {
     principal: Arc<Principal>,
     evict_at: UnixTime,
     bytes: usize,
-    /// Index in `configs` of the configuration it was verified under.
-    config: usize,
+    /// The identity of the configuration it was verified under
+    /// ([`AccessTokenVerifier::config_id`]): however many issuers share the cache, an entry is
+    /// only ever a hit for the configuration that verified it.
+    config: [u8; 32],
 }
-
-/// The most verifier configurations one cache tells apart; beyond it, the cache starts over.
-const MAX_CONFIGS: usize = 16;
 
 /// The verified-token cache (see the module docs).
 #[derive(Debug)]
@@ -93,7 +91,6 @@ pub struct TokenCache {
     /// Insertion order, for eviction when full.
     order: VecDeque<[u8; 32]>,
     bytes: usize,
-    configs: Vec<VerifierConfig>,
     hits: u64,
     misses: u64,
 }
@@ -116,7 +113,6 @@ impl TokenCache {
             entries: BTreeMap::new(),
             order: VecDeque::new(),
             bytes: 0,
-            configs: Vec::new(),
             hits: 0,
             misses: 0,
         }
@@ -149,19 +145,6 @@ impl TokenCache {
         self.bytes = 0;
     }
 
-    /// The index of `config` among the configurations seen, added when new.
-    fn config_index(&mut self, config: &VerifierConfig) -> usize {
-        if let Some(i) = self.configs.iter().position(|c| c == config) {
-            return i;
-        }
-        if self.configs.len() >= MAX_CONFIGS {
-            self.clear();
-            self.configs.clear();
-        }
-        self.configs.push(config.clone());
-        self.configs.len() - 1
-    }
-
     /// The cached principal for `token`, if it was verified before under `verifier`'s
     /// configuration (exactly) and still holds at `now`.
     pub fn get(
@@ -170,10 +153,10 @@ impl TokenCache {
         token: &str,
         now: UnixTime,
     ) -> Option<Arc<Principal>> {
-        let config = self.config_index(verifier.config());
+        let config = verifier.config_id();
         let key = digest(token);
         let hit = match self.entries.get(&key) {
-            Some(e) if e.token == token && e.config == config && now < e.evict_at => e
+            Some(e) if e.token == token && &e.config == config && now < e.evict_at => e
                 .principal
                 .recheck(verifier.config(), now)
                 .is_ok()
@@ -203,7 +186,7 @@ impl TokenCache {
         principal: Arc<Principal>,
         now: UnixTime,
     ) {
-        let config = self.config_index(verifier.config());
+        let config = *verifier.config_id();
         let evict_at = principal
             .expires_at()
             .min(now.saturating_add(self.limits.max_ttl_secs));
@@ -270,11 +253,9 @@ impl TokenCache {
     /// Drops the entries that `verifier` verified with a key that `keys` no longer holds: what
     /// a guard with several authorization servers calls when one issuer's key set changes.
     pub fn retain_keys_of(&mut self, verifier: &AccessTokenVerifier, keys: &JwkSet) {
-        let Some(config) = self.configs.iter().position(|c| c == verifier.config()) else {
-            return;
-        };
+        let config = verifier.config_id();
         let live: BTreeSet<&[u8; 32]> = keys.keys().iter().map(|k| k.fingerprint()).collect();
-        self.remove_where(|e| e.config == config && !live.contains(e.principal.key_fingerprint()));
+        self.remove_where(|e| &e.config == config && !live.contains(e.principal.key_fingerprint()));
     }
 }
 

@@ -264,6 +264,11 @@ impl VerifierConfig {
             .chain(self.additional_issuers.iter().map(String::as_str))
     }
 
+    /// Whether `issuer` (one of [`Self::issuers`]) is a tenant template.
+    pub(crate) fn is_template(&self, issuer: &str) -> bool {
+        split_template(issuer).is_some()
+    }
+
     /// Whether an accepted issuer is a tenant template (holds [`TENANT_PLACEHOLDER`]).
     pub fn has_tenant_template(&self) -> bool {
         self.issuers().any(|i| split_template(i).is_some())

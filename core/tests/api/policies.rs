@@ -525,6 +525,41 @@ fn token_cache_hits_misses_and_rechecks() {
 }
 
 #[test]
+fn a_cache_shared_by_many_configurations_keeps_every_ones_entries() {
+    // Forty verifiers (a guard with forty authorization servers, or forty resources) share
+    // one cache: each one's entry stays a hit for it alone, whatever the others do (a cache
+    // that told only a few configurations apart started over and verified every token again).
+    let token = valid_token("RS256");
+    let p = Arc::new(verifier().verify(&token, &jwks(), NOW).unwrap());
+    let verifiers: Vec<_> = (0..40)
+        .map(|i| {
+            mcp_authz_core::AccessTokenVerifier::new(
+                VerifierConfig::new(ISSUER, RESOURCE).with_leeway_secs(i),
+            )
+        })
+        .collect();
+    let mut cache = TokenCache::new(TokenCacheLimits::default());
+    for (i, v) in verifiers.iter().enumerate() {
+        let mut t = token.clone();
+        t.push_str(&format!("{i}"));
+        cache.insert(v, &t, p.clone(), NOW);
+    }
+    assert_eq!(cache.len(), 40);
+    for (i, v) in verifiers.iter().enumerate() {
+        let mut t = token.clone();
+        t.push_str(&format!("{i}"));
+        assert!(cache.get(v, &t, NOW).is_some(), "{i}");
+        let other = &verifiers[(i + 1) % verifiers.len()];
+        assert!(cache.get(other, &t, NOW).is_none(), "{i}");
+    }
+    // Equal configurations built apart are one configuration.
+    let again = mcp_authz_core::AccessTokenVerifier::new(
+        VerifierConfig::new(ISSUER, RESOURCE).with_leeway_secs(7),
+    );
+    assert!(cache.get(&again, &format!("{token}7"), NOW).is_some());
+}
+
+#[test]
 fn cached_decisions_still_check_scopes() {
     let g = Guard::new(
         VerifierConfig::new(ISSUER, RESOURCE),

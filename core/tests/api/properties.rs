@@ -187,3 +187,111 @@ proptest! {
         prop_assert_eq!(decode_header_value(encoded.as_bytes()).unwrap(), s.as_str());
     }
 }
+
+proptest! {
+    /// The guard's issuer index answers what a walk over the verifiers in order answers: the
+    /// first whose issuers (exact or tenant templates, repeated across verifiers or not) route
+    /// the token's `iss`, or `wrong_iss`.
+    #[test]
+    fn issuer_routing_is_the_first_verifier_that_routes(
+        configs in proptest::collection::vec(
+            proptest::collection::vec(0usize..6, 1..3), 1..6),
+        iss in 0usize..8,
+    ) {
+        use mcp_authz_core::{Error, Guard, ScopePolicy, TokenError, VerifierConfig};
+        const NAMES: [&str; 8] = [
+            "https://a.example",
+            "https://b.example",
+            "https://login.example/{tenantid}/v2.0",
+            "https://c.example",
+            "https://login.example/{tenantid}/v1",
+            "https://a.example/",
+            "https://login.example/t1/v2.0",
+            "https://login.example/t2/v1",
+        ];
+        let config = |names: &[usize]| {
+            let mut c = VerifierConfig::new(NAMES[names[0]], RESOURCE).with_any_tenant();
+            for n in &names[1..] {
+                c = c.with_additional_issuer(NAMES[*n]);
+            }
+            c
+        };
+        let mut guard = Guard::new(config(&configs[0]), ScopePolicy::default());
+        for names in &configs[1..] {
+            guard = guard.with_issuer(config(names));
+        }
+        let payload = base64url_encode(json!({ "iss": NAMES[iss] }).to_string().as_bytes());
+        let token = format!("eyJhbGciOiJFUzI1NiJ9.{payload}.c2ln");
+        let expected = match configs.len() {
+            1 => Some(0),
+            _ => guard.verifiers().position(|v| v.config().routes(NAMES[iss])),
+        };
+        match (guard.route(&token), expected) {
+            (Ok(i), Some(e)) => prop_assert_eq!(i, e),
+            (Err(Error::InvalidToken(TokenError::WrongIssuer)), None) => {}
+            (got, e) => prop_assert!(false, "{got:?} where {e:?} was expected"),
+        }
+    }
+}
+
+proptest! {
+    /// Key selection through the set's `kid` index answers what a walk over the keys in
+    /// document order answers: the one key of that `kid` fitting the algorithm, or the precise
+    /// refusal (unknown, mismatched, ambiguous), with or without a `kid`.
+    #[test]
+    fn key_selection_is_the_walk_over_the_keys(
+        picks in proptest::collection::vec((0usize..4, proptest::option::of(0usize..4)), 0..12),
+        kid in proptest::option::of(0usize..5),
+        alg in 0usize..4,
+        required in any::<bool>(),
+    ) {
+        use mcp_authz_core::jose::jwk::KidPolicy;
+        use mcp_authz_core::{Algorithm, TokenError};
+        const KIDS: [&str; 5] = ["a", "b", "B", "", "z"];
+        let values = jwk_values();
+        let keys: Vec<_> = picks
+            .iter()
+            .map(|(key, kid)| {
+                let mut v = values[*key].clone();
+                match kid {
+                    Some(k) => v["kid"] = json!(KIDS[*k]),
+                    None => { v.as_object_mut().unwrap().remove("kid"); }
+                }
+                v
+            })
+            .collect();
+        let set = jwks_with(keys);
+        let alg = [Algorithm::Rs256, Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa][alg];
+        let kid = kid.map(|k| KIDS[k]);
+        let policy = if required { KidPolicy::Required } else { KidPolicy::SingleKeyFallback };
+        // The reference: the selection rules, read off the keys in order.
+        let expected: Result<usize, TokenError> = match kid {
+            Some(kid) => {
+                let named: Vec<usize> = (0..set.keys().len()).filter(|i| set.keys()[*i].kid() == Some(kid)).collect();
+                let fitting: Vec<usize> = named.iter().copied().filter(|i| set.keys()[*i].fits(alg)).collect();
+                match (named.len(), fitting.len()) {
+                    (0, _) => Err(TokenError::UnknownKid),
+                    (_, 0) => Err(TokenError::KeyAlgMismatch),
+                    (_, 1) => Ok(fitting[0]),
+                    _ => Err(TokenError::AmbiguousKid),
+                }
+            }
+            None if policy == KidPolicy::Required => Err(TokenError::MissingKid),
+            None => {
+                let fitting: Vec<usize> = (0..set.keys().len()).filter(|i| set.keys()[*i].fits(alg)).collect();
+                match fitting.len() {
+                    0 => Err(TokenError::UnknownKid),
+                    1 => Ok(fitting[0]),
+                    _ => Err(TokenError::MissingKid),
+                }
+            }
+        };
+        let got = set
+            .select(kid, alg, policy)
+            .map(|k| set.keys().iter().position(|x| std::ptr::eq(x, k)).unwrap());
+        prop_assert_eq!(got, expected);
+        if let Some(kid) = kid {
+            prop_assert_eq!(set.contains_kid(kid), set.keys().iter().any(|k| k.kid() == Some(kid)));
+        }
+    }
+}
