@@ -48,6 +48,14 @@ pub fn credentials<'a>(
         [one] => *one,
         _ => return Err(RequestError::MultipleAuthorizationHeaders),
     };
+    match well_formed(value) {
+        Some(credentials) => Ok(Some(credentials)),
+        None => read_authorization(value),
+    }
+}
+
+/// The credentials of one `Authorization` value, read in full (RFC 6750 §2.1, RFC 9449 §7.1).
+fn read_authorization(value: &[u8]) -> Result<Option<Credentials<'_>>, RequestError> {
     let value = core::str::from_utf8(value).map_err(|_| RequestError::MalformedAuthorization)?;
     let value = value.trim_matches([' ', '\t']);
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -68,12 +76,44 @@ pub fn credentials<'a>(
     Ok(Some(Credentials { scheme, token }))
 }
 
+/// The credentials of an `Authorization` value that is exactly what clients send: optional
+/// spaces or tabs, `Bearer` or `DPoP` (any case), spaces, a token68, optional spaces or tabs.
+/// `None` for anything else, which [`credentials`] then reads in full (its answer for these is
+/// the same: every byte here is ASCII, so the value is UTF-8, and a token68 has no comma). One
+/// pass over the token's bytes instead of a UTF-8 check, a comma search and the token68 check.
+fn well_formed(value: &[u8]) -> Option<Credentials<'_>> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b))?;
+    let end = value.iter().rposition(|b| !blank(b))? + 1;
+    let value = value.get(start..end)?;
+    let space = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    let scheme = match scheme {
+        s if s.eq_ignore_ascii_case(b"bearer") => Scheme::Bearer,
+        s if s.eq_ignore_ascii_case(b"dpop") => Scheme::Dpop,
+        _ => return None,
+    };
+    let start = rest.iter().position(|b| *b != b' ')?;
+    let token = rest.get(start..)?;
+    match is_token68_bytes(token) {
+        true => core::str::from_utf8(token)
+            .ok()
+            .map(|token| Credentials { scheme, token }),
+        false => None,
+    }
+}
+
 /// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110 §11.2).
 fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
+    is_token68_bytes(s.as_bytes())
+}
+
+fn is_token68_bytes(s: &[u8]) -> bool {
+    let end = s.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    let body = s.get(..end).unwrap_or_default();
     // A fold rather than `all`: no early exit, so the compiler can check many bytes per step
     // (this runs over every token of every request).
-    !body.is_empty() && body.bytes().fold(true, |ok, b| ok & is_token68_char(b))
+    !body.is_empty() && body.iter().fold(true, |ok, b| ok & is_token68_char(*b))
 }
 
 /// A token68 character but `=` (RFC 7235 §2.1): ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
@@ -512,6 +552,50 @@ fn denial_envelope() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass reading of a well-formed value answers what the full reading answers,
+        /// for values made of the bytes that matter (blanks, other whitespace, commas, `=`,
+        /// token68 characters, non-ASCII, the schemes in any case).
+        #[test]
+        fn well_formed_values_read_as_the_full_reading_reads_them(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(&b" "[..]), Just(&b"\t"[..]), Just(&b"\r"[..]), Just(&b","[..]),
+                Just(&b"="[..]), Just(&b"Bearer"[..]), Just(&b"bEaReR"[..]), Just(&b"DPoP"[..]),
+                Just(&b"Basic"[..]), Just(&b"eyJ0.x-_~+/"[..]), Just(&b"a"[..]), Just(&b"\xc3\xa9"[..]),
+                Just(&b"\xff"[..]),
+            ], 0..10),
+        ) {
+            let value: Vec<u8> = parts.concat();
+            if let Some(fast) = well_formed(&value) {
+                prop_assert_eq!(Ok(Some(fast)), read_authorization(&value));
+            }
+            // And the public reading is always the full one's answer.
+            prop_assert_eq!(credentials(&[&value], None), read_authorization(&value));
+        }
+    }
+
+    #[test]
+    fn the_usual_values_take_the_one_pass_reading() {
+        for v in [
+            &b"Bearer abc.def.ghi"[..],
+            b"  DPoP   eyJ0==  ",
+            b"\tbearer x\t",
+        ] {
+            assert!(well_formed(v).is_some(), "{v:?}");
+        }
+        for v in [
+            &b"Bearer"[..],
+            b"Bearer a,b",
+            b"Basic abc",
+            b"Bearer \ta",
+            b"\rBearer a",
+        ] {
+            assert!(well_formed(v).is_none(), "{v:?}");
+        }
+    }
 
     #[test]
     fn token68_chars_are_exactly_the_rfc_set() {

@@ -496,17 +496,18 @@ impl<'g> Exchange<'g> {
         now: UnixTime,
     ) -> Result<Option<UnrecordedProof>, Step> {
         let guard = self.guard;
-        let token = match credentials(req.authorization, req.query) {
-            Ok(Some(c)) => c.token,
-            // Checked before the token was verified: cannot happen; deny.
-            _ => return Err(Step::Respond(no_decision())),
-        };
         match self.scheme {
             Scheme::Bearer if principal.is_sender_constrained() => {
                 Err(self.reject(TokenError::BoundTokenAsBearer))
             }
             Scheme::Bearer => Ok(None),
             Scheme::Dpop => {
+                // The token again, for the proof's `ath` (only a DPoP request needs it).
+                let token = match credentials(req.authorization, req.query) {
+                    Ok(Some(c)) => c.token,
+                    // Checked before the token was verified: cannot happen; deny.
+                    _ => return Err(Step::Respond(no_decision())),
+                };
                 let uri = guard.public_uri(req.path);
                 let proof_request = ProofRequest {
                     method: req.method,

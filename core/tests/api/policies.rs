@@ -513,6 +513,14 @@ fn token_cache_hits_misses_and_rechecks() {
     let mut forged = token.clone();
     forged.push('A');
     assert!(cache.get(&verifier, &forged, NOW).is_none());
+    // Nor one that shares its ending (the entry key) but not all of it, at any length; and
+    // looking it up leaves the entry alone.
+    for cut in [1, 100, token.len() - 40, token.len() - 32] {
+        let mut forged = String::from("X");
+        forged.push_str(&token[cut..]);
+        assert!(cache.get(&verifier, &forged, NOW).is_none(), "{cut}");
+    }
+    assert!(cache.get(&verifier, &token, NOW).is_some());
     // Entries never outlive max_ttl.
     let mut short = TokenCache::new(TokenCacheLimits::new(10, 1 << 20, 5));
     short.insert(&verifier, &token, p.clone(), NOW);
