@@ -5,6 +5,7 @@ use mcp_authz_core::Request as CoreRequest;
 
 /// Every value of the request headers the core reads, borrowed from a `HeaderMap` (shared by
 /// both adapters). Its `Debug` is the core request's: no `Authorization` or `DPoP` bytes.
+#[derive(Default)]
 pub(crate) struct CoreHeaders<'a> {
     authorization: Vec<&'a [u8]>,
     mcp_method: Vec<&'a [u8]>,
@@ -26,26 +27,33 @@ impl std::fmt::Debug for CoreHeaders<'_> {
 }
 
 impl<'a> CoreHeaders<'a> {
-    /// Collects the values from `headers`.
+    /// Collects the values from `headers`, in one pass over them (a lookup by name per header
+    /// the core reads parsed and hashed ten names a request; `HeaderMap` names are lower case,
+    /// and each name's values come in order).
     pub(crate) fn new(headers: &'a http::HeaderMap) -> Self {
-        let all = |name: &str| headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
-        Self {
-            authorization: all("authorization"),
-            mcp_method: all("mcp-method"),
-            mcp_name: all("mcp-name"),
-            content_type: all("content-type"),
-            content_encoding: all("content-encoding"),
-            origin: all("origin"),
-            dpop: all("dpop"),
-            cors_request_headers: all("access-control-request-headers"),
-            mcp_session_id: all("mcp-session-id"),
-            mcp_protocol_version: all("mcp-protocol-version"),
-            mcp_params: headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
-                .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
-                .collect(),
+        let mut all = Self::default();
+        for (name, value) in headers {
+            let value = value.as_bytes();
+            let into = match name.as_str() {
+                "authorization" => &mut all.authorization,
+                "mcp-method" => &mut all.mcp_method,
+                "mcp-name" => &mut all.mcp_name,
+                "content-type" => &mut all.content_type,
+                "content-encoding" => &mut all.content_encoding,
+                "origin" => &mut all.origin,
+                "dpop" => &mut all.dpop,
+                "access-control-request-headers" => &mut all.cors_request_headers,
+                "mcp-session-id" => &mut all.mcp_session_id,
+                "mcp-protocol-version" => &mut all.mcp_protocol_version,
+                other if other.starts_with(PARAM_HEADER_PREFIX) => {
+                    all.mcp_params.push((other.as_bytes(), value));
+                    continue;
+                }
+                _ => continue,
+            };
+            into.push(value);
         }
+        all
     }
 
     /// The core's view of the request head: `path` is the path the guard judges (adapters

@@ -55,7 +55,7 @@ pub fn status_label(status: u16) -> &'static str {
 /// One decision of the request loop for the resource `route` (its name; empty when the
 /// adapter protects one), `started` when the request arrived.
 pub fn decision(
-    route: &str,
+    route: &std::sync::Arc<str>,
     outcome: &'static str,
     status: u16,
     reason: Option<&'static str>,
@@ -63,14 +63,17 @@ pub fn decision(
 ) {
     #[cfg(feature = "metrics")]
     {
-        let labels = [
-            ("route", route.to_owned()),
-            ("outcome", outcome.to_owned()),
-            ("status", status_label(status).to_owned()),
-            ("reason", reason.unwrap_or("none").to_owned()),
+        // Every request passes here: the labels are the route's shared string and static ones,
+        // so recording allocates nothing of its own.
+        let route = metrics::SharedString::from(route.clone());
+        let labels = vec![
+            metrics::Label::new("route", route.clone()),
+            metrics::Label::from_static_parts("outcome", outcome),
+            metrics::Label::from_static_parts("status", status_label(status)),
+            metrics::Label::from_static_parts("reason", reason.unwrap_or("none")),
         ];
-        metrics::counter!("mcp_authz_decisions_total", &labels).increment(1);
-        metrics::histogram!("mcp_authz_decision_seconds", "route" => route.to_owned(), "outcome" => outcome)
+        metrics::counter!("mcp_authz_decisions_total", labels).increment(1);
+        metrics::histogram!("mcp_authz_decision_seconds", "route" => route, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
     }
     #[cfg(not(feature = "metrics"))]

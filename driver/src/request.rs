@@ -199,7 +199,7 @@ impl Authorizer {
         principal: &Principal,
         response: &http::HeaderMap,
     ) -> Option<http::Response<Bytes>> {
-        self.bind_session(guard, SessionOwner::of(principal), response)
+        self.bind_session(guard, || SessionOwner::of(principal), response)
             .await
     }
 
@@ -212,7 +212,7 @@ impl Authorizer {
         guard: &Guard,
         response: &http::HeaderMap,
     ) -> Option<http::Response<Bytes>> {
-        self.bind_session(guard, SessionOwner::anonymous(), response)
+        self.bind_session(guard, SessionOwner::anonymous, response)
             .await
     }
 
@@ -226,15 +226,16 @@ impl Authorizer {
     async fn bind_session(
         &self,
         guard: &Guard,
-        owner: SessionOwner,
+        owner: impl FnOnce() -> SessionOwner,
         response: &http::HeaderMap,
     ) -> Option<http::Response<Bytes>> {
         let mut ids = response.get_all("mcp-session-id").iter();
         let (Some(id), None) = (ids.next(), ids.next()) else {
             return None;
         };
+        // The owner (a digest of the principal) only for a response that opens a session.
         let key = SessionKey::of(id.as_bytes());
-        match self.store.bind_session(key, owner, now()).await {
+        match self.store.bind_session(key, owner(), now()).await {
             Ok(held) => {
                 if let Some(held) = held {
                     observe::sessions(held);
