@@ -62,12 +62,16 @@ pub struct TenantArgs {
     pub allow_any_tenant: bool,
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default: info for mcp-authz, warn for the rest).
+/// Logs to stderr; `RUST_LOG` filters (default: info for mcp-authz, warn for the rest; the line
+/// per decision is at debug, the per-request record is `--access-log`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mcp_authz=info"));
+    // Colours only for a person at a terminal: a log file or collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }

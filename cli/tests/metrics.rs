@@ -51,6 +51,8 @@ async fn a_scrape_counts_the_real_requests() {
         .args(["--resource", &resource, "--upstream", &upstream])
         .args(["--listen", &format!("127.0.0.1:{proxy_port}")])
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        // One serving thread: everything below works the same.
+        .args(["--workers", "1"])
         .args([
             "--scope",
             "mcp:tools",

@@ -351,7 +351,7 @@ impl Authorizer {
                     .await;
                 if let Some(r) = refusal {
                     observe::decision(&self.route, "reject", r.status, r.reason, started);
-                    tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason = r.reason, method, path);
+                    tracing::debug!(target: "mcp_authz", decision = "reject", status = r.status, reason = r.reason, method, path);
                     let reason = r.reason;
                     return Verdict::Answer {
                         response: build(r, head, |b| b),
@@ -362,7 +362,7 @@ impl Authorizer {
                 let closing = allowed.listen_closing();
                 let principal = allowed.into_principal();
                 observe::decision(&self.route, "allow", 200, None, started);
-                tracing::info!(
+                tracing::debug!(
                     target: "mcp_authz",
                     decision = "allow",
                     issuer = principal.issuer(),
@@ -383,7 +383,7 @@ impl Authorizer {
                 let outcome = if reason.is_some() { "reject" } else { "served" };
                 observe::decision(&self.route, outcome, r.status, reason, started);
                 if let Some(reason) = reason {
-                    tracing::info!(target: "mcp_authz", decision = "reject", status = r.status, reason, method, path);
+                    tracing::debug!(target: "mcp_authz", decision = "reject", status = r.status, reason, method, path);
                 }
                 return Verdict::Answer {
                     response: build(r, head, |b| b),
