@@ -50,32 +50,33 @@ fn remove_hop_by_hop(headers: &mut http::HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Names rather than strings: a removal by `&str` parses and hashes the name every time.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
 
 /// The headers in which a client could claim another address, scheme or host (RFC 7239, and
 /// the de-facto `X-Forwarded-*` and `X-Real-IP`): removed from every request, then set by the
 /// proxy from what it saw (`X-Real-IP` is not set).
-const FORWARDED: [&str; 5] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
+const FORWARDED: [HeaderName; 5] = [
+    http::header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-real-ip"),
 ];
 
 pub(super) fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -93,6 +94,8 @@ fn upstream_uri(base: &http::Uri, query: Option<&str>) -> Option<http::Uri> {
     let path = base.path();
     let pq = match query {
         Some(q) => format!("{path}?{q}"),
+        // The upstream URL as configured (its own query, if any, is not the request's).
+        None if base.query().is_none() => return Some(base.clone()),
         None => path.to_owned(),
     };
     let mut parts = base.clone().into_parts();
@@ -228,7 +231,7 @@ pub(super) async fn forward(State(state): State<Arc<ProxyState>>, req: Request) 
         }
     }
     // What the client says of where it came from is not believed: the proxy states it.
-    for name in FORWARDED {
+    for name in &FORWARDED {
         parts.headers.remove(name);
     }
     if let Some(host) = client_host {
