@@ -43,8 +43,9 @@ pub struct ServerConfig {
     /// Connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Threads serving requests [default: one per CPU]. On a host the proxy shares with its
-    /// upstream (a sidecar), fewer threads than CPUs cost less per request (BENCHMARKS.md).
+    /// Threads serving requests [default: one per CPU]. 1 is one thread doing everything, as
+    /// an nginx worker does; on a host the proxy shares with its upstream (a sidecar), fewer
+    /// threads than CPUs cost less per request (BENCHMARKS.md).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Serve Prometheus metrics at http://ADDR/metrics, a listener of its own [default: off].

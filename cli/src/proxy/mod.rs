@@ -398,10 +398,17 @@ pub fn run(args: ProxyArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.server.workers {
-        runtime.worker_threads(workers.max(1));
-    }
+    // One worker: a single thread does everything (accepts, requests, the upstream's
+    // connections, timers), as an nginx worker does, with no thread ever woken for another.
+    let mut runtime = match config.server.workers {
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
+        Some(workers) => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.worker_threads(workers);
+            runtime
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
