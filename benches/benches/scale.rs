@@ -175,11 +175,12 @@ fn scale(c: &mut Criterion) {
             usize::MAX,
             3600,
         )));
-        // Entries under tokens as long as the real one; the principal is shared (what differs
-        // per entry is the key, the token text and the bookkeeping).
+        // Entries under tokens as long as the real one, each ending differently (as distinct
+        // signatures do: the cache keys entries by a token's end); the principal is shared
+        // (what differs per entry is the key, the token text and the bookkeeping).
         for i in 0..n {
-            let mut fake = format!("{i:020}");
-            fake.push_str(&token[20..]);
+            let mut fake = String::from(&token[..token.len() - 20]);
+            fake.push_str(&format!("{i:020}"));
             cache
                 .borrow_mut()
                 .insert(verifier, &fake, principal.clone(), UnixTime::from_secs(NOW));
@@ -191,6 +192,7 @@ fn scale(c: &mut Criterion) {
             UnixTime::from_secs(NOW),
         );
         let grown = resident_bytes().saturating_sub(rss);
+        assert_eq!(cache.borrow().len(), n + 1, "every entry is kept");
         println!(
             "cached_tokens/{n}: {} entries, estimate {:.1} MB, resident growth {:.1} MB ({} B per entry)",
             cache.borrow().len(),

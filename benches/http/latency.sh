@@ -24,22 +24,10 @@ oha=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) >/dev/null
 fi
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q -p mcp-authz-benches --bin http_target
 cargo build --release -q -p mcp-authz-cli --bin mcp-authz
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-./target/release/http_target > "$work/target.json" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/target.json" ] && break; sleep 0.1; done
-line=$(head -n1 "$work/target.json")
-get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$line" "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-upstream=$(get unprotected)
-upstream_authority=${upstream#http://}; upstream_authority=${upstream_authority%%/*}
+. benches/http/lib.sh
+start_target
 
 declare -A url token cpu_pid
 url[unprotected]=$upstream
@@ -62,35 +50,8 @@ start_proxy() { # name listen extra-args...
 start_proxy proxy "$(get proxy_listen)"
 start_proxy proxy_workers1 "127.0.0.1:$(free_port)" --workers 1
 
-nginx_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log stderr warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  upstream mcp { server $upstream_authority; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://mcp;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $upstream_authority;
-      proxy_buffering off;
-    }
-  }
-}
-EOF
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
-url[nginx]="http://127.0.0.1:$nginx_port/mcp"
-for _ in $(seq 100); do [ -s "$work/nginx/nginx.pid" ] && break; sleep 0.1; done
+start_nginx "$workers"
+url[nginx]=$nginx_url
 sleep 0.5
 
 # CPU ticks (utime + stime) of a process and its children (nginx's workers).
@@ -101,7 +62,7 @@ ticks() {
   done
   echo "$total"
 }
-cpu_pid[nginx]=$(cat "$work/nginx/nginx.pid")
+cpu_pid[nginx]=$(cat "$nginx_pid_file")
 hz=$(getconf CLK_TCK)
 body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
 results="$work/results"

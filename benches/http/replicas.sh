@@ -19,17 +19,8 @@ if ! command -v wrk >/dev/null || ! command -v redis-server >/dev/null; then
 fi
 cargo build --release -q -p mcp-authz-benches --bin http_target
 cargo build --release -q -p mcp-authz-cli --bin mcp-authz
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-./target/release/http_target > "$work/target.json" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/target.json" ] && break; sleep 0.1; done
-line=$(head -n1 "$work/target.json")
-get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$line" "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. benches/http/lib.sh
+start_target
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no > "$work/redis.log" 2>&1 &

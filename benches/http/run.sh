@@ -24,7 +24,6 @@ workers=${NGINX_WORKERS:-1}
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light) >/dev/null
 fi
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q -p mcp-authz-benches --bin http_target
 cargo build --release -q -p mcp-authz-cli --bin mcp-authz
 targets="unprotected protected_cache protected_nocache proxy nginx"
@@ -33,19 +32,8 @@ if [ -n "${PINGORA:-}" ]; then
   cargo build --release -q --locked --manifest-path benches/engine/pingora/Cargo.toml
   targets="$targets pingora"
 fi
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-./target/release/http_target > "$work/target.json" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/target.json" ] && break; sleep 0.1; done
-line=$(head -n1 "$work/target.json")
-get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$line" "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-upstream=$(get unprotected)                    # http://127.0.0.1:PORT/mcp
-upstream_authority=${upstream#http://}; upstream_authority=${upstream_authority%%/*}
+. benches/http/lib.sh
+start_target
 
 # mcp-authz proxy, as an operator runs it.
 # shellcheck disable=SC2086
@@ -56,36 +44,7 @@ upstream_authority=${upstream#http://}; upstream_authority=${upstream_authority%
 proxy_pid=$!
 pids+=("$proxy_pid")
 
-# nginx as a plain reverse proxy in front of the same upstream: the configuration MCP servers
-# are given behind nginx (HTTP/1.1 and keepalive to the upstream, no buffering for SSE).
-nginx_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log stderr warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  upstream mcp { server $upstream_authority; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://mcp;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $upstream_authority;
-      proxy_buffering off;
-    }
-  }
-}
-EOF
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
-nginx_url="http://127.0.0.1:$nginx_port/mcp"
+start_nginx "$workers"
 
 # The Pingora prototype: the same forward path on Pingora, in front of the same upstream. Its
 # authorization is a placeholder (a Bearer prefix), so its figure is an upper bound.
@@ -165,4 +124,4 @@ PY
 # Memory: the proxy alone under load for 30 s more, then its peak resident set.
 run memory "$(get proxy)" "$(get token_proxy)" 30 > /dev/null
 echo "peak RSS (VmHWM) of mcp-authz proxy after 30 s more at $conns connections: $(grep VmHWM /proc/"$proxy_pid"/status | awk '{print $2, $3}') (goal ≤ 25 MB)"
-echo "peak RSS (VmHWM) of the nginx worker(s): $(for p in $(pgrep -P "$(cat "$work/nginx/nginx.pid")"); do grep VmHWM /proc/"$p"/status | awk '{print $2, $3}'; done | tr '\n' ' ')"
+echo "peak RSS (VmHWM) of the nginx worker(s): $(for p in $(pgrep -P "$(cat "$nginx_pid_file")"); do grep VmHWM /proc/"$p"/status | awk '{print $2, $3}'; done | tr '\n' ' ')"
