@@ -42,3 +42,15 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
     out
 }
+
+/// SHA-256 of `parts`, each preceded by its length (8 bytes, big-endian), so that no two lists
+/// of parts hash the same input (`["ab", "c"]` is not `["a", "bc"]`).
+pub(crate) fn sha256_of_parts(parts: &[&str]) -> [u8; 32] {
+    let mut input = alloc::vec::Vec::new();
+    for part in parts {
+        let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+        input.extend_from_slice(&len.to_be_bytes());
+        input.extend_from_slice(part.as_bytes());
+    }
+    sha256(&input)
+}

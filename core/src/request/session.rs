@@ -20,7 +20,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 
 use crate::access_token::Principal;
-use crate::crypto::sha256;
+use crate::crypto::{sha256, sha256_of_parts};
 use crate::time::UnixTime;
 
 /// Who a session belongs to: SHA-256 of the principal's issuer, subject and client id (each
@@ -52,13 +52,7 @@ impl SessionOwner {
     /// The owner of the principal with this issuer, subject and client id (`""` for one it
     /// lacks): what [`SessionOwner::of`] computes, for stores that keep owners elsewhere.
     pub fn of_parts(issuer: &str, subject: &str, client_id: &str) -> Self {
-        let mut input = alloc::vec::Vec::new();
-        for part in [issuer, subject, client_id] {
-            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
-            input.extend_from_slice(&len.to_be_bytes());
-            input.extend_from_slice(part.as_bytes());
-        }
-        Self(sha256(&input))
+        Self(sha256_of_parts(&[issuer, subject, client_id]))
     }
 
     /// The digest, for a store that keeps owners elsewhere (a shared store across replicas).

@@ -24,7 +24,6 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 
 use base64::engine::general_purpose::STANDARD;
@@ -237,13 +236,7 @@ impl IntrospectionConfig {
     /// client and the token (each length-prefixed), so that an answer one authorization server
     /// (or one client) gave is never taken for another's, and the token is never stored.
     pub fn shared_key(&self, token: &str) -> [u8; 32] {
-        let mut input = Vec::new();
-        for part in [self.endpoint.as_str(), self.auth.client_id(), token] {
-            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
-            input.extend_from_slice(&len.to_be_bytes());
-            input.extend_from_slice(part.as_bytes());
-        }
-        crate::crypto::sha256(&input)
+        crate::crypto::sha256_of_parts(&[&self.endpoint, self.auth.client_id(), token])
     }
 
     /// The introspection endpoint.
