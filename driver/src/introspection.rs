@@ -72,11 +72,17 @@ impl Introspector {
         let _ = self.shared.set(store);
     }
 
-    /// The answer another replica kept for `token`, if any. A store that cannot answer is
-    /// skipped (the authorization server is asked, as without a store).
-    async fn shared_answer(&self, token: &str) -> Option<(u16, Vec<u8>)> {
+    /// The shared store, if answers are shared, and what names `token`'s answer there
+    /// ([`IntrospectionConfig::shared_key`]): one digest for the lookup and the keeping.
+    fn shared_for(&self, token: &str) -> Option<(&Store, [u8; 32])> {
         let store = self.shared.get()?;
         let key = self.cache.lock().ok()?.config().shared_key(token);
+        Some((store, key))
+    }
+
+    /// The answer another replica kept under `key`, if any. A store that cannot answer is
+    /// skipped (the authorization server is asked, as without a store).
+    async fn shared_answer(&self, store: &Store, key: [u8; 32]) -> Option<(u16, Vec<u8>)> {
         match store.introspection_answer(key).await {
             Ok(kept) => kept,
             Err(e) => {
@@ -174,7 +180,12 @@ impl Introspector {
         };
         let (ticket, request) = started?;
         // Another replica's answer, read again here exactly as if the server had just sent it.
-        let (fetched, from_store) = match self.shared_answer(token).await {
+        let shared = self.shared_for(token);
+        let kept_answer = match shared {
+            Some((store, key)) => self.shared_answer(store, key).await,
+            None => None,
+        };
+        let (fetched, from_store) = match kept_answer {
             Some((status, body)) => (
                 Ok(crate::fetch::Fetched {
                     status,
@@ -220,17 +231,16 @@ impl Introspector {
             (Ok(Err(_)), false) => "refused",
             (Err(failure), _) => failure.reason(),
         });
-        if let (Ok(verdict), Ok(f), Some(store), false) =
-            (&outcome, &fetched, self.shared.get(), from_store)
+        if let (Ok(verdict), Ok(f), Some((store, key)), false) =
+            (&outcome, &fetched, shared, from_store)
         {
             let now = now();
-            let kept = self.cache.lock().ok().map(|c| {
-                (
-                    c.config().keep_until(verdict, now),
-                    c.config().shared_key(token),
-                )
-            });
-            if let Some((until, key)) = kept {
+            let until = self
+                .cache
+                .lock()
+                .ok()
+                .map(|c| c.config().keep_until(verdict, now));
+            if let Some(until) = until {
                 let ttl_ms = until.as_secs().saturating_sub(now.as_secs()) * 1000;
                 if ttl_ms > 0 {
                     let kept = store

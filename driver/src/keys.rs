@@ -320,7 +320,7 @@ async fn run_due_fetch(live: &Live) -> bool {
 pub fn random_id() -> Option<String> {
     let mut b = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Some(crate::store::hex(&b))
 }
 
 /// Randomness for the backoff jitter.

@@ -583,13 +583,15 @@ return 0",
     }
 }
 
-#[cfg(feature = "redis")]
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (Redis key names, random identifiers).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(feature = "redis")]
