@@ -87,7 +87,6 @@ pub(crate) fn read_object<'de, const N: usize>(
     let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
     let mut scanner = Scanner {
         text,
-        bytes,
         pos: 0,
         depth: 0,
     };
@@ -119,15 +118,18 @@ const MAX_DEPTH: u32 = 128;
 struct Scanner<'de> {
     /// The document, checked as UTF-8 once.
     text: &'de str,
-    bytes: &'de [u8],
     pos: usize,
     /// Containers open around `pos`.
     depth: u32,
 }
 
 impl<'de> Scanner<'de> {
+    fn bytes(&self) -> &'de [u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.bytes().get(self.pos).copied()
     }
 
     /// JSON's four whitespace bytes (RFC 8259 §2).
@@ -139,7 +141,7 @@ impl<'de> Scanner<'de> {
 
     /// `word` (`true`, `false`, `null`) at `pos`.
     fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
-        match self.bytes.get(self.pos..self.pos + word.len()) {
+        match self.bytes().get(self.pos..self.pos + word.len()) {
             Some(found) if found == word => {
                 self.pos += word.len();
                 Ok(())
@@ -156,8 +158,8 @@ impl<'de> Scanner<'de> {
         let mut end = start;
         let mut escaped = false;
         loop {
-            end = skip_plain(self.bytes, end);
-            match self.bytes.get(end) {
+            end = skip_plain(self.bytes(), end);
+            match self.bytes().get(end) {
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
@@ -193,7 +195,7 @@ impl<'de> Scanner<'de> {
     fn number(&mut self) -> Result<Member<'de>, JsonError> {
         let start = self.pos;
         let digits = self
-            .bytes
+            .bytes()
             .get(start..)
             .unwrap_or_default()
             .iter()
@@ -201,11 +203,14 @@ impl<'de> Scanner<'de> {
             .count();
         let end = start + digits;
         let plain = (1..=19).contains(&digits)
-            && (digits == 1 || self.bytes.get(start) != Some(&b'0'))
-            && !matches!(self.bytes.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'));
+            && (digits == 1 || self.bytes().get(start) != Some(&b'0'))
+            && !matches!(
+                self.bytes().get(end),
+                Some(b'.' | b'e' | b'E' | b'-' | b'+')
+            );
         if plain {
             let value = self
-                .bytes
+                .bytes()
                 .get(start..end)
                 .unwrap_or_default()
                 .iter()
@@ -216,7 +221,7 @@ impl<'de> Scanner<'de> {
         // The longest run of number characters: anything after a number other than these is
         // the document's next token, and a run that is not one number is an error either way.
         let len = self
-            .bytes
+            .bytes()
             .get(start..)
             .unwrap_or_default()
             .iter()
@@ -236,16 +241,6 @@ impl<'de> Scanner<'de> {
         }
     }
 
-    /// Enters a container (at its opening bracket), within the nesting limit.
-    fn enter(&mut self) -> Result<(), JsonError> {
-        self.depth += 1;
-        self.pos += 1;
-        match self.depth < MAX_DEPTH {
-            true => Ok(()),
-            false => Err(JsonError::Invalid),
-        }
-    }
-
     /// The `:` after a member name.
     fn colon(&mut self) -> Result<(), JsonError> {
         self.skip_ws();
@@ -258,31 +253,30 @@ impl<'de> Scanner<'de> {
         }
     }
 
-    /// The members of the object whose `{` is at `pos`: `member` gets each name, then reads the
-    /// [`Self::colon`] and the value (a name refused as soon as it is read is refused before
-    /// anything after it is looked at, as `serde_json` does).
-    fn object(
+    /// The items of the container whose opening bracket is at `pos`, within the nesting limit:
+    /// `item` reads each one, items are separated by commas, and `close` ends it.
+    fn container(
         &mut self,
-        mut member: impl FnMut(&mut Self, Cow<'de, str>) -> Result<(), JsonError>,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
-        self.enter()?;
+        self.depth += 1;
+        self.pos += 1;
+        if self.depth >= MAX_DEPTH {
+            return Err(JsonError::Invalid);
+        }
         self.skip_ws();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             self.depth -= 1;
             return Ok(());
         }
         loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(JsonError::Invalid);
-            }
-            let name = self.string()?;
-            member(self, name)?;
+            item(self)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b'}') => {
+                Some(c) if c == close => {
                     self.pos += 1;
                     self.depth -= 1;
                     return Ok(());
@@ -292,31 +286,29 @@ impl<'de> Scanner<'de> {
         }
     }
 
+    /// The members of the object whose `{` is at `pos`: `member` gets each name, then reads the
+    /// [`Self::colon`] and the value (a name refused as soon as it is read is refused before
+    /// anything after it is looked at, as `serde_json` does).
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'de, str>) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.container(b'}', |this| {
+            this.skip_ws();
+            if this.peek() != Some(b'"') {
+                return Err(JsonError::Invalid);
+            }
+            let name = this.string()?;
+            member(this, name)
+        })
+    }
+
     /// The elements of the array whose `[` is at `pos`, each read by `element`.
     fn array(
         &mut self,
-        mut element: impl FnMut(&mut Self) -> Result<(), JsonError>,
+        element: impl FnMut(&mut Self) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
-        self.enter()?;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            element(self)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(JsonError::Invalid),
-            }
-        }
+        self.container(b']', element)
     }
 
     /// The top-level object: members `slot` places go to `found` (a second one is a duplicate

@@ -94,15 +94,21 @@ impl FacadeProfile {
     /// The scopes the client is told it may ask for: the provider's `scopes_supported` in the
     /// form tokens carry (Entra: the App ID URI's scopes in short form).
     pub fn client_scopes(&self, provider_scopes: &[String]) -> Vec<String> {
+        provider_scopes
+            .iter()
+            .map(|s| self.client_scope(s).to_string())
+            .collect()
+    }
+
+    /// One scope in the form tokens carry: under Entra, a scope of the App ID URI
+    /// (`api://app/read`) is its short form (`read`); any other scope as it is.
+    fn client_scope<'s>(&self, scope: &'s str) -> &'s str {
         match self {
-            Self::Entra { api_uri } => {
-                let prefix = alloc::format!("{}/", api_uri.trim_end_matches('/'));
-                provider_scopes
-                    .iter()
-                    .map(|s| s.strip_prefix(&prefix).unwrap_or(s).to_string())
-                    .collect()
-            }
-            _ => provider_scopes.to_vec(),
+            Self::Entra { api_uri } => scope
+                .strip_prefix(api_uri.trim_end_matches('/'))
+                .and_then(|rest| rest.strip_prefix('/'))
+                .unwrap_or(scope),
+            _ => scope,
         }
     }
 
@@ -421,13 +427,7 @@ impl Facade {
         if let Some(scope) = get(params, "scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
                 // Entra: a full-URI scope under the App ID URI is its short form.
-                let short = match &self.profile {
-                    FacadeProfile::Entra { api_uri } => s
-                        .strip_prefix(api_uri.trim_end_matches('/'))
-                        .and_then(|r| r.strip_prefix('/'))
-                        .unwrap_or(s),
-                    _ => s,
-                };
+                let short = self.profile.client_scope(s);
                 if !STANDARD_SCOPES.contains(&short) && !self.scopes.iter().any(|a| a == short) {
                     return Err(FacadeError::InvalidScope);
                 }

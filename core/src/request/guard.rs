@@ -28,6 +28,7 @@ use crate::resource_metadata::{
 };
 use crate::scope_policy::ScopePolicy;
 use crate::time::UnixTime;
+use crate::token::verifier_config::is_tenant_template;
 use crate::token_cache::PrincipalCache;
 use crate::token_introspection::IntrospectionMode;
 
@@ -158,7 +159,12 @@ impl Guard {
             dpop_config: DpopConfig::default(),
         };
         guard.metadata_json = guard.metadata.to_json();
-        guard.index_issuers(0);
+        index_issuers(
+            0,
+            guard.verifier.config(),
+            &mut guard.exact_issuers,
+            &mut guard.templated_issuers,
+        );
         guard
     }
 
@@ -202,8 +208,14 @@ impl Guard {
     pub fn with_issuer(mut self, mut config: VerifierConfig) -> Self {
         config.set_resource(self.verifier.config().resource());
         let issuer = String::from(config.issuer());
-        self.more.push(AccessTokenVerifier::new(config));
-        self.index_issuers(self.more.len());
+        let verifier = AccessTokenVerifier::new(config);
+        index_issuers(
+            self.more.len() + 1,
+            verifier.config(),
+            &mut self.exact_issuers,
+            &mut self.templated_issuers,
+        );
+        self.more.push(verifier);
         self.metadata = self.metadata.with_authorization_server(issuer);
         self.metadata_json = self.metadata.to_json();
         self
@@ -221,26 +233,6 @@ impl Guard {
         match index {
             0 => Some(&self.verifier),
             i => self.more.get(i - 1),
-        }
-    }
-
-    /// Adds the issuers of issuer number `index` to [`Guard::route`]'s index.
-    fn index_issuers(&mut self, index: usize) {
-        let Some(config) = self.verifier_at(index).map(|v| v.config().clone()) else {
-            return;
-        };
-        for issuer in config.issuers() {
-            match config.is_template(issuer) {
-                true if !self.templated_issuers.contains(&index) => {
-                    self.templated_issuers.push(index)
-                }
-                true => {}
-                false => {
-                    self.exact_issuers
-                        .entry(String::from(issuer))
-                        .or_insert(index);
-                }
-            }
         }
     }
 
@@ -599,6 +591,23 @@ impl Guard {
 
 /// The most `Mcp-Param-*` names one preflight answer reflects.
 pub const MAX_REFLECTED_HEADERS: usize = 64;
+
+/// Adds the issuers of issuer number `index` (its `config`) to [`Guard::route`]'s index: each
+/// exact issuer with the first number that has it, and the numbers with a tenant template.
+fn index_issuers(
+    index: usize,
+    config: &VerifierConfig,
+    exact: &mut BTreeMap<String, usize>,
+    templated: &mut Vec<usize>,
+) {
+    for issuer in config.issuers() {
+        if !is_tenant_template(issuer) {
+            exact.entry(String::from(issuer)).or_insert(index);
+        } else if !templated.contains(&index) {
+            templated.push(index);
+        }
+    }
+}
 
 /// A header name of the `Mcp-Param-` family: that prefix (any case), then an HTTP token
 /// (`tchar`, RFC 9110 §5.6.2), at most 128 bytes in all.

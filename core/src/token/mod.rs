@@ -10,4 +10,4 @@ pub mod dpop;
 pub mod token_cache;
 pub mod token_exchange;
 pub mod token_introspection;
-mod verifier_config;
+pub(crate) mod verifier_config;

@@ -3,14 +3,14 @@
 //! Keyed by the token's last 32 bytes (the end of its signature: distinct for distinct verified
 //! tokens, and only verified tokens are inserted), with the full token compared on a hit, so no
 //! two tokens sharing an ending can pass for each other. A SHA-256 of the whole token was a
-//! third of a cached request's cost in the layer. Bounded by entries and by bytes. An entry lives at most until the
-//! token's `exp` and never longer than a configured maximum; every hit re-checks `exp`/`nbf`/`iat`
-//! against `now` and the issuer and audience against the verifier's configuration
-//! ([`Principal::recheck`]); the required scopes are checked per request by the caller as for any
-//! other principal. Entries go when the key that verified them leaves the key set
-//! ([`TokenCache::retain_keys`], or [`TokenCache::retain_keys_of`] for one issuer's keys), and an
-//! entry is used only under the verifier configuration it was verified with: a guard with several
-//! authorization servers shares one cache among its verifiers.
+//! third of a cached request's cost in the layer. Bounded by entries and by bytes. An entry
+//! lives at most until the token's `exp` and never longer than a configured maximum; every hit
+//! re-checks `exp`/`nbf`/`iat` against `now` and the issuer and audience against the verifier's
+//! configuration ([`Principal::recheck`]); the required scopes are checked per request by the
+//! caller as for any other principal. Entries go when the key that verified them leaves the key
+//! set ([`TokenCache::retain_keys`], or [`TokenCache::retain_keys_of`] for one issuer's keys), and
+//! an entry is used only under the verifier configuration it was verified with: a guard with
+//! several authorization servers shares one cache among its verifiers.
 //!
 //! Like the rest of the core it takes `now` as an argument and does no IO. It needs `&mut self`
 //! to insert; adapters share one behind a lock held only for the lookup or the insert, never

@@ -90,6 +90,11 @@ fn split_template(pattern: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// Whether the issuer `pattern` is a tenant template (holds [`TENANT_PLACEHOLDER`]).
+pub(crate) fn is_tenant_template(pattern: &str) -> bool {
+    split_template(pattern).is_some()
+}
+
 /// Whether `iss` has the shape of `prefix{tenantid}suffix`: a non-empty tenant segment without
 /// `/` between the two.
 fn fits_template(iss: &str, prefix: &str, suffix: &str) -> bool {
@@ -264,14 +269,9 @@ impl VerifierConfig {
             .chain(self.additional_issuers.iter().map(String::as_str))
     }
 
-    /// Whether `issuer` (one of [`Self::issuers`]) is a tenant template.
-    pub(crate) fn is_template(&self, issuer: &str) -> bool {
-        split_template(issuer).is_some()
-    }
-
     /// Whether an accepted issuer is a tenant template (holds [`TENANT_PLACEHOLDER`]).
     pub fn has_tenant_template(&self) -> bool {
-        self.issuers().any(|i| split_template(i).is_some())
+        self.issuers().any(is_tenant_template)
     }
 
     /// Whether `iss` is, or has the shape of, one of this configuration's issuers: how a guard
