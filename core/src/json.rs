@@ -17,7 +17,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+#[cfg(test)]
+use serde::de::DeserializeSeed;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// Why a document is not acceptable strict JSON.
@@ -82,18 +84,20 @@ pub(crate) fn read_object<'de, const N: usize>(
     bytes: &'de [u8],
     slot: fn(&str) -> Option<usize>,
 ) -> Result<[Option<Member<'de>>; N], JsonError> {
-    let mut found = [const { None }; N];
-    // One UTF-8 check of the whole document: strings are then sliced from it unchecked.
     let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
-    let mut scanner = Scanner {
-        text,
-        pos: 0,
-        depth: 0,
-    };
-    scanner.skip_ws();
-    let is_object = match scanner.peek() {
+    read_text(text, slot)
+}
+
+/// [`read_object`] of a document already checked as UTF-8.
+pub(crate) fn read_text<'de, const N: usize>(
+    text: &'de str,
+    slot: fn(&str) -> Option<usize>,
+) -> Result<[Option<Member<'de>>; N], JsonError> {
+    let mut found = [const { None }; N];
+    let mut scanner = Scanner::of_text(text);
+    let is_object = match scanner.next_byte() {
         Some(b'{') => {
-            scanner.top_object(slot, &mut found)?;
+            scanner.fields(slot, &mut found, &[])?;
             true
         }
         _ => {
@@ -101,8 +105,7 @@ pub(crate) fn read_object<'de, const N: usize>(
             false
         }
     };
-    scanner.skip_ws();
-    match (scanner.pos == bytes.len(), is_object) {
+    match (scanner.at_end(), is_object) {
         (true, true) => Ok(found),
         _ => Err(JsonError::Invalid),
     }
@@ -113,9 +116,9 @@ pub(crate) fn read_object<'de, const N: usize>(
 const MAX_DEPTH: u32 = 128;
 
 /// One pass over a JSON document ([RFC 8259](https://www.rfc-editor.org/rfc/rfc8259)) for
-/// [`read_object`]: strings without an escape are borrowed, objects' names are checked for
-/// duplicates, nothing else is kept.
-struct Scanner<'de> {
+/// [`read_object`] and the JSON-RPC body reader: strings without an escape are borrowed,
+/// objects' names are checked for duplicates, nothing else is kept.
+pub(crate) struct Scanner<'de> {
     /// The document, checked as UTF-8 once.
     text: &'de str,
     pos: usize,
@@ -124,6 +127,34 @@ struct Scanner<'de> {
 }
 
 impl<'de> Scanner<'de> {
+    /// A scanner at the start of `bytes`, checked as UTF-8 once (strings are then sliced from
+    /// it unchecked).
+    pub(crate) fn new(bytes: &'de [u8]) -> Result<Self, JsonError> {
+        let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
+        Ok(Self::of_text(text))
+    }
+
+    /// A scanner at the start of `text`.
+    fn of_text(text: &'de str) -> Self {
+        Self {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// The first byte of the next value, after whitespace.
+    pub(crate) fn next_byte(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.peek()
+    }
+
+    /// Whether nothing but whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos == self.text.len()
+    }
+
     fn bytes(&self) -> &'de [u8] {
         self.text.as_bytes()
     }
@@ -242,7 +273,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// The `:` after a member name.
-    fn colon(&mut self) -> Result<(), JsonError> {
+    pub(crate) fn colon(&mut self) -> Result<(), JsonError> {
         self.skip_ws();
         match self.peek() {
             Some(b':') => {
@@ -289,7 +320,7 @@ impl<'de> Scanner<'de> {
     /// The members of the object whose `{` is at `pos`: `member` gets each name, then reads the
     /// [`Self::colon`] and the value (a name refused as soon as it is read is refused before
     /// anything after it is looked at, as `serde_json` does).
-    fn object(
+    pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&mut Self, Cow<'de, str>) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
@@ -304,19 +335,21 @@ impl<'de> Scanner<'de> {
     }
 
     /// The elements of the array whose `[` is at `pos`, each read by `element`.
-    fn array(
+    pub(crate) fn array(
         &mut self,
         element: impl FnMut(&mut Self) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
         self.container(b']', element)
     }
 
-    /// The top-level object: members `slot` places go to `found` (a second one is a duplicate
-    /// at once); the others are walked, and their names must be unique when the object ends.
-    fn top_object<const N: usize>(
+    /// The object whose `{` is at `pos`: members `slot` places go to `found` (a second one is a
+    /// duplicate at once); the others are walked, may not [`shadows`] one of `unshadowed` (empty:
+    /// names are compared exactly), and their names must be unique when the object ends.
+    pub(crate) fn fields<const N: usize>(
         &mut self,
         slot: fn(&str) -> Option<usize>,
         found: &mut [Option<Member<'de>>; N],
+        unshadowed: &[&str],
     ) -> Result<(), JsonError> {
         let mut others = Vec::new();
         self.object(|this, name| match slot(&name) {
@@ -329,6 +362,7 @@ impl<'de> Scanner<'de> {
                 _ => Err(JsonError::DuplicateMember),
             },
             None => {
+                not_shadowing(&name, unshadowed)?;
                 others.push(name);
                 this.colon()?;
                 this.skip()
@@ -338,7 +372,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Any value, as [`Member`] reads it.
-    fn member(&mut self) -> Result<Member<'de>, JsonError> {
+    pub(crate) fn member(&mut self) -> Result<Member<'de>, JsonError> {
         self.skip_ws();
         match self.peek() {
             Some(b'"') => self.string().map(Member::Str),
@@ -363,7 +397,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// Any value, walked: its objects' names must be unique.
-    fn skip(&mut self) -> Result<(), JsonError> {
+    pub(crate) fn skip(&mut self) -> Result<(), JsonError> {
         self.skip_ws();
         match self.peek() {
             Some(b'"') => self.string().map(drop),
@@ -414,7 +448,7 @@ fn skip_plain(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// [`check_unique`] for the scanner.
-fn unique(names: &mut [Cow<'_, str>]) -> Result<(), JsonError> {
+pub(crate) fn unique(names: &mut [Cow<'_, str>]) -> Result<(), JsonError> {
     check_unique::<serde_json::Error>(names).map_err(|_| JsonError::DuplicateMember)
 }
 
@@ -444,6 +478,7 @@ pub(crate) fn read_object_serde<'de, const N: usize>(
 
 /// Our visitors accept every JSON value, so the only "data" error is the duplicate-member one;
 /// everything else is syntax, EOF or I/O (impossible from a slice).
+#[cfg(test)]
 pub(crate) fn classify(e: serde_json::Error) -> JsonError {
     match e.is_data() {
         true => JsonError::DuplicateMember,
@@ -463,6 +498,24 @@ pub(crate) fn duplicate<E: de::Error>() -> E {
 /// Such a reader may see a member the strict reading does not (`"Name"` beside `"name"`, with
 /// the last one winning, or `"NAME"` alone), so a policy that reads `target` refuses these names.
 pub(crate) fn shadows(name: &str, target: &str) -> bool {
+    // The common cases without folding: against an ASCII target, every character of a
+    // shadowing name folds to one ASCII character, so the name has at least as many bytes; and
+    // an ASCII name shadows it only by ASCII case.
+    if target.is_ascii() {
+        if name.len() < target.len() {
+            return false;
+        }
+        if name.is_ascii() {
+            return name.len() == target.len()
+                && name != target
+                && name.eq_ignore_ascii_case(target);
+        }
+    }
+    shadows_by_folding(name, target)
+}
+
+/// [`shadows`], character by character.
+fn shadows_by_folding(name: &str, target: &str) -> bool {
     fn fold(c: char) -> char {
         if c.is_ascii() {
             return c.to_ascii_uppercase();
@@ -479,7 +532,17 @@ pub(crate) fn shadows(name: &str, target: &str) -> bool {
     name != target && name.chars().map(fold).eq(target.chars().map(fold))
 }
 
-/// Refuses `name` when it [`shadows`] one of `read`: the names a policy reads at that level.
+/// Refuses `name` when it [`shadows`] one of `read`: the names a policy reads at that level (a
+/// refusal of the same kind as a repeated name's).
+pub(crate) fn not_shadowing(name: &str, read: &[&str]) -> Result<(), JsonError> {
+    match read.iter().any(|t| shadows(name, t)) {
+        true => Err(JsonError::DuplicateMember),
+        false => Ok(()),
+    }
+}
+
+/// [`not_shadowing`] for the `serde` visitors.
+#[cfg(test)]
 pub(crate) fn check_not_shadowing<E: de::Error>(name: &str, read: &[&str]) -> Result<(), E> {
     match read.iter().any(|t| shadows(name, t)) {
         true => Err(E::custom(
@@ -558,6 +621,7 @@ macro_rules! scalars_as {
         }
     };
 }
+#[cfg(test)]
 pub(crate) use scalars_as;
 
 /// Walks any value without storing it, refusing duplicate names in its objects.
@@ -659,8 +723,9 @@ impl<'de> Visitor<'de> for MemberVisitor {
     }
 }
 
-/// The top-level object of [`read_object`], filling `found` in place; it reads as `false` when
-/// the top-level value is not an object.
+/// The top-level object of [`read_object_serde`], filling `found` in place; it reads as `false`
+/// when the top-level value is not an object.
+#[cfg(test)]
 pub(crate) struct ObjectSeed<'f, 'de, const N: usize> {
     pub(crate) slot: fn(&str) -> Option<usize>,
     pub(crate) found: &'f mut [Option<Member<'de>>; N],
@@ -668,6 +733,7 @@ pub(crate) struct ObjectSeed<'f, 'de, const N: usize> {
     pub(crate) unshadowed: &'static [&'static str],
 }
 
+#[cfg(test)]
 impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, 'de, N> {
     type Value = bool;
 
@@ -676,6 +742,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for ObjectSeed<'_, 'de, N> {
     }
 }
 
+#[cfg(test)]
 impl<'de, const N: usize> Visitor<'de> for ObjectSeed<'_, 'de, N> {
     type Value = bool;
 
@@ -964,6 +1031,13 @@ pub(crate) mod tests {
 
     /// A byte string: a document of the grammar, then cut, with a byte replaced or inserted.
     fn mutated_json() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        mutated(json_text())
+    }
+
+    /// A byte string: one of `docs`, then cut, with a byte replaced or inserted.
+    pub(crate) fn mutated(
+        docs: impl proptest::strategy::Strategy<Value = String>,
+    ) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         use alloc::vec;
         use proptest::prelude::*;
         let noise = prop_oneof![
@@ -985,7 +1059,7 @@ pub(crate) mod tests {
             any::<u8>(),
         ];
         (
-            json_text(),
+            docs,
             any::<usize>(),
             proptest::option::of((any::<usize>(), noise, any::<bool>())),
         )
@@ -1019,6 +1093,43 @@ pub(crate) mod tests {
         fn scanner_agrees_with_serde_json_on_numbers(n in "-?[0-9]{0,22}(\\.[0-9]{0,3})?([eE][-+]?[0-9]{0,4})?") {
             let doc = format!("{{\"a\":{n},\"z\":[{n}]}}");
             proptest::prop_assert_eq!(read_object::<3>(doc.as_bytes(), slot), read_object_serde::<3>(doc.as_bytes(), slot));
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcuts of `shadows` give the answer of folding every character, for names
+        /// made from the target by changing case, swapping in the letters that fold onto ASCII
+        /// ones, or dropping, adding and replacing a character.
+        #[test]
+        fn shadows_shortcuts_agree_with_folding(
+            target in proptest::sample::select(&["method", "params", "id", "jsonrpc", "name", "uri", "s", "k", "\u{e9}t\u{e9}"][..]),
+            changes in proptest::collection::vec(0u8..8, 0..10),
+            edit in proptest::option::of((0usize..10, proptest::sample::select(&['a', 'S', '\u{df}', '\u{e9}', '\u{17f}', '\u{212a}'][..]), 0u8..3)),
+        ) {
+            let mut name: Vec<char> = target
+                .chars()
+                .zip(changes.iter().chain(core::iter::repeat(&0)))
+                .map(|(c, change)| match (change, c) {
+                    (1 | 2, c) => c.to_ascii_uppercase(),
+                    (3, 's') => '\u{17f}',
+                    (3, 'k') => '\u{212a}',
+                    (3, 'i') => '\u{131}',
+                    (4, 'i') => '\u{130}',
+                    (_, c) => c,
+                })
+                .collect();
+            if let Some((at, c, how)) = edit {
+                let at = at % (name.len() + 1);
+                match how {
+                    0 => name.insert(at, c),
+                    1 if at < name.len() => { name.remove(at); }
+                    _ if at < name.len() => name[at] = c,
+                    _ => {}
+                }
+            }
+            let name: String = name.into_iter().collect();
+            proptest::prop_assert_eq!(shadows(&name, target), shadows_by_folding(&name, target));
+            proptest::prop_assert_eq!(shadows(target, &name), shadows_by_folding(target, &name));
         }
     }
 

@@ -304,6 +304,14 @@ pub(crate) fn read_object<'de, const N: usize>(
     json::read_object(bytes, slot).map_err(token_json_error)
 }
 
+/// [`read_object`] of a claims set already checked as UTF-8.
+pub(crate) fn read_text<'de, const N: usize>(
+    text: &'de str,
+    slot: fn(&str) -> Option<usize>,
+) -> Result<[Option<Member<'de>>; N], TokenError> {
+    json::read_text(text, slot).map_err(token_json_error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,15 +25,19 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use base64::Engine as _;
+#[cfg(test)]
 use core::fmt;
+#[cfg(test)]
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::RequestError;
+#[cfg(test)]
 use crate::json::{
-    check_not_shadowing, check_unique, classify, duplicate, scalars_as, JsonError, Member, Name,
-    ObjectSeed, Skip, SkipVisitor,
+    check_not_shadowing, check_unique, classify, duplicate, scalars_as, Name, ObjectSeed, Skip,
+    SkipVisitor,
 };
+use crate::json::{not_shadowing, unique, JsonError, Member, Scanner};
 use crate::scope_policy::Operation;
 
 /// The prefix of a base64-encoded MCP header value (SEP-2243; case-sensitive).
@@ -427,11 +431,112 @@ pub(crate) enum RpcBody<'de> {
     Batch(Vec<RpcMessage<'de>>),
 }
 
-/// Reads a JSON-RPC body in one pass, keeping only each message's `method`, `id`, `params.name`
-/// and `params.uri`,
-/// with the same strictness as [`parse_value`]: any syntax error or a duplicate member name at
-/// any depth is refused. Judging the shape is the caller's business.
+/// Reads a JSON-RPC body in one pass ([`Scanner`]), keeping only each message's `method`,
+/// `id`, `params.name` and `params.uri`, with the same strictness as [`parse_value`]: any
+/// syntax error or a duplicate member name at any depth is refused, and so is a name that
+/// [`shadows`](crate::json::shadows) one the policy reads at its level. Judging the shape is the
+/// caller's business.
+///
+/// It is the same walk as the token path's [`read_object`](crate::json::read_object); the
+/// `serde` visitors it replaced stay as the reference a property test holds it to (same answer,
+/// same reason).
+///
+/// [`parse_value`]: crate::json::parse_value
 pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
+    let mut scanner = Scanner::new(bytes)?;
+    let body = match scanner.next_byte() {
+        Some(b'[') => {
+            let mut messages = Vec::new();
+            scanner.array(|s| {
+                messages.push(message(s)?);
+                Ok(())
+            })?;
+            RpcBody::Batch(messages)
+        }
+        _ => RpcBody::One(message(&mut scanner)?),
+    };
+    match scanner.at_end() {
+        true => Ok(body),
+        false => Err(JsonError::Invalid),
+    }
+}
+
+/// One message of a body: an object's members the policy reads, or any other value walked.
+fn message<'de>(s: &mut Scanner<'de>) -> Result<RpcMessage<'de>, JsonError> {
+    if s.next_byte() != Some(b'{') {
+        return s.skip().map(|()| RpcMessage::NotObject);
+    }
+    let (mut method, mut params, mut id) = (None, None, None);
+    let mut others = Vec::new();
+    s.object(|s, name| {
+        match &*name {
+            "method" | "id" => {
+                let place = match &*name {
+                    "method" => &mut method,
+                    _ => &mut id,
+                };
+                if place.is_some() {
+                    return Err(JsonError::DuplicateMember);
+                }
+                s.colon()?;
+                *place = Some(s.member()?);
+            }
+            "params" => {
+                if params.is_some() {
+                    return Err(JsonError::DuplicateMember);
+                }
+                s.colon()?;
+                params = Some(read_params(s)?);
+            }
+            _ => {
+                not_shadowing(&name, MESSAGE_MEMBERS)?;
+                others.push(name);
+                s.colon()?;
+                s.skip()?;
+            }
+        }
+        Ok(())
+    })?;
+    unique(&mut others)?;
+    let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
+    Ok(RpcMessage::Object {
+        method,
+        name,
+        uri,
+        id,
+    })
+}
+
+/// `params`: its `name` and `uri` when it is an object and they are strings; any other value
+/// is walked.
+fn read_params<'de>(s: &mut Scanner<'de>) -> Result<Params<'de>, JsonError> {
+    if s.next_byte() != Some(b'{') {
+        return s.skip().map(|()| Params::default());
+    }
+    let mut found = [None, None];
+    s.fields(
+        |n| match n {
+            "name" => Some(0),
+            "uri" => Some(1),
+            _ => None,
+        },
+        &mut found,
+        PARAMS_MEMBERS,
+    )?;
+    let string = |m: Option<Member<'de>>| match m {
+        Some(Member::Str(s)) => Some(s),
+        _ => None,
+    };
+    let [name, uri] = found;
+    Ok(Params {
+        name: string(name),
+        uri: string(uri),
+    })
+}
+
+/// [`read_json_rpc`] through `serde_json` and visitors: the reference the scanner is held to.
+#[cfg(test)]
+pub(crate) fn read_json_rpc_serde(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
     let text = core::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let body = RpcBody::deserialize(&mut de).map_err(classify)?;
@@ -439,14 +544,17 @@ pub(crate) fn read_json_rpc(bytes: &[u8]) -> Result<RpcBody<'_>, JsonError> {
     Ok(body)
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for RpcBody<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(RpcBodyVisitor)
     }
 }
 
+#[cfg(test)]
 struct RpcBodyVisitor;
 
+#[cfg(test)]
 impl<'de> Visitor<'de> for RpcBodyVisitor {
     type Value = RpcBody<'de>;
 
@@ -469,14 +577,17 @@ impl<'de> Visitor<'de> for RpcBodyVisitor {
     scalars_as!(RpcBody::One(RpcMessage::NotObject));
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for RpcMessage<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(RpcMessageVisitor)
     }
 }
 
+#[cfg(test)]
 struct RpcMessageVisitor;
 
+#[cfg(test)]
 impl<'de> Visitor<'de> for RpcMessageVisitor {
     type Value = RpcMessage<'de>;
 
@@ -524,14 +635,17 @@ struct Params<'de> {
     uri: Option<Cow<'de, str>>,
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Params<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ParamsVisitor)
     }
 }
 
+#[cfg(test)]
 struct ParamsVisitor;
 
+#[cfg(test)]
 impl<'de> Visitor<'de> for ParamsVisitor {
     type Value = Params<'de>;
 
@@ -672,6 +786,51 @@ mod tests {
                 "\"\\u0131d\"",
             ],
         )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// The one-pass scanner and `serde_json` with the visitors read the same messages, and
+        /// refuse for the same reason, bodies and near-bodies alike.
+        #[test]
+        fn json_rpc_scanner_agrees_with_serde_json(doc in crate::json::tests::mutated(json_rpc_text())) {
+            proptest::prop_assert_eq!(read_json_rpc(&doc), read_json_rpc_serde(&doc));
+        }
+    }
+
+    #[test]
+    fn json_rpc_nesting_limit_is_serde_jsons() {
+        for depth in 120..135 {
+            for (open, close) in [(b'[', b']'), (b'{', b'}')] {
+                for prefix in [&b"["[..], b"", b"{\"params\":"] {
+                    let mut doc = Vec::from(prefix);
+                    doc.extend_from_slice(b"{\"method\":\"a\",\"params\":{\"x\":");
+                    for _ in 0..depth {
+                        doc.push(open);
+                        if open == b'{' {
+                            doc.extend_from_slice(b"\"k\":");
+                        }
+                    }
+                    doc.push(b'1');
+                    doc.extend(core::iter::repeat_n(close, depth));
+                    doc.extend_from_slice(b"}}");
+                    doc.extend_from_slice(match prefix {
+                        b"[" => b"]",
+                        b"" => b"",
+                        _ => b"}",
+                    });
+                    let ours = read_json_rpc(&doc);
+                    assert_eq!(ours, read_json_rpc_serde(&doc), "{depth}");
+                    // Both sides of the limit are reached.
+                    match depth {
+                        120 => assert!(ours.is_ok()),
+                        134 => assert_eq!(ours, Err(JsonError::Invalid)),
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 
     proptest::proptest! {

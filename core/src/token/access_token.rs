@@ -33,7 +33,7 @@ use crate::jose::alg::Algorithm;
 use crate::jose::jwk::JwkSet;
 #[cfg(doc)]
 use crate::jose::jws::CompactJws;
-use crate::jose::jws::{read_object, verify_compact};
+use crate::jose::jws::{read_text, verify_compact};
 use crate::json::Member;
 use crate::resource_indicator::same_resource;
 use crate::time::UnixTime;
@@ -122,8 +122,9 @@ pub(crate) struct ClaimRules {
 /// claims and scopes the token carries.
 #[derive(Clone, PartialEq)]
 pub struct Principal {
-    /// The claims set as the token carried it (strict JSON, so UTF-8).
-    payload: Vec<u8>,
+    /// The claims set as the token carried it (strict JSON, so UTF-8: checked once, when the
+    /// principal is made, so reading a claim is a slice).
+    payload: String,
     subject: Option<Text>,
     client_id: Option<Text>,
     scopes: Vec<Text>,
@@ -154,7 +155,7 @@ enum Text {
 impl Text {
     /// `s`, read from `payload`: a span when `s` lies within `payload` (a string `serde_json`
     /// borrowed from it), else a copy.
-    fn new(payload: &[u8], s: &str) -> Self {
+    fn new(payload: &str, s: &str) -> Self {
         let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
         let span = start
             .checked_add(s.len())
@@ -162,20 +163,17 @@ impl Text {
             .and_then(|end| Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)));
         match span {
             // The same bytes at that place: a span is never taken for anything else.
-            Some((start, end))
-                if payload.get(start as usize..end as usize) == Some(s.as_bytes()) =>
-            {
+            Some((start, end)) if payload.get(start as usize..end as usize) == Some(s) => {
                 Self::Span { start, end }
             }
             _ => Self::Owned(s.into()),
         }
     }
 
-    fn get<'p>(&'p self, payload: &'p [u8]) -> &'p str {
+    fn get<'p>(&'p self, payload: &'p str) -> &'p str {
         match self {
             Self::Span { start, end } => payload
                 .get(*start as usize..*end as usize)
-                .and_then(|b| core::str::from_utf8(b).ok())
                 .unwrap_or_default(),
             Self::Owned(s) => s,
         }
@@ -381,8 +379,10 @@ impl Principal {
         now: UnixTime,
         rules: ClaimRules,
     ) -> Result<Self, TokenError> {
+        // UTF-8 checked here, once: the scan and every later claim read slice this text.
+        let payload = String::from_utf8(payload).map_err(|_| TokenError::InvalidJson)?;
         let [exp, nbf, iat, iss, aud, sub, jti, client_id, azp, scope, scp, roles, cid, tid, cnf] =
-            read_object(&payload, Self::claim_slot)?;
+            read_text(&payload, Self::claim_slot)?;
         // `cnf` (RFC 7800): any confirmation binds the token to a key (DPoP `jkt`, mTLS
         // `x5t#S256`); it must be an object.
         let bound = match cnf {
@@ -585,7 +585,7 @@ impl Principal {
     /// from the token's claims set on each call; the verification itself never builds it.
     pub fn claims(&self) -> Map<String, Value> {
         // The claims set was parsed as strict JSON when the token was verified.
-        crate::json::parse_object(&self.payload).unwrap_or_default()
+        crate::json::parse_object(self.payload.as_bytes()).unwrap_or_default()
     }
 
     /// One claim by name.
@@ -595,8 +595,7 @@ impl Principal {
 
     /// The token's claims set, as the JSON text it carried.
     pub fn claims_json(&self) -> &str {
-        // Parsed as strict JSON from these bytes at verification, so UTF-8.
-        core::str::from_utf8(&self.payload).unwrap_or_default()
+        &self.payload
     }
 }
 
@@ -606,8 +605,8 @@ mod tests {
 
     #[test]
     fn text_spans_only_what_lies_in_the_payload() {
-        let payload = br#"{"sub":"abc","scope":"x y"}"#.to_vec();
-        let inside = core::str::from_utf8(&payload[8..11]).unwrap();
+        let payload = String::from(r#"{"sub":"abc","scope":"x y"}"#);
+        let inside = &payload[8..11];
         assert_eq!(
             Text::new(&payload, inside),
             Text::Span { start: 8, end: 11 }
@@ -617,7 +616,7 @@ mod tests {
         let elsewhere = String::from("abc");
         assert_eq!(Text::new(&payload, &elsewhere), Text::Owned("abc".into()));
         assert_eq!(Text::new(&payload, ""), Text::Owned("".into()));
-        let whole = core::str::from_utf8(&payload).unwrap();
+        let whole = payload.as_str();
         assert_eq!(Text::new(&payload, whole).get(&payload), whole);
     }
 
