@@ -4,6 +4,10 @@
 //! With a third argument `floor`, verifies the same signature with `ring` alone (the decoded key
 //! and signature, as the paired runner's floor): the instructions of `ours` less those of
 //! `floor`, each less a run of one, are our own work per token.
+//!
+//! With `decision`, runs the whole decision of `pieces/decision_cached` instead (the token from
+//! the verified-token cache, then the JSON-RPC body read for a per-tool rule): the instructions
+//! of an in-process request through the core, less a run of one, per request.
 
 #![allow(missing_docs)]
 
@@ -18,7 +22,13 @@ fn main() {
         eprintln!("no fixture for {alg}");
         std::process::exit(2);
     };
-    let floor = std::env::args().nth(3).is_some_and(|a| a == "floor");
+    let mode = std::env::args().nth(3).unwrap_or_default();
+    if mode == "decision" {
+        let ok = decisions(&verifier, &keys, now, &case.token, n);
+        println!("{ok}/{n} allowed (cached decision)");
+        return;
+    }
+    let floor = mode == "floor";
     let mut ok = 0;
     if floor {
         for _ in 0..n {
@@ -35,4 +45,47 @@ fn main() {
         );
     }
     println!("{ok}/{n} valid");
+}
+
+/// `n` decisions on one request carrying `token`, as `pieces/decision_cached` makes them.
+fn decisions(
+    verifier: &mcp_authz_core::AccessTokenVerifier,
+    keys: &mcp_authz_core::JwkSet,
+    now: mcp_authz_core::UnixTime,
+    token: &str,
+    n: usize,
+) -> usize {
+    use mcp_authz_core::exchange::Step;
+    use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
+    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, VerifierConfig};
+    use std::cell::RefCell;
+
+    let guard = Guard::new(
+        VerifierConfig::new(verifier.config().issuer(), verifier.config().resource()),
+        ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]),
+    );
+    let auth = format!("Bearer {token}");
+    let headers: [&[u8]; 1] = [auth.as_bytes()];
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
+    let json: [&[u8]; 1] = [b"application/json"];
+    let req = Request::new("POST", "/mcp")
+        .with_authorization(&headers)
+        .with_body(&json, &[]);
+    let cache = RefCell::new(TokenCache::new(TokenCacheLimits::default()));
+    let mut ok = 0;
+    for _ in 0..n {
+        let mut exchange = guard.exchange();
+        ok += loop {
+            match exchange.poll(
+                std::hint::black_box(&req),
+                KeyState::Ready(keys),
+                now,
+                Some(&cache),
+            ) {
+                Step::ReadBody { .. } => exchange.handle_body(std::hint::black_box(body)),
+                step => break usize::from(matches!(step, Step::Allow(_))),
+            }
+        };
+    }
+    ok
 }
