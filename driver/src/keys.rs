@@ -3,8 +3,10 @@
 //! ([`JwksRefresh`](mcp_authz_core::jwks_refresh::JwksRefresh)), or a fixed set.
 //!
 //! - [`Refresh::Background`] (servers): a task sleeps until the policy's `poll_timeout`, fetches
-//!   when `poll_fetch` says so, and feeds the result back. Requests read the current keys through
-//!   a short lock and never wait for a routine refresh.
+//!   when `poll_fetch` says so, and feeds the result back. Requests never wait for a routine
+//!   refresh, nor take the policy's lock: after every change the driver publishes the policy's
+//!   [`fresh_until`](JwksRefresh::fresh_until) (the keys, and until when they are usable), and
+//!   requests read that with atomic loads.
 //! - [`Refresh::Inline`] (AWS Lambda, where no task runs while the environment is frozen): the
 //!   fetch the policy wants is run at the start of the request that finds it due
 //!   (`KeyStore::run_due`).
@@ -17,10 +19,12 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
+
 use mcp_authz_core::jwks_refresh::{
     FetchFailure, FetchResponse, JwksRefresh, JwksRefreshConfig, KidMiss, RetryAfter,
 };
-use mcp_authz_core::JwkSet;
+use mcp_authz_core::{JwkSet, UnixTime};
 use tokio::sync::{watch, Notify};
 
 use crate::fetch::{now, FetchError, HttpFetcher};
@@ -40,6 +44,9 @@ pub type OnNewKeys = Arc<dyn Fn(&JwkSet) + Send + Sync>;
 /// Keys fetched from `jwks_uri` and kept fresh by the policy.
 struct Live {
     policy: Mutex<JwksRefresh>,
+    /// The policy's [`JwksRefresh::fresh_until`], published after each change (under the lock,
+    /// so in the order of the changes): what requests read.
+    fresh: ArcSwapOption<(Arc<JwkSet>, UnixTime)>,
     jwks_uri: String,
     fetcher: HttpFetcher,
     refresh: Refresh,
@@ -54,6 +61,22 @@ impl Live {
     /// method keeps its invariants, so the lock's poison is ignored.
     fn policy(&self) -> MutexGuard<'_, JwksRefresh> {
         self.policy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes what `policy` (this store's, locked) answers requests from now on.
+    fn publish(&self, policy: &JwksRefresh) {
+        self.fresh.store(policy.fresh_until().map(Arc::new));
+    }
+
+    /// The keys to verify with at `now`: the published keys while they are usable (no lock);
+    /// past that instant, the policy's answer (how long clients should wait).
+    fn current(&self, now: UnixTime) -> Result<Arc<JwkSet>, RetryAfter> {
+        if let Some((keys, until)) = self.fresh.load().as_deref() {
+            if now <= *until {
+                return Ok(keys.clone());
+            }
+        }
+        self.policy().current(now)
     }
 }
 
@@ -99,6 +122,7 @@ impl KeyStore {
         let (completed, _) = watch::channel(0);
         let source = Arc::new(Source::Live(Live {
             policy: Mutex::new(JwksRefresh::new(config)),
+            fresh: ArcSwapOption::empty(),
             jwks_uri,
             fetcher,
             refresh,
@@ -190,7 +214,7 @@ impl KeyStore {
     /// The keys to verify with now, or how long clients should wait when there are none.
     pub(crate) fn current(&self) -> Result<Arc<JwkSet>, RetryAfter> {
         match &*self.source {
-            Source::Live(live) => live.policy().current(now()),
+            Source::Live(live) => live.current(now()),
             Source::Fixed(keys) => Ok(keys.clone()),
             Source::Deferred(_) => match self.resolved() {
                 Some(s) => s.current(),
@@ -228,7 +252,12 @@ impl KeyStore {
         };
         let mut completed = live.completed.subscribe();
         let start = *completed.borrow_and_update();
-        let miss = live.policy().handle_unknown_kid(now(), kid);
+        let miss = {
+            let mut p = live.policy();
+            let miss = p.handle_unknown_kid(now(), kid);
+            live.publish(&p);
+            miss
+        };
         crate::observe::kid_miss(match miss {
             KidMiss::AwaitFetch => "fetch",
             _ => "rejected",
@@ -260,8 +289,9 @@ impl KeyStore {
 async fn run_due_fetch(live: &Live) -> bool {
     let request = {
         let mut p = live.policy();
-        p.poll_fetch(now())
-            .map(|r| (r, p.config().limits.max_bytes))
+        let request = p.poll_fetch(now());
+        live.publish(&p);
+        request.map(|r| (r, p.config().limits.max_bytes))
     };
     let Some((request, max)) = request else {
         return false;
@@ -289,6 +319,7 @@ async fn run_due_fetch(live: &Live) -> bool {
                 Some(why)
             }
         };
+        live.publish(&p);
         match (&outcome, &result) {
             (None, _) => tracing::debug!(target: "mcp_authz", jwks_uri, "JWK Set fetched"),
             (Some(why), Err(e)) => {
@@ -339,7 +370,11 @@ async fn background(source: Weak<Source>) {
             return;
         };
         // Woken by the timer or a request: let the policy see the time first.
-        live.policy().handle_timeout(now());
+        {
+            let mut p = live.policy();
+            p.handle_timeout(now());
+            live.publish(&p);
+        }
         while run_due_fetch(live).await {}
         let (wake_at, fetched_at) = {
             let p = live.policy();

@@ -521,6 +521,20 @@ impl JwksRefresh {
         self.fresh(now).cloned().map_err(RetryAfter::from_secs)
     }
 
+    /// The keys [`JwksRefresh::current`] answers with, and the last instant it does: until the
+    /// policy next changes, `current(now)` is `Ok` with these keys for every `now` up to that
+    /// instant, and `Err` after it (`None`: `Err` at every instant). A driver publishes this
+    /// after each change it makes, so that requests read the keys without taking the policy's
+    /// lock.
+    pub fn fresh_until(&self) -> Option<(Arc<JwkSet>, UnixTime)> {
+        match (&self.keys, self.fetched_at) {
+            (Some(keys), Some(at)) => {
+                Some((keys.clone(), at.saturating_add(self.config.max_staleness)))
+            }
+            _ => None,
+        }
+    }
+
     /// The last good keys while no older than the maximum staleness, else the `Retry-After`.
     fn fresh(&self, now: UnixTime) -> Result<&Arc<JwkSet>, u32> {
         match (&self.keys, self.fetched_at) {

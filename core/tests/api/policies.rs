@@ -610,6 +610,55 @@ fn cached_decisions_still_check_scopes() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// What `fresh_until` publishes is `current`'s answer at every instant until the next
+    /// change: whatever fetches succeed, fail, time out or are asked for by unknown kids, a
+    /// driver reading the published keys without the lock allows exactly what the policy does.
+    #[test]
+    fn published_keys_are_currents_answer_until_the_next_change(
+        events in prop::collection::vec((0u64..200_000, 0u8..6), 1..40),
+        max_staleness in 0u64..100_000,
+    ) {
+        let mut config = JwksRefreshConfig::default();
+        config.max_staleness = max_staleness;
+        let mut policy = JwksRefresh::new(config);
+        let mut fake = FakeAs::new();
+        let mut now = 0;
+        for (dt, what) in events {
+            now += dt;
+            let at = t(now);
+            match what {
+                0 => fake.up = false,
+                1 => fake.up = true,
+                2 => fake.body_override = Some(b"{\"keys\":[]}".to_vec()),
+                3 => fake.body_override = None,
+                4 => {
+                    let _ = policy.handle_unknown_kid(at, "unknown");
+                }
+                _ => policy.handle_timeout(at),
+            }
+            drive(&mut policy, &mut fake, at);
+            let published = policy.fresh_until();
+            // Probes from now on, around the published instant and far beyond.
+            let until = published.as_ref().map_or(now, |(_, u)| u.as_secs().saturating_sub(IAT));
+            for probe in [now, now + 1, until.saturating_sub(1), until, until + 1, now + 10_000_000] {
+                if probe < now {
+                    continue;
+                }
+                let answer = policy.current(t(probe));
+                match &published {
+                    Some((keys, until)) if t(probe) <= *until => {
+                        prop_assert!(answer.as_ref().is_ok_and(|k| Arc::ptr_eq(k, keys)), "{probe}");
+                    }
+                    _ => prop_assert!(answer.is_err(), "{probe}"),
+                }
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Under any workload of inserts and lookups the bounds hold.
