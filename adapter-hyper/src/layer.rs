@@ -258,12 +258,15 @@ where
                 }
                 None => None,
             };
-            let learner = state.clone();
-            let listing = Some(ListContext {
-                guard: state.guard.clone(),
-                learner: Arc::new(move |m: &[u8]| learner.authorizer.learn_tool_headers(m)),
-                principal: principal.clone(),
-                lists,
+            // Only a list request's answer is read (most requests are calls: nothing to build).
+            let listing = (!lists.is_empty()).then(|| {
+                let learner = state.clone();
+                ListContext {
+                    guard: state.guard.clone(),
+                    learner: Arc::new(move |m: &[u8]| learner.authorizer.learn_tool_headers(m)),
+                    principal: principal.clone(),
+                    lists,
+                }
             });
             resp.extensions_mut().insert(Decision {
                 reason: None,
