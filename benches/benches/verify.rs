@@ -96,12 +96,12 @@ fn cache_hit(c: &mut Criterion) {
 fn pieces(c: &mut Criterion) {
     use std::cell::RefCell;
 
+    use mcp_authz_benches::{decide, tool_guard, CALL_BODY};
     use mcp_authz_core::as_metadata::{validate, MetadataPolicy};
-    use mcp_authz_core::exchange::Step;
     use mcp_authz_core::token_cache::PrincipalCache;
     use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
-    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy};
-    use mcp_authz_core::{JwkSet, JwksLimits, VerifierConfig};
+    use mcp_authz_core::Request;
+    use mcp_authz_core::{JwkSet, JwksLimits};
 
     let (verifier, keys, now, cases) = fixtures();
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/");
@@ -125,10 +125,7 @@ fn pieces(c: &mut Criterion) {
             .is_valid()
         })
     });
-    let guard = Guard::new(
-        VerifierConfig::new(verifier.config().issuer(), verifier.config().resource()),
-        ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]),
-    );
+    let guard = tool_guard(&verifier);
     group.bench_function("challenge_no_credentials", |b| {
         b.iter(|| {
             guard
@@ -140,21 +137,13 @@ fn pieces(c: &mut Criterion) {
     if let Some(case) = cases.iter().find(|c| c.alg == "ES256") {
         let auth = format!("Bearer {}", case.token);
         let headers: [&[u8]; 1] = [auth.as_bytes()];
-        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
         let json: [&[u8]; 1] = [b"application/json"];
         let req = Request::new("POST", "/mcp")
             .with_authorization(&headers)
             .with_body(&json, &[]);
         // The whole exchange, as an adapter drives it: verify, then read the JSON-RPC body.
-        let decide = |cache: Option<&dyn PrincipalCache>| {
-            let mut exchange = guard.exchange();
-            loop {
-                match exchange.poll(black_box(&req), KeyState::Ready(&keys), now, cache) {
-                    Step::ReadBody { .. } => exchange.handle_body(black_box(body)),
-                    step => return matches!(step, Step::Allow(_)),
-                }
-            }
-        };
+        let decide =
+            |cache: Option<&dyn PrincipalCache>| decide(&guard, &req, CALL_BODY, &keys, now, cache);
         group.bench_function("decision_es256_uncached", |b| b.iter(|| decide(None)));
         let cache = RefCell::new(TokenCache::new(TokenCacheLimits::default()));
         group.bench_function("decision_cached", |b| b.iter(|| decide(Some(&cache))));

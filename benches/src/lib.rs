@@ -9,6 +9,40 @@ use mcp_authz_core::{AccessTokenVerifier, JwkSet, JwksLimits, UnixTime, Verifier
 use ring::signature::{self, UnparsedPublicKey};
 use serde_json::Value;
 
+/// The body of the decision benchmarks: one `tools/call`, read for the per-tool rule.
+pub const CALL_BODY: &[u8] =
+    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
+
+/// The guard of the decision benchmarks: `verifier`'s issuer and resource, `mcp:tools` for
+/// every call and `mcp:admin` for the tool `admin` (so every body is read).
+pub fn tool_guard(verifier: &AccessTokenVerifier) -> mcp_authz_core::Guard {
+    mcp_authz_core::Guard::new(
+        VerifierConfig::new(verifier.config().issuer(), verifier.config().resource()),
+        mcp_authz_core::ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]),
+    )
+}
+
+/// One decision as an adapter drives it: poll the exchange, hand it `body` when it asks, and
+/// say whether the verdict allows.
+pub fn decide(
+    guard: &mcp_authz_core::Guard,
+    request: &mcp_authz_core::Request<'_>,
+    body: &[u8],
+    keys: &JwkSet,
+    now: UnixTime,
+    cache: Option<&dyn mcp_authz_core::token_cache::PrincipalCache>,
+) -> bool {
+    use mcp_authz_core::exchange::Step;
+    let mut exchange = guard.exchange();
+    loop {
+        let keys = mcp_authz_core::KeyState::Ready(keys);
+        match exchange.poll(std::hint::black_box(request), keys, now, cache) {
+            Step::ReadBody { .. } => exchange.handle_body(std::hint::black_box(body)),
+            step => return matches!(step, Step::Allow(_)),
+        }
+    }
+}
+
 /// One benchmark case: a valid token and everything needed to verify it two ways.
 pub struct Case {
     /// The JWS `alg`.

@@ -55,37 +55,19 @@ fn decisions(
     token: &str,
     n: usize,
 ) -> usize {
-    use mcp_authz_core::exchange::Step;
+    use mcp_authz_benches::{decide, tool_guard, CALL_BODY};
     use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
-    use mcp_authz_core::{Guard, KeyState, Request, ScopePolicy, VerifierConfig};
-    use std::cell::RefCell;
+    use mcp_authz_core::Request;
 
-    let guard = Guard::new(
-        VerifierConfig::new(verifier.config().issuer(), verifier.config().resource()),
-        ScopePolicy::new(["mcp:tools"]).with_tool_scopes("admin", ["mcp:admin"]),
-    );
+    let guard = tool_guard(verifier);
     let auth = format!("Bearer {token}");
     let headers: [&[u8]; 1] = [auth.as_bytes()];
-    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
     let json: [&[u8]; 1] = [b"application/json"];
     let req = Request::new("POST", "/mcp")
         .with_authorization(&headers)
         .with_body(&json, &[]);
-    let cache = RefCell::new(TokenCache::new(TokenCacheLimits::default()));
-    let mut ok = 0;
-    for _ in 0..n {
-        let mut exchange = guard.exchange();
-        ok += loop {
-            match exchange.poll(
-                std::hint::black_box(&req),
-                KeyState::Ready(keys),
-                now,
-                Some(&cache),
-            ) {
-                Step::ReadBody { .. } => exchange.handle_body(std::hint::black_box(body)),
-                step => break usize::from(matches!(step, Step::Allow(_))),
-            }
-        };
-    }
-    ok
+    let cache = std::cell::RefCell::new(TokenCache::new(TokenCacheLimits::default()));
+    (0..n)
+        .filter(|_| decide(&guard, &req, CALL_BODY, keys, now, Some(&cache)))
+        .count()
 }

@@ -421,6 +421,23 @@ pub(crate) enum RpcMessage<'de> {
     NotObject,
 }
 
+impl<'de> RpcMessage<'de> {
+    /// An object message of its `method`, `params` and `id` members.
+    fn object(
+        method: Option<Member<'de>>,
+        params: Option<Params<'de>>,
+        id: Option<Member<'de>>,
+    ) -> Self {
+        let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
+        Self::Object {
+            method,
+            name,
+            uri,
+            id,
+        }
+    }
+}
+
 /// A JSON-RPC body ([JSON-RPC 2.0 §4, §6](https://www.jsonrpc.org/specification)) as
 /// [`read_json_rpc`] reads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -498,13 +515,7 @@ fn message<'de>(s: &mut Scanner<'de>) -> Result<RpcMessage<'de>, JsonError> {
         Ok(())
     })?;
     unique(&mut others)?;
-    let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
-    Ok(RpcMessage::Object {
-        method,
-        name,
-        uri,
-        id,
-    })
+    Ok(RpcMessage::object(method, params, id))
 }
 
 /// `params`: its `name` and `uri` when it is an object and they are strings; any other value
@@ -514,24 +525,8 @@ fn read_params<'de>(s: &mut Scanner<'de>) -> Result<Params<'de>, JsonError> {
         return s.skip().map(|()| Params::default());
     }
     let mut found = [None, None];
-    s.fields(
-        |n| match n {
-            "name" => Some(0),
-            "uri" => Some(1),
-            _ => None,
-        },
-        &mut found,
-        PARAMS_MEMBERS,
-    )?;
-    let string = |m: Option<Member<'de>>| match m {
-        Some(Member::Str(s)) => Some(s),
-        _ => None,
-    };
-    let [name, uri] = found;
-    Ok(Params {
-        name: string(name),
-        uri: string(uri),
-    })
+    s.fields(Params::slot, &mut found, PARAMS_MEMBERS)?;
+    Ok(Params::of(found))
 }
 
 /// [`read_json_rpc`] through `serde_json` and visitors: the reference the scanner is held to.
@@ -612,13 +607,7 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
             }
         }
         check_unique(&mut others)?;
-        let (name, uri) = params.map_or((None, None), |p| (p.name, p.uri));
-        Ok(RpcMessage::Object {
-            method,
-            name,
-            uri,
-            id,
-        })
+        Ok(RpcMessage::object(method, params, id))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -633,6 +622,29 @@ impl<'de> Visitor<'de> for RpcMessageVisitor {
 struct Params<'de> {
     name: Option<Cow<'de, str>>,
     uri: Option<Cow<'de, str>>,
+}
+
+impl<'de> Params<'de> {
+    /// Where `name` and `uri` go when `params` is read.
+    fn slot(name: &str) -> Option<usize> {
+        match name {
+            "name" => Some(0),
+            "uri" => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The two members [`Params::slot`] placed, kept when they are strings.
+    fn of([name, uri]: [Option<Member<'de>>; 2]) -> Self {
+        let string = |m: Option<Member<'de>>| match m {
+            Some(Member::Str(s)) => Some(s),
+            _ => None,
+        };
+        Self {
+            name: string(name),
+            uri: string(uri),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -657,24 +669,12 @@ impl<'de> Visitor<'de> for ParamsVisitor {
         // The reading of `read_object`'s top-level object, with one named member.
         let mut found = [None, None];
         ObjectSeed {
-            slot: |n| match n {
-                "name" => Some(0),
-                "uri" => Some(1),
-                _ => None,
-            },
+            slot: Params::slot,
             found: &mut found,
             unshadowed: PARAMS_MEMBERS,
         }
         .visit_map(map)?;
-        let string = |m: Option<Member<'de>>| match m {
-            Some(Member::Str(s)) => Some(s),
-            _ => None,
-        };
-        let [name, uri] = found;
-        Ok(Params {
-            name: string(name),
-            uri: string(uri),
-        })
+        Ok(Params::of(found))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
