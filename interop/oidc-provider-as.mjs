@@ -7,19 +7,29 @@
 // storage survives `stop()`/`start()` so registered clients stay valid.
 
 import http from "node:http";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import Provider, { errors } from "oidc-provider";
 import { createLocalJWKSet, jwtVerify } from "jose";
 
 const SCOPES = ["openid", "mcp:tools", "mcp:admin"];
 
+// Keys are generated as PEM and imported again before the JWK export. Node 20 can deadlock when
+// a key object made by a key-generation job is exported while the garbage collector destroys
+// that job (both lock the key's mutex: seen in CI, the rig hung in ExportJWK); an imported key
+// shares nothing with the job.
+export function generatedJwk(type, options) {
+  const pem = { privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } };
+  const { privateKey } = generateKeyPairSync(type, { ...options, ...pem });
+  return createPrivateKey(privateKey).export({ format: "jwk" });
+}
+
 function newKeys() {
   const id = randomBytes(6).toString("hex");
-  const jwk = (kp, extra) => ({ ...kp.privateKey.export({ format: "jwk" }), use: "sig", ...extra });
+  const jwk = (key, extra) => ({ ...key, use: "sig", ...extra });
   return [
-    jwk(generateKeyPairSync("rsa", { modulusLength: 2048 }), { kid: `rsa-${id}` }),
-    jwk(generateKeyPairSync("ec", { namedCurve: "P-256" }), { kid: `ec-${id}`, alg: "ES256" }),
-    jwk(generateKeyPairSync("ed25519"), { kid: `ed-${id}`, alg: "EdDSA" }),
+    jwk(generatedJwk("rsa", { modulusLength: 2048 }), { kid: `rsa-${id}` }),
+    jwk(generatedJwk("ec", { namedCurve: "P-256" }), { kid: `ec-${id}`, alg: "ES256" }),
+    jwk(generatedJwk("ed25519", {}), { kid: `ed-${id}`, alg: "EdDSA" }),
   ];
 }
 

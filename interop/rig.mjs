@@ -47,14 +47,14 @@
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
 import { freePort, waitFor } from "./net.mjs";
-import { AUTH0, ENTRA, EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms } from "./oidc-provider-as.mjs";
+import { AUTH0, ENTRA, EXCHANGE_CLIENT, OidcAs, RS_CLIENT, completeForms, generatedJwk } from "./oidc-provider-as.mjs";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile, execFileSync } from "node:child_process";
 import { SdkSession } from "./sdk-client.mjs";
-import { SignJWT, exportJWK, generateKeyPair, base64url } from "jose";
+import { SignJWT, base64url } from "jose";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -98,9 +98,10 @@ async function stop(child) {
 // With { introspect: true }, the front ends introspect non-JWT tokens as RS_CLIENT, keeping
 // answers 2 s.
 // A client's DPoP key, and proofs signed with it by jose.
+// Made as `generatedJwk` makes the AS's keys (see there: a Node 20 deadlock).
 async function dpopKey() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  return { privateKey, jwk: await exportJWK(publicKey) };
+  const { d, ...jwk } = generatedJwk("ec", { namedCurve: "P-256" });
+  return { privateKey: createPrivateKey({ key: { ...jwk, d }, format: "jwk" }), jwk };
 }
 async function dpopProof(key, htm, htu, token) {
   const claims = { jti: randomBytes(12).toString("base64url"), htm, htu, iat: Math.floor(Date.now() / 1000) };
