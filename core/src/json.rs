@@ -354,12 +354,8 @@ impl<'de> Scanner<'de> {
         let mut others = Vec::new();
         self.object(|this, name| match slot(&name) {
             Some(i) => match found.get_mut(i) {
-                Some(place @ None) => {
-                    this.colon()?;
-                    *place = Some(this.member()?);
-                    Ok(())
-                }
-                _ => Err(JsonError::DuplicateMember),
+                Some(place) => this.value_once(place, Self::member),
+                None => Err(JsonError::DuplicateMember),
             },
             None => {
                 not_shadowing(&name, unshadowed)?;
@@ -369,6 +365,21 @@ impl<'de> Scanner<'de> {
             }
         })?;
         unique(&mut others)
+    }
+
+    /// The value of a member the reader keeps (its name just read), into `place` by `read`: a
+    /// second member of that name is a duplicate at once, before its value is looked at.
+    pub(crate) fn value_once<T>(
+        &mut self,
+        place: &mut Option<T>,
+        read: impl FnOnce(&mut Self) -> Result<T, JsonError>,
+    ) -> Result<(), JsonError> {
+        if place.is_some() {
+            return Err(JsonError::DuplicateMember);
+        }
+        self.colon()?;
+        *place = Some(read(self)?);
+        Ok(())
     }
 
     /// Any value, as [`Member`] reads it.
@@ -506,9 +517,7 @@ pub(crate) fn shadows(name: &str, target: &str) -> bool {
             return false;
         }
         if name.is_ascii() {
-            return name.len() == target.len()
-                && name != target
-                && name.eq_ignore_ascii_case(target);
+            return name != target && name.eq_ignore_ascii_case(target);
         }
     }
     shadows_by_folding(name, target)
@@ -544,12 +553,8 @@ pub(crate) fn not_shadowing(name: &str, read: &[&str]) -> Result<(), JsonError> 
 /// [`not_shadowing`] for the `serde` visitors.
 #[cfg(test)]
 pub(crate) fn check_not_shadowing<E: de::Error>(name: &str, read: &[&str]) -> Result<(), E> {
-    match read.iter().any(|t| shadows(name, t)) {
-        true => Err(E::custom(
-            "member name differs only in case from one the policy reads",
-        )),
-        false => Ok(()),
-    }
+    not_shadowing(name, read)
+        .map_err(|_| E::custom("member name differs only in case from one the policy reads"))
 }
 
 /// Refuses a repeated name among `names` (sorted in place: O(n log n) however many there are).
@@ -1152,20 +1157,23 @@ pub(crate) mod tests {
         }
     }
 
+    /// `1` inside `depth` arrays (`open` is `[`) or objects (`{`, each with the member `k`).
+    pub(crate) fn nested(open: u8, depth: usize) -> Vec<u8> {
+        let (layer, close): (&[u8], u8) = match open {
+            b'{' => (b"{\"k\":", b'}'),
+            _ => (b"[", b']'),
+        };
+        let mut doc = layer.repeat(depth);
+        doc.push(b'1');
+        doc.extend(core::iter::repeat_n(close, depth));
+        doc
+    }
+
     #[test]
     fn scanner_nesting_limit_is_serde_jsons() {
         for depth in 120..135 {
-            for (open, close) in [(b'[', b']'), (b'{', b'}')] {
-                let mut doc = Vec::from(&b"{\"z\":"[..]);
-                for _ in 0..depth {
-                    doc.push(open);
-                    if open == b'{' {
-                        doc.extend_from_slice(b"\"k\":");
-                    }
-                }
-                doc.push(b'1');
-                doc.extend(core::iter::repeat_n(close, depth));
-                doc.push(b'}');
+            for open in [b'[', b'{'] {
+                let doc = [&b"{\"z\":"[..], &nested(open, depth), b"}"].concat();
                 assert_eq!(
                     read_object::<3>(&doc, slot),
                     read_object_serde::<3>(&doc, slot),

@@ -485,34 +485,16 @@ fn message<'de>(s: &mut Scanner<'de>) -> Result<RpcMessage<'de>, JsonError> {
     }
     let (mut method, mut params, mut id) = (None, None, None);
     let mut others = Vec::new();
-    s.object(|s, name| {
-        match &*name {
-            "method" | "id" => {
-                let place = match &*name {
-                    "method" => &mut method,
-                    _ => &mut id,
-                };
-                if place.is_some() {
-                    return Err(JsonError::DuplicateMember);
-                }
-                s.colon()?;
-                *place = Some(s.member()?);
-            }
-            "params" => {
-                if params.is_some() {
-                    return Err(JsonError::DuplicateMember);
-                }
-                s.colon()?;
-                params = Some(read_params(s)?);
-            }
-            _ => {
-                not_shadowing(&name, MESSAGE_MEMBERS)?;
-                others.push(name);
-                s.colon()?;
-                s.skip()?;
-            }
+    s.object(|s, name| match &*name {
+        "method" => s.value_once(&mut method, Scanner::member),
+        "id" => s.value_once(&mut id, Scanner::member),
+        "params" => s.value_once(&mut params, read_params),
+        _ => {
+            not_shadowing(&name, MESSAGE_MEMBERS)?;
+            others.push(name);
+            s.colon()?;
+            s.skip()
         }
-        Ok(())
     })?;
     unique(&mut others)?;
     Ok(RpcMessage::object(method, params, id))
@@ -802,24 +784,18 @@ mod tests {
     #[test]
     fn json_rpc_nesting_limit_is_serde_jsons() {
         for depth in 120..135 {
-            for (open, close) in [(b'[', b']'), (b'{', b'}')] {
-                for prefix in [&b"["[..], b"", b"{\"params\":"] {
-                    let mut doc = Vec::from(prefix);
-                    doc.extend_from_slice(b"{\"method\":\"a\",\"params\":{\"x\":");
-                    for _ in 0..depth {
-                        doc.push(open);
-                        if open == b'{' {
-                            doc.extend_from_slice(b"\"k\":");
-                        }
-                    }
-                    doc.push(b'1');
-                    doc.extend(core::iter::repeat_n(close, depth));
-                    doc.extend_from_slice(b"}}");
-                    doc.extend_from_slice(match prefix {
-                        b"[" => b"]",
-                        b"" => b"",
-                        _ => b"}",
-                    });
+            for open in [b'[', b'{'] {
+                for (prefix, suffix) in
+                    [(&b"["[..], &b"]"[..]), (b"", b""), (b"{\"params\":", b"}")]
+                {
+                    let doc = [
+                        prefix,
+                        b"{\"method\":\"a\",\"params\":{\"x\":",
+                        &crate::json::tests::nested(open, depth),
+                        b"}}",
+                        suffix,
+                    ]
+                    .concat();
                     let ours = read_json_rpc(&doc);
                     assert_eq!(ours, read_json_rpc_serde(&doc), "{depth}");
                     // Both sides of the limit are reached.
