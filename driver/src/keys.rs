@@ -44,8 +44,8 @@ pub type OnNewKeys = Arc<dyn Fn(&JwkSet) + Send + Sync>;
 /// Keys fetched from `jwks_uri` and kept fresh by the policy.
 struct Live {
     policy: Mutex<JwksRefresh>,
-    /// The policy's [`JwksRefresh::fresh_until`], published after each change (under the lock,
-    /// so in the order of the changes): what requests read.
+    /// The policy's [`JwksRefresh::fresh_until`], published whenever its lock is released
+    /// ([`Locked`]): what requests read.
     fresh: ArcSwapOption<(Arc<JwkSet>, UnixTime)>,
     jwks_uri: String,
     fetcher: HttpFetcher,
@@ -57,15 +57,15 @@ struct Live {
 }
 
 impl Live {
-    /// The policy. A panic elsewhere while it was locked leaves a state machine whose every
-    /// method keeps its invariants, so the lock's poison is ignored.
-    fn policy(&self) -> MutexGuard<'_, JwksRefresh> {
-        self.policy.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Publishes what `policy` (this store's, locked) answers requests from now on.
-    fn publish(&self, policy: &JwksRefresh) {
-        self.fresh.store(policy.fresh_until().map(Arc::new));
+    /// The policy, locked. A panic elsewhere while it was locked leaves a state machine whose
+    /// every method keeps its invariants, so the lock's poison is ignored. Whatever the holder
+    /// changes, what requests read is published again before the lock is released
+    /// ([`Locked`]): no change can skip it.
+    fn policy(&self) -> Locked<'_> {
+        Locked {
+            guard: self.policy.lock().unwrap_or_else(PoisonError::into_inner),
+            fresh: &self.fresh,
+        }
     }
 
     /// The keys to verify with at `now`: the published keys while they are usable (no lock);
@@ -77,6 +77,34 @@ impl Live {
             }
         }
         self.policy().current(now)
+    }
+}
+
+/// The refresh policy under its lock; on release it publishes the policy's
+/// [`fresh_until`](JwksRefresh::fresh_until) for the requests (still under the lock, so the
+/// publications follow the changes in order).
+struct Locked<'a> {
+    guard: MutexGuard<'a, JwksRefresh>,
+    fresh: &'a ArcSwapOption<(Arc<JwkSet>, UnixTime)>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = JwksRefresh;
+
+    fn deref(&self) -> &JwksRefresh {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut JwksRefresh {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.fresh.store(self.guard.fresh_until().map(Arc::new));
     }
 }
 
@@ -252,12 +280,7 @@ impl KeyStore {
         };
         let mut completed = live.completed.subscribe();
         let start = *completed.borrow_and_update();
-        let miss = {
-            let mut p = live.policy();
-            let miss = p.handle_unknown_kid(now(), kid);
-            live.publish(&p);
-            miss
-        };
+        let miss = live.policy().handle_unknown_kid(now(), kid);
         crate::observe::kid_miss(match miss {
             KidMiss::AwaitFetch => "fetch",
             _ => "rejected",
@@ -289,9 +312,8 @@ impl KeyStore {
 async fn run_due_fetch(live: &Live) -> bool {
     let request = {
         let mut p = live.policy();
-        let request = p.poll_fetch(now());
-        live.publish(&p);
-        request.map(|r| (r, p.config().limits.max_bytes))
+        p.poll_fetch(now())
+            .map(|r| (r, p.config().limits.max_bytes))
     };
     let Some((request, max)) = request else {
         return false;
@@ -319,7 +341,6 @@ async fn run_due_fetch(live: &Live) -> bool {
                 Some(why)
             }
         };
-        live.publish(&p);
         match (&outcome, &result) {
             (None, _) => tracing::debug!(target: "mcp_authz", jwks_uri, "JWK Set fetched"),
             (Some(why), Err(e)) => {
@@ -370,11 +391,7 @@ async fn background(source: Weak<Source>) {
             return;
         };
         // Woken by the timer or a request: let the policy see the time first.
-        {
-            let mut p = live.policy();
-            p.handle_timeout(now());
-            live.publish(&p);
-        }
+        live.policy().handle_timeout(now());
         while run_due_fetch(live).await {}
         let (wake_at, fetched_at) = {
             let p = live.policy();

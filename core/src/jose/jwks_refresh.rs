@@ -527,20 +527,20 @@ impl JwksRefresh {
     /// after each change it makes, so that requests read the keys without taking the policy's
     /// lock.
     pub fn fresh_until(&self) -> Option<(Arc<JwkSet>, UnixTime)> {
-        match (&self.keys, self.fetched_at) {
-            (Some(keys), Some(at)) => {
-                Some((keys.clone(), at.saturating_add(self.config.max_staleness)))
-            }
-            _ => None,
-        }
+        self.usable().map(|(keys, until)| (keys.clone(), until))
+    }
+
+    /// The last good keys and the last instant they may be used: their fetch plus the maximum
+    /// staleness.
+    fn usable(&self) -> Option<(&Arc<JwkSet>, UnixTime)> {
+        let (keys, at) = (self.keys.as_ref()?, self.fetched_at?);
+        Some((keys, at.saturating_add(self.config.max_staleness)))
     }
 
     /// The last good keys while no older than the maximum staleness, else the `Retry-After`.
     fn fresh(&self, now: UnixTime) -> Result<&Arc<JwkSet>, u32> {
-        match (&self.keys, self.fetched_at) {
-            (Some(keys), Some(at)) if now <= at.saturating_add(self.config.max_staleness) => {
-                Ok(keys)
-            }
+        match self.usable() {
+            Some((keys, until)) if now <= until => Ok(keys),
             _ => {
                 let next = self.poll_timeout();
                 let wait = next.as_secs().saturating_sub(now.as_secs()).clamp(1, 3600);
