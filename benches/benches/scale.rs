@@ -16,12 +16,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mcp_authz_core::exchange::Step;
 use mcp_authz_core::jose::jwk::KidPolicy;
 use mcp_authz_core::token_cache::{PrincipalCache, TokenCache, TokenCacheLimits};
-use mcp_authz_core::{
-    Guard, JwkSet, JwksLimits, KeyState, Request, ScopePolicy, UnixTime, VerifierConfig,
-};
+use mcp_authz_core::{Guard, JwkSet, JwksLimits, KeyState, ScopePolicy, UnixTime, VerifierConfig};
 use mcp_authz_testkit::jwt::{new_p256, p256_jwk, sign_es256};
 use serde_json::{json, Value};
 
@@ -56,19 +53,10 @@ fn decide(
     keys: &[KeyState<'_>],
     cache: &dyn PrincipalCache,
 ) -> bool {
-    let auth = format!("Bearer {token}");
-    let headers: [&[u8]; 1] = [auth.as_bytes()];
-    let json: [&[u8]; 1] = [b"application/json"];
-    let req = Request::new("POST", "/mcp")
-        .with_authorization(&headers)
-        .with_body(&json, &[]);
-    let mut exchange = guard.exchange();
-    loop {
-        match exchange.poll(&req, keys, UnixTime::from_secs(NOW), Some(cache)) {
-            Step::ReadBody { .. } => exchange.handle_body(body),
-            step => return matches!(step, Step::Allow(_)),
-        }
-    }
+    let now = UnixTime::from_secs(NOW);
+    mcp_authz_benches::with_call_request(token, |req| {
+        mcp_authz_benches::decide(guard, req, body, keys, now, Some(cache))
+    })
 }
 
 fn jwks(keys: &[Value]) -> JwkSet {

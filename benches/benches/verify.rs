@@ -96,12 +96,11 @@ fn cache_hit(c: &mut Criterion) {
 fn pieces(c: &mut Criterion) {
     use std::cell::RefCell;
 
-    use mcp_authz_benches::{decide, tool_guard, CALL_BODY};
+    use mcp_authz_benches::{decide, tool_guard, with_call_request, CALL_BODY};
     use mcp_authz_core::as_metadata::{validate, MetadataPolicy};
     use mcp_authz_core::token_cache::PrincipalCache;
     use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
-    use mcp_authz_core::Request;
-    use mcp_authz_core::{JwkSet, JwksLimits};
+    use mcp_authz_core::{JwkSet, JwksLimits, KeyState};
 
     let (verifier, keys, now, cases) = fixtures();
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/");
@@ -135,18 +134,16 @@ fn pieces(c: &mut Criterion) {
         })
     });
     if let Some(case) = cases.iter().find(|c| c.alg == "ES256") {
-        let auth = format!("Bearer {}", case.token);
-        let headers: [&[u8]; 1] = [auth.as_bytes()];
-        let json: [&[u8]; 1] = [b"application/json"];
-        let req = Request::new("POST", "/mcp")
-            .with_authorization(&headers)
-            .with_body(&json, &[]);
-        // The whole exchange, as an adapter drives it: verify, then read the JSON-RPC body.
-        let decide =
-            |cache: Option<&dyn PrincipalCache>| decide(&guard, &req, CALL_BODY, &keys, now, cache);
-        group.bench_function("decision_es256_uncached", |b| b.iter(|| decide(None)));
-        let cache = RefCell::new(TokenCache::new(TokenCacheLimits::default()));
-        group.bench_function("decision_cached", |b| b.iter(|| decide(Some(&cache))));
+        let keys = KeyState::Ready(&keys);
+        with_call_request(&case.token, |req| {
+            // The whole exchange, as an adapter drives it: verify, then read the JSON-RPC body.
+            let decide = |cache: Option<&dyn PrincipalCache>| {
+                decide(&guard, req, CALL_BODY, &keys, now, cache)
+            };
+            group.bench_function("decision_es256_uncached", |b| b.iter(|| decide(None)));
+            let cache = RefCell::new(TokenCache::new(TokenCacheLimits::default()));
+            group.bench_function("decision_cached", |b| b.iter(|| decide(Some(&cache))));
+        });
     }
     group.finish();
 }

@@ -22,20 +22,30 @@ pub fn tool_guard(verifier: &AccessTokenVerifier) -> mcp_authz_core::Guard {
     )
 }
 
-/// One decision as an adapter drives it: poll the exchange, hand it `body` when it asks, and
-/// say whether the verdict allows.
-pub fn decide(
+/// `f` of the request the decision benchmarks make: `POST /mcp` with `Bearer token` and a JSON
+/// body (the body itself is handed to [`decide`]).
+pub fn with_call_request<R>(token: &str, f: impl FnOnce(&mcp_authz_core::Request<'_>) -> R) -> R {
+    let auth = format!("Bearer {token}");
+    let headers: [&[u8]; 1] = [auth.as_bytes()];
+    let json: [&[u8]; 1] = [b"application/json"];
+    f(&mcp_authz_core::Request::new("POST", "/mcp")
+        .with_authorization(&headers)
+        .with_body(&json, &[]))
+}
+
+/// One decision as an adapter drives it: poll the exchange with `keys` (a `KeyState`, or one
+/// per authorization server), hand it `body` when it asks, and say whether the verdict allows.
+pub fn decide<K: mcp_authz_core::jwks_refresh::KeySource + ?Sized>(
     guard: &mcp_authz_core::Guard,
     request: &mcp_authz_core::Request<'_>,
     body: &[u8],
-    keys: &JwkSet,
+    keys: &K,
     now: UnixTime,
     cache: Option<&dyn mcp_authz_core::token_cache::PrincipalCache>,
 ) -> bool {
     use mcp_authz_core::exchange::Step;
     let mut exchange = guard.exchange();
     loop {
-        let keys = mcp_authz_core::KeyState::Ready(keys);
         match exchange.poll(std::hint::black_box(request), keys, now, cache) {
             Step::ReadBody { .. } => exchange.handle_body(std::hint::black_box(body)),
             step => return matches!(step, Step::Allow(_)),

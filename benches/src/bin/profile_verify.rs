@@ -55,19 +55,16 @@ fn decisions(
     token: &str,
     n: usize,
 ) -> usize {
-    use mcp_authz_benches::{decide, tool_guard, CALL_BODY};
+    use mcp_authz_benches::{decide, tool_guard, with_call_request, CALL_BODY};
     use mcp_authz_core::token_cache::{TokenCache, TokenCacheLimits};
-    use mcp_authz_core::Request;
+    use mcp_authz_core::KeyState;
 
     let guard = tool_guard(verifier);
-    let auth = format!("Bearer {token}");
-    let headers: [&[u8]; 1] = [auth.as_bytes()];
-    let json: [&[u8]; 1] = [b"application/json"];
-    let req = Request::new("POST", "/mcp")
-        .with_authorization(&headers)
-        .with_body(&json, &[]);
     let cache = std::cell::RefCell::new(TokenCache::new(TokenCacheLimits::default()));
-    (0..n)
-        .filter(|_| decide(&guard, &req, CALL_BODY, keys, now, Some(&cache)))
-        .count()
+    let keys = KeyState::Ready(keys);
+    with_call_request(token, |req| {
+        (0..n)
+            .filter(|_| decide(&guard, req, CALL_BODY, &keys, now, Some(&cache)))
+            .count()
+    })
 }
